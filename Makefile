@@ -1,0 +1,62 @@
+# hoot: the two commands of the quick start are `make run` and `make test`.
+# Both install the Debian packages they need when missing (scripts/install-deps.sh).
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps build run test bench fuzz fuzz-corpus tsan clang format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+# Until hootd exists (issue "hootd, part 1"), `make run` builds everything and says so.
+run: build
+	@echo
+	@echo "hoot: built everything under build/release/."
+	@echo "hoot: hootd, the server, does not exist yet: it arrives with the 'hootd, part 1' issue."
+	@echo "hoot: what runs today: build/release/tests/proto_test, build/release/bench/proto_bench."
+
+test: deps
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/test.sh
+
+# Full benchmark runs (5 repetitions; the ratios use the medians).
+bench: build
+	@for b in build/release/bench/*_bench; do \
+	  echo "--- $$b"; $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true || exit 1; \
+	done
+
+# Longer fuzzing than `make test` does: make fuzz FUZZ_SECONDS=600
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+# Rewrites the checked-in seed corpora from the encoder (after a protocol change).
+fuzz-corpus: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS) --target make_proto_corpus
+	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip
+	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip
+	@build/fuzz/fuzz/make_proto_corpus fuzz
+
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS)
+	@ctest --preset tsan -j $(JOBS)
+
+# The release build with clang 14 (CI builds g++ release and clang sanitizer builds).
+clang: deps
+	@cmake --preset clang-release >/dev/null
+	@cmake --build --preset clang-release -j $(JOBS)
+
+format:
+	@git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

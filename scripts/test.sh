@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Everything `make test` runs, in order: the GoogleTest suites under ctest in the release
+# build (g++) and again under ASan+UBSan (clang); every fuzz target for FUZZ_SECONDS from its
+# seed corpus; every benchmark once in smoke mode (it must run; speed is not judged here).
+# Ends with one line "make test: N passed, N failed" counting the test cases of both runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+fuzz_seconds=${FUZZ_SECONDS:-30}
+jobs=${JOBS:-$(nproc)}
+passed=0
+failed=0
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+step() { echo; echo "=== $* ==="; }
+
+# Configures and builds a preset; a build failure stops everything.
+build_preset() {
+  cmake --preset "$1" >"$log_dir/configure-$1.log" 2>&1 || { cat "$log_dir/configure-$1.log"; exit 1; }
+  cmake --build --preset "$1" -j "$jobs" || exit 1
+}
+
+run_ctest() {
+  local preset=$1
+  local log="$log_dir/ctest-$preset.log"
+  ctest --preset "$preset" -j "$jobs" --timeout 1200 2>&1 | tee "$log"
+  local line
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  if [[ -z $line ]]; then
+    echo "make test: ctest ($preset) printed no summary"
+    failed=$((failed + 1))
+    return
+  fi
+  local total bad
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.*, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+}
+
+step "release build (g++)"
+build_preset release
+step "release tests"
+run_ctest release
+
+step "ASan+UBSan build (clang)"
+build_preset asan
+step "ASan+UBSan tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest asan
+
+step "fuzz build (clang, libFuzzer+ASan+UBSan)"
+build_preset fuzz
+step "fuzz: every target for ${fuzz_seconds}s"
+fuzz/run.sh build/fuzz "$fuzz_seconds" || failed=$((failed + 1))
+
+step "benchmarks (smoke mode)"
+for bench in build/release/bench/*_bench; do
+  echo "--- $(basename "$bench")"
+  "$bench" --benchmark_min_time=0.01 --benchmark_color=false || failed=$((failed + 1))
+done
+
+echo
+echo "make test: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
