@@ -8,8 +8,10 @@ bool IsNameByte(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
+// A leading '.' is refused so that no name is "." or ".." (channel names are directory names
+// in the data directory) and no name is a hidden file.
 bool IsValidName(std::string_view name, size_t bytes_max) {
-  if (name.empty() || name.size() > bytes_max) return false;
+  if (name.empty() || name.size() > bytes_max || name[0] == '.') return false;
   for (char c : name) {
     if (!IsNameByte(c)) return false;
   }

@@ -118,7 +118,8 @@ bool ErrorClosesConnection(ErrorCode code);
 std::string_view MessageTypeName(MessageType type);
 bool IsKnownMessageType(uint16_t type);
 
-// Channel and user names: 1..64 bytes of [A-Za-z0-9._-]. The codec only bounds their length;
+// Channel and user names: 1..64 bytes of [A-Za-z0-9._-], not starting with '.'. The codec only
+// bounds their length;
 // the server answers kInvalidChannelName / kInvalidUserName using these.
 bool IsValidChannelName(std::string_view name);
 bool IsValidUserName(std::string_view name);

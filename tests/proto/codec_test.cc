@@ -292,7 +292,9 @@ TEST(CodecTest, ChannelAndUserNamesAllowOnlyTheDocumentedBytes) {
   EXPECT_FALSE(IsValidChannelName(""));
   for (std::string_view bad : {std::string_view("a b"), std::string_view("a/b"),
                                std::string_view("\xc3\xa9"), std::string_view("a\n"),
-                               std::string_view("a\0", 2), std::string_view("#x")}) {
+                               std::string_view("a\0", 2), std::string_view("#x"),
+                               std::string_view("."), std::string_view(".."),
+                               std::string_view(".hidden")}) {
     EXPECT_FALSE(IsValidChannelName(bad)) << bad;
     EXPECT_FALSE(IsValidUserName(bad)) << bad;
   }

@@ -1,0 +1,92 @@
+#include "io/ring.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/check.h"
+#include "base/status.h"
+
+namespace hoot::io {
+
+absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
+  std::unique_ptr<Ring> ring(new Ring());
+  // Fastest first; DEFER_TASKRUN needs SINGLE_ISSUER (kernel 6.1), COOP_TASKRUN 5.19.
+  const unsigned kFlagSets[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int result = -EINVAL;
+  for (unsigned flags : kFlagSets) {
+    if (!options.fast_flags && flags != 0) continue;
+    io_uring_params params{};
+    params.flags = flags;
+    result = io_uring_queue_init_params(options.entries, &ring->ring_, &params);
+    if (result == 0) {
+      ring->setup_flags_ = flags;
+      break;
+    }
+    if (result != -EINVAL) break;
+  }
+  if (result != 0) return base::ErrnoStatus(-result, "io_uring_queue_init_params");
+  return ring;
+}
+
+Ring::~Ring() { io_uring_queue_exit(&ring_); }
+
+io_uring_sqe* Ring::GetSqe(Completion* completion) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    // The SQ is full: hand what is queued to the kernel. If even that cannot proceed (the
+    // CQ is full), make room by dispatching completions.
+    if (io_uring_submit(&ring_) <= 0) DispatchAvailable();
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_sqe_set_data(sqe, completion);
+  return sqe;
+}
+
+int Ring::Submit() { return io_uring_submit(&ring_); }
+
+int Ring::DispatchAvailable() {
+  int dispatched = 0;
+  io_uring_cqe* cqe = nullptr;
+  // Each handler may queue new SQEs (and even reap recursively through GetSqe), so take one
+  // CQE at a time and mark it seen before running its handler.
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+    auto* completion = static_cast<Completion*>(io_uring_cqe_get_data(cqe));
+    int32_t result = cqe->res;
+    uint32_t flags = cqe->flags;
+    io_uring_cqe_seen(&ring_, cqe);
+    HOOT_CHECK(completion != nullptr);
+    completion->Complete(result, flags);
+    ++dispatched;
+  }
+  return dispatched;
+}
+
+int Ring::Reap(bool wait) {
+  if (wait) {
+    int result;
+    do {
+      result = io_uring_submit_and_wait(&ring_, 1);
+    } while (result == -EINTR);
+  } else {
+    io_uring_submit(&ring_);
+  }
+  return DispatchAvailable();
+}
+
+std::string Ring::DescribeSetupFlags() const {
+  std::string text;
+  auto add = [&](unsigned flag, const char* name) {
+    if (setup_flags_ & flag) text += text.empty() ? name : std::string("|") + name;
+  };
+  add(IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER");
+  add(IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN");
+  add(IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN");
+  return text.empty() ? "none" : text;
+}
+
+}  // namespace hoot::io

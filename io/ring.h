@@ -1,0 +1,61 @@
+// An io_uring owned by one thread (a shard). Submissions are gathered and submitted once per
+// loop turn; each completion is dispatched to the Completion object whose address is the
+// SQE's user_data, so disk and network operations share one ring without knowing each other.
+//
+// Not thread-safe: one thread creates, submits to and reaps a Ring.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace hoot::io {
+
+// What an operation calls when its CQE arrives. `result` is the CQE's res: bytes or a
+// count on success, -errno on failure. The object must outlive the operation.
+class Completion {
+ public:
+  virtual void Complete(int32_t result, uint32_t cqe_flags) = 0;
+  virtual ~Completion() = default;
+};
+
+struct RingOptions {
+  unsigned entries = 256;
+  // Ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN; flags the kernel
+  // refuses are dropped one by one and the ones taken are reported by setup_flags().
+  bool fast_flags = true;
+};
+
+class Ring {
+ public:
+  static absl::StatusOr<std::unique_ptr<Ring>> Create(const RingOptions& options = {});
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // A free SQE whose user_data is `completion`. Never fails: when the submission queue is
+  // full, it submits what is queued first and, if the kernel still has no room, reaps.
+  io_uring_sqe* GetSqe(Completion* completion);
+  // Submits every queued SQE. Returns the number submitted or -errno.
+  int Submit();
+  // Submits, then dispatches every available completion; with `wait`, first blocks until at
+  // least one completion is available. Returns the number of completions dispatched.
+  int Reap(bool wait);
+
+  unsigned setup_flags() const { return setup_flags_; }
+  std::string DescribeSetupFlags() const;
+  int fd() const { return ring_.ring_fd; }
+
+ private:
+  Ring() = default;
+  int DispatchAvailable();
+
+  io_uring ring_{};
+  unsigned setup_flags_ = 0;
+};
+
+}  // namespace hoot::io

@@ -1,0 +1,176 @@
+// The durable channel logs of one shard: per-channel segment files written behind a
+// per-shard journal that is group-committed with one fdatasync per batch.
+//
+// Append() assigns the next seq of a channel and returns at once. Flush() starts a commit of
+// everything appended since the last one, unless a commit is in flight: then appends gather
+// for the next, which starts as soon as the current one completes (so batches grow with load
+// and nothing waits for a timer). A commit writes the batch's journal entries and fdatasyncs
+// the journal (one durable point, whatever the number of channels), then reports each
+// channel's new durable watermark through the commit callback. Segment files are written
+// behind, without a sync per batch, and synced at checkpoints, which free journal space.
+// Recovery (Open) replays the journal into the segments.
+//
+// Failure: a failed journal or segment write or sync stops the store for good (failed()):
+// no watermark advances again and appends fail (the fsyncgate rule: never retry and
+// pretend). A full disk makes Append return kDiskFull while reads go on.
+//
+// Single-threaded: one shard calls everything, and callbacks run from storage Poll().
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "log/format.h"
+#include "log/record.h"
+#include "log/storage.h"
+
+namespace hoot::log {
+
+struct LogOptions {
+  std::string directory;             // The data directory.
+  std::string journal_name = "0";    // This store's journal: <directory>/journal/<name>/
+  uint64_t journal_file_bytes = 64u << 20;  // Each of the two journal files, pre-zeroed.
+  uint64_t segment_bytes = 64u << 20;       // A segment is sealed and a new one started here.
+  uint64_t segment_allocate_step_bytes = 1u << 20;  // Preallocation ahead of writes.
+  size_t cache_bytes_per_channel = 1u << 20;  // Recent records served without the disk.
+  // Retention (0: keep everything, the default). Whole sealed segments are deleted.
+  uint64_t retention_bytes = 0;
+  uint64_t retention_age_ns = 0;
+  uint64_t random_seed = 0;  // For epochs; 0: from std::random_device.
+};
+
+enum class AppendStatus : uint8_t {
+  kOk,
+  kDiskFull,  // No space for the record: nothing was appended; reads go on.
+  kFailed,    // The store failed (a write or sync error); it will not accept appends again.
+  kFenced,    // The channel's log is damaged and fenced; see Damage().
+  kBusy,      // The journal is full until a checkpoint completes: retry after a commit.
+};
+
+enum class ReadStatus : uint8_t {
+  kOk,
+  kNotRetained,  // after_seq + 1 is below first_seq: nothing is returned.
+  kDamaged,      // The log is fenced at damage at or before the asked position.
+  kFailed,       // A read error.
+};
+
+struct ReadResult {
+  ReadStatus status = ReadStatus::kOk;
+  uint64_t first_seq = 0;  // The first seq readable.
+  uint64_t head_seq = 0;   // The durable head.
+  std::vector<RecordView> records;  // In seq order, contiguous from after_seq + 1.
+  std::string storage;              // Backs `records` when they were read from disk.
+  std::shared_ptr<const void> pin;  // Backs `records` when they came from the cache.
+};
+using ReadCallback = std::function<void(ReadResult&&)>;
+
+struct ChannelDamage {
+  bool fenced = false;
+  std::string file;          // The segment holding the damage.
+  uint64_t offset = 0;       // Where in it.
+  uint64_t last_good_seq = 0;
+};
+
+class ChannelLog;
+struct Segment;
+
+class LogStore {
+ public:
+  // Opens (creating the directories if needed) and recovers: replays both journal files into
+  // the channels' segments, truncates torn tails, rebuilds missing indexes, fences damage.
+  static absl::StatusOr<std::unique_ptr<LogStore>> Open(Storage* storage, LogOptions options);
+  ~LogStore();
+
+  // A new channel with a random non-zero epoch; AlreadyExists if it exists.
+  absl::StatusOr<ChannelLog*> CreateChannel(const std::string& name);
+  ChannelLog* FindChannel(const std::string& name);
+  std::vector<ChannelLog*> Channels();
+
+  // Assigns the next seq (into record.seq... the given seq is ignored) and queues the record.
+  AppendStatus Append(ChannelLog* channel, const RecordView& record, uint64_t* seq);
+  // Starts a commit if anything is pending and none is in flight.
+  void Flush();
+  // Called after each commit for every channel it covered, with the new durable watermark.
+  void set_commit_callback(std::function<void(ChannelLog*, uint64_t durable_seq)> callback) {
+    commit_callback_ = std::move(callback);
+  }
+  // Called once when the store fails, with the error naming the file.
+  void set_failure_callback(std::function<void(const absl::Status&)> callback) {
+    failure_callback_ = std::move(callback);
+  }
+
+  // Reads durable records after `after_seq`, at most `max_records` and about `max_bytes`
+  // (at least one record if any). Recent records come from memory; `done` may run before
+  // Read returns.
+  void Read(ChannelLog* channel, uint64_t after_seq, size_t max_records, size_t max_bytes,
+            ReadCallback done);
+
+  // Deletes sealed segments beyond the retention limits.
+  absl::Status ApplyRetention(uint64_t now_unix_ns);
+  // Repairs a fenced channel by cutting its history at the damage: everything after the last
+  // good record is dropped and the channel gets a new epoch.
+  absl::Status CutHistory(ChannelLog* channel);
+
+  bool failed() const { return !failure_.ok(); }
+  const absl::Status& failure() const { return failure_; }
+  bool commit_in_flight() const { return commit_in_flight_; }
+  bool idle() const;  // No commit, segment write or checkpoint in flight and nothing pending.
+  uint64_t commits() const { return commits_; }
+  Storage* storage() const { return storage_; }
+
+  // Channel state, for the channel's owner.
+  static uint64_t Epoch(const ChannelLog* channel);
+  static uint64_t FirstSeq(const ChannelLog* channel);
+  static uint64_t DurableSeq(const ChannelLog* channel);
+  static uint64_t AppendedSeq(const ChannelLog* channel);
+  static const std::string& Name(const ChannelLog* channel);
+  static const ChannelDamage& Damage(const ChannelLog* channel);
+
+ private:
+  class Journal;
+  struct Batch;
+
+  LogStore(Storage* storage, LogOptions options);
+  absl::Status Recover();
+  absl::StatusOr<std::unique_ptr<ChannelLog>> LoadChannel(const std::string& name);
+  absl::Status ReplayJournal();
+  absl::Status FinishRecovery(ChannelLog* channel);
+  absl::Status WriteIndex(ChannelLog* channel, Segment& segment);
+  absl::Status OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq);
+  absl::Status SealActiveSegment(ChannelLog* channel);
+  absl::Status EnsureSegmentSpace(ChannelLog* channel, size_t bytes);
+  absl::Status WriteMeta(ChannelLog* channel);
+  void StartCommit();
+  void CommitDone(int32_t result);
+  void StartSegmentWrite(ChannelLog* channel);
+  static bool SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute);
+  void MaybeStartCheckpoint();
+  void CheckpointProgress();
+  void Fail(absl::Status status);
+  void ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_records,
+                    size_t max_bytes, ReadCallback done);
+  void Fence(ChannelLog* channel, const std::string& file, uint64_t offset);
+  std::string ChannelDirectory(const std::string& name) const;
+
+  Storage* storage_;
+  LogOptions options_;
+  std::unique_ptr<Journal> journal_;
+  std::map<std::string, std::unique_ptr<ChannelLog>> channels_;
+  std::map<uint64_t, ChannelLog*> channels_by_id_;
+  std::vector<ChannelLog*> dirty_;  // Channels with records in the pending batch.
+  bool commit_in_flight_ = false;
+  std::unique_ptr<Batch> committing_;
+  uint64_t commits_ = 0;
+  absl::Status failure_;
+  std::function<void(ChannelLog*, uint64_t)> commit_callback_;
+  std::function<void(const absl::Status&)> failure_callback_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace hoot::log

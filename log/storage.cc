@@ -1,0 +1,55 @@
+#include "log/storage.h"
+
+#include <optional>
+
+#include "base/status.h"
+
+namespace hoot::log {
+
+int32_t Storage::WaitFor(const std::function<void(IoCallback)>& start) {
+  std::optional<int32_t> result;
+  start([&result](int32_t r) { result = r; });
+  while (!result.has_value()) Poll(/*wait=*/true);
+  return *result;
+}
+
+absl::StatusOr<std::string> Storage::ReadWhole(FileHandle file,
+                                               const std::string& name_for_errors) {
+  HOOT_ASSIGN_OR_RETURN(uint64_t size, Size(file));
+  std::string bytes(size, '\0');
+  uint64_t done = 0;
+  while (done < size) {
+    int32_t result = WaitFor([&](IoCallback callback) {
+      Read(file, done, bytes.data() + done, size - done, std::move(callback));
+    });
+    if (result < 0) return base::ErrnoStatus(-result, "read " + name_for_errors);
+    if (result == 0) break;  // Shrunk meanwhile: return what is there.
+    done += static_cast<uint64_t>(result);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+absl::Status Storage::WriteNow(FileHandle file, uint64_t offset, std::string_view data,
+                               const std::string& name_for_errors) {
+  int32_t result = WaitFor(
+      [&](IoCallback callback) { Write(file, offset, data, std::move(callback)); });
+  if (result < 0) return base::ErrnoStatus(-result, "write " + name_for_errors);
+  return absl::OkStatus();
+}
+
+absl::Status Storage::WriteThenSyncNow(FileHandle file, uint64_t offset, std::string_view data,
+                                       const std::string& name_for_errors) {
+  int32_t result = WaitFor(
+      [&](IoCallback callback) { WriteThenSync(file, offset, data, std::move(callback)); });
+  if (result < 0) return base::ErrnoStatus(-result, "write+fdatasync " + name_for_errors);
+  return absl::OkStatus();
+}
+
+absl::Status Storage::SyncNow(FileHandle file, const std::string& name_for_errors) {
+  int32_t result = WaitFor([&](IoCallback callback) { Sync(file, std::move(callback)); });
+  if (result < 0) return base::ErrnoStatus(-result, "fdatasync " + name_for_errors);
+  return absl::OkStatus();
+}
+
+}  // namespace hoot::log

@@ -1,0 +1,305 @@
+#include "log/uring_storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "base/check.h"
+#include "base/status.h"
+
+namespace hoot::log {
+
+// A write that finishes its own short writes.
+class UringStorage::WriteOp : public io::Completion {
+ public:
+  WriteOp(UringStorage* storage, int fd, uint64_t offset, std::string_view data, IoCallback done)
+      : storage_(storage), fd_(fd), offset_(offset), data_(data), done_(std::move(done)) {}
+
+  void Start() {
+    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
+    io_uring_prep_write(sqe, fd_, data_.data() + written_,
+                        static_cast<unsigned>(data_.size() - written_), offset_ + written_);
+  }
+
+  void Complete(int32_t result, uint32_t) override {
+    if (result > 0 && written_ + static_cast<size_t>(result) < data_.size()) {
+      written_ += static_cast<size_t>(result);
+      Start();
+      return;
+    }
+    if (result == 0 && !data_.empty()) result = -EIO;  // No progress: do not spin.
+    if (result >= 0) result = static_cast<int32_t>(data_.size());
+    Finish(result);
+  }
+
+ private:
+  void Finish(int32_t result) {
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+  UringStorage* storage_;
+  int fd_;
+  uint64_t offset_;
+  std::string_view data_;
+  IoCallback done_;
+  size_t written_ = 0;
+};
+
+class UringStorage::SyncOp : public io::Completion {
+ public:
+  SyncOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
+
+  void Start(int fd) {
+    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
+    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  }
+
+  void Complete(int32_t result, uint32_t) override {
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+ private:
+  UringStorage* storage_;
+  IoCallback done_;
+};
+
+// The write and the fdatasync are linked (IOSQE_IO_LINK), so the kernel starts the sync
+// only after the write completed: one submission, no round trip between them. A short
+// write breaks the link (the sync completes -ECANCELED); then the rest is written and synced
+// one after the other.
+class UringStorage::WriteThenSyncOp {
+ public:
+  WriteThenSyncOp(UringStorage* storage, int fd, uint64_t offset, std::string_view data,
+                  IoCallback done)
+      : storage_(storage), fd_(fd), offset_(offset), data_(data), done_(std::move(done)),
+        write_part_(this), sync_part_(this) {}
+
+  void Start() {
+    io_uring_sqe* write = storage_->ring_->GetSqe(&write_part_);
+    io_uring_prep_write(write, fd_, data_.data(), static_cast<unsigned>(data_.size()), offset_);
+    write->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* sync = storage_->ring_->GetSqe(&sync_part_);
+    io_uring_prep_fsync(sync, fd_, IORING_FSYNC_DATASYNC);
+  }
+
+ private:
+  struct Part : io::Completion {
+    explicit Part(WriteThenSyncOp* parent) : op(parent) {}
+    WriteThenSyncOp* op;
+  };
+  struct WritePart : Part {
+    using Part::Part;
+    void Complete(int32_t result, uint32_t) override { op->write_result_ = result; }
+  };
+  struct SyncPart : Part {
+    using Part::Part;
+    void Complete(int32_t result, uint32_t) override { op->SyncCompleted(result); }
+  };
+
+  void SyncCompleted(int32_t sync_result) {
+    if (write_result_ < 0) return Finish(write_result_);
+    size_t written = static_cast<size_t>(write_result_);
+    if (written < data_.size()) {
+      if (written == 0) return Finish(-EIO);
+      // The link was broken by a short write: finish the rest, then sync, in order.
+      storage_->in_flight_ -= 1;
+      std::string_view rest = data_.substr(written);
+      storage_->WriteThenSync(storage_->FileOfFd(fd_), offset_ + written, rest,
+                              std::move(done_));
+      delete this;
+      return;
+    }
+    Finish(sync_result < 0 ? sync_result : static_cast<int32_t>(data_.size()));
+  }
+
+  void Finish(int32_t result) {
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+  UringStorage* storage_;
+  int fd_;
+  uint64_t offset_;
+  std::string_view data_;
+  IoCallback done_;
+  WritePart write_part_;
+  SyncPart sync_part_;
+  int32_t write_result_ = 0;
+};
+
+class UringStorage::ReadOp : public io::Completion {
+ public:
+  ReadOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
+
+  void Start(int fd, uint64_t offset, char* out, size_t bytes) {
+    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
+    io_uring_prep_read(sqe, fd, out, static_cast<unsigned>(bytes), offset);
+  }
+
+  void Complete(int32_t result, uint32_t) override {
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+ private:
+  UringStorage* storage_;
+  IoCallback done_;
+};
+
+UringStorage::UringStorage(io::Ring* ring) : ring_(ring) {}
+
+absl::StatusOr<std::unique_ptr<UringStorage>> UringStorage::Create() {
+  HOOT_ASSIGN_OR_RETURN(std::unique_ptr<io::Ring> ring, io::Ring::Create());
+  auto storage = std::make_unique<UringStorage>(ring.get());
+  storage->owned_ring_ = std::move(ring);
+  return storage;
+}
+
+UringStorage::~UringStorage() {
+  while (in_flight_ > 0) Poll(/*wait=*/true);
+  for (OpenFile& file : files_) {
+    if (file.fd >= 0) ::close(file.fd);
+  }
+}
+
+int UringStorage::Fd(FileHandle file) const {
+  HOOT_CHECK(file >= 0 && static_cast<size_t>(file) < files_.size() && files_[file].fd >= 0);
+  return files_[file].fd;
+}
+
+const std::string& UringStorage::PathOf(FileHandle file) const {
+  HOOT_CHECK(file >= 0 && static_cast<size_t>(file) < files_.size());
+  return files_[file].path;
+}
+
+FileHandle UringStorage::FileOfFd(int fd) const {
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i].fd == fd) return static_cast<FileHandle>(i);
+  }
+  HOOT_CHECK(false);
+  return -1;
+}
+
+absl::Status UringStorage::CreateDirectories(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return base::ErrnoStatus(error.value(), "mkdir " + path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> UringStorage::ListDirectory(const std::string& path) {
+  std::error_code error;
+  std::vector<std::string> names;
+  for (std::filesystem::directory_iterator it(path, error), end; !error && it != end;
+       it.increment(error)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (error) return base::ErrnoStatus(error.value(), "list " + path);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool UringStorage::Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool create) {
+  int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i].fd < 0) {
+      files_[i] = OpenFile{fd, path};
+      return static_cast<FileHandle>(i);
+    }
+  }
+  files_.push_back(OpenFile{fd, path});
+  return static_cast<FileHandle>(files_.size() - 1);
+}
+
+void UringStorage::Close(FileHandle file) {
+  ::close(Fd(file));
+  files_[file].fd = -1;
+}
+
+absl::StatusOr<uint64_t> UringStorage::Size(FileHandle file) {
+  struct stat st {};
+  if (::fstat(Fd(file), &st) != 0) return base::ErrnoStatus(errno, "stat " + PathOf(file));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+absl::Status UringStorage::Allocate(FileHandle file, uint64_t bytes) {
+  if (::fallocate(Fd(file), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) != 0) {
+    return base::ErrnoStatus(errno, "fallocate " + PathOf(file));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UringStorage::Truncate(FileHandle file, uint64_t size) {
+  if (::ftruncate(Fd(file), static_cast<off_t>(size)) != 0) {
+    return base::ErrnoStatus(errno, "truncate " + PathOf(file));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UringStorage::Remove(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) return base::ErrnoStatus(errno, "unlink " + path);
+  return absl::OkStatus();
+}
+
+absl::Status UringStorage::Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return base::ErrnoStatus(errno, "rename " + from + " to " + to);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UringStorage::SyncDirectory(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return base::ErrnoStatus(errno, "open directory " + path);
+  int result = ::fsync(fd);
+  int error = errno;
+  ::close(fd);
+  if (result != 0) return base::ErrnoStatus(error, "fsync directory " + path);
+  return absl::OkStatus();
+}
+
+void UringStorage::Write(FileHandle file, uint64_t offset, std::string_view data,
+                         IoCallback done) {
+  ++in_flight_;
+  (new WriteOp(this, Fd(file), offset, data, std::move(done)))->Start();
+}
+
+void UringStorage::Sync(FileHandle file, IoCallback done) {
+  ++in_flight_;
+  (new SyncOp(this, std::move(done)))->Start(Fd(file));
+}
+
+void UringStorage::WriteThenSync(FileHandle file, uint64_t offset, std::string_view data,
+                                 IoCallback done) {
+  ++in_flight_;
+  (new WriteThenSyncOp(this, Fd(file), offset, data, std::move(done)))->Start();
+}
+
+void UringStorage::Read(FileHandle file, uint64_t offset, char* out, size_t bytes,
+                        IoCallback done) {
+  ++in_flight_;
+  (new ReadOp(this, std::move(done)))->Start(Fd(file), offset, out, bytes);
+}
+
+int UringStorage::Poll(bool wait) { return ring_->Reap(wait && in_flight_ > 0); }
+
+}  // namespace hoot::log
