@@ -1031,7 +1031,8 @@ void LogStore::ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_
 
 absl::Status LogStore::ApplyRetention(uint64_t now_unix_ns) {
   if (options_.retention_bytes == 0 && options_.retention_age_ns == 0) return absl::OkStatus();
-  for (auto& [name, channel] : channels_) {
+  for (auto& entry : channels_) {
+    ChannelLog* channel = entry.second.get();
     auto total_bytes = [&] {
       uint64_t total = 0;
       for (const Segment& segment : channel->segments) total += segment.data_bytes;
@@ -1043,7 +1044,7 @@ absl::Status LogStore::ApplyRetention(uint64_t now_unix_ns) {
       bool too_old = options_.retention_age_ns != 0 &&
                      oldest.last_timestamp_unix_ns + options_.retention_age_ns < now_unix_ns;
       if ((!too_big && !too_old) || oldest.unsynced ||
-          SegmentHasWritesLeft(channel.get(), channel->segments_dropped)) {
+          SegmentHasWritesLeft(channel, channel->segments_dropped)) {
         break;
       }
       // Records still in the cache chunks of this segment stay readable from memory only
@@ -1061,7 +1062,7 @@ absl::Status LogStore::ApplyRetention(uint64_t now_unix_ns) {
       }
     }
     HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(channel->directory));
-    HOOT_RETURN_IF_ERROR(WriteMeta(channel.get()));
+    HOOT_RETURN_IF_ERROR(WriteMeta(channel));
   }
   return absl::OkStatus();
 }
