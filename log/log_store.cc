@@ -55,6 +55,7 @@ struct Segment {
   bool unsynced = false;  // Written since the last checkpoint.
   bool indexed = false;   // Its .idx is on disk (written only once the segment is synced).
   bool scanned = false;   // Recovery scanned it (it had no index, or is the active one).
+  bool index_writing = false;
   std::vector<std::pair<uint64_t, uint64_t>> index;  // (seq, offset), sparse.
 };
 
@@ -792,6 +793,42 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
   }
 }
 
+// Writes a sealed, synced segment's index without waiting (this runs inside a completion),
+// then lets the segment's handle go.
+void LogStore::StartIndexWrite(ChannelLog* channel, size_t segment_absolute) {
+  Segment& segment = channel->SegmentAt(segment_absolute);
+  std::string index_path = channel->directory + "/" + SeqFileName(segment.first_seq, kIndexSuffix);
+  absl::StatusOr<FileHandle> index_file = storage_->Open(index_path, true);
+  if (!index_file.ok()) return Fail(index_file.status());
+  absl::Status truncated = storage_->Truncate(*index_file, 0);
+  if (!truncated.ok()) {
+    storage_->Close(*index_file);
+    return Fail(truncated);
+  }
+  segment.index_writing = true;
+  auto bytes = std::make_shared<std::string>(EncodeIndex(segment));
+  std::weak_ptr<bool> alive = alive_;
+  FileHandle handle = *index_file;
+  storage_->WriteThenSync(handle, 0, *bytes,
+                          [this, alive, channel, segment_absolute, handle, bytes,
+                           index_path](int32_t result) {
+                            if (alive.expired() || !*alive.lock()) return;
+                            storage_->Close(handle);
+                            if (result < 0) {
+                              return Fail(base::ErrnoStatus(-result, "write+fdatasync " + index_path));
+                            }
+                            if (segment_absolute < channel->segments_dropped) return;
+                            Segment& indexed = channel->SegmentAt(segment_absolute);
+                            indexed.index_writing = false;
+                            indexed.indexed = true;
+                            if (indexed.handle >= 0 && !indexed.unsynced &&
+                                !SegmentHasWritesLeft(channel, segment_absolute)) {
+                              storage_->Close(indexed.handle);
+                              indexed.handle = -1;
+                            }
+                          });
+}
+
 bool LogStore::SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute) {
   for (const std::shared_ptr<CacheChunk>& chunk : channel->cache) {
     if (chunk->segment == segment_absolute && chunk->written_bytes < chunk->bytes.size()) {
@@ -852,11 +889,11 @@ void LogStore::CheckpointProgress() {
     for (auto& [name, channel] : channels_) {
       for (size_t i = 0; i + 1 < channel->segments.size(); ++i) {
         Segment& segment = channel->segments[i];
-        if (!segment.unsynced && segment.handle >= 0 &&
+        if (!segment.unsynced && segment.handle >= 0 && !segment.index_writing &&
             !SegmentHasWritesLeft(channel.get(), channel->segments_dropped + i)) {
           if (!segment.indexed) {
-            absl::Status status = WriteIndex(channel.get(), segment);
-            if (!status.ok()) return Fail(status);
+            StartIndexWrite(channel.get(), channel->segments_dropped + i);
+            continue;
           }
           storage_->Close(segment.handle);
           segment.handle = -1;
@@ -1043,7 +1080,7 @@ absl::Status LogStore::ApplyRetention(uint64_t now_unix_ns) {
       bool too_big = options_.retention_bytes != 0 && total_bytes() > options_.retention_bytes;
       bool too_old = options_.retention_age_ns != 0 &&
                      oldest.last_timestamp_unix_ns + options_.retention_age_ns < now_unix_ns;
-      if ((!too_big && !too_old) || oldest.unsynced ||
+      if ((!too_big && !too_old) || oldest.unsynced || oldest.index_writing ||
           SegmentHasWritesLeft(channel, channel->segments_dropped)) {
         break;
       }

@@ -150,6 +150,7 @@ class LogStore {
   void CommitDone(int32_t result);
   void StartSegmentWrite(ChannelLog* channel);
   static bool SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute);
+  void StartIndexWrite(ChannelLog* channel, size_t segment_absolute);
   void MaybeStartCheckpoint();
   void CheckpointProgress();
   void Fail(absl::Status status);

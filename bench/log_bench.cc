@@ -1,0 +1,282 @@
+// The durable log on the real disk, beside the disk's own floor measured in the same run:
+// a bare 4 KiB write + fdatasync of one pre-zeroed file through the same io_uring.
+//
+// - commit latency (p50/p99) at low load, one 128 B record in each of 1, 8 and 64 channels
+//   per batch: the journal makes one durable point per batch whatever the channel count;
+// - durable throughput with large batches (records/s on this one thread);
+// - catch-up reads from the segments (records/s, bytes/s);
+// - recovery: opening a log, with its indexes and with every index removed (a full scan).
+//
+// Data goes under $HOOT_BENCH_DIR (default build/bench-data), on the disk being measured.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench/bench_report.h"
+#include "base/check.h"
+#include "log/log_store.h"
+#include "log/uring_storage.h"
+
+namespace hoot::log {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string BenchDirectory(const std::string& name) {
+  const char* root = std::getenv("HOOT_BENCH_DIR");
+  std::filesystem::path path = std::filesystem::path(root ? root : "build/bench-data") / name;
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+  return path.string();
+}
+
+double Percentile(std::vector<double>& values, double quantile) {
+  if (values.empty()) return 0;
+  size_t rank = static_cast<size_t>(quantile * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(rank), values.end());
+  return values[rank];
+}
+
+void ReportLatency(benchmark::State& state, std::vector<double>& latencies_us) {
+  state.counters["p50_us"] = Percentile(latencies_us, 0.50);
+  state.counters["p99_us"] = Percentile(latencies_us, 0.99);
+}
+
+std::unique_ptr<UringStorage> MakeStorage() {
+  auto storage = UringStorage::Create();
+  HOOT_CHECK(storage.ok());
+  return std::move(*storage);
+}
+
+LogOptions BenchOptions(const std::string& directory) {
+  LogOptions options;
+  options.directory = directory;
+  options.journal_file_bytes = 64u << 20;
+  options.segment_bytes = 64u << 20;
+  options.cache_bytes_per_channel = 256u << 10;
+  return options;
+}
+
+void BM_BareWriteFdatasync(benchmark::State& state) {
+  std::string directory = BenchDirectory("bare");
+  auto storage = MakeStorage();
+  std::string path = directory + "/file";
+  FileHandle file = *storage->Open(path, true);
+  constexpr uint64_t kFileBytes = 16u << 20;
+  std::string zeros(1u << 20, '\0');
+  for (uint64_t offset = 0; offset < kFileBytes; offset += zeros.size()) {
+    HOOT_CHECK(storage->WriteNow(file, offset, zeros, path).ok());
+  }
+  HOOT_CHECK(storage->SyncNow(file, path).ok());
+  std::string block(4096, 'b');
+  std::vector<double> latencies_us;
+  uint64_t offset = 0;
+  for (auto _ : state) {
+    auto start = Clock::now();
+    HOOT_CHECK(storage->WriteThenSyncNow(file, offset, block, path).ok());
+    latencies_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    offset = (offset + block.size()) % kFileBytes;
+  }
+  ReportLatency(state, latencies_us);
+  storage->Close(file);
+  std::filesystem::remove_all(directory);
+}
+
+// One 128 B record in each of `channels` channels, then one commit, timed from Flush to the
+// last channel's commit callback.
+void BM_CommitLatency(benchmark::State& state) {
+  int channel_count = static_cast<int>(state.range(0));
+  std::string directory = BenchDirectory("commit");
+  auto storage = MakeStorage();
+  auto store = LogStore::Open(storage.get(), BenchOptions(directory));
+  HOOT_CHECK(store.ok());
+  std::vector<ChannelLog*> channels;
+  for (int i = 0; i < channel_count; ++i) {
+    channels.push_back(*(*store)->CreateChannel("channel-" + std::to_string(i)));
+  }
+  int committed = 0;
+  (*store)->set_commit_callback([&](ChannelLog*, uint64_t) { ++committed; });
+  std::string body(128, 'm');
+  std::vector<double> latencies_us;
+  for (auto _ : state) {
+    for (ChannelLog* channel : channels) {
+      uint64_t seq = 0;
+      HOOT_CHECK((*store)->Append(channel, RecordView{0, 1, 1, "ada", body}, &seq) ==
+                 AppendStatus::kOk);
+    }
+    committed = 0;
+    auto start = Clock::now();
+    (*store)->Flush();
+    while (committed < channel_count) storage->Poll(/*wait=*/true);
+    latencies_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  ReportLatency(state, latencies_us);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * channel_count);
+  store->reset();
+  std::filesystem::remove_all(directory);
+}
+
+// Large batches: 4096 records of 128 B over 64 channels per commit, commits back to back
+// (appends for the next batch gather while one is in flight, as under real load).
+void BM_DurableThroughput(benchmark::State& state) {
+  constexpr int kChannels = 64;
+  constexpr int kBatchRecords = 4096;
+  std::string directory = BenchDirectory("throughput");
+  auto storage = MakeStorage();
+  auto store = LogStore::Open(storage.get(), BenchOptions(directory));
+  HOOT_CHECK(store.ok());
+  std::vector<ChannelLog*> channels;
+  for (int i = 0; i < kChannels; ++i) {
+    channels.push_back(*(*store)->CreateChannel("channel-" + std::to_string(i)));
+  }
+  std::string body(128, 't');
+  uint64_t appended = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kBatchRecords; ++i) {
+      uint64_t seq = 0;
+      AppendStatus status;
+      while ((status = (*store)->Append(channels[appended % kChannels],
+                                        RecordView{0, 1, 1, "ada", body}, &seq)) ==
+             AppendStatus::kBusy) {
+        storage->Poll(/*wait=*/true);
+      }
+      HOOT_CHECK(status == AppendStatus::kOk);
+      ++appended;
+    }
+    (*store)->Flush();
+    storage->Poll(/*wait=*/false);
+  }
+  while (!(*store)->idle()) {
+    (*store)->Flush();
+    storage->Poll(/*wait=*/true);
+  }
+  uint64_t durable = 0;
+  for (ChannelLog* channel : channels) durable += LogStore::DurableSeq(channel);
+  HOOT_CHECK(durable == appended);
+  state.SetItemsProcessed(static_cast<int64_t>(appended));
+  state.SetBytesProcessed(static_cast<int64_t>(appended * RecordBytes(3, 128)));
+  store->reset();
+  std::filesystem::remove_all(directory);
+}
+
+// Fills one channel with `records` 128 B records and closes it cleanly.
+void FillChannel(const std::string& directory, uint64_t records, uint64_t segment_bytes) {
+  auto storage = MakeStorage();
+  LogOptions options = BenchOptions(directory);
+  options.segment_bytes = segment_bytes;
+  auto store = LogStore::Open(storage.get(), options);
+  HOOT_CHECK(store.ok());
+  ChannelLog* channel = *(*store)->CreateChannel("history");
+  std::string body(128, 'h');
+  for (uint64_t i = 0; i < records; ++i) {
+    uint64_t seq = 0;
+    AppendStatus status;
+    while ((status = (*store)->Append(channel, RecordView{0, 1, i, "ada", body}, &seq)) ==
+           AppendStatus::kBusy) {
+      (*store)->Flush();
+      storage->Poll(/*wait=*/true);
+    }
+    if (i % 4096 == 4095) (*store)->Flush();
+  }
+  while (!(*store)->idle() || storage->in_flight() > 0) {
+    (*store)->Flush();
+    storage->Poll(/*wait=*/true);
+  }
+}
+
+void BM_CatchUpRead(benchmark::State& state) {
+  const uint64_t records = static_cast<uint64_t>(state.range(0));
+  std::string directory = BenchDirectory("catchup");
+  FillChannel(directory, records, 64u << 20);
+  auto storage = MakeStorage();
+  LogOptions options = BenchOptions(directory);
+  options.cache_bytes_per_channel = 64u << 10;  // Reads come from the segments.
+  auto store = LogStore::Open(storage.get(), options);
+  HOOT_CHECK(store.ok());
+  ChannelLog* channel = (*store)->FindChannel("history");
+  uint64_t read_records = 0;
+  uint64_t read_bytes = 0;
+  for (auto _ : state) {
+    uint64_t after = 0;
+    while (after < records) {
+      bool done = false;
+      (*store)->Read(channel, after, 8192, 1u << 20, [&](ReadResult&& result) {
+        HOOT_CHECK(result.status == ReadStatus::kOk && !result.records.empty());
+        for (const RecordView& record : result.records) read_bytes += record.body.size();
+        after = result.records.back().seq;
+        read_records += result.records.size();
+        done = true;
+      });
+      while (!done) storage->Poll(/*wait=*/true);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(read_records));
+  state.SetBytesProcessed(static_cast<int64_t>(read_bytes));
+  store->reset();
+  std::filesystem::remove_all(directory);
+}
+
+// Opening a log of `megabytes` MiB in 8 MiB segments; with "scan" every .idx file is removed
+// first, so recovery reads and checks every record. Reported per GiB.
+void BM_Recovery(benchmark::State& state) {
+  const uint64_t megabytes = static_cast<uint64_t>(state.range(0));
+  const bool scan = state.range(1) != 0;
+  std::string directory = BenchDirectory("recovery");
+  uint64_t records = (megabytes << 20) / RecordBytes(3, 128);
+  FillChannel(directory, records, 8u << 20);
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (scan) {
+      for (const auto& entry :
+           std::filesystem::directory_iterator(directory + "/channels/history")) {
+        if (entry.path().extension() == ".idx") std::filesystem::remove(entry.path());
+      }
+    }
+    auto storage = MakeStorage();
+    state.ResumeTiming();
+    auto store = LogStore::Open(storage.get(), BenchOptions(directory));
+    HOOT_CHECK(store.ok());
+    HOOT_CHECK(LogStore::DurableSeq((*store)->FindChannel("history")) == records);
+    state.PauseTiming();
+    store->reset();
+    state.ResumeTiming();
+  }
+  state.counters["seconds_per_GiB"] = benchmark::Counter(
+      static_cast<double>(1024) / static_cast<double>(megabytes),
+      benchmark::Counter::kAvgIterationsRate | benchmark::Counter::kInvert);
+  std::filesystem::remove_all(directory);
+}
+
+BENCHMARK(BM_BareWriteFdatasync)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CommitLatency)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DurableThroughput)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CatchUpRead)->Arg(200000)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Recovery)->Args({64, 0})->Args({64, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace hoot::log
+
+int main(int argc, char** argv) {
+  using hoot::bench::Ratio;
+  return hoot::bench::RunBenchmarksWithRatios(
+      argc, argv,
+      {
+          Ratio{"commit p50, 1 channel / bare fdatasync", "BM_CommitLatency/1/real_time",
+                "BM_BareWriteFdatasync/real_time", "p50_us", 1.3, false},
+          Ratio{"commit p99, 1 channel / bare fdatasync", "BM_CommitLatency/1/real_time",
+                "BM_BareWriteFdatasync/real_time", "p99_us", 0, false},
+          Ratio{"commit p50, 64 channels / 1 channel", "BM_CommitLatency/64/real_time",
+                "BM_CommitLatency/1/real_time", "p50_us", 1.5, false},
+          Ratio{"commit p99, 64 channels / 1 channel", "BM_CommitLatency/64/real_time",
+                "BM_CommitLatency/1/real_time", "p99_us", 0, false},
+          Ratio{"commit p50, 8 channels / 1 channel", "BM_CommitLatency/8/real_time",
+                "BM_CommitLatency/1/real_time", "p50_us", 1.5, false},
+          Ratio{"durable records/s (large batches) / 1M", "BM_DurableThroughput/real_time",
+                "BM_DurableThroughput/real_time", "items_per_second", 0, true},
+      });
+}
