@@ -17,10 +17,11 @@ namespace hoot::bench {
 struct Ratio {
   std::string label;
   std::string numerator;    // Benchmark name, e.g. "BM_Decode/128".
-  std::string denominator;  // Benchmark name, e.g. "BM_Memcpy/128".
+  std::string denominator;  // Benchmark name, e.g. "BM_Memcpy/128"; empty: use `constant`.
   std::string metric;       // "bytes_per_second", "items_per_second" or "real_time".
   double target;            // The ratio the component is meant to reach; 0: none, shown only.
   bool higher_is_better;    // For times, lower is better.
+  double constant = 0;      // The denominator when `denominator` is empty (an absolute goal).
 };
 
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -48,8 +49,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const Ratio& ratio : ratios) {
       double numerator = 0;
       double denominator = 0;
-      if (!Lookup(ratio.numerator, ratio.metric, &numerator) ||
-          !Lookup(ratio.denominator, ratio.metric, &denominator) || denominator == 0) {
+      bool have_denominator = ratio.denominator.empty()
+                                  ? (denominator = ratio.constant) != 0
+                                  : Lookup(ratio.denominator, ratio.metric, &denominator);
+      if (!Lookup(ratio.numerator, ratio.metric, &numerator) || !have_denominator ||
+          denominator == 0) {
         std::printf("%-40s %12s %10.2f  not measured in this run\n", ratio.label.c_str(), "-",
                     ratio.target);
         continue;

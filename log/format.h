@@ -43,7 +43,9 @@ inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kSenderBytesMax +
 // 24     8    generation      increases by one each time a journal file is (re)started
 // 32     8    file_bytes      the file's fixed size
 // and zeros to kJournalHeaderBytes. Entries follow back to back:
-//  0     8    checksum        XXH3-64 (seed: the file's generation) of bytes [8, entry_bytes)
+//  0     8    checksum        XXH3-64 (seed: the file's generation) of bytes [8, 40): the
+//                             entry header and the record's own checksum (which covers the
+//                             record), so each byte is hashed once
 //  8     4    entry_bytes     header + record, before padding
 // 12     4    reserved        0
 // 16     8    channel_id

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 
+#include "base/byte_buffer.h"
 #include "base/check.h"
 #include "base/status.h"
 
@@ -35,7 +36,8 @@ uint64_t ChannelIdOf(const std::string& name) { return Checksum(name, kMetaCheck
 // in their segment file: the recent-records cache and the write-behind buffer at once. Its
 // bytes never reallocate (capacity is reserved), so views of it stay valid while it lives.
 struct CacheChunk {
-  std::string bytes;
+  explicit CacheChunk(size_t capacity) : bytes(capacity) {}
+  base::ByteBuffer bytes;
   uint64_t first_seq = 0;
   std::vector<uint32_t> offsets;  // Of each record, by seq - first_seq.
   size_t segment = 0;             // Index in ChannelLog::segments (stable: only pop_front).
@@ -43,6 +45,38 @@ struct CacheChunk {
   size_t written_bytes = 0;       // Bytes handed to completed segment writes.
   uint64_t last_seq() const { return first_seq + offsets.size() - 1; }
 };
+
+// Chunks are recycled rather than freed: allocating fresh 64 KiB buffers at a million
+// records a second cost more in page faults than the records cost to encode. A chunk pinned
+// by a reader returns to the pool when the reader lets go (on this shard: pins must not be
+// released on another thread), or is freed if the store is gone.
+struct ChunkPool {
+  static constexpr size_t kFreeChunksMax = 256;
+  std::vector<std::unique_ptr<CacheChunk>> free;
+};
+
+std::shared_ptr<CacheChunk> NewChunk(const std::shared_ptr<ChunkPool>& pool, size_t capacity) {
+  CacheChunk* chunk = nullptr;
+  if (capacity <= kCacheChunkBytes && !pool->free.empty()) {
+    chunk = pool->free.back().release();
+    pool->free.pop_back();
+    chunk->bytes.Clear();
+    chunk->offsets.clear();
+    chunk->written_bytes = 0;
+  } else {
+    chunk = new CacheChunk(capacity);
+  }
+  std::weak_ptr<ChunkPool> weak_pool = pool;
+  return std::shared_ptr<CacheChunk>(chunk, [weak_pool](CacheChunk* released) {
+    std::shared_ptr<ChunkPool> owner = weak_pool.lock();
+    if (owner && released->bytes.capacity() == kCacheChunkBytes &&
+        owner->free.size() < ChunkPool::kFreeChunksMax) {
+      owner->free.emplace_back(released);
+    } else {
+      delete released;
+    }
+  });
+}
 
 struct Segment {
   uint64_t first_seq = 0;
@@ -99,8 +133,13 @@ class LogStore::Journal {
   uint64_t generation = 0;                // Of the current file.
   bool other_reusable = true;
   bool needs_header = false;  // The current file's header is written with its first batch.
-  // Gathering batch.
-  std::string pending;
+  // Gathering batch, behind kJournalHeaderBytes of headroom where a new file's header goes.
+  Journal() {
+    pending.Extend(kJournalHeaderBytes);
+    spare.Reserve(kJournalHeaderBytes);
+  }
+  base::ByteBuffer pending;
+  base::ByteBuffer spare;  // The buffer of the last commit, reused for the next.
   struct Entry {
     ChannelLog* channel;
     uint64_t seq;
@@ -115,20 +154,20 @@ class LogStore::Journal {
   // Commit scheduled but blocked on the checkpoint.
   bool commit_waiting = false;
 
-  std::string Header(uint64_t file_bytes) const {
-    std::string header(kJournalHeaderBytes, '\0');
-    StoreU64(header.data() + 8, kJournalMagic);
-    StoreU32(header.data() + 16, kJournalVersion);
-    StoreU64(header.data() + 24, generation);
-    StoreU64(header.data() + 32, file_bytes);
-    StoreU64(header.data(), Checksum(std::string_view(header).substr(8, kJournalHeaderUsedBytes - 8),
-                                     kJournalChecksumSeed));
-    return header;
+  void WriteHeader(uint64_t file_bytes, char* header) const {
+    std::memset(header, 0, kJournalHeaderBytes);
+    StoreU64(header + 8, kJournalMagic);
+    StoreU32(header + 16, kJournalVersion);
+    StoreU64(header + 24, generation);
+    StoreU64(header + 32, file_bytes);
+    StoreU64(header, Checksum(std::string_view(header + 8, kJournalHeaderUsedBytes - 8),
+                              kJournalChecksumSeed));
   }
 };
 
 struct LogStore::Batch {
-  std::string bytes;  // What is written to the journal (a header block first, on a new file).
+  // kJournalHeaderBytes (the new file's header, or unused), then the entries.
+  base::ByteBuffer bytes;
   std::vector<Journal::Entry> entries;
 };
 
@@ -140,7 +179,10 @@ std::mt19937_64& EpochRandom(uint64_t seed) {
 }  // namespace
 
 LogStore::LogStore(Storage* storage, LogOptions options)
-    : storage_(storage), options_(std::move(options)), journal_(std::make_unique<Journal>()) {}
+    : storage_(storage),
+      options_(std::move(options)),
+      journal_(std::make_unique<Journal>()),
+      chunk_pool_(std::make_shared<ChunkPool>()) {}
 
 LogStore::~LogStore() {
   *alive_ = false;
@@ -364,37 +406,58 @@ absl::Status LogStore::ReplayJournal() {
   struct Found {
     int file;
     uint64_t generation;
-    std::string bytes;
   };
   std::vector<Found> found;
   for (int i = 0; i < 2; ++i) {
     Journal::File& file = journal_->files[i];
     file.path = directory + "/" + std::to_string(i) + std::string(kJournalSuffix);
     HOOT_ASSIGN_OR_RETURN(file.handle, storage_->Open(file.path, /*create=*/true));
-    HOOT_ASSIGN_OR_RETURN(std::string bytes, storage_->ReadWhole(file.handle, file.path));
-    if (bytes.size() >= kJournalHeaderBytes && LoadU64(bytes.data() + 8) == kJournalMagic &&
-        Checksum(std::string_view(bytes).substr(8, kJournalHeaderUsedBytes - 8),
-                 kJournalChecksumSeed) == LoadU64(bytes.data())) {
-      uint64_t generation = LoadU64(bytes.data() + 24);
-      found.push_back(Found{i, generation, std::move(bytes)});
+    std::string header(kJournalHeaderBytes, '\0');
+    HOOT_ASSIGN_OR_RETURN(size_t read, storage_->ReadNow(file.handle, 0, header.data(),
+                                                          header.size(), file.path));
+    if (read == kJournalHeaderBytes && LoadU64(header.data() + 8) == kJournalMagic &&
+        Checksum(std::string_view(header).substr(8, kJournalHeaderUsedBytes - 8),
+                 kJournalChecksumSeed) == LoadU64(header.data())) {
+      uint64_t generation = LoadU64(header.data() + 24);
+      found.push_back(Found{i, generation});
       journal_->generation = std::max(journal_->generation, generation);
     }
   }
   std::sort(found.begin(), found.end(),
             [](const Found& a, const Found& b) { return a.generation < b.generation; });
-  for (const Found& file : found) {
-    std::string_view bytes(file.bytes);
-    uint64_t offset = kJournalHeaderBytes;
-    while (offset < bytes.size()) {
+  // Each file is read in chunks up to its first entry that does not parse: the end of what
+  // was committed in it (a full file's tail holds stale entries of an older generation,
+  // which fail their checksum).
+  constexpr size_t kChunkBytes = 4u << 20;
+  std::string buffer;
+  for (const Found& found_file : found) {
+    const Journal::File& file = journal_->files[found_file.file];
+    uint64_t file_offset = kJournalHeaderBytes;  // Of buffer[0].
+    size_t position = 0;
+    bool end_of_file = false;
+    buffer.clear();
+    while (true) {
+      if (!end_of_file && buffer.size() - position < kJournalEntryHeaderBytes + kRecordBytesMax + kAlignment) {
+        buffer.erase(0, position);
+        file_offset += position;
+        position = 0;
+        size_t have = buffer.size();
+        buffer.resize(have + kChunkBytes);
+        HOOT_ASSIGN_OR_RETURN(size_t read, storage_->ReadNow(file.handle, file_offset + have,
+                                                              buffer.data() + have, kChunkBytes,
+                                                              file.path));
+        buffer.resize(have + read);
+        end_of_file = read < kChunkBytes;
+      }
       uint64_t channel_id = 0;
       uint64_t epoch = 0;
       RecordView record;
       size_t padded = 0;
-      if (ParseJournalEntry(bytes.substr(offset), file.generation, &channel_id, &epoch, &record,
-                            &padded) != ParseStatus::kOk) {
-        break;  // The end of what was committed in this file (or a torn, unacknowledged tail).
+      if (ParseJournalEntry(std::string_view(buffer).substr(position), found_file.generation,
+                            &channel_id, &epoch, &record, &padded) != ParseStatus::kOk) {
+        break;
       }
-      offset += padded;
+      position += padded;
       auto channel_it = channels_by_id_.find(channel_id);
       if (channel_it == channels_by_id_.end()) continue;  // A channel since removed.
       ChannelLog* channel = channel_it->second;
@@ -410,7 +473,8 @@ absl::Status LogStore::ReplayJournal() {
       if (!segment.scanned || record.seq != segment.last_seq + 1) continue;
       std::string encoded(RecordBytes(record), '\0');
       EncodeRecord(record, encoded.data());
-      HOOT_RETURN_IF_ERROR(storage_->WriteNow(segment.handle, segment.data_bytes, encoded, segment.path));
+      HOOT_RETURN_IF_ERROR(
+          storage_->WriteNow(segment.handle, segment.data_bytes, encoded, segment.path));
       if (segment.index.empty() ||
           segment.data_bytes - segment.index.back().second >= kIndexIntervalBytes) {
         segment.index.emplace_back(record.seq, segment.data_bytes);
@@ -598,7 +662,7 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   size_t record_bytes = RecordBytes(record);
   size_t entry_bytes = kJournalEntryHeaderBytes + record_bytes;
   // The pending batch must fit a journal file; past that, wait for commits to drain it.
-  if (journal.pending.size() + entry_bytes + kJournalHeaderBytes > options_.journal_file_bytes / 2) {
+  if (journal.pending.size() + entry_bytes > options_.journal_file_bytes / 2) {
     return AppendStatus::kBusy;
   }
   size_t segments_before = channel->segments.size();
@@ -616,8 +680,7 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   if (channel->cache.empty() || new_segment ||
       channel->cache.back()->bytes.size() + record_bytes > channel->cache.back()->bytes.capacity() ||
       channel->cache.back()->segment != channel->active_absolute()) {
-    auto chunk = std::make_shared<CacheChunk>();
-    chunk->bytes.reserve(std::max(kCacheChunkBytes, record_bytes));
+    auto chunk = NewChunk(chunk_pool_, std::max(kCacheChunkBytes, record_bytes));
     chunk->first_seq = stored.seq;
     chunk->segment = channel->active_absolute();
     chunk->segment_offset = channel->active().data_bytes;
@@ -625,8 +688,8 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   }
   CacheChunk& chunk = *channel->cache.back();
   size_t offset = chunk.bytes.size();
-  chunk.bytes.resize(offset + record_bytes);
-  EncodeRecord(stored, chunk.bytes.data() + offset);
+  char* encoded = chunk.bytes.Extend(record_bytes);
+  EncodeRecord(stored, encoded);
   chunk.offsets.push_back(static_cast<uint32_t>(offset));
   channel->cache_bytes += record_bytes;
 
@@ -639,11 +702,14 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   segment.last_seq = stored.seq;
   segment.last_timestamp_unix_ns = stored.timestamp_unix_ns;
 
-  // Into the journal batch.
-  size_t start = journal.pending.size();
-  journal.pending.resize(start + entry_bytes);
-  EncodeJournalEntry(0, channel->id, channel->epoch, stored, journal.pending.data() + start);
-  journal.pending_entries.push_back(Journal::Entry{channel, stored.seq, journal.pending.size()});
+  // Into the journal batch: the record's bytes as encoded above, behind an entry header. Its
+  // checksum is set at commit, when the journal file (and so the generation) is known.
+  char* entry = journal.pending.Extend(entry_bytes);
+  std::memcpy(entry + kJournalEntryHeaderBytes, encoded, record_bytes);
+  WriteJournalEntryHeader(entry, channel->id, channel->epoch,
+                          kRecordHeaderBytes + stored.sender.size() + stored.body.size());
+  journal.pending_entries.push_back(
+      Journal::Entry{channel, stored.seq, journal.pending.size() - kJournalHeaderBytes});
   channel->appended_seq = stored.seq;
   *seq = stored.seq;
   return AppendStatus::kOk;
@@ -686,21 +752,36 @@ void LogStore::StartCommit() {
   journal.commit_waiting = false;
   auto batch = std::make_unique<Batch>();
   size_t batch_bytes = journal.pending_entries[count - 1].end;
-  if (journal.needs_header) batch->bytes = journal.Header(file_bytes);
-  size_t header_bytes = batch->bytes.size();
-  batch->bytes.append(journal.pending, 0, batch_bytes);
-  // Entries were encoded with generation 0: seal each with this file's generation now.
-  size_t entry_start = 0;
-  for (size_t i = 0; i < count; ++i) {
-    char* entry = batch->bytes.data() + header_bytes + entry_start;
-    uint32_t entry_bytes = LoadU32(entry + 8);
-    StoreU64(entry, Checksum(std::string_view(entry + 8, entry_bytes - 8), journal.generation));
-    entry_start = journal.pending_entries[i].end;
+  if (count == journal.pending_entries.size()) {
+    // The usual case: the whole pending buffer is the batch; the spare one takes its place.
+    batch->bytes.Swap(journal.pending);
+    journal.pending.Swap(journal.spare);
+    journal.pending.Clear();
+    journal.pending.Extend(kJournalHeaderBytes);
+    batch->entries.swap(journal.pending_entries);
+    journal.pending_entries.clear();
+  } else {
+    batch->bytes.Swap(journal.spare);
+    batch->bytes.Clear();
+    batch->bytes.Extend(kJournalHeaderBytes);
+    batch->bytes.Append(std::string_view(journal.pending.data() + kJournalHeaderBytes, batch_bytes));
+    size_t rest = journal.pending.size() - kJournalHeaderBytes - batch_bytes;
+    std::memmove(journal.pending.data() + kJournalHeaderBytes,
+                 journal.pending.data() + kJournalHeaderBytes + batch_bytes, rest);
+    journal.pending.Clear();
+    journal.pending.Extend(kJournalHeaderBytes + rest);
+    batch->entries.assign(journal.pending_entries.begin(), journal.pending_entries.begin() + count);
+    journal.pending_entries.erase(journal.pending_entries.begin(),
+                                  journal.pending_entries.begin() + count);
+    for (Journal::Entry& entry : journal.pending_entries) entry.end -= batch_bytes;
   }
-  batch->entries.assign(journal.pending_entries.begin(), journal.pending_entries.begin() + count);
-  journal.pending.erase(0, batch_bytes);
-  journal.pending_entries.erase(journal.pending_entries.begin(), journal.pending_entries.begin() + count);
-  for (Journal::Entry& entry : journal.pending_entries) entry.end -= batch_bytes;
+  // Seal each entry with this file's generation.
+  size_t entry_start = 0;
+  for (const Journal::Entry& entry : batch->entries) {
+    SealJournalEntry(batch->bytes.data() + kJournalHeaderBytes + entry_start, journal.generation);
+    entry_start = entry.end;
+  }
+  if (journal.needs_header) journal.WriteHeader(file_bytes, batch->bytes.data());
 
   uint64_t write_offset = journal.needs_header ? 0 : journal.offset;
   journal.offset = base + batch_bytes;
@@ -709,7 +790,9 @@ void LogStore::StartCommit() {
   committing_ = std::move(batch);
   const Journal::File& file = journal.files[journal.current];
   std::weak_ptr<bool> alive = alive_;
-  storage_->WriteThenSync(file.handle, write_offset, committing_->bytes, [this, alive](int32_t result) {
+  std::string_view write = committing_->bytes.view();
+  if (write_offset != 0) write.remove_prefix(kJournalHeaderBytes);
+  storage_->WriteThenSync(file.handle, write_offset, write, [this, alive](int32_t result) {
     if (alive.expired() || !*alive.lock()) return;
     CommitDone(result);
   });
@@ -719,6 +802,7 @@ void LogStore::StartCommit() {
 void LogStore::CommitDone(int32_t result) {
   commit_in_flight_ = false;
   std::unique_ptr<Batch> batch = std::move(committing_);
+  if (journal_->spare.capacity() < batch->bytes.capacity()) journal_->spare.Swap(batch->bytes);
   if (result < 0) {
     Fail(base::ErrnoStatus(-result, "journal write+fdatasync " + journal_->files[journal_->current].path));
     return;
@@ -763,7 +847,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
     std::weak_ptr<bool> alive = alive_;
     Segment& segment = channel->SegmentAt(segment_absolute);
     storage_->Write(segment.handle, chunk.segment_offset + from,
-                    std::string_view(chunk.bytes).substr(from, to - from),
+                    chunk.bytes.view().substr(from, to - from),
                     [this, alive, channel, pin, to, last_seq, segment_absolute](int32_t result) {
                       if (alive.expired() || !*alive.lock()) return;
                       channel->segment_write_in_flight = false;
@@ -972,7 +1056,7 @@ void LogStore::Read(ChannelLog* channel, uint64_t after_seq, size_t max_records,
         RecordView record;
         size_t padded = 0;
         uint32_t offset = chunk->offsets[seq - chunk->first_seq];
-        HOOT_CHECK(ParseRecord(std::string_view(chunk->bytes).substr(offset), &record, &padded) ==
+        HOOT_CHECK(ParseRecord(chunk->bytes.view().substr(offset), &record, &padded) ==
                    ParseStatus::kOk);
         result.records.push_back(record);
         bytes += padded;

@@ -79,6 +79,7 @@ struct ChannelDamage {
 
 class ChannelLog;
 struct Segment;
+struct ChunkPool;
 
 class LogStore {
  public:
@@ -171,6 +172,7 @@ class LogStore {
   absl::Status failure_;
   std::function<void(ChannelLog*, uint64_t)> commit_callback_;
   std::function<void(const absl::Status&)> failure_callback_;
+  std::shared_ptr<ChunkPool> chunk_pool_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -68,17 +68,24 @@ ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padde
   return ParseStatus::kOk;
 }
 
-void EncodeJournalEntry(uint64_t generation, uint64_t channel_id, uint64_t epoch,
-                        const RecordView& record, char* out) {
-  char* record_out = out + kJournalEntryHeaderBytes;
-  EncodeRecord(record, record_out);
-  size_t entry_bytes =
-      kJournalEntryHeaderBytes + kRecordHeaderBytes + record.sender.size() + record.body.size();
-  StoreU32(out + 8, static_cast<uint32_t>(entry_bytes));
+void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch,
+                             size_t record_bytes) {
+  StoreU32(out + 8, static_cast<uint32_t>(kJournalEntryHeaderBytes + record_bytes));
   StoreU32(out + 12, 0);
   StoreU64(out + 16, channel_id);
   StoreU64(out + 24, epoch);
-  StoreU64(out, Checksum(std::string_view(out + 8, entry_bytes - 8), generation));
+}
+
+void SealJournalEntry(char* entry, uint64_t generation) {
+  StoreU64(entry, Checksum(std::string_view(entry + 8, kJournalEntryHeaderBytes), generation));
+}
+
+void EncodeJournalEntry(uint64_t generation, uint64_t channel_id, uint64_t epoch,
+                        const RecordView& record, char* out) {
+  EncodeRecord(record, out + kJournalEntryHeaderBytes);
+  WriteJournalEntryHeader(out, channel_id, epoch,
+                          kRecordHeaderBytes + record.sender.size() + record.body.size());
+  SealJournalEntry(out, generation);
 }
 
 ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64_t* channel_id,
@@ -90,7 +97,7 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64
       entry_bytes > kJournalEntryHeaderBytes + kRecordBytesMax || entry_bytes > data.size()) {
     return ParseStatus::kCorrupt;
   }
-  if (Checksum(data.substr(8, entry_bytes - 8), generation) != LoadU64(data.data())) {
+  if (Checksum(data.substr(8, kJournalEntryHeaderBytes), generation) != LoadU64(data.data())) {
     return ParseStatus::kCorrupt;
   }
   size_t record_padded = 0;
@@ -98,7 +105,7 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64
       data.substr(kJournalEntryHeaderBytes, AlignUp(entry_bytes) - kJournalEntryHeaderBytes),
       record, &record_padded);
   if (status != ParseStatus::kOk) return ParseStatus::kCorrupt;
-  if (kJournalEntryHeaderBytes + record_padded != AlignUp(entry_bytes)) {
+  if (LoadU32(data.data() + kJournalEntryHeaderBytes + 8) != entry_bytes - kJournalEntryHeaderBytes) {
     return ParseStatus::kCorrupt;
   }
   *channel_id = LoadU64(data.data() + 16);

@@ -47,6 +47,11 @@ inline size_t JournalEntryBytes(const RecordView& record) {
 }
 void EncodeJournalEntry(uint64_t generation, uint64_t channel_id, uint64_t epoch,
                         const RecordView& record, char* out);
+// The pieces of EncodeJournalEntry, for a record already encoded at out + 32 (padded): the
+// header fields, and later, once the entry's journal file is known, its checksum.
+void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch,
+                             size_t record_bytes);
+void SealJournalEntry(char* entry, uint64_t generation);
 ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64_t* channel_id,
                               uint64_t* epoch, RecordView* record, size_t* padded_bytes);
 

@@ -30,6 +30,20 @@ absl::StatusOr<std::string> Storage::ReadWhole(FileHandle file,
   return bytes;
 }
 
+absl::StatusOr<size_t> Storage::ReadNow(FileHandle file, uint64_t offset, char* out,
+                                        size_t bytes, const std::string& name_for_errors) {
+  size_t done = 0;
+  while (done < bytes) {
+    int32_t result = WaitFor([&](IoCallback callback) {
+      Read(file, offset + done, out + done, bytes - done, std::move(callback));
+    });
+    if (result < 0) return base::ErrnoStatus(-result, "read " + name_for_errors);
+    if (result == 0) break;
+    done += static_cast<size_t>(result);
+  }
+  return done;
+}
+
 absl::Status Storage::WriteNow(FileHandle file, uint64_t offset, std::string_view data,
                                const std::string& name_for_errors) {
   int32_t result = WaitFor(

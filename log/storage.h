@@ -66,6 +66,9 @@ class Storage {
   // Synchronous forms for start-up and recovery: queue, then poll until done (running any
   // other callbacks that complete meanwhile).
   absl::StatusOr<std::string> ReadWhole(FileHandle file, const std::string& name_for_errors);
+  // Reads up to `bytes` at `offset`; fewer only at the end of the file.
+  absl::StatusOr<size_t> ReadNow(FileHandle file, uint64_t offset, char* out, size_t bytes,
+                                 const std::string& name_for_errors);
   absl::Status WriteNow(FileHandle file, uint64_t offset, std::string_view data,
                         const std::string& name_for_errors);
   absl::Status WriteThenSyncNow(FileHandle file, uint64_t offset, std::string_view data,
