@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test bench fuzz fuzz-corpus tsan clang format clean
+.PHONY: all deps build run test bench soak fuzz fuzz-corpus tsan clang format clean
 
 all: build
 
@@ -30,6 +30,11 @@ bench: build
 	@for b in build/release/bench/*_bench; do \
 	  echo "--- $$b"; $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true || exit 1; \
 	done
+
+# Longer crash loops than `make test` runs: SIGKILL of a real writer, KILL_CYCLES times.
+KILL_CYCLES ?= 500
+soak: build
+	@HOOT_KILL_CYCLES=$(KILL_CYCLES) build/release/tests/log_test --gtest_filter='KillTest.*'
 
 # Longer fuzzing than `make test` does: make fuzz FUZZ_SECONDS=600
 fuzz: deps

@@ -202,11 +202,16 @@ std::string LogStore::ChannelDirectory(const std::string& name) const {
 }
 
 absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(Storage* storage, LogOptions options) {
-  if (options.journal_file_bytes < (1u << 20)) {
-    return absl::InvalidArgumentError("journal files must be at least 1 MiB");
+  // A journal file must hold a batch of at least a few of the largest entries (Append keeps
+  // a pending batch under half a file). A record larger than a segment gets one to itself.
+  constexpr uint64_t kJournalFileBytesMin =
+      kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+  if (options.journal_file_bytes < kJournalFileBytesMin) {
+    return absl::InvalidArgumentError("journal files must be at least " +
+                                      std::to_string(kJournalFileBytesMin) + " bytes");
   }
-  if (options.segment_bytes < kRecordBytesMax + kAlignment) {
-    return absl::InvalidArgumentError("segments must hold at least one largest record");
+  if (options.segment_bytes < 1024) {
+    return absl::InvalidArgumentError("segments must be at least 1024 bytes");
   }
   std::unique_ptr<LogStore> store(new LogStore(storage, std::move(options)));
   HOOT_RETURN_IF_ERROR(store->Recover());
