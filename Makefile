@@ -45,10 +45,10 @@ fuzz: deps
 # Rewrites the checked-in seed corpora from the encoder (after a protocol change).
 fuzz-corpus: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS) --target make_proto_corpus
-	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip
-	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip
-	@build/fuzz/fuzz/make_proto_corpus fuzz
+	@cmake --build --preset fuzz -j $(JOBS) --target make_corpus
+	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops
+	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops
+	@build/fuzz/fuzz/make_corpus fuzz
 
 tsan: deps
 	@cmake --preset tsan >/dev/null

@@ -14,7 +14,6 @@ namespace hoot::log {
 namespace {
 
 constexpr size_t kCacheChunkBytes = 64u << 10;
-constexpr size_t kZeroBlockBytes = 1u << 20;
 constexpr size_t kReadChunkBytes = 64u << 10;
 
 std::string SeqFileName(uint64_t first_seq, std::string_view suffix) {
@@ -433,7 +432,7 @@ absl::Status LogStore::ReplayJournal() {
   // Each file is read in chunks up to its first entry that does not parse: the end of what
   // was committed in it (a full file's tail holds stale entries of an older generation,
   // which fail their checksum).
-  constexpr size_t kChunkBytes = 4u << 20;
+  const size_t kChunkBytes = static_cast<size_t>(std::min<uint64_t>(4u << 20, options_.journal_file_bytes));
   std::string buffer;
   for (const Found& found_file : found) {
     const Journal::File& file = journal_->files[found_file.file];
@@ -575,12 +574,8 @@ absl::Status LogStore::Recover() {
   for (Journal::File& file : journal_->files) {
     HOOT_ASSIGN_OR_RETURN(uint64_t size, storage_->Size(file.handle));
     if (size < options_.journal_file_bytes) {
-      std::string zeros(kZeroBlockBytes, '\0');
-      for (uint64_t offset = size; offset < options_.journal_file_bytes; offset += zeros.size()) {
-        size_t bytes = std::min<uint64_t>(zeros.size(), options_.journal_file_bytes - offset);
-        HOOT_RETURN_IF_ERROR(storage_->WriteNow(file.handle, offset, std::string_view(zeros).substr(0, bytes), file.path));
-      }
-      HOOT_RETURN_IF_ERROR(storage_->SyncNow(file.handle, file.path));
+      HOOT_RETURN_IF_ERROR(
+          storage_->WriteZeros(file.handle, size, options_.journal_file_bytes, file.path));
     }
   }
   HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(options_.directory + "/" + std::string(kJournalsDirectory) + "/" + options_.journal_name));

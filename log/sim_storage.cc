@@ -147,6 +147,21 @@ absl::Status SimStorage::SyncDirectory(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status SimStorage::WriteZeros(FileHandle file, uint64_t from, uint64_t to,
+                                    const std::string& name_for_errors) {
+  File* f = FileAt(file);
+  if (f == nullptr) return base::ErrnoStatus(ENOENT, "write " + name_for_errors);
+  if (to <= from) return absl::OkStatus();
+  uint64_t current = std::max<uint64_t>(f->cache.size(), f->allocated_bytes);
+  if (to > current && used_bytes() + (to - current) > options_.capacity_bytes) {
+    return base::ErrnoStatus(ENOSPC, "write " + name_for_errors);
+  }
+  std::string zeros(to - from, '\0');
+  ApplyWrite(f->cache, from, zeros);
+  ApplyWrite(f->durable, from, zeros);
+  return absl::OkStatus();
+}
+
 void SimStorage::Enqueue(Operation operation) { queue_.push_back(std::move(operation)); }
 
 void SimStorage::Write(FileHandle file, uint64_t offset, std::string_view data, IoCallback done) {

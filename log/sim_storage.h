@@ -56,6 +56,9 @@ class SimStorage : public Storage {
   absl::Status Remove(const std::string& path) override;
   absl::Status Rename(const std::string& from, const std::string& to) override;
   absl::Status SyncDirectory(const std::string& path) override;
+  // Modeled as written and synced at once (it is only used at start-up).
+  absl::Status WriteZeros(FileHandle file, uint64_t from, uint64_t to,
+                          const std::string& name_for_errors) override;
 
   void Write(FileHandle file, uint64_t offset, std::string_view data, IoCallback done) override;
   void Sync(FileHandle file, IoCallback done) override;

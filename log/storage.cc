@@ -1,5 +1,6 @@
 #include "log/storage.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "base/status.h"
@@ -58,6 +59,17 @@ absl::Status Storage::WriteThenSyncNow(FileHandle file, uint64_t offset, std::st
       [&](IoCallback callback) { WriteThenSync(file, offset, data, std::move(callback)); });
   if (result < 0) return base::ErrnoStatus(-result, "write+fdatasync " + name_for_errors);
   return absl::OkStatus();
+}
+
+absl::Status Storage::WriteZeros(FileHandle file, uint64_t from, uint64_t to,
+                                 const std::string& name_for_errors) {
+  const std::string zeros(1u << 20, '\0');
+  for (uint64_t offset = from; offset < to; offset += zeros.size()) {
+    size_t bytes = static_cast<size_t>(std::min<uint64_t>(zeros.size(), to - offset));
+    HOOT_RETURN_IF_ERROR(
+        WriteNow(file, offset, std::string_view(zeros).substr(0, bytes), name_for_errors));
+  }
+  return SyncNow(file, name_for_errors);
 }
 
 absl::Status Storage::SyncNow(FileHandle file, const std::string& name_for_errors) {

@@ -45,6 +45,10 @@ class Storage {
   virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
   // Makes the directory's entries (created, removed, renamed files) durable.
   virtual absl::Status SyncDirectory(const std::string& path) = 0;
+  // Writes zeros over [from, to) and makes them durable before returning: real, written
+  // zeros (not a hole), so that later writes there change no file metadata.
+  virtual absl::Status WriteZeros(FileHandle file, uint64_t from, uint64_t to,
+                                  const std::string& name_for_errors);
 
   // Writes data (which must stay valid until `done` runs) at offset. A short write is
   // completed internally: `done` sees the whole length or an error.

@@ -1,0 +1,61 @@
+// The worked examples of log/FORMAT.md, decoded with the log's own code.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "base/strings.h"
+#include "log/record.h"
+#include "tests/doc_examples.h"
+
+namespace hoot::log {
+namespace {
+
+std::string Describe(const RecordView& record) {
+  return "RECORD seq=" + std::to_string(record.seq) +
+         " timestamp_unix_ns=" + std::to_string(record.timestamp_unix_ns) +
+         " client_message_id=" + std::to_string(record.client_message_id) + " sender=\"" +
+         base::CEscape(record.sender) + "\" body=\"" + base::CEscape(record.body) + "\"";
+}
+
+TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
+  auto examples = testing_support::ReadDocExamples("log/FORMAT.md");
+  int records = 0;
+  int entries = 0;
+  for (const testing_support::DocExample& example : examples) {
+    SCOPED_TRACE("log/FORMAT.md line " + std::to_string(example.line));
+    std::optional<std::string> bytes = base::HexDecode(example.hex);
+    ASSERT_TRUE(bytes.has_value());
+    RecordView record;
+    size_t padded = 0;
+    const std::string kEntryPrefix = "JOURNAL_ENTRY generation=";
+    if (example.decoded.rfind(kEntryPrefix, 0) == 0) {
+      uint64_t generation = std::stoull(example.decoded.substr(kEntryPrefix.size()));
+      uint64_t channel_id = 0;
+      uint64_t epoch = 0;
+      ASSERT_EQ(ParseJournalEntry(*bytes, generation, &channel_id, &epoch, &record, &padded),
+                ParseStatus::kOk);
+      EXPECT_EQ(padded, bytes->size());
+      EXPECT_EQ(example.decoded, kEntryPrefix + std::to_string(generation) + " channel_id=" +
+                                     std::to_string(channel_id) + " epoch=" +
+                                     std::to_string(epoch) + " " + Describe(record));
+      // A different generation does not read it: how stale entries are told apart.
+      EXPECT_NE(ParseJournalEntry(*bytes, generation + 1, &channel_id, &epoch, &record, &padded),
+                ParseStatus::kOk);
+      ++entries;
+    } else {
+      ASSERT_EQ(ParseRecord(*bytes, &record, &padded), ParseStatus::kOk);
+      EXPECT_EQ(padded, bytes->size());
+      EXPECT_EQ(example.decoded, Describe(record));
+      std::string again(RecordBytes(record), '\0');
+      EncodeRecord(record, again.data());
+      EXPECT_EQ(again, *bytes);
+      ++records;
+    }
+  }
+  EXPECT_GE(records, 1);
+  EXPECT_GE(entries, 1);
+}
+
+}  // namespace
+}  // namespace hoot::log
