@@ -161,13 +161,18 @@ void BM_DurableThroughput(benchmark::State& state) {
   for (int i = 0; i < 64; ++i) one_batch();
   drain();
   uint64_t warm_up = appended;
+  // Timed by hand: the final drain (the last commits becoming durable) belongs in the figure.
+  auto start = Clock::now();
   for (auto _ : state) one_batch();
   drain();
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   uint64_t durable = 0;
   for (ChannelLog* channel : channels) durable += LogStore::DurableSeq(channel);
   HOOT_CHECK(durable == appended);
-  state.SetItemsProcessed(static_cast<int64_t>(appended - warm_up));
-  state.SetBytesProcessed(static_cast<int64_t>((appended - warm_up) * RecordBytes(3, 128)));
+  state.counters["durable_records_per_second"] =
+      static_cast<double>(appended - warm_up) / seconds;
+  state.counters["durable_MB_per_second"] =
+      static_cast<double>((appended - warm_up) * RecordBytes(3, 128)) / seconds / 1e6;
   store->reset();
   std::filesystem::remove_all(directory);
 }
@@ -287,6 +292,6 @@ int main(int argc, char** argv) {
           Ratio{"commit p50, 8 channels / 1 channel", "BM_CommitLatency/8/real_time",
                 "BM_CommitLatency/1/real_time", "p50_us", 1.5, false},
           Ratio{"durable records/s, large batches / 1 M/s", "BM_DurableThroughput/real_time", "",
-                "items_per_second", 1.0, true, 1e6},
+                "durable_records_per_second", 1.0, true, 1e6},
       });
 }
