@@ -108,6 +108,7 @@ class ChannelLog {
   std::deque<std::shared_ptr<CacheChunk>> cache;
   size_t cache_bytes = 0;
   bool segment_write_in_flight = false;
+  bool segment_write_queued = false;
   bool in_batch = false;
   ChannelDamage damage;
 
@@ -824,10 +825,31 @@ void LogStore::CommitDone(int32_t result) {
     // Segments are written behind, and only with what the journal holds durably: so any
     // record in a segment past the last checkpoint is also in the journal, and recovery can
     // tell a torn tail (repaired from the journal) from damage.
-    if (!channel->segment_write_in_flight) StartSegmentWrite(channel);
+    QueueSegmentWrite(channel);
     if (commit_callback_) commit_callback_(channel, channel->durable_seq);
   }
+  PumpSegmentWrites();
   if (!failed() && !journal_->pending_entries.empty()) StartCommit();
+}
+
+void LogStore::QueueSegmentWrite(ChannelLog* channel) {
+  if (channel->segment_write_queued || channel->segment_write_in_flight) return;
+  channel->segment_write_queued = true;
+  segment_write_queue_.push_back(channel);
+}
+
+// Segment writes are buffered writes, which the kernel hands to io_uring's worker threads:
+// a commit that made 64 channels durable must not start 64 of them at once, or they crowd
+// out the next commit's journal write. So a few run at a time; a channel waiting its turn
+// gathers more records, and its next write takes them all.
+void LogStore::PumpSegmentWrites() {
+  while (segment_writes_in_flight_ < kSegmentWritesInFlightMax && !segment_write_queue_.empty() &&
+         !failed()) {
+    ChannelLog* channel = segment_write_queue_.front();
+    segment_write_queue_.pop_front();
+    channel->segment_write_queued = false;
+    StartSegmentWrite(channel);
+  }
 }
 
 void LogStore::StartSegmentWrite(ChannelLog* channel) {
@@ -842,6 +864,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
                                              : chunk.offsets[last_seq + 1 - chunk.first_seq];
     if (to == from) return;
     channel->segment_write_in_flight = true;
+    ++segment_writes_in_flight_;
     size_t segment_absolute = chunk.segment;
     std::shared_ptr<CacheChunk> pin = chunk_ptr;
     std::weak_ptr<bool> alive = alive_;
@@ -851,6 +874,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
                     [this, alive, channel, pin, to, last_seq, segment_absolute](int32_t result) {
                       if (alive.expired() || !*alive.lock()) return;
                       channel->segment_write_in_flight = false;
+                      --segment_writes_in_flight_;
                       if (result < 0) {
                         Fail(base::ErrnoStatus(-result, "segment write " + channel->name));
                         return;
@@ -870,7 +894,10 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
                         channel->cache_bytes -= channel->cache.front()->bytes.size();
                         channel->cache.pop_front();
                       }
-                      StartSegmentWrite(channel);
+                      if (channel->written_seq < channel->durable_seq) {
+                        QueueSegmentWrite(channel);
+                      }
+                      PumpSegmentWrites();
                       CheckpointProgress();
                     });
     return;
@@ -1006,10 +1033,7 @@ bool LogStore::idle() const {
   if (commit_in_flight_ || journal_->checkpoint_in_flight || !journal_->pending_entries.empty()) {
     return false;
   }
-  for (const auto& [name, channel] : channels_) {
-    if (channel->segment_write_in_flight) return false;
-  }
-  return true;
+  return segment_writes_in_flight_ == 0 && segment_write_queue_.empty();
 }
 
 // ---- Reads ----------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ class LogStore {
   absl::Status WriteMeta(ChannelLog* channel);
   void StartCommit();
   void CommitDone(int32_t result);
+  void QueueSegmentWrite(ChannelLog* channel);
+  void PumpSegmentWrites();
   void StartSegmentWrite(ChannelLog* channel);
   static bool SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute);
   void StartIndexWrite(ChannelLog* channel, size_t segment_absolute);
@@ -167,6 +169,9 @@ class LogStore {
   std::map<uint64_t, ChannelLog*> channels_by_id_;
   std::vector<ChannelLog*> dirty_;  // Channels with records in the pending batch.
   bool commit_in_flight_ = false;
+  static constexpr size_t kSegmentWritesInFlightMax = 4;
+  std::deque<ChannelLog*> segment_write_queue_;
+  size_t segment_writes_in_flight_ = 0;
   std::unique_ptr<Batch> committing_;
   uint64_t commits_ = 0;
   absl::Status failure_;
