@@ -78,6 +78,17 @@ int Ring::Reap(bool wait) {
   return DispatchAvailable();
 }
 
+int Ring::ReapWithTimeout(int64_t timeout_ns) {
+  __kernel_timespec timeout{};
+  timeout.tv_sec = timeout_ns / 1'000'000'000;
+  timeout.tv_nsec = timeout_ns % 1'000'000'000;
+  io_uring_cqe* cqe = nullptr;
+  // -ETIME (nothing arrived in time) and -EINTR are not errors here; either way, dispatch
+  // whatever is there.
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
+  return DispatchAvailable();
+}
+
 std::string Ring::DescribeSetupFlags() const {
   std::string text;
   auto add = [&](unsigned flag, const char* name) {

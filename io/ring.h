@@ -45,6 +45,9 @@ class Ring {
   // Submits, then dispatches every available completion; with `wait`, first blocks until at
   // least one completion is available. Returns the number of completions dispatched.
   int Reap(bool wait);
+  // Submits, blocks until a completion arrives or `timeout_ns` passes, then dispatches every
+  // available completion.
+  int ReapWithTimeout(int64_t timeout_ns);
 
   unsigned setup_flags() const { return setup_flags_; }
   std::string DescribeSetupFlags() const;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in order: the GoogleTest suites under ctest in the release
-# build (g++) and again under ASan+UBSan (clang); every fuzz target for FUZZ_SECONDS from its
-# seed corpus; every benchmark once in smoke mode (it must run; speed is not judged here).
-# Ends with one line "make test: N passed, N failed" counting the test cases of both runs.
+# build (g++), again under ASan+UBSan (clang), and the suites labelled "tsan" (the cross-core
+# runtime) under ThreadSanitizer; every fuzz target for FUZZ_SECONDS from its seed corpus;
+# every benchmark once in smoke mode (it must run; speed is not judged here).
+# Ends with one line "make test: N passed, N failed" counting the test cases of all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fuzz_seconds=${FUZZ_SECONDS:-30}
@@ -22,8 +23,9 @@ build_preset() {
 
 run_ctest() {
   local preset=$1
+  shift
   local log="$log_dir/ctest-$preset.log"
-  ctest --preset "$preset" -j "$jobs" --timeout 1200 2>&1 | tee "$log"
+  ctest --preset "$preset" -j "$jobs" --timeout 1200 "$@" 2>&1 | tee "$log"
   local line
   line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
   if [[ -z $line ]]; then
@@ -47,6 +49,12 @@ step "ASan+UBSan build (clang)"
 build_preset asan
 step "ASan+UBSan tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest asan
+
+step "ThreadSanitizer build of the tsan-labelled suites (clang)"
+cmake --preset tsan >"$log_dir/configure-tsan.log" 2>&1 || { cat "$log_dir/configure-tsan.log"; exit 1; }
+cmake --build --preset tsan -j "$jobs" --target core_test || exit 1
+step "ThreadSanitizer tests"
+TSAN_OPTIONS=halt_on_error=1 run_ctest tsan -L tsan
 
 step "fuzz build (clang, libFuzzer+ASan+UBSan)"
 build_preset fuzz

@@ -1,0 +1,338 @@
+#include "core/shard.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstdio>
+
+#include "base/check.h"
+
+namespace hoot::core {
+namespace {
+
+// The CQE a doorbell produces on the receiving ring: waking the shard is all it is for.
+class DoorbellCompletion : public io::Completion {
+ public:
+  void Complete(int32_t, uint32_t) override {}
+};
+DoorbellCompletion doorbell_completion;
+
+// Where a sender's own MSG_RING request completes: nothing to do either (a failure only
+// means the receiver is gone, which happens at shutdown).
+class DoorbellSent : public io::Completion {
+ public:
+  void Complete(int32_t, uint32_t) override {}
+};
+DoorbellSent doorbell_sent;
+
+std::vector<int> AllowedCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cores;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cores.push_back(cpu);
+    }
+  }
+  return cores;
+}
+
+}  // namespace
+
+Shard::Shard(Runtime* runtime, unsigned id)
+    : runtime_(runtime), id_(id), overflow_(runtime->options_.shard_count) {}
+
+unsigned Shard::shard_count() const { return runtime_->shard_count(); }
+bool Shard::runtime_stopping() const { return runtime_->stopping(); }
+
+void Shard::Send(unsigned target, const Envelope& envelope) {
+  HOOT_CHECK(target < shard_count());
+  ++stats_.envelopes_sent;
+  if (target == id_) {
+    Envelope copy = envelope;
+    Post([this, copy]() mutable { copy.handler(*this, copy); });
+    return;
+  }
+  std::deque<Envelope>& overflow = overflow_[target];
+  if (!overflow.empty() || !runtime_->Mesh(id_, target).TryPush(Envelope(envelope))) {
+    overflow.push_back(envelope);
+    ++overflowed_;
+    ++stats_.envelopes_overflowed;
+    return;
+  }
+  RingDoorbell(target);
+}
+
+void Shard::RingDoorbell(unsigned target) {
+  Shard& receiver = runtime_->shard(target);
+  // Pairs with the fence in Run() before the receiver re-checks its rings: either it sees
+  // our envelope, or we see it asleep.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!receiver.sleeping_.load(std::memory_order_relaxed)) return;
+  if (receiver.doorbell_rung_.exchange(true, std::memory_order_acq_rel)) return;
+  ++stats_.doorbells_rung;
+  io_uring_sqe* sqe = ring_->GetSqe(&doorbell_sent);
+  io_uring_prep_msg_ring(sqe, receiver.ring_fd_.load(std::memory_order_acquire), 0,
+                         reinterpret_cast<uint64_t>(static_cast<io::Completion*>(&doorbell_completion)),
+                         0);
+}
+
+void Shard::Post(std::function<void()> task) { posted_.push_back(std::move(task)); }
+
+TimerId Shard::AddTimer(std::chrono::nanoseconds delay, std::function<void()> callback) {
+  TimerId id = next_timer_++;
+  auto deadline = std::chrono::steady_clock::now() + delay;
+  timers_.emplace(std::make_pair(deadline, id), std::move(callback));
+  timer_deadlines_[id] = deadline;
+  return id;
+}
+
+bool Shard::CancelTimer(TimerId timer) {
+  auto found = timer_deadlines_.find(timer);
+  if (found == timer_deadlines_.end()) return false;
+  timers_.erase(std::make_pair(found->second, timer));
+  timer_deadlines_.erase(found);
+  return true;
+}
+
+size_t Shard::RunDueTimers() {
+  size_t fired = 0;
+  auto now = std::chrono::steady_clock::now();
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto callback = std::move(timers_.begin()->second);
+    timer_deadlines_.erase(timers_.begin()->first.second);
+    timers_.erase(timers_.begin());
+    callback();
+    ++fired;
+  }
+  stats_.timers_fired += fired;
+  return fired;
+}
+
+int64_t Shard::NextTimerDelayNs() const {
+  if (timers_.empty()) return -1;
+  auto delay = timers_.begin()->first.first - std::chrono::steady_clock::now();
+  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count());
+}
+
+size_t Shard::DrainIncoming() {
+  size_t drained = 0;
+  for (unsigned from = 0; from < shard_count(); ++from) {
+    if (from == id_) continue;
+    drained += runtime_->Mesh(from, id_).Drain(
+        [this](Envelope& envelope) { envelope.handler(*this, envelope); },
+        runtime_->options_.drain_batch_max);
+  }
+  stats_.envelopes_received += drained;
+  return drained;
+}
+
+bool Shard::HasIncoming() const {
+  for (unsigned from = 0; from < shard_count(); ++from) {
+    if (from != id_ && !runtime_->Mesh(from, id_).EmptyApprox()) return true;
+  }
+  return false;
+}
+
+bool Shard::FlushOverflow() {
+  if (overflowed_ == 0) return false;
+  bool moved = false;
+  for (unsigned target = 0; target < shard_count(); ++target) {
+    std::deque<Envelope>& overflow = overflow_[target];
+    bool pushed = false;
+    while (!overflow.empty() && runtime_->Mesh(id_, target).TryPush(Envelope(overflow.front()))) {
+      overflow.pop_front();
+      --overflowed_;
+      pushed = true;
+    }
+    if (pushed) {
+      RingDoorbell(target);
+      moved = true;
+    }
+  }
+  return moved;
+}
+
+bool Shard::Turn() {
+  ++stats_.turns;
+  bool worked = ring_->Reap(/*wait=*/false) > 0;
+  if (!posted_.empty()) {
+    running_.swap(posted_);
+    for (std::function<void()>& task : running_) task();
+    running_.clear();
+    worked = true;
+  }
+  worked |= DrainIncoming() > 0;
+  worked |= RunDueTimers() > 0;
+  worked |= FlushOverflow();
+  return worked;
+}
+
+void Shard::Run() {
+  while (!runtime_->stopping()) {
+    if (Turn()) continue;
+    if (!posted_.empty()) continue;
+    if (overflowed_ > 0) {
+      // Only sends waiting for a full ring, and no progress: let its consumer run (it may
+      // share this core when there are more shards than cores).
+      std::this_thread::yield();
+      continue;
+    }
+    // Nothing to do: announce sleep, then look once more, so that a sender that pushed just
+    // before seeing us awake is not missed (its fence pairs with this one).
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (HasIncoming() || runtime_->stopping()) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      continue;
+    }
+    ++stats_.sleeps;
+    int64_t timeout_ns = NextTimerDelayNs();
+    if (timeout_ns < 0) {
+      ring_->Reap(/*wait=*/true);
+    } else {
+      ring_->ReapWithTimeout(timeout_ns);
+    }
+    sleeping_.store(false, std::memory_order_relaxed);
+    doorbell_rung_.store(false, std::memory_order_release);
+  }
+  for (std::function<void()>& callback : on_stop_) callback();
+  // Let our own in-flight submissions (doorbells) go out.
+  ring_->Submit();
+}
+
+Runtime::Runtime(const RuntimeOptions& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const RuntimeOptions& requested) {
+  RuntimeOptions options = requested;
+  std::vector<int> cores = AllowedCores();
+  if (options.shard_count == 0) {
+    options.shard_count = std::max<unsigned>(1, static_cast<unsigned>(cores.size()));
+  }
+  std::unique_ptr<Runtime> runtime(new Runtime(options));
+  runtime->cores_ = std::move(cores);
+  unsigned n = options.shard_count;
+  for (unsigned i = 0; i < n; ++i) runtime->shards_.emplace_back(new Shard(runtime.get(), i));
+  runtime->mesh_.resize(static_cast<size_t>(n) * n);
+  for (unsigned from = 0; from < n; ++from) {
+    for (unsigned to = 0; to < n; ++to) {
+      if (from != to) {
+        runtime->mesh_[from * n + to] =
+            std::make_unique<SpscRing<Envelope>>(options.mesh_ring_capacity);
+      }
+    }
+  }
+  io::RingOptions control_options;
+  control_options.entries = 8;
+  control_options.fast_flags = false;  // Any thread may submit to it, under the mutex.
+  auto control = io::Ring::Create(control_options);
+  if (!control.ok()) return control.status();
+  runtime->control_ring_ = std::move(*control);
+  return runtime;
+}
+
+Runtime::~Runtime() {
+  if (!joined_) {
+    RequestStop();
+    Join();
+  }
+}
+
+absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
+  std::string pinned;
+  for (auto& shard_ptr : shards_) {
+    Shard* shard = shard_ptr.get();
+    int core = cores_.empty() ? -1 : cores_[shard->id() % cores_.size()];
+    shard->thread_ = std::thread([this, shard, core, on_start] {
+      if (options_.pin && core >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(core, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+      }
+      io::RingOptions ring_options;
+      ring_options.entries = options_.ring_entries;
+      auto ring = io::Ring::Create(ring_options);
+      if (!ring.ok()) {
+        std::fprintf(stderr, "shard %u: %s\n", shard->id(),
+                     std::string(ring.status().message()).c_str());
+        start_errors_.fetch_add(1);
+        ready_.fetch_add(1);
+        return;
+      }
+      shard->ring_ = std::move(*ring);
+      shard->ring_fd_.store(shard->ring_->fd(), std::memory_order_release);
+      ready_.fetch_add(1);
+      // Every shard's ring must exist before anyone sends (a doorbell needs the target's fd).
+      while (ready_.load() < shard_count()) std::this_thread::yield();
+      if (start_errors_.load() != 0) return;
+      if (on_start) on_start(*shard);
+      shard->Run();
+    });
+    if (!pinned.empty()) pinned += ",";
+    pinned += options_.pin && core >= 0 ? std::to_string(core) : "unpinned";
+  }
+  while (ready_.load() < shard_count()) std::this_thread::yield();
+  pinning_ = pinned;
+  if (start_errors_.load() != 0) {
+    RequestStop();
+    Join();
+    return absl::InternalError("a shard could not create its io_uring");
+  }
+  ring_flags_ = shards_[0]->ring_->DescribeSetupFlags();
+  return absl::OkStatus();
+}
+
+void Runtime::WakeFromOutside(unsigned target) {
+  Shard& shard = *shards_[target];
+  int fd = shard.ring_fd_.load(std::memory_order_acquire);
+  if (fd < 0) return;
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  io_uring_sqe* sqe = control_ring_->GetSqe(&doorbell_sent);
+  io_uring_prep_msg_ring(sqe, fd, 0,
+                         reinterpret_cast<uint64_t>(static_cast<io::Completion*>(&doorbell_completion)),
+                         0);
+  control_ring_->Submit();
+  control_ring_->Reap(/*wait=*/false);
+}
+
+void Runtime::RequestStop() {
+  stopping_.store(true, std::memory_order_release);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (unsigned i = 0; i < shard_count(); ++i) WakeFromOutside(i);
+}
+
+void Runtime::Join() {
+  if (joined_) return;
+  for (auto& shard : shards_) {
+    if (shard->thread_.joinable()) shard->thread_.join();
+  }
+  joined_ = true;
+  // No shard runs now: deliver what is left, in order, so that every payload reaches the
+  // code that frees it. Handlers see stopping() and must not send.
+  bool delivered = true;
+  while (delivered) {
+    delivered = false;
+    for (auto& shard : shards_) {
+      if (shard->ring_ == nullptr) continue;
+      delivered |= shard->DrainIncoming() > 0;
+      for (unsigned target = 0; target < shard_count(); ++target) {
+        auto& overflow = shard->overflow_[target];
+        while (!overflow.empty()) {
+          Envelope envelope = overflow.front();
+          overflow.pop_front();
+          envelope.handler(*shards_[target], envelope);
+          delivered = true;
+        }
+      }
+      if (!shard->posted_.empty()) {
+        std::vector<std::function<void()>> tasks;
+        tasks.swap(shard->posted_);
+        for (auto& task : tasks) task();
+        delivered = true;
+      }
+    }
+  }
+}
+
+}  // namespace hoot::core
