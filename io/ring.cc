@@ -11,10 +11,15 @@ namespace hoot::io {
 absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
   std::unique_ptr<Ring> ring(new Ring());
   // Fastest first; DEFER_TASKRUN needs SINGLE_ISSUER (kernel 6.1), COOP_TASKRUN 5.19.
+  // TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN when completions wait to be run,
+  // so that peeking for completions enters the kernel only then: with DEFER_TASKRUN they
+  // are otherwise posted only by a waiting io_uring_enter, and a shard that never sleeps
+  // would never see them.
+  constexpr unsigned kTaskrunFlag = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   const unsigned kFlagSets[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | kTaskrunFlag,
+      IORING_SETUP_SINGLE_ISSUER | kTaskrunFlag,
+      kTaskrunFlag,
       0,
   };
   int result = -EINVAL;
@@ -40,6 +45,7 @@ io_uring_sqe* Ring::GetSqe(Completion* completion) {
   while (sqe == nullptr) {
     // The SQ is full: hand what is queued to the kernel. If even that cannot proceed (the
     // CQ is full), make room by dispatching completions.
+    ++enters_;
     if (io_uring_submit(&ring_) <= 0) DispatchAvailable();
     sqe = io_uring_get_sqe(&ring_);
   }
@@ -47,7 +53,11 @@ io_uring_sqe* Ring::GetSqe(Completion* completion) {
   return sqe;
 }
 
-int Ring::Submit() { return io_uring_submit(&ring_); }
+int Ring::Submit() {
+  if (io_uring_sq_ready(&ring_) == 0) return 0;  // Nothing queued: no syscall.
+  ++enters_;
+  return io_uring_submit(&ring_);
+}
 
 int Ring::DispatchAvailable() {
   int dispatched = 0;
@@ -70,10 +80,11 @@ int Ring::Reap(bool wait) {
   if (wait) {
     int result;
     do {
+      ++enters_;
       result = io_uring_submit_and_wait(&ring_, 1);
     } while (result == -EINTR);
   } else {
-    io_uring_submit(&ring_);
+    Submit();
   }
   return DispatchAvailable();
 }
@@ -85,6 +96,7 @@ int Ring::ReapWithTimeout(int64_t timeout_ns) {
   io_uring_cqe* cqe = nullptr;
   // -ETIME (nothing arrived in time) and -EINTR are not errors here; either way, dispatch
   // whatever is there.
+  ++enters_;
   io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
   return DispatchAvailable();
 }
@@ -97,6 +109,7 @@ std::string Ring::DescribeSetupFlags() const {
   add(IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER");
   add(IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN");
   add(IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN");
+  add(IORING_SETUP_TASKRUN_FLAG, "TASKRUN_FLAG");
   return text.empty() ? "none" : text;
 }
 

@@ -52,6 +52,10 @@ class Ring {
   unsigned setup_flags() const { return setup_flags_; }
   std::string DescribeSetupFlags() const;
   int fd() const { return ring_.ring_fd; }
+  // For registrations this wrapper does not cover (buffer rings).
+  io_uring* raw() { return &ring_; }
+  // io_uring_enter calls made to submit or wait, for counting syscalls per message.
+  uint64_t enters() const { return enters_; }
 
  private:
   Ring() = default;
@@ -59,6 +63,7 @@ class Ring {
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;
+  uint64_t enters_ = 0;
 };
 
 }  // namespace hoot::io

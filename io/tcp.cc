@@ -1,0 +1,325 @@
+#include "io/tcp.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/check.h"
+#include "base/status.h"
+
+namespace hoot::io {
+namespace {
+
+// Completes a cancel request; its result only says whether the target was still there.
+struct IgnoredCompletion : Completion {
+  void Complete(int32_t, uint32_t) override {}
+};
+IgnoredCompletion ignored_completion;
+
+}  // namespace
+
+// ---- BufferRing ------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<BufferRing>> BufferRing::Create(Ring& ring, uint16_t group,
+                                                               unsigned count,
+                                                               size_t buffer_bytes) {
+  HOOT_CHECK(count > 0 && (count & (count - 1)) == 0 && count <= 32768);
+  std::unique_ptr<BufferRing> buffers(new BufferRing());
+  buffers->ring_ = &ring;
+  buffers->group_ = group;
+  buffers->count_ = count;
+  buffers->buffer_bytes_ = buffer_bytes;
+  buffers->ring_memory_bytes_ = count * sizeof(io_uring_buf);
+  void* memory = mmap(nullptr, buffers->ring_memory_bytes_, PROT_READ | PROT_WRITE,
+                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (memory == MAP_FAILED) return base::ErrnoStatus(errno, "mmap buffer ring");
+  buffers->ring_memory_ = memory;
+  io_uring_buf_reg registration{};
+  registration.ring_addr = reinterpret_cast<uint64_t>(memory);
+  registration.ring_entries = count;
+  registration.bgid = group;
+  int result = io_uring_register_buf_ring(ring.raw(), &registration, 0);
+  if (result != 0) return base::ErrnoStatus(-result, "io_uring_register_buf_ring");
+  buffers->storage_.reset(new char[count * buffer_bytes]);
+  auto* entries = static_cast<io_uring_buf_ring*>(memory);
+  io_uring_buf_ring_init(entries);
+  int mask = io_uring_buf_ring_mask(count);
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(entries, buffers->storage_.get() + i * buffer_bytes,
+                          static_cast<unsigned>(buffer_bytes), static_cast<uint16_t>(i), mask,
+                          static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(entries, static_cast<int>(count));
+  return buffers;
+}
+
+BufferRing::~BufferRing() {
+  if (ring_memory_ != nullptr) {
+    io_uring_unregister_buf_ring(ring_->raw(), group_);
+    munmap(ring_memory_, ring_memory_bytes_);
+  }
+}
+
+void BufferRing::Recycle(uint16_t buffer_id) {
+  auto* entries = static_cast<io_uring_buf_ring*>(ring_memory_);
+  io_uring_buf_ring_add(entries, storage_.get() + buffer_id * buffer_bytes_,
+                        static_cast<unsigned>(buffer_bytes_), buffer_id,
+                        io_uring_buf_ring_mask(count_), 0);
+  io_uring_buf_ring_advance(entries, 1);
+}
+
+// ---- TcpConnection ---------------------------------------------------------------------------
+
+TcpConnection::TcpConnection(TcpServer* server, int fd, uint64_t id)
+    : server_(server), fd_(fd), id_(id) {}
+
+void TcpConnection::ArmReceive() {
+  io_uring_sqe* sqe = server_->ring_->GetSqe(&receive_op_);
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = server_->buffers_->group();
+  receive_armed_ = true;
+}
+
+void TcpConnection::OnReceive(int32_t result, uint32_t flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (!more) receive_armed_ = false;
+  TcpStats& stats = server_->stats_;
+  if (result > 0) {
+    HOOT_CHECK(flags & IORING_CQE_F_BUFFER);
+    auto buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    ++stats.receives;
+    stats.bytes_received += static_cast<uint64_t>(result);
+    if (!closing_) {
+      server_->handler_->OnData(
+          *this, std::string_view(server_->buffers_->Data(buffer_id), static_cast<size_t>(result)));
+    }
+    server_->buffers_->Recycle(buffer_id);
+    if (!receive_armed_ && !closing_) ArmReceive();
+    if (closing_) MaybeRelease();
+    return;
+  }
+  if (result == -ENOBUFS) {
+    // Every provided buffer is in use; they come back as receives are handled, so ask again.
+    ++stats.buffer_exhaustions;
+    if (!receive_armed_ && !closing_) ArmReceive();
+    if (closing_) MaybeRelease();
+    return;
+  }
+  // 0: the peer closed; < 0: reset or another error (or our own shutdown, when closing).
+  if (!closing_) {
+    close_error_ = result == 0 ? 0 : -result;
+    Close();
+    return;
+  }
+  MaybeRelease();
+}
+
+bool TcpConnection::Send(std::string_view bytes) {
+  if (closing_) return false;
+  return Send(std::make_shared<const std::string>(bytes));
+}
+
+bool TcpConnection::Send(std::shared_ptr<const std::string> bytes) {
+  if (closing_) return false;
+  if (bytes->empty()) return true;
+  outbound_bytes_ += bytes->size();
+  outbound_.push_back(Chunk{std::move(bytes), 0});
+  if (!send_in_flight_) StartSend();
+  if (!over_cap_ && outbound_bytes_ > server_->options_.outbound_bytes_max) {
+    over_cap_ = true;
+    server_->handler_->OnOutboundCap(*this);
+  }
+  return true;
+}
+
+void TcpConnection::StartSend() {
+  iovecs_.clear();
+  for (const Chunk& chunk : outbound_) {
+    if (iovecs_.size() == server_->options_.iovecs_per_send_max) break;
+    iovecs_.push_back(iovec{const_cast<char*>(chunk.bytes->data()) + chunk.offset,
+                            chunk.bytes->size() - chunk.offset});
+  }
+  message_ = msghdr{};
+  message_.msg_iov = iovecs_.data();
+  message_.msg_iovlen = iovecs_.size();
+  io_uring_sqe* sqe = server_->ring_->GetSqe(&send_op_);
+  io_uring_prep_sendmsg(sqe, fd_, &message_, MSG_NOSIGNAL);
+  send_in_flight_ = true;
+}
+
+void TcpConnection::OnSent(int32_t result, uint32_t) {
+  send_in_flight_ = false;
+  if (result < 0) {
+    if (!closing_) {
+      close_error_ = -result;
+      Close();
+    } else {
+      MaybeRelease();
+    }
+    return;
+  }
+  TcpStats& stats = server_->stats_;
+  ++stats.sends;
+  stats.bytes_sent += static_cast<uint64_t>(result);
+  size_t queued_in_send = 0;
+  for (const iovec& vec : iovecs_) queued_in_send += vec.iov_len;
+  if (static_cast<size_t>(result) < queued_in_send) ++stats.partial_sends;
+  size_t sent = static_cast<size_t>(result);
+  outbound_bytes_ -= sent;
+  while (sent > 0) {
+    Chunk& front = outbound_.front();
+    size_t left = front.bytes->size() - front.offset;
+    if (sent >= left) {
+      sent -= left;
+      outbound_.pop_front();
+    } else {
+      front.offset += sent;
+      sent = 0;
+    }
+  }
+  if (over_cap_ && outbound_bytes_ < server_->options_.outbound_bytes_max / 2) over_cap_ = false;
+  if (!outbound_.empty() && (!closing_ || flush_then_close_)) {
+    StartSend();
+    return;
+  }
+  if (flush_then_close_ && outbound_.empty()) {
+    flush_then_close_ = false;
+    Close();
+    return;
+  }
+  if (closing_) MaybeRelease();
+}
+
+void TcpConnection::CloseAfterFlush() {
+  if (closing_) return;
+  if (outbound_.empty()) return Close();
+  // Stop taking new sends and reading, but let what is queued go out first.
+  closing_ = true;
+  flush_then_close_ = true;
+  ::shutdown(fd_, SHUT_RD);
+}
+
+void TcpConnection::Close() {
+  if (fd_closed_) return;
+  closing_ = true;
+  flush_then_close_ = false;
+  outbound_.clear();
+  outbound_bytes_ = 0;
+  // Ends the multishot receive and any send stuck on a peer that does not read.
+  ::shutdown(fd_, SHUT_RDWR);
+  MaybeRelease();
+}
+
+void TcpConnection::MaybeRelease() {
+  if (receive_armed_ || send_in_flight_ || fd_closed_ || finished_) return;
+  if (flush_then_close_) return;
+  fd_closed_ = true;  // Close submitted; completes in OnClosed.
+  io_uring_sqe* sqe = server_->ring_->GetSqe(&close_op_);
+  io_uring_prep_close(sqe, fd_);
+}
+
+void TcpConnection::OnClosed(int32_t, uint32_t) { Finish(close_error_); }
+
+void TcpConnection::Finish(int error) {
+  finished_ = true;
+  ++server_->stats_.closed;
+  server_->handler_->OnClose(*this, error);
+  server_->Release(this);  // Deletes this: nothing may follow.
+}
+
+// ---- TcpServer -------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
+                                                            const TcpServerOptions& options,
+                                                            TcpHandler* handler) {
+  std::unique_ptr<TcpServer> server(new TcpServer());
+  server->ring_ = &ring;
+  server->handler_ = handler;
+  server->options_ = options;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return base::ErrnoStatus(errno, "socket");
+  server->listen_fd_ = fd;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // One listener per shard on the same port: the kernel spreads connections among them.
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    return base::ErrnoStatus(errno, "SO_REUSEPORT");
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(options.port);
+  if (::inet_pton(AF_INET, options.host.c_str(), &address.sin_addr) != 1) {
+    return absl::InvalidArgumentError("not an IPv4 address: " + options.host);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return base::ErrnoStatus(errno, "bind " + options.host + ":" + std::to_string(options.port));
+  }
+  if (::listen(fd, options.backlog) != 0) return base::ErrnoStatus(errno, "listen");
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  server->port_ = ntohs(address.sin_port);
+  auto buffers =
+      BufferRing::Create(ring, options.buffer_group, options.buffer_count, options.buffer_bytes);
+  if (!buffers.ok()) return buffers.status();
+  server->buffers_ = std::move(*buffers);
+  server->ArmAccept();
+  return server;
+}
+
+TcpServer::~TcpServer() {
+  if (!shutting_down_) Shutdown();
+  while (!idle()) ring_->Reap(/*wait=*/true);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+void TcpServer::ArmAccept() {
+  io_uring_sqe* sqe = ring_->GetSqe(&accept_op_);
+  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  accept_armed_ = true;
+}
+
+void TcpServer::OnAccept(int32_t result, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;
+  if (result >= 0) {
+    if (shutting_down_) {
+      ::close(result);
+    } else {
+      int one = 1;
+      ::setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      uint64_t id = next_id_++;
+      auto connection = std::unique_ptr<TcpConnection>(new TcpConnection(this, result, id));
+      TcpConnection* raw = connection.get();
+      connections_.emplace(id, std::move(connection));
+      ++stats_.accepted;
+      handler_->OnAccept(*raw);
+      if (!raw->closing()) raw->ArmReceive();
+    }
+  }
+  // Errors (EMFILE, ENFILE, ...) end the multishot accept; it is armed again, so the server
+  // keeps accepting once descriptors are free.
+  if (!accept_armed_ && !shutting_down_) ArmAccept();
+}
+
+void TcpServer::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (accept_armed_) {
+    io_uring_sqe* sqe = ring_->GetSqe(&ignored_completion);
+    io_uring_prep_cancel(sqe, &accept_op_, 0);
+  }
+  std::vector<TcpConnection*> open;
+  for (auto& [id, connection] : connections_) open.push_back(connection.get());
+  for (TcpConnection* connection : open) connection->Close();
+  ring_->Submit();
+}
+
+void TcpServer::Release(TcpConnection* connection) { connections_.erase(connection->id()); }
+
+}  // namespace hoot::io

@@ -1,0 +1,191 @@
+// TCP on a shard's io_uring: a listener with multishot accept on its own SO_REUSEPORT socket,
+// connections that receive with multishot recv into a ring of provided buffers, and send
+// everything queued with one sendmsg (gathered iovecs), at most one in flight per socket.
+//
+// Everything here runs on the thread that owns the Ring; handler callbacks run there too.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "io/ring.h"
+
+namespace hoot::io {
+
+// Receive buffers the kernel picks from (IORING_REGISTER_PBUF_RING). Debian's liburing 2.3
+// has no io_uring_setup_buf_ring, so the ring memory is mapped and registered here.
+class BufferRing {
+ public:
+  static absl::StatusOr<std::unique_ptr<BufferRing>> Create(Ring& ring, uint16_t group,
+                                                            unsigned count, size_t buffer_bytes);
+  ~BufferRing();
+  BufferRing(const BufferRing&) = delete;
+  BufferRing& operator=(const BufferRing&) = delete;
+
+  uint16_t group() const { return group_; }
+  size_t buffer_bytes() const { return buffer_bytes_; }
+  const char* Data(uint16_t buffer_id) const { return storage_.get() + buffer_id * buffer_bytes_; }
+  // Hands a buffer back to the kernel.
+  void Recycle(uint16_t buffer_id);
+
+ private:
+  BufferRing() = default;
+  Ring* ring_ = nullptr;
+  uint16_t group_ = 0;
+  unsigned count_ = 0;
+  size_t buffer_bytes_ = 0;
+  void* ring_memory_ = nullptr;
+  size_t ring_memory_bytes_ = 0;
+  std::unique_ptr<char[]> storage_;
+};
+
+struct TcpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port (see TcpServer::port()).
+  int backlog = 1024;
+  uint16_t buffer_group = 1;
+  unsigned buffer_count = 1024;              // Power of two.
+  size_t buffer_bytes = 16u << 10;
+  size_t outbound_bytes_max = 4u << 20;      // OnOutboundCap fires when queued bytes pass it.
+  size_t iovecs_per_send_max = 64;
+};
+
+class TcpConnection;
+
+// The server's user: the protocol layer. Callbacks run on the ring's thread.
+class TcpHandler {
+ public:
+  virtual ~TcpHandler() = default;
+  virtual void OnAccept(TcpConnection& connection) = 0;
+  // `data` is valid only during the call.
+  virtual void OnData(TcpConnection& connection, std::string_view data) = 0;
+  // The connection is gone after this returns. `error` is 0 for an orderly close (either
+  // side), else the errno that ended it.
+  virtual void OnClose(TcpConnection& connection, int error) = 0;
+  // Queued outbound bytes passed outbound_bytes_max (once, until they fall below half).
+  virtual void OnOutboundCap(TcpConnection&) {}
+};
+
+struct TcpStats {
+  uint64_t accepted = 0;
+  uint64_t closed = 0;
+  uint64_t receives = 0;
+  uint64_t bytes_received = 0;
+  uint64_t sends = 0;          // sendmsg operations completed.
+  uint64_t partial_sends = 0;  // ... that sent less than was queued.
+  uint64_t bytes_sent = 0;
+  uint64_t buffer_exhaustions = 0;  // Receives that found no provided buffer (ENOBUFS).
+};
+
+class TcpServer;
+
+class TcpConnection {
+ public:
+  uint64_t id() const { return id_; }
+  // Queues bytes (copied). False if the connection is closing: nothing was queued.
+  bool Send(std::string_view bytes);
+  // Queues shared bytes without copying: one encoded frame, many recipients.
+  bool Send(std::shared_ptr<const std::string> bytes);
+  size_t outbound_bytes() const { return outbound_bytes_; }
+  // Stops reading and closes once everything queued is sent (or the peer is gone).
+  void CloseAfterFlush();
+  // Closes now; queued bytes are dropped.
+  void Close();
+  bool closing() const { return closing_; }
+  void* user_data = nullptr;
+
+ private:
+  friend class TcpServer;
+  struct Op : Completion {
+    Op(TcpConnection* c, void (TcpConnection::*f)(int32_t, uint32_t)) : connection(c), on(f) {}
+    void Complete(int32_t result, uint32_t flags) override { (connection->*on)(result, flags); }
+    TcpConnection* connection;
+    void (TcpConnection::*on)(int32_t, uint32_t);
+  };
+  struct Chunk {
+    std::shared_ptr<const std::string> bytes;
+    size_t offset = 0;
+  };
+
+  TcpConnection(TcpServer* server, int fd, uint64_t id);
+  void ArmReceive();
+  void OnReceive(int32_t result, uint32_t flags);
+  void StartSend();
+  void OnSent(int32_t result, uint32_t flags);
+  void OnClosed(int32_t result, uint32_t flags);
+  void Finish(int error);
+  void MaybeRelease();
+
+  TcpServer* server_;
+  int fd_;
+  uint64_t id_;
+  Op receive_op_{this, &TcpConnection::OnReceive};
+  Op send_op_{this, &TcpConnection::OnSent};
+  Op close_op_{this, &TcpConnection::OnClosed};
+  bool receive_armed_ = false;
+  bool send_in_flight_ = false;
+  bool closing_ = false;
+  bool flush_then_close_ = false;
+  bool fd_closed_ = false;
+  bool finished_ = false;
+  int close_error_ = 0;
+  std::deque<Chunk> outbound_;
+  size_t outbound_bytes_ = 0;
+  bool over_cap_ = false;
+  std::vector<iovec> iovecs_;
+  msghdr message_{};
+};
+
+class TcpServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<TcpServer>> Listen(Ring& ring,
+                                                           const TcpServerOptions& options,
+                                                           TcpHandler* handler);
+  ~TcpServer();
+
+  uint16_t port() const { return port_; }
+  size_t connection_count() const { return connections_.size(); }
+  const TcpStats& stats() const { return stats_; }
+  const TcpServerOptions& options() const { return options_; }
+  Ring& ring() { return *ring_; }
+
+  // Stops accepting and closes every connection. The server may be destroyed once idle().
+  void Shutdown();
+  bool idle() const { return connections_.empty() && !accept_armed_; }
+
+ private:
+  friend class TcpConnection;
+  struct AcceptOp : Completion {
+    explicit AcceptOp(TcpServer* s) : server(s) {}
+    void Complete(int32_t result, uint32_t flags) override { server->OnAccept(result, flags); }
+    TcpServer* server;
+  };
+
+  TcpServer() = default;
+  void ArmAccept();
+  void OnAccept(int32_t result, uint32_t flags);
+  void Release(TcpConnection* connection);
+
+  Ring* ring_ = nullptr;
+  TcpHandler* handler_ = nullptr;
+  TcpServerOptions options_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  AcceptOp accept_op_{this};
+  bool accept_armed_ = false;
+  bool shutting_down_ = false;
+  std::unique_ptr<BufferRing> buffers_;
+  std::unordered_map<uint64_t, std::unique_ptr<TcpConnection>> connections_;
+  uint64_t next_id_ = 1;
+  TcpStats stats_;
+};
+
+}  // namespace hoot::io
