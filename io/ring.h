@@ -64,6 +64,7 @@ class Ring {
   io_uring ring_{};
   unsigned setup_flags_ = 0;
   uint64_t enters_ = 0;
+  bool ring_fd_registered_ = false;
 };
 
 }  // namespace hoot::io

@@ -236,13 +236,26 @@ void TcpConnection::Finish(int error) {
 
 // ---- TcpServer -------------------------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
+absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Create(Ring& ring,
                                                             const TcpServerOptions& options,
                                                             TcpHandler* handler) {
   std::unique_ptr<TcpServer> server(new TcpServer());
   server->ring_ = &ring;
   server->handler_ = handler;
   server->options_ = options;
+  auto buffers =
+      BufferRing::Create(ring, options.buffer_group, options.buffer_count, options.buffer_bytes);
+  if (!buffers.ok()) return buffers.status();
+  server->buffers_ = std::move(*buffers);
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
+                                                            const TcpServerOptions& options,
+                                                            TcpHandler* handler) {
+  auto created = Create(ring, options, handler);
+  if (!created.ok()) return created.status();
+  std::unique_ptr<TcpServer> server = std::move(*created);
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return base::ErrnoStatus(errno, "socket");
   server->listen_fd_ = fd;
@@ -265,10 +278,6 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
   socklen_t length = sizeof(address);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   server->port_ = ntohs(address.sin_port);
-  auto buffers =
-      BufferRing::Create(ring, options.buffer_group, options.buffer_count, options.buffer_bytes);
-  if (!buffers.ok()) return buffers.status();
-  server->buffers_ = std::move(*buffers);
   server->ArmAccept();
   return server;
 }
@@ -291,20 +300,25 @@ void TcpServer::OnAccept(int32_t result, uint32_t flags) {
     if (shutting_down_) {
       ::close(result);
     } else {
-      int one = 1;
-      ::setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      uint64_t id = next_id_++;
-      auto connection = std::unique_ptr<TcpConnection>(new TcpConnection(this, result, id));
-      TcpConnection* raw = connection.get();
-      connections_.emplace(id, std::move(connection));
-      ++stats_.accepted;
-      handler_->OnAccept(*raw);
-      if (!raw->closing()) raw->ArmReceive();
+      Adopt(result);
     }
   }
   // Errors (EMFILE, ENFILE, ...) end the multishot accept; it is armed again, so the server
   // keeps accepting once descriptors are free.
   if (!accept_armed_ && !shutting_down_) ArmAccept();
+}
+
+TcpConnection* TcpServer::Adopt(int connected_fd) {
+  int one = 1;
+  ::setsockopt(connected_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  uint64_t id = next_id_++;
+  auto connection = std::unique_ptr<TcpConnection>(new TcpConnection(this, connected_fd, id));
+  TcpConnection* raw = connection.get();
+  connections_.emplace(id, std::move(connection));
+  ++stats_.accepted;
+  handler_->OnAccept(*raw);
+  if (!raw->closing()) raw->ArmReceive();
+  return raw;
 }
 
 void TcpServer::Shutdown() {

@@ -75,7 +75,7 @@ class TcpHandler {
 };
 
 struct TcpStats {
-  uint64_t accepted = 0;
+  uint64_t accepted = 0;  // Accepted or adopted.
   uint64_t closed = 0;
   uint64_t receives = 0;
   uint64_t bytes_received = 0;
@@ -144,11 +144,19 @@ class TcpConnection {
   msghdr message_{};
 };
 
+// Owns connections on one ring: those it accepts when listening, and connected sockets it
+// is given (Adopt), so that clients (tests, tools, the load generator) use the same code.
 class TcpServer {
  public:
   static absl::StatusOr<std::unique_ptr<TcpServer>> Listen(Ring& ring,
                                                            const TcpServerOptions& options,
                                                            TcpHandler* handler);
+  // Without a listener: only adopted connections.
+  static absl::StatusOr<std::unique_ptr<TcpServer>> Create(Ring& ring,
+                                                           const TcpServerOptions& options,
+                                                           TcpHandler* handler);
+  // Takes over a connected socket: OnAccept runs for it, then it receives like any other.
+  TcpConnection* Adopt(int connected_fd);
   ~TcpServer();
 
   uint16_t port() const { return port_; }

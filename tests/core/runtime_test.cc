@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
@@ -85,6 +86,9 @@ TEST(RuntimeTest, AllToAllMeshDeliversEverythingInOrderThroughFullRings) {
   }
   (*runtime)->RequestStop();
   (*runtime)->Join();
+  std::printf("runtime: %u shards, io_uring setup %s, pinned to cores %s\n", kShards,
+              (*runtime)->ring_flags().c_str(), (*runtime)->pinning().c_str());
+  EXPECT_FALSE((*runtime)->ring_flags().empty());
   for (unsigned r = 0; r < kShards; ++r) {
     for (unsigned s = 0; s < kShards; ++s) {
       if (r != s) {
