@@ -11,8 +11,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +20,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <thread>
 #include <memory>
 #include <string>
@@ -30,35 +29,19 @@
 
 #include "base/check.h"
 #include "bench/bench_report.h"
+#include "core/cpu.h"
 #include "io/ring.h"
 #include "io/tcp.h"
 
 namespace hoot::io {
 namespace {
 
+using core::AllowedCores;
+using core::PinCurrentThreadTo;
+
 using Clock = std::chrono::steady_clock;
 constexpr int kConnections = 256;
 constexpr size_t kMessageBytes = 128;
-
-std::vector<int> AllowedCores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cores;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) cores.push_back(cpu);
-    }
-  }
-  return cores;
-}
-
-void PinTo(int core) {
-  if (core < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
 
 double TrafficSeconds() {
   const char* value = std::getenv("HOOT_ECHO_SECONDS");
@@ -155,7 +138,19 @@ class EchoHandler : public TcpHandler {
   void OnClose(TcpConnection&, int) override {}
 };
 
-void Report(benchmark::State& state, const EchoResult& result, uint64_t server_syscalls) {
+double ThreadCpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+void Report(benchmark::State& state, const EchoResult& result, uint64_t server_syscalls,
+            double server_cpu_seconds, double client_cpu_seconds) {
+  double messages = std::max<double>(1, static_cast<double>(result.messages));
+  // CPU time per message on each side: with both sides on loopback, the kernel's TCP work
+  // for a send is charged to the sending thread, and the busier side sets the throughput.
+  state.counters["server_cpu_us_per_msg"] = server_cpu_seconds * 1e6 / messages;
+  state.counters["client_cpu_us_per_msg"] = client_cpu_seconds * 1e6 / messages;
   state.counters["messages_per_second"] = static_cast<double>(result.messages) / result.seconds;
   state.counters["p50_us"] = result.p50_us;
   state.counters["p99_us"] = result.p99_us;
@@ -163,39 +158,10 @@ void Report(benchmark::State& state, const EchoResult& result, uint64_t server_s
       result.messages == 0 ? 0 : static_cast<double>(server_syscalls) / static_cast<double>(result.messages);
 }
 
-void BM_EchoIoUring(benchmark::State& state) {
-  std::vector<int> cores = AllowedCores();
-  int server_core = cores.empty() ? -1 : cores[0];
-  int client_core = cores.size() > 1 ? cores[1] : -1;
-  for (auto _ : state) {
-    std::atomic<uint16_t> port{0};
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> enters{0};
-    std::thread server([&] {
-      PinTo(server_core);
-      auto ring = Ring::Create();
-      HOOT_CHECK(ring.ok());
-      EchoHandler handler;
-      auto tcp = TcpServer::Listen(**ring, TcpServerOptions{}, &handler);
-      HOOT_CHECK(tcp.ok());
-      port.store((*tcp)->port());
-      uint64_t enters_at_start = (*ring)->enters();
-      while (!stop.load(std::memory_order_relaxed)) (*ring)->ReapWithTimeout(50'000'000);
-      enters.store((*ring)->enters() - enters_at_start);
-      tcp->reset();
-    });
-    while (port.load() == 0) std::this_thread::yield();
-    PinTo(client_core);
-    EchoResult result = RunClients(port.load(), TrafficSeconds());
-    stop.store(true);
-    server.join();
-    Report(state, result, enters.load());
-  }
-}
-
-// The comparison: level-triggered epoll, non-blocking sockets, read then write each time a
-// socket is readable (a partial write keeps the rest and waits for EPOLLOUT).
-void BM_EchoEpoll(benchmark::State& state) {
+// Runs `serve(port, stop)` on a thread pinned to the first core (it publishes its port, then
+// serves until `stop`, returning its syscall count) and the clients on the second.
+template <class Serve>
+void RunEcho(benchmark::State& state, Serve serve) {
   std::vector<int> cores = AllowedCores();
   int server_core = cores.empty() ? -1 : cores[0];
   int client_core = cores.size() > 1 ? cores[1] : -1;
@@ -203,90 +169,120 @@ void BM_EchoEpoll(benchmark::State& state) {
     std::atomic<uint16_t> port{0};
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> syscalls{0};
+    std::atomic<double> server_cpu_seconds{0};
     std::thread server([&] {
-      PinTo(server_core);
-      int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      sockaddr_in address{};
-      address.sin_family = AF_INET;
-      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      HOOT_CHECK(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-      HOOT_CHECK(::listen(listener, 1024) == 0);
-      socklen_t length = sizeof(address);
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
-      int epoll = epoll_create1(EPOLL_CLOEXEC);
-      epoll_event event{};
-      event.events = EPOLLIN;
-      event.data.fd = listener;
-      epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
-      port.store(ntohs(address.sin_port));
-      std::unordered_map<int, std::string> pending;  // Unsent echo bytes by fd.
-      uint64_t calls = 0;
-      epoll_event events[256];
-      char buffer[16384];
-      while (!stop.load(std::memory_order_relaxed)) {
-        int ready = epoll_wait(epoll, events, 256, 50);
-        ++calls;
-        for (int e = 0; e < ready; ++e) {
-          int fd = events[e].data.fd;
-          if (fd == listener) {
-            int client;
-            while ((client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-              ++calls;
-              int one = 1;
-              ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-              epoll_event client_event{};
-              client_event.events = EPOLLIN;
-              client_event.data.fd = client;
-              epoll_ctl(epoll, EPOLL_CTL_ADD, client, &client_event);
-            }
-            ++calls;
-            continue;
-          }
-          if (events[e].events & EPOLLOUT) {
-            std::string& rest = pending[fd];
-            ssize_t n = ::write(fd, rest.data(), rest.size());
-            ++calls;
-            if (n > 0) rest.erase(0, static_cast<size_t>(n));
-            if (rest.empty()) {
-              epoll_event back{};
-              back.events = EPOLLIN;
-              back.data.fd = fd;
-              epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &back);
-              ++calls;
-            }
-            continue;
-          }
-          ssize_t n = ::read(fd, buffer, sizeof(buffer));
-          ++calls;
-          if (n <= 0) {
-            ::close(fd);
-            pending.erase(fd);
-            continue;
-          }
-          ssize_t written = ::write(fd, buffer, static_cast<size_t>(n));
-          ++calls;
-          if (written < n) {
-            pending[fd].append(buffer + std::max<ssize_t>(written, 0), n - std::max<ssize_t>(written, 0));
-            epoll_event out{};
-            out.events = EPOLLOUT;
-            out.data.fd = fd;
-            epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &out);
-            ++calls;
-          }
-        }
-      }
-      syscalls.store(calls);
-      ::close(epoll);
-      ::close(listener);
+      PinCurrentThreadTo(server_core);
+      double cpu_at_start = ThreadCpuSeconds();
+      syscalls.store(serve(port, stop));
+      server_cpu_seconds.store(ThreadCpuSeconds() - cpu_at_start);
     });
     while (port.load() == 0) std::this_thread::yield();
-    PinTo(client_core);
+    PinCurrentThreadTo(client_core);
+    double client_cpu_at_start = ThreadCpuSeconds();
     EchoResult result = RunClients(port.load(), TrafficSeconds());
+    double client_cpu_seconds = ThreadCpuSeconds() - client_cpu_at_start;
     stop.store(true);
     server.join();
-    Report(state, result, syscalls.load());
+    core::UnpinCurrentThread();
+    Report(state, result, syscalls.load(), server_cpu_seconds.load(), client_cpu_seconds);
   }
 }
+
+uint64_t ServeIoUring(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
+  auto ring = Ring::Create();
+  HOOT_CHECK(ring.ok());
+  EchoHandler handler;
+  auto tcp = TcpServer::Listen(**ring, TcpServerOptions{}, &handler);
+  HOOT_CHECK(tcp.ok());
+  port.store((*tcp)->port());
+  uint64_t enters_at_start = (*ring)->enters();
+  while (!stop.load(std::memory_order_relaxed)) (*ring)->ReapWithTimeout(50'000'000);
+  uint64_t enters = (*ring)->enters() - enters_at_start;
+  tcp->reset();
+  return enters;
+}
+
+void BM_EchoIoUring(benchmark::State& state) { RunEcho(state, ServeIoUring); }
+
+// The comparison: level-triggered epoll, non-blocking sockets, read then write each time a
+// socket is readable (a partial write keeps the rest and waits for EPOLLOUT).
+uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  HOOT_CHECK(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  HOOT_CHECK(::listen(listener, 1024) == 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  int epoll = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = listener;
+  epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
+  port.store(ntohs(address.sin_port));
+  std::unordered_map<int, std::string> pending;  // Unsent echo bytes by fd.
+  uint64_t calls = 0;
+  epoll_event events[256];
+  char buffer[16384];
+  while (!stop.load(std::memory_order_relaxed)) {
+    int ready = epoll_wait(epoll, events, 256, 50);
+    ++calls;
+    for (int e = 0; e < ready; ++e) {
+      int fd = events[e].data.fd;
+      if (fd == listener) {
+        int client;
+        while ((client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+          ++calls;
+          int one = 1;
+          ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+          epoll_event client_event{};
+          client_event.events = EPOLLIN;
+          client_event.data.fd = client;
+          epoll_ctl(epoll, EPOLL_CTL_ADD, client, &client_event);
+        }
+        ++calls;
+        continue;
+      }
+      if (events[e].events & EPOLLOUT) {
+        std::string& rest = pending[fd];
+        ssize_t n = ::write(fd, rest.data(), rest.size());
+        ++calls;
+        if (n > 0) rest.erase(0, static_cast<size_t>(n));
+        if (rest.empty()) {
+          epoll_event back{};
+          back.events = EPOLLIN;
+          back.data.fd = fd;
+          epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &back);
+          ++calls;
+        }
+        continue;
+      }
+      ssize_t n = ::read(fd, buffer, sizeof(buffer));
+      ++calls;
+      if (n <= 0) {
+        ::close(fd);
+        pending.erase(fd);
+        continue;
+      }
+      ssize_t written = ::write(fd, buffer, static_cast<size_t>(n));
+      ++calls;
+      if (written < n) {
+        pending[fd].append(buffer + std::max<ssize_t>(written, 0), n - std::max<ssize_t>(written, 0));
+        epoll_event out{};
+        out.events = EPOLLOUT;
+        out.data.fd = fd;
+        epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &out);
+        ++calls;
+      }
+    }
+  }
+  ::close(epoll);
+  ::close(listener);
+  return calls;
+}
+
+void BM_EchoEpoll(benchmark::State& state) { RunEcho(state, ServeEpoll); }
 
 BENCHMARK(BM_EchoIoUring)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EchoEpoll)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -305,5 +301,7 @@ int main(int argc, char** argv) {
                 "BM_EchoEpoll/iterations:1/real_time", "p99_us", 0, false},
           Ratio{"server syscalls/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
                 "BM_EchoEpoll/iterations:1/real_time", "syscalls_per_message", 1.0, false},
+          Ratio{"server CPU/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
+                "BM_EchoEpoll/iterations:1/real_time", "server_cpu_us_per_msg", 0, false},
       });
 }

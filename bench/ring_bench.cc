@@ -6,38 +6,18 @@
 // - round trip: an envelope to the other core and back through two rings, against the raw
 //   cache-line round trip (one-way latency is half of either).
 #include <benchmark/benchmark.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <atomic>
 #include <thread>
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "core/cpu.h"
 #include "core/shard.h"
 #include "core/spsc_ring.h"
 
 namespace hoot::core {
 namespace {
-
-std::vector<int> AllowedCores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cores;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) cores.push_back(cpu);
-    }
-  }
-  return cores;
-}
-
-void PinTo(int core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
 
 // Runs `body` on a second thread pinned to the second core while the benchmark thread is
 // pinned to the first; restores the benchmark thread's affinity afterwards.
@@ -48,21 +28,14 @@ bool WithTwoCores(benchmark::State& state, std::thread* other, Body&& body) {
     state.SkipWithError("needs two cores");
     return false;
   }
-  PinTo(cores[0]);
+  PinCurrentThreadTo(cores[0]);
   *other = std::thread([core = cores[1], body = std::forward<Body>(body)]() mutable {
-    PinTo(core);
+    PinCurrentThreadTo(core);
     body();
   });
   return true;
 }
 
-void RestoreAffinity() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int core : AllowedCores()) CPU_SET(core, &set);
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
 
 void BM_RingThroughput(benchmark::State& state) {
   constexpr size_t kBatch = 1 << 16;
@@ -93,7 +66,7 @@ void BM_RingThroughput(benchmark::State& state) {
   }
   stop.store(true);
   consumer.join();
-  RestoreAffinity();
+  UnpinCurrentThread();
   if (consumed.load() != produced) state.SkipWithError("lost envelopes");
   state.SetItemsProcessed(static_cast<int64_t>(produced));
   state.SetBytesProcessed(static_cast<int64_t>(produced * sizeof(Envelope)));
@@ -128,7 +101,7 @@ void BM_RingRoundTrip(benchmark::State& state) {
   }
   stop.store(true);
   echo.join();
-  RestoreAffinity();
+  UnpinCurrentThread();
 }
 
 void BM_CacheLinePingPong(benchmark::State& state) {
@@ -156,7 +129,7 @@ void BM_CacheLinePingPong(benchmark::State& state) {
   }
   stop.store(true);
   echo.join();
-  RestoreAffinity();
+  UnpinCurrentThread();
 }
 
 BENCHMARK(BM_RingThroughput)->UseRealTime();

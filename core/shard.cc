@@ -1,11 +1,9 @@
 #include "core/shard.h"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <cstdio>
 
 #include "base/check.h"
+#include "core/cpu.h"
 
 namespace hoot::core {
 namespace {
@@ -25,17 +23,6 @@ class DoorbellSent : public io::Completion {
 };
 DoorbellSent doorbell_sent;
 
-std::vector<int> AllowedCores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cores;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) cores.push_back(cpu);
-    }
-  }
-  return cores;
-}
 
 }  // namespace
 
@@ -244,12 +231,7 @@ absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
     Shard* shard = shard_ptr.get();
     int core = cores_.empty() ? -1 : cores_[shard->id() % cores_.size()];
     shard->thread_ = std::thread([this, shard, core, on_start] {
-      if (options_.pin && core >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(core, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-      }
+      if (options_.pin) PinCurrentThreadTo(core);
       io::RingOptions ring_options;
       ring_options.entries = options_.ring_entries;
       auto ring = io::Ring::Create(ring_options);
