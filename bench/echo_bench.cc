@@ -5,7 +5,8 @@
 // trip p50/p99, and the server's syscalls per message (io_uring_enter calls; for epoll:
 // epoll_wait, read, write, epoll_ctl and accept calls).
 //
-// Each benchmark runs for $HOOT_ECHO_SECONDS (default 2) seconds of traffic.
+// Each benchmark runs for $HOOT_ECHO_SECONDS (default 2) seconds of traffic, with
+// $HOOT_ECHO_WINDOW (default 1) messages in flight per connection.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <ctime>
 #include <thread>
 #include <memory>
@@ -55,7 +57,8 @@ struct EchoResult {
   double p99_us = 0;
 };
 
-// Closed-loop clients: every connection keeps one 128 B message in flight. The clients use
+// Closed-loop clients: every connection keeps a window of 128 B messages in flight (one by
+// default). The clients use
 // the same io_uring TCP code (adopted sockets), so that they cost little and the server is
 // what is measured.
 class ClientHandler : public TcpHandler {
@@ -70,7 +73,9 @@ class ClientHandler : public TcpHandler {
     while (received_[i] >= kMessageBytes) {
       received_[i] -= kMessageBytes;
       auto now = Clock::now();
-      round_trips_us.push_back(std::chrono::duration<double, std::micro>(now - sent_at_[i]).count());
+      round_trips_us.push_back(
+          std::chrono::duration<double, std::micro>(now - sent_at_[i].front()).count());
+      sent_at_[i].pop_front();
       ++messages;
       if (!stopping) SendOne(connection);
     }
@@ -78,7 +83,7 @@ class ClientHandler : public TcpHandler {
   void OnClose(TcpConnection&, int) override {}
   void SendOne(TcpConnection& connection) {
     size_t i = reinterpret_cast<size_t>(connection.user_data);
-    sent_at_[i] = Clock::now();
+    sent_at_[i].push_back(Clock::now());
     connection.Send(message_);
   }
 
@@ -87,7 +92,7 @@ class ClientHandler : public TcpHandler {
   bool stopping = false;
 
  private:
-  std::vector<Clock::time_point> sent_at_;
+  std::vector<std::deque<Clock::time_point>> sent_at_;  // Of the messages in flight, in order.
   std::vector<size_t> received_;
   std::shared_ptr<const std::string> message_ =
       std::make_shared<const std::string>(kMessageBytes, 'e');
@@ -115,7 +120,11 @@ EchoResult RunClients(uint16_t port, double seconds) {
   }
   auto start = Clock::now();
   auto end = start + std::chrono::duration<double>(seconds);
-  for (TcpConnection* connection : connections) handler.SendOne(*connection);
+  const char* window_env = std::getenv("HOOT_ECHO_WINDOW");
+  int window = window_env ? std::atoi(window_env) : 1;
+  for (TcpConnection* connection : connections) {
+    for (int w = 0; w < window; ++w) handler.SendOne(*connection);
+  }
   while (Clock::now() < end) (*ring)->ReapWithTimeout(10'000'000);
   handler.stopping = true;
   EchoResult result;
