@@ -6,26 +6,6 @@
 #include "core/cpu.h"
 
 namespace hoot::core {
-namespace {
-
-// The CQE a doorbell produces on the receiving ring: waking the shard is all it is for.
-class DoorbellCompletion : public io::Completion {
- public:
-  void Complete(int32_t, uint32_t) override {}
-};
-DoorbellCompletion doorbell_completion;
-
-// Where a sender's own MSG_RING request completes: nothing to do either (a failure only
-// means the receiver is gone, which happens at shutdown).
-class DoorbellSent : public io::Completion {
- public:
-  void Complete(int32_t, uint32_t) override {}
-};
-DoorbellSent doorbell_sent;
-
-
-}  // namespace
-
 Shard::Shard(Runtime* runtime, unsigned id)
     : runtime_(runtime), id_(id), overflow_(runtime->options_.shard_count) {}
 
@@ -58,9 +38,9 @@ void Shard::RingDoorbell(unsigned target) {
   if (!receiver.sleeping_.load(std::memory_order_relaxed)) return;
   if (receiver.doorbell_rung_.exchange(true, std::memory_order_acq_rel)) return;
   ++stats_.doorbells_rung;
-  io_uring_sqe* sqe = ring_->GetSqe(&doorbell_sent);
+  io_uring_sqe* sqe = ring_->GetSqe(io::IgnoredCompletion());
   io_uring_prep_msg_ring(sqe, receiver.ring_fd_.load(std::memory_order_acquire), 0,
-                         reinterpret_cast<uint64_t>(static_cast<io::Completion*>(&doorbell_completion)),
+                         reinterpret_cast<uint64_t>(io::IgnoredCompletion()),
                          0);
 }
 
@@ -270,9 +250,9 @@ void Runtime::WakeFromOutside(unsigned target) {
   int fd = shard.ring_fd_.load(std::memory_order_acquire);
   if (fd < 0) return;
   std::lock_guard<std::mutex> lock(control_mutex_);
-  io_uring_sqe* sqe = control_ring_->GetSqe(&doorbell_sent);
+  io_uring_sqe* sqe = control_ring_->GetSqe(io::IgnoredCompletion());
   io_uring_prep_msg_ring(sqe, fd, 0,
-                         reinterpret_cast<uint64_t>(static_cast<io::Completion*>(&doorbell_completion)),
+                         reinterpret_cast<uint64_t>(io::IgnoredCompletion()),
                          0);
   control_ring_->Submit();
   control_ring_->Reap(/*wait=*/false);

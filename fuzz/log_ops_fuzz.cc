@@ -27,8 +27,7 @@ constexpr int kChannels = 3;
 LogOptions Options() {
   LogOptions options;
   options.directory = "data";
-  options.journal_file_bytes =
-      kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+  options.journal_file_bytes = kJournalFileBytesMin;
   options.segment_bytes = 2048;
   options.segment_allocate_step_bytes = 1024;
   options.cache_bytes_per_channel = 1024;

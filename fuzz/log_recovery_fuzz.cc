@@ -14,13 +14,10 @@ namespace {
 
 using namespace hoot::log;
 
-constexpr uint64_t kJournalFileBytes =
-    kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
-
 LogOptions Options() {
   LogOptions options;
   options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytes;
+  options.journal_file_bytes = kJournalFileBytesMin;
   options.segment_bytes = 4096;
   options.random_seed = 1;
   return options;

@@ -27,7 +27,7 @@ std::string WrittenSegments(int records) {
   SimStorage storage(SimOptions{});
   LogOptions options;
   options.directory = "data";
-  options.journal_file_bytes = kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+  options.journal_file_bytes = kJournalFileBytesMin;
   options.segment_bytes = 4096;
   auto store = LogStore::Open(&storage, options);
   if (!store.ok()) return "";

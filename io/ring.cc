@@ -99,6 +99,14 @@ int Ring::Reap(bool wait) {
   return DispatchAvailable();
 }
 
+Completion* IgnoredCompletion() {
+  struct Ignored : Completion {
+    void Complete(int32_t, uint32_t) override {}
+  };
+  static Ignored ignored;
+  return &ignored;
+}
+
 int Ring::ReapWithTimeout(int64_t timeout_ns) {
   __kernel_timespec timeout{};
   timeout.tv_sec = timeout_ns / 1'000'000'000;

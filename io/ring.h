@@ -23,6 +23,10 @@ class Completion {
   virtual ~Completion() = default;
 };
 
+// For operations whose completion needs no handling (a doorbell, a cancel request): the
+// result only says whether the target was still there.
+Completion* IgnoredCompletion();
+
 struct RingOptions {
   unsigned entries = 256;
   // Ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN; flags the kernel

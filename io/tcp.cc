@@ -14,15 +14,6 @@
 #include "base/status.h"
 
 namespace hoot::io {
-namespace {
-
-// Completes a cancel request; its result only says whether the target was still there.
-struct IgnoredCompletion : Completion {
-  void Complete(int32_t, uint32_t) override {}
-};
-IgnoredCompletion ignored_completion;
-
-}  // namespace
 
 // ---- BufferRing ------------------------------------------------------------------------------
 
@@ -325,7 +316,7 @@ void TcpServer::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   if (accept_armed_) {
-    io_uring_sqe* sqe = ring_->GetSqe(&ignored_completion);
+    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
     io_uring_prep_cancel(sqe, &accept_op_, 0);
   }
   std::vector<TcpConnection*> open;

@@ -202,10 +202,7 @@ std::string LogStore::ChannelDirectory(const std::string& name) const {
 }
 
 absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(Storage* storage, LogOptions options) {
-  // A journal file must hold a batch of at least a few of the largest entries (Append keeps
-  // a pending batch under half a file). A record larger than a segment gets one to itself.
-  constexpr uint64_t kJournalFileBytesMin =
-      kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+  // A record larger than a segment gets one to itself.
   if (options.journal_file_bytes < kJournalFileBytesMin) {
     return absl::InvalidArgumentError("journal files must be at least " +
                                       std::to_string(kJournalFileBytesMin) + " bytes");
@@ -387,10 +384,7 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
   if (channel->segments.empty()) {
     HOOT_RETURN_IF_ERROR(OpenSegmentForAppend(channel.get(), channel->first_seq));
   }
-  channel->appended_seq = channel->active().last_seq;
-  if (channel->damage.fenced) channel->appended_seq = channel->damage.last_good_seq;
-  channel->durable_seq = channel->written_seq = channel->appended_seq;
-  return channel;
+  return channel;  // Recover() sets the watermarks once the journal is replayed.
 }
 
 absl::Status LogStore::OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq) {
@@ -1077,13 +1071,11 @@ void LogStore::Read(ChannelLog* channel, uint64_t after_seq, size_t max_records,
           result.pin = pins;
           return done(std::move(result));
         }
-        RecordView record;
-        size_t padded = 0;
         uint32_t offset = chunk->offsets[seq - chunk->first_seq];
-        HOOT_CHECK(ParseRecord(chunk->bytes.view().substr(offset), &record, &padded) ==
-                   ParseStatus::kOk);
+        RecordView record = DecodeTrustedRecord(chunk->bytes.data() + offset);
+        HOOT_CHECK(record.seq == seq);
         result.records.push_back(record);
-        bytes += padded;
+        bytes += RecordBytes(record);
       }
     }
     result.pin = pins;

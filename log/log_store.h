@@ -32,6 +32,11 @@
 
 namespace hoot::log {
 
+// The smallest journal file: a pending batch (kept under half a file) must hold a few of the
+// largest entries.
+inline constexpr uint64_t kJournalFileBytesMin =
+    kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+
 struct LogOptions {
   std::string directory;             // The data directory.
   std::string journal_name = "0";    // This store's journal: <directory>/journal/<name>/

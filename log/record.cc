@@ -68,6 +68,19 @@ ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padde
   return ParseStatus::kOk;
 }
 
+RecordView DecodeTrustedRecord(const char* p) {
+  uint32_t record_bytes = LoadU32(p + 8);
+  size_t sender_bytes = static_cast<uint8_t>(p[12]);
+  RecordView record;
+  record.seq = LoadU64(p + 16);
+  record.timestamp_unix_ns = LoadU64(p + 24);
+  record.client_message_id = LoadU64(p + 32);
+  record.sender = std::string_view(p + kRecordHeaderBytes, sender_bytes);
+  record.body = std::string_view(p + kRecordHeaderBytes + sender_bytes,
+                                 record_bytes - kRecordHeaderBytes - sender_bytes);
+  return record;
+}
+
 void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch,
                              size_t record_bytes) {
   StoreU32(out + 8, static_cast<uint32_t>(kJournalEntryHeaderBytes + record_bytes));

@@ -41,6 +41,10 @@ enum class ParseStatus : uint8_t {
 // is how far the next record starts.
 ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padded_bytes);
 
+// Decodes a record this process encoded itself and kept in memory (the recent-records
+// cache): no checksum is computed, since nothing between encoding and here can damage it.
+RecordView DecodeTrustedRecord(const char* record);
+
 // Journal entries: a record tagged with its channel, checksummed with the file generation.
 inline size_t JournalEntryBytes(const RecordView& record) {
   return kJournalEntryHeaderBytes + RecordBytes(record);

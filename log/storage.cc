@@ -18,16 +18,8 @@ absl::StatusOr<std::string> Storage::ReadWhole(FileHandle file,
                                                const std::string& name_for_errors) {
   HOOT_ASSIGN_OR_RETURN(uint64_t size, Size(file));
   std::string bytes(size, '\0');
-  uint64_t done = 0;
-  while (done < size) {
-    int32_t result = WaitFor([&](IoCallback callback) {
-      Read(file, done, bytes.data() + done, size - done, std::move(callback));
-    });
-    if (result < 0) return base::ErrnoStatus(-result, "read " + name_for_errors);
-    if (result == 0) break;  // Shrunk meanwhile: return what is there.
-    done += static_cast<uint64_t>(result);
-  }
-  bytes.resize(done);
+  HOOT_ASSIGN_OR_RETURN(size_t read, ReadNow(file, 0, bytes.data(), size, name_for_errors));
+  bytes.resize(read);  // Shorter if the file shrank meanwhile.
   return bytes;
 }
 

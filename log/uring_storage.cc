@@ -53,14 +53,12 @@ class UringStorage::WriteOp : public io::Completion {
   size_t written_ = 0;
 };
 
-class UringStorage::SyncOp : public io::Completion {
+// An operation of one SQE whose result goes straight to the callback (fdatasync, read).
+class UringStorage::SingleOp : public io::Completion {
  public:
-  SyncOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
+  SingleOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
 
-  void Start(int fd) {
-    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
-    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-  }
+  io_uring_sqe* Sqe() { return storage_->ring_->GetSqe(this); }
 
   void Complete(int32_t result, uint32_t) override {
     --storage_->in_flight_;
@@ -138,27 +136,6 @@ class UringStorage::WriteThenSyncOp {
   WritePart write_part_;
   SyncPart sync_part_;
   int32_t write_result_ = 0;
-};
-
-class UringStorage::ReadOp : public io::Completion {
- public:
-  ReadOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
-
-  void Start(int fd, uint64_t offset, char* out, size_t bytes) {
-    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
-    io_uring_prep_read(sqe, fd, out, static_cast<unsigned>(bytes), offset);
-  }
-
-  void Complete(int32_t result, uint32_t) override {
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
-  }
-
- private:
-  UringStorage* storage_;
-  IoCallback done_;
 };
 
 UringStorage::UringStorage(io::Ring* ring) : ring_(ring) {}
@@ -285,7 +262,8 @@ void UringStorage::Write(FileHandle file, uint64_t offset, std::string_view data
 
 void UringStorage::Sync(FileHandle file, IoCallback done) {
   ++in_flight_;
-  (new SyncOp(this, std::move(done)))->Start(Fd(file));
+  io_uring_prep_fsync((new SingleOp(this, std::move(done)))->Sqe(), Fd(file),
+                      IORING_FSYNC_DATASYNC);
 }
 
 void UringStorage::WriteThenSync(FileHandle file, uint64_t offset, std::string_view data,
@@ -297,7 +275,8 @@ void UringStorage::WriteThenSync(FileHandle file, uint64_t offset, std::string_v
 void UringStorage::Read(FileHandle file, uint64_t offset, char* out, size_t bytes,
                         IoCallback done) {
   ++in_flight_;
-  (new ReadOp(this, std::move(done)))->Start(Fd(file), offset, out, bytes);
+  io_uring_prep_read((new SingleOp(this, std::move(done)))->Sqe(), Fd(file), out,
+                     static_cast<unsigned>(bytes), offset);
 }
 
 int UringStorage::Poll(bool wait) { return ring_->Reap(wait && in_flight_ > 0); }

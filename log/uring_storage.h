@@ -41,9 +41,8 @@ class UringStorage : public Storage {
 
  private:
   class WriteOp;
-  class SyncOp;
+  class SingleOp;
   class WriteThenSyncOp;
-  class ReadOp;
 
   int Fd(FileHandle file) const;
   FileHandle FileOfFd(int fd) const;

@@ -16,13 +16,10 @@
 namespace hoot::log {
 namespace {
 
-constexpr uint64_t kJournalFileBytes =
-    kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
-
 LogOptions TinyOptions() {
   LogOptions options;
   options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytes;
+  options.journal_file_bytes = kJournalFileBytesMin;
   options.segment_bytes = 1024;
   options.segment_allocate_step_bytes = 1024;
   options.cache_bytes_per_channel = 1024;
