@@ -95,6 +95,7 @@ size_t Shard::DrainIncoming() {
 }
 
 bool Shard::HasIncoming() const {
+  if (has_outside_tasks_.load(std::memory_order_relaxed)) return true;
   for (unsigned from = 0; from < shard_count(); ++from) {
     if (from != id_ && !runtime_->Mesh(from, id_).EmptyApprox()) return true;
   }
@@ -120,9 +121,22 @@ bool Shard::FlushOverflow() {
   return moved;
 }
 
+bool Shard::RunOutsideTasks() {
+  if (!has_outside_tasks_.load(std::memory_order_acquire)) return false;
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(outside_mutex_);
+    tasks.swap(outside_tasks_);
+    has_outside_tasks_.store(false, std::memory_order_relaxed);
+  }
+  for (std::function<void()>& task : tasks) task();
+  return !tasks.empty();
+}
+
 bool Shard::Turn() {
   ++stats_.turns;
   bool worked = ring_->Reap(/*wait=*/false) > 0;
+  worked |= RunOutsideTasks();
   if (!posted_.empty()) {
     running_.swap(posted_);
     for (std::function<void()>& task : running_) task();
@@ -256,6 +270,20 @@ void Runtime::WakeFromOutside(unsigned target) {
                          0);
   control_ring_->Submit();
   control_ring_->Reap(/*wait=*/false);
+}
+
+void Runtime::RunOnShard(unsigned target, std::function<void()> task) {
+  HOOT_CHECK(target < shard_count());
+  Shard& shard = *shards_[target];
+  {
+    std::lock_guard<std::mutex> lock(shard.outside_mutex_);
+    shard.outside_tasks_.push_back(std::move(task));
+    shard.has_outside_tasks_.store(true, std::memory_order_release);
+  }
+  // Pairs with the fence in Shard::Run before it re-checks for work: either it sees the task
+  // or we see it asleep.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (shard.sleeping_.load(std::memory_order_relaxed)) WakeFromOutside(target);
 }
 
 void Runtime::RequestStop() {

@@ -79,6 +79,9 @@ class Shard {
 
   bool stopping() const { return runtime_stopping(); }
   const ShardStats& stats() const { return stats_; }
+  // The service running on this shard (set and used on its thread), for envelope handlers
+  // to find it; null once the service is gone.
+  void* context = nullptr;
   // Runs `callback` on this shard's thread as the loop ends (after the last turn).
   void OnStop(std::function<void()> callback) { on_stop_.push_back(std::move(callback)); }
 
@@ -95,6 +98,7 @@ class Shard {
   void RingDoorbell(unsigned target);
   bool HasIncoming() const;
   int64_t NextTimerDelayNs() const;
+  bool RunOutsideTasks();
 
   Runtime* runtime_;
   unsigned id_;
@@ -113,6 +117,9 @@ class Shard {
   alignas(kCacheLineBytes) std::atomic<bool> sleeping_{false};
   std::atomic<bool> doorbell_rung_{false};
   std::atomic<int> ring_fd_{-1};
+  std::atomic<bool> has_outside_tasks_{false};
+  std::mutex outside_mutex_;  // Guards outside_tasks_: filled by Runtime::RunOnShard.
+  std::vector<std::function<void()>> outside_tasks_;
   alignas(kCacheLineBytes) std::thread thread_;
 };
 
@@ -130,6 +137,9 @@ class Runtime {
   absl::Status Start(std::function<void(Shard&)> on_start);
   // From any thread: every shard finishes its current turn, runs its stop callbacks and ends.
   void RequestStop();
+  // From any thread (a control plane: signals, tests): runs `task` on shard `target` in a
+  // later turn, waking it if it sleeps. Not for the data path, which uses Shard::Send.
+  void RunOnShard(unsigned target, std::function<void()> task);
   // Waits for every shard to end. Envelopes still in rings or overflow queues are then
   // delivered on the calling thread (no shard runs any more), so no payload is leaked.
   void Join();

@@ -288,7 +288,7 @@ void TcpServer::ArmAccept() {
 void TcpServer::OnAccept(int32_t result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;
   if (result >= 0) {
-    if (shutting_down_) {
+    if (shutting_down_ || accepting_stopped_) {
       ::close(result);
     } else {
       Adopt(result);
@@ -296,7 +296,18 @@ void TcpServer::OnAccept(int32_t result, uint32_t flags) {
   }
   // Errors (EMFILE, ENFILE, ...) end the multishot accept; it is armed again, so the server
   // keeps accepting once descriptors are free.
-  if (!accept_armed_ && !shutting_down_) ArmAccept();
+  if (!accept_armed_ && !shutting_down_ && !accepting_stopped_) ArmAccept();
+}
+
+void TcpServer::StopAccepting() {
+  if (accepting_stopped_) return;
+  accepting_stopped_ = true;
+  if (accept_armed_) {
+    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
+    io_uring_prep_cancel(sqe, &accept_op_, 0);
+  }
+  // Connections still queued in the backlog are refused rather than left hanging.
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RD);
 }
 
 TcpConnection* TcpServer::Adopt(int connected_fd) {

@@ -165,6 +165,8 @@ class TcpServer {
   const TcpServerOptions& options() const { return options_; }
   Ring& ring() { return *ring_; }
 
+  // Stops accepting new connections; open ones go on.
+  void StopAccepting();
   // Stops accepting and closes every connection. The server may be destroyed once idle().
   void Shutdown();
   bool idle() const { return connections_.empty() && !accept_armed_; }
@@ -190,6 +192,7 @@ class TcpServer {
   AcceptOp accept_op_{this};
   bool accept_armed_ = false;
   bool shutting_down_ = false;
+  bool accepting_stopped_ = false;
   std::unique_ptr<BufferRing> buffers_;
   std::unordered_map<uint64_t, std::unique_ptr<TcpConnection>> connections_;
   uint64_t next_id_ = 1;

@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(
   cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev
-  liburing-dev libabsl-dev libxxhash-dev libgtest-dev libbenchmark-dev
+  liburing-dev libabsl-dev libxxhash-dev libgtest-dev libbenchmark-dev libssl-dev
 )
 missing=()
 for package in "${packages[@]}"; do

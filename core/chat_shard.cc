@@ -1,0 +1,1711 @@
+#include "core/chat_shard.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include "base/check.h"
+#include "base/status.h"
+#include "log/uring_storage.h"
+
+namespace hoot::core {
+
+using proto::ErrorCode;
+
+unsigned OwnerOf(std::string_view channel, unsigned shard_count) {
+  return static_cast<unsigned>(XXH3_64bits(channel.data(), channel.size()) % shard_count);
+}
+
+namespace {
+
+// A reader's page: how many records and bytes the owner reads for one round trip. Small
+// enough to keep a catching-up subscriber from hogging its owner, large enough to stream.
+constexpr size_t kReadPageRecordsMax = 4096;
+constexpr size_t kReadPageBytesMax = 256u << 10;
+constexpr size_t kFanOutRecordsMax = 4096;
+constexpr size_t kFanOutBytesMax = 1u << 20;
+// A HISTORY frame is cut at about this many bytes of records (the frame limit is 1 MiB and a
+// record is at most 64 KiB plus its header).
+constexpr size_t kHistoryFrameBytesTarget = 512u << 10;
+constexpr uint64_t kBackwardChunkRecords = 128;
+constexpr size_t kAnswerReserveBytes = 256;
+constexpr auto kHousekeepingPeriod = std::chrono::milliseconds(250);
+constexpr auto kDrainPollPeriod = std::chrono::milliseconds(2);
+constexpr auto kReplayPacePeriod = std::chrono::milliseconds(2);
+
+uint64_t NowUnixNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+enum Op : uint8_t {
+  kOpCreate,
+  kOpJoin,
+  kOpLeave,
+  kOpInvite,
+  kOpList,
+  kOpSubscribe,
+  kOpUnsubscribe,
+  kOpRead,
+  kOpSend,
+  kOpHistory,
+  kOpSetCursor,
+  kOpGetCursors,
+};
+
+}  // namespace
+
+struct OwnedRecord {
+  uint64_t seq = 0;
+  uint64_t timestamp_unix_ns = 0;
+  std::string sender;
+  std::string body;
+};
+
+// One row of a LIST_CHANNELS or GET_CURSORS answer, gathered from every owner.
+struct Row {
+  std::string channel;
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t head_seq = 0;
+  uint64_t cursor_seq = 0;
+};
+
+struct Gather {
+  unsigned remaining = 0;
+  std::vector<Row> rows;
+};
+
+// A client's request on its way to the channel's owner and back with the answer. Allocated
+// and freed by the gateway; the owner fills the answer fields.
+struct Request {
+  uint8_t op = 0;
+  unsigned gateway = 0;
+  unsigned owner = 0;
+  uint64_t connection_id = 0;
+  uint32_t correlation_id = 0;
+  std::string user;
+  std::string channel;
+  std::string other_user;
+  std::string body;
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  proto::Direction direction = proto::Direction::kForward;
+  uint8_t flags = 0;
+  uint32_t limit = 0;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t client_message_id = 0;
+  uint64_t subscription_id = 0;
+  std::shared_ptr<Gather> gather;
+  // History paging: the seqs still to send, [range_low, range_high].
+  bool range_set = false;
+  uint64_t range_low = 0;
+  uint64_t range_high = 0;
+
+  // Filled by the owner.
+  std::string answer;     // Frames for the client, encoded by the owner.
+  Page* page = nullptr;   // Bulk results: the owner's, returned to it after use.
+  bool attached = false;  // SUBSCRIBE: the owner now fans out to this gateway for it.
+  uint64_t result_epoch = 0;
+  uint64_t result_after = 0;
+  uint64_t result_head = 0;
+  bool done = true;                // FETCH_HISTORY: this was the last page.
+  bool end_subscription = false;   // A replay read ended the subscription (answer says why).
+};
+
+// Records (as encoded MESSAGE frames) or rows, from an owner to a gateway. Allocated by the
+// owner and returned to it to be reused.
+struct Page {
+  unsigned owner = 0;
+  std::atomic<uint32_t> refs{0};  // Fan-out: gateways that have not finished with it yet.
+  std::string channel;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;  // The seq of the first MESSAGE frame.
+  uint64_t last_seq = 0;   // The seq of the last one (first_seq - 1 when empty).
+  uint64_t live_from = 0;  // Reads: the owner's fan-out position when it answered.
+  std::string frames;
+  std::vector<uint32_t> frame_ends;
+  std::vector<Row> rows;
+  std::string user;  // Revocations: whose subscriptions end.
+
+  void Clear() {
+    refs.store(0, std::memory_order_relaxed);
+    channel.clear();
+    epoch = first_seq = last_seq = live_from = 0;
+    frames.clear();
+    frame_ends.clear();
+    rows.clear();
+    user.clear();
+  }
+};
+
+struct Subscription {
+  enum class State : uint8_t { kAttaching, kReplaying, kLive };
+  uint64_t id = 0;
+  std::string channel;
+  Session* session = nullptr;
+  State state = State::kAttaching;
+  uint64_t epoch = 0;
+  uint64_t delivered = 0;  // The last seq sent to the client.
+  bool read_in_flight = false;
+  bool pace_timer = false;
+};
+
+struct Session {
+  io::TcpConnection* connection = nullptr;
+  uint64_t id = 0;
+  proto::FrameReader reader;
+  bool welcomed = false;
+  bool closing = false;
+  std::string user;
+  std::map<std::string, std::unique_ptr<Subscription>> subscriptions;
+  std::chrono::steady_clock::time_point accepted_at;
+  std::chrono::steady_clock::time_point last_received;
+  bool ping_outstanding = false;
+  uint64_t ping_nonce = 0;
+};
+
+struct PendingAck {
+  uint64_t seq = 0;
+  uint64_t timestamp_unix_ns = 0;
+  Request* request = nullptr;
+  bool duplicate = false;
+};
+
+// (sender, client message id) -> the seq it got, for the last `window` messages.
+class Dedup {
+ public:
+  struct Entry {
+    uint64_t seq = 0;
+    uint64_t timestamp_unix_ns = 0;
+  };
+  static std::string Key(std::string_view user, uint64_t client_message_id) {
+    std::string key(user);
+    key.push_back('\0');
+    for (int i = 0; i < 8; ++i) key.push_back(static_cast<char>(client_message_id >> (8 * i)));
+    return key;
+  }
+  const Entry* Find(const std::string& key) const {
+    auto found = by_key_.find(key);
+    return found == by_key_.end() ? nullptr : &found->second;
+  }
+  void Insert(std::string key, Entry entry, size_t window) {
+    if (window == 0) return;
+    if (!by_key_.emplace(key, entry).second) return;
+    order_.push_back(std::move(key));
+    while (order_.size() > window) {
+      by_key_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  std::unordered_map<std::string, Entry> by_key_;
+  std::deque<std::string> order_;
+};
+
+struct OwnedChannel {
+  std::string name;
+  log::ChannelLog* log = nullptr;
+  ChannelMeta* meta = nullptr;
+  std::vector<uint32_t> subscribers;  // Attached subscriptions, by gateway shard.
+  uint64_t fanned_out = 0;            // Every seq up to here went to the gateways.
+  bool fanout_reading = false;
+  uint64_t last_timestamp_unix_ns = 0;
+  std::deque<PendingAck> pending_acks;
+  Dedup dedup;
+};
+
+// The envelope handlers: each runs on the receiving shard, or, once the shards have stopped,
+// on the thread that joins them (no service left: the payload is only freed).
+struct Envelopes {
+  static ChatShard* Of(Shard& shard) { return static_cast<ChatShard*>(shard.context); }
+  static void FreeRequest(Request* request) {
+    delete request->page;
+    delete request;
+  }
+  static void ToOwner(Shard& shard, core::Envelope& envelope) {
+    auto* request = static_cast<Request*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->OnRequest(request);
+    FreeRequest(request);
+  }
+  static void ToGateway(Shard& shard, core::Envelope& envelope) {
+    auto* request = static_cast<Request*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->OnAnswer(request);
+    FreeRequest(request);
+  }
+  static void FanOut(Shard& shard, core::Envelope& envelope) {
+    auto* page = static_cast<Page*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->OnFanOut(page);
+    if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete page;
+  }
+  static void Revoke(Shard& shard, core::Envelope& envelope) {
+    auto* page = static_cast<Page*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->OnRevoke(page);
+    delete page;
+  }
+  static void PageHome(Shard& shard, core::Envelope& envelope) {
+    auto* page = static_cast<Page*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->RecyclePage(page);
+    delete page;
+  }
+};
+
+namespace {
+
+Envelope MakeEnvelope(void (*handler)(Shard&, Envelope&), void* pointer) {
+  Envelope envelope;
+  envelope.handler = handler;
+  envelope.pointer = pointer;
+  return envelope;
+}
+
+// Appends the MESSAGE frame of `record` to the page.
+void AddMessageFrame(Page& page, const log::RecordView& record) {
+  proto::Message message;
+  message.channel = page.channel;
+  message.epoch = page.epoch;
+  message.record = {record.seq, record.timestamp_unix_ns, record.sender, record.body};
+  HOOT_CHECK(proto::EncodeTo(message, 0, &page.frames));
+  page.frame_ends.push_back(static_cast<uint32_t>(page.frames.size()));
+  if (page.first_seq == 0) page.first_seq = record.seq;
+  page.last_seq = record.seq;
+}
+
+// HISTORY frames for `records` (in the order given), cut at about kHistoryFrameBytesTarget;
+// the final frame carries the `last` flag when `last` is set.
+void AddHistoryFrames(const std::string& channel, uint64_t epoch, uint32_t correlation_id,
+                      const std::vector<OwnedRecord>& records, bool last, std::string* out) {
+  std::vector<proto::Record> batch;
+  size_t batch_bytes = 0;
+  auto emit = [&](bool final_frame) {
+    proto::History history;
+    history.channel = channel;
+    history.epoch = epoch;
+    history.flags = final_frame && last ? proto::kHistoryLast : 0;
+    history.records = proto::EntryList<proto::Record>(std::span<const proto::Record>(batch));
+    HOOT_CHECK(proto::EncodeTo(history, correlation_id, out));
+    batch.clear();
+    batch_bytes = 0;
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const OwnedRecord& record = records[i];
+    batch.push_back({record.seq, record.timestamp_unix_ns, record.sender, record.body});
+    batch_bytes += 32 + record.sender.size() + record.body.size();
+    if (batch_bytes >= kHistoryFrameBytesTarget && i + 1 < records.size()) emit(false);
+  }
+  emit(true);
+}
+
+}  // namespace
+
+// ---- Setting up ---------------------------------------------------------------------------
+
+ChatShard::ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer)
+    : shard_(shard), options_(options), signer_(signer) {}
+
+absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
+                                                            const ServerOptions& options,
+                                                            const auth::TokenSigner* signer) {
+  std::unique_ptr<ChatShard> chat(new ChatShard(shard, options, signer));
+  HOOT_RETURN_IF_ERROR(chat->Open());
+  io::TcpServerOptions tcp_options;
+  tcp_options.host = options.listen_host;
+  tcp_options.port = options.port;
+  tcp_options.outbound_bytes_max = options.outbound_bytes_max;
+  HOOT_ASSIGN_OR_RETURN(chat->tcp_, io::TcpServer::Listen(shard.ring(), tcp_options, chat.get()));
+  shard.context = chat.get();
+  chat->housekeeping_timer_ = shard.AddTimer(kHousekeepingPeriod, [c = chat.get()] { c->Housekeeping(); });
+  return chat;
+}
+
+ChatShard::~ChatShard() {
+  shard_.context = nullptr;
+  shard_.CancelTimer(housekeeping_timer_);
+  tcp_.reset();  // Closes every connection (their sessions go in OnClose).
+  for (auto& [name, channel] : owned_) {
+    for (PendingAck& ack : channel->pending_acks) Envelopes::FreeRequest(ack.request);
+  }
+  for (auto& [seq, request] : meta_waiters_) Envelopes::FreeRequest(request);
+  for (Request* request : busy_sends_) Envelopes::FreeRequest(request);
+  store_.reset();
+}
+
+absl::Status ChatShard::Open() {
+  std::unique_ptr<log::Storage> storage = std::make_unique<log::UringStorage>(&shard_.ring());
+  if (options_.wrap_storage) storage = options_.wrap_storage(shard_.id(), std::move(storage));
+  storage_ = std::move(storage);
+  log::LogOptions log_options;
+  log_options.directory = options_.data_directory + "/shards/" + std::to_string(shard_.id());
+  log_options.journal_file_bytes = options_.journal_file_bytes;
+  log_options.segment_bytes = options_.segment_bytes;
+  log_options.cache_bytes_per_channel = options_.cache_bytes_per_channel;
+  HOOT_ASSIGN_OR_RETURN(store_, log::LogStore::Open(storage_.get(), log_options));
+  store_->set_commit_callback(
+      [this](log::ChannelLog* log, uint64_t durable) { OnCommit(log, durable); });
+  store_->set_failure_callback([this](const absl::Status& status) {
+    // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
+    // write or sync cannot be retried into being durable. Stop, loudly.
+    std::fprintf(stderr, "hootd: shard %u: the log failed: %s\nhootd: exiting; nothing that "
+                 "was not durable has been acknowledged\n",
+                 shard_.id(), std::string(status.message()).c_str());
+    std::fflush(stderr);
+    std::_Exit(3);
+  });
+
+  const std::string meta_name(kMetaChannel);
+  meta_log_ = store_->FindChannel(meta_name);
+  if (meta_log_ == nullptr) {
+    HOOT_ASSIGN_OR_RETURN(meta_log_, store_->CreateChannel(meta_name));
+  }
+  absl::Status decode_status;
+  HOOT_RETURN_IF_ERROR(Replay(meta_log_, 0, [&](const log::RecordView& record) {
+    absl::StatusOr<MetaEvent> event = DecodeMetaEvent(record.body);
+    if (!event.ok()) {
+      if (decode_status.ok()) {
+        decode_status = absl::DataLossError("metadata log of shard " + std::to_string(shard_.id()) +
+                                            ", seq " + std::to_string(record.seq) + ": " +
+                                            std::string(event.status().message()));
+      }
+      return;
+    }
+    meta_.Apply(*event);
+  }));
+  HOOT_RETURN_IF_ERROR(decode_status);
+
+  for (const auto& [name, meta] : meta_.channels()) {
+    log::ChannelLog* log = store_->FindChannel(name);
+    if (log == nullptr) {
+      // Its files are gone (removed by hand, or lost): the channel starts a new history,
+      // under a new epoch, so no client's old position can point into it.
+      std::fprintf(stderr, "hootd: shard %u: channel %s has no log on disk; starting it afresh\n",
+                   shard_.id(), name.c_str());
+      HOOT_ASSIGN_OR_RETURN(log, store_->CreateChannel(name));
+    }
+    auto owned = std::make_unique<OwnedChannel>();
+    owned->name = name;
+    owned->log = log;
+    owned->meta = meta_.Find(name);
+    owned->subscribers.assign(shard_.shard_count(), 0);
+    owned->fanned_out = log::LogStore::DurableSeq(log);
+    uint64_t durable = log::LogStore::DurableSeq(log);
+    uint64_t window_start = durable > options_.dedup_window ? durable - options_.dedup_window : 0;
+    OwnedChannel* raw = owned.get();
+    HOOT_RETURN_IF_ERROR(Replay(log, window_start, [&](const log::RecordView& record) {
+      raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
+      if (record.client_message_id != 0) {
+        raw->dedup.Insert(Dedup::Key(record.sender, record.client_message_id),
+                          {record.seq, record.timestamp_unix_ns}, options_.dedup_window);
+      }
+    }));
+    owned_by_log_[log] = raw;
+    owned_[name] = std::move(owned);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChatShard::Replay(log::ChannelLog* log, uint64_t after_seq,
+                               const std::function<void(const log::RecordView&)>& on_record) {
+  uint64_t first = log::LogStore::FirstSeq(log);
+  uint64_t after = std::max(after_seq, first > 0 ? first - 1 : 0);
+  while (after < log::LogStore::DurableSeq(log)) {
+    bool done = false;
+    log::ReadResult result;
+    store_->Read(log, after, kReadPageRecordsMax, 4u << 20, [&](log::ReadResult&& read) {
+      result = std::move(read);
+      done = true;
+    });
+    while (!done) storage_->Poll(/*wait=*/true);
+    if (result.status == log::ReadStatus::kDamaged) {
+      const log::ChannelDamage& damage = log::LogStore::Damage(log);
+      std::fprintf(stderr, "hootd: shard %u: channel %s is fenced at damage in %s offset %llu; "
+                   "read up to seq %llu\n", shard_.id(), log::LogStore::Name(log).c_str(),
+                   damage.file.c_str(), static_cast<unsigned long long>(damage.offset),
+                   static_cast<unsigned long long>(after));
+      return absl::OkStatus();
+    }
+    if (result.status != log::ReadStatus::kOk) {
+      return absl::DataLossError("reading channel " + log::LogStore::Name(log) + " after seq " +
+                                 std::to_string(after) + " failed");
+    }
+    if (result.records.empty()) break;
+    for (const log::RecordView& record : result.records) on_record(record);
+    after = result.records.back().seq;
+  }
+  return absl::OkStatus();
+}
+
+// ---- Gateway: sessions --------------------------------------------------------------------
+
+void ChatShard::OnAccept(io::TcpConnection& connection) {
+  auto session = std::make_unique<Session>();
+  session->connection = &connection;
+  session->id = connection.id();
+  session->accepted_at = session->last_received = std::chrono::steady_clock::now();
+  connection.user_data = session.get();
+  if (draining_) {
+    SendError(*session, 0, ErrorCode::kShuttingDown, "hootd is shutting down");
+  }
+  sessions_[connection.id()] = std::move(session);
+}
+
+void ChatShard::OnData(io::TcpConnection& connection, std::string_view data) {
+  auto* session = static_cast<Session*>(connection.user_data);
+  if (session == nullptr || session->closing) return;
+  session->last_received = std::chrono::steady_clock::now();
+  session->ping_outstanding = false;
+  proto::DecodeStatus status = session->reader.Feed(data, [&](const proto::Frame& frame) {
+    if (!session->closing) HandleFrame(*session, frame);
+  });
+  if (status != proto::DecodeStatus::kOk && !session->closing) {
+    SendError(*session, 0, proto::DecodeStatusError(status),
+              status == proto::DecodeStatus::kFrameTooLarge
+                  ? "frame larger than " + std::to_string(proto::kFrameBytesMax) + " bytes"
+                  : std::string("bad frame header"));
+  }
+}
+
+void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
+  auto* session = static_cast<Session*>(connection.user_data);
+  if (session == nullptr) return;
+  while (!session->subscriptions.empty()) {
+    DetachSubscription(*session, *session->subscriptions.begin()->second);
+  }
+  connection.user_data = nullptr;
+  sessions_.erase(session->id);
+  CheckDrained();
+}
+
+Session* ChatShard::FindSession(uint64_t connection_id) {
+  auto found = sessions_.find(connection_id);
+  if (found == sessions_.end() || found->second->closing) return nullptr;
+  return found->second.get();
+}
+
+template <class M>
+void ChatShard::SendFrame(Session& session, const M& message, uint32_t correlation_id) {
+  thread_local std::string scratch;
+  scratch.clear();
+  HOOT_CHECK(proto::EncodeTo(message, correlation_id, &scratch));
+  session.connection->Send(std::string_view(scratch));
+}
+
+void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode code,
+                          std::string_view text) {
+  proto::Error error;
+  error.code = code;
+  error.text = text.substr(0, proto::kErrorTextBytesMax);
+  SendFrame(session, error, correlation_id);
+  if (proto::ErrorClosesConnection(code)) {
+    session.closing = true;
+    session.connection->CloseAfterFlush();
+  }
+}
+
+void ChatShard::HandleFrame(Session& session, const proto::Frame& frame) {
+  proto::AnyMessage message;
+  proto::DecodeStatus status = proto::DecodeMessage(frame, &message);
+  if (status == proto::DecodeStatus::kUnknownType) {
+    return SendError(session, frame.correlation_id, ErrorCode::kUnknownType,
+                     "unknown message type " + std::to_string(static_cast<unsigned>(frame.type)));
+  }
+  if (status != proto::DecodeStatus::kOk) {
+    return SendError(session, frame.correlation_id, ErrorCode::kMalformedFrame,
+                     std::string(proto::MessageTypeName(frame.type)) +
+                         " frame whose fields do not parse");
+  }
+  if (!session.welcomed) {
+    if (frame.type != proto::MessageType::kHello) {
+      return SendError(session, frame.correlation_id, ErrorCode::kUnexpectedType,
+                       "the first frame must be HELLO");
+    }
+    return HandleHello(session, frame, std::get<proto::Hello>(message));
+  }
+  if (draining_) {
+    return SendError(session, frame.correlation_id, ErrorCode::kShuttingDown,
+                     "hootd is shutting down");
+  }
+  HandleRequest(session, frame, message);
+}
+
+void ChatShard::HandleHello(Session& session, const proto::Frame& frame,
+                            const proto::Hello& hello) {
+  if (hello.magic != proto::kHelloMagic) {
+    return SendError(session, frame.correlation_id, ErrorCode::kMalformedFrame,
+                     "HELLO without the magic bytes \"HOOT\"");
+  }
+  uint16_t version = std::min(hello.version_max, proto::kVersionMax);
+  if (version < hello.version_min || version < proto::kVersionMin) {
+    return SendError(session, frame.correlation_id, ErrorCode::kUnsupportedVersion,
+                     "this server speaks protocol versions " + std::to_string(proto::kVersionMin) +
+                         " to " + std::to_string(proto::kVersionMax));
+  }
+  int64_t now_s = static_cast<int64_t>(NowUnixNs() / 1000000000);
+  auth::TokenCheck check = signer_->Verify(hello.token, now_s);
+  if (check.error != auth::TokenError::kNone) {
+    ErrorCode code = check.error == auth::TokenError::kExpired ? ErrorCode::kTokenExpired
+                                                               : ErrorCode::kAuthFailed;
+    return SendError(session, frame.correlation_id, code, check.message);
+  }
+  session.welcomed = true;
+  session.user = check.user;
+  proto::Welcome welcome;
+  welcome.version = version;
+  welcome.idle_timeout_ms = static_cast<uint32_t>(options_.idle_timeout.count());
+  welcome.server_time_unix_ns = NowUnixNs();
+  welcome.user = session.user;
+  SendFrame(session, welcome, frame.correlation_id);
+}
+
+Request* ChatShard::NewRequest(Session& session, uint8_t op, uint32_t correlation_id,
+                               std::string_view channel) {
+  auto* request = new Request;
+  request->op = op;
+  request->gateway = shard_.id();
+  request->connection_id = session.id;
+  request->correlation_id = correlation_id;
+  request->user = session.user;
+  request->channel = channel;
+  request->owner = channel.empty() ? shard_.id() : OwnerOf(channel, shard_.shard_count());
+  request->answer.reserve(kAnswerReserveBytes);
+  return request;
+}
+
+void ChatShard::ToOwner(Request* request) {
+  ++requests_in_flight_;
+  shard_.Send(request->owner, MakeEnvelope(&Envelopes::ToOwner, request));
+}
+
+void ChatShard::ScatterToAllShards(Session& session, uint8_t op, uint32_t correlation_id) {
+  auto gather = std::make_shared<Gather>();
+  gather->remaining = shard_.shard_count();
+  for (unsigned owner = 0; owner < shard_.shard_count(); ++owner) {
+    Request* request = NewRequest(session, op, correlation_id, "");
+    request->owner = owner;
+    request->gather = gather;
+    ToOwner(request);
+  }
+}
+
+void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
+                              const proto::AnyMessage& message) {
+  uint32_t correlation = frame.correlation_id;
+  auto check_channel = [&](std::string_view channel) {
+    if (proto::IsValidChannelName(channel)) return true;
+    SendError(session, correlation, ErrorCode::kInvalidChannelName,
+              "channel names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start with '.'");
+    return false;
+  };
+  switch (frame.type) {
+    case proto::MessageType::kPing: {
+      proto::Pong pong;
+      pong.nonce = std::get<proto::Ping>(message).nonce;
+      return SendFrame(session, pong, correlation);
+    }
+    case proto::MessageType::kPong:
+      return;  // Any frame counts as a sign of life (OnData).
+    case proto::MessageType::kCreateChannel: {
+      const auto& create = std::get<proto::CreateChannel>(message);
+      if (!check_channel(create.channel)) return;
+      Request* request = NewRequest(session, kOpCreate, correlation, create.channel);
+      request->visibility = create.visibility;
+      return ToOwner(request);
+    }
+    case proto::MessageType::kJoin: {
+      const auto& join = std::get<proto::Join>(message);
+      if (!check_channel(join.channel)) return;
+      return ToOwner(NewRequest(session, kOpJoin, correlation, join.channel));
+    }
+    case proto::MessageType::kLeave: {
+      const auto& leave = std::get<proto::Leave>(message);
+      if (!check_channel(leave.channel)) return;
+      return ToOwner(NewRequest(session, kOpLeave, correlation, leave.channel));
+    }
+    case proto::MessageType::kInvite: {
+      const auto& invite = std::get<proto::Invite>(message);
+      if (!check_channel(invite.channel)) return;
+      if (!proto::IsValidUserName(invite.user)) {
+        return SendError(session, correlation, ErrorCode::kInvalidUserName,
+                         "user names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start "
+                         "with '.'");
+      }
+      Request* request = NewRequest(session, kOpInvite, correlation, invite.channel);
+      request->other_user = invite.user;
+      return ToOwner(request);
+    }
+    case proto::MessageType::kListChannels:
+      return ScatterToAllShards(session, kOpList, correlation);
+    case proto::MessageType::kSubscribe: {
+      const auto& subscribe = std::get<proto::Subscribe>(message);
+      if (!check_channel(subscribe.channel)) return;
+      std::string channel(subscribe.channel);
+      if (session.subscriptions.count(channel)) {
+        return SendError(session, correlation, ErrorCode::kAlreadySubscribed,
+                         "this connection is already subscribed to " + channel);
+      }
+      if (session.subscriptions.size() >= options_.subscriptions_per_connection_max) {
+        return SendError(session, correlation, ErrorCode::kTooManySubscriptions,
+                         "at most " + std::to_string(options_.subscriptions_per_connection_max) +
+                             " subscriptions per connection");
+      }
+      bool from_cursor = (subscribe.flags & proto::kSubscribeFromReadCursor) != 0;
+      if (!from_cursor && subscribe.epoch == 0 && subscribe.after_seq != 0) {
+        return SendError(session, correlation, ErrorCode::kInvalidArgument,
+                         "after_seq without the epoch it belongs to");
+      }
+      auto subscription = std::make_unique<Subscription>();
+      subscription->id = next_subscription_id_++;
+      subscription->channel = channel;
+      subscription->session = &session;
+      Request* request = NewRequest(session, kOpSubscribe, correlation, channel);
+      request->epoch = subscribe.epoch;
+      request->seq = subscribe.after_seq;
+      request->flags = subscribe.flags;
+      request->subscription_id = subscription->id;
+      session.subscriptions[channel] = std::move(subscription);
+      return ToOwner(request);
+    }
+    case proto::MessageType::kUnsubscribe: {
+      const auto& unsubscribe = std::get<proto::Unsubscribe>(message);
+      if (!check_channel(unsubscribe.channel)) return;
+      auto found = session.subscriptions.find(std::string(unsubscribe.channel));
+      if (found == session.subscriptions.end()) {
+        return SendError(session, correlation, ErrorCode::kNotSubscribed,
+                         "this connection is not subscribed to " +
+                             std::string(unsubscribe.channel));
+      }
+      DetachSubscription(session, *found->second);
+      return SendFrame(session, proto::Ok{}, correlation);
+    }
+    case proto::MessageType::kSend: {
+      const auto& send = std::get<proto::Send>(message);
+      if (!check_channel(send.channel)) return;
+      Request* request = NewRequest(session, kOpSend, correlation, send.channel);
+      request->client_message_id = send.client_message_id;
+      request->body = send.body;
+      return ToOwner(request);
+    }
+    case proto::MessageType::kFetchHistory: {
+      const auto& fetch = std::get<proto::FetchHistory>(message);
+      if (!check_channel(fetch.channel)) return;
+      if (fetch.limit == 0 || fetch.limit > proto::kHistoryLimitMax) {
+        return SendError(session, correlation, ErrorCode::kInvalidArgument,
+                         "limit must be 1 to " + std::to_string(proto::kHistoryLimitMax));
+      }
+      Request* request = NewRequest(session, kOpHistory, correlation, fetch.channel);
+      request->epoch = fetch.epoch;
+      request->seq = fetch.from_seq;
+      request->direction = fetch.direction;
+      request->limit = fetch.limit;
+      return ToOwner(request);
+    }
+    case proto::MessageType::kSetCursor: {
+      const auto& set = std::get<proto::SetCursor>(message);
+      if (!check_channel(set.channel)) return;
+      Request* request = NewRequest(session, kOpSetCursor, correlation, set.channel);
+      request->epoch = set.epoch;
+      request->seq = set.seq;
+      return ToOwner(request);
+    }
+    case proto::MessageType::kGetCursors: {
+      const auto& get = std::get<proto::GetCursors>(message);
+      if (get.channel.empty()) return ScatterToAllShards(session, kOpGetCursors, correlation);
+      if (!check_channel(get.channel)) return;
+      return ToOwner(NewRequest(session, kOpGetCursors, correlation, get.channel));
+    }
+    case proto::MessageType::kHello:
+      return SendError(session, correlation, ErrorCode::kUnexpectedType,
+                       "HELLO after the handshake");
+    default:
+      return SendError(session, correlation, ErrorCode::kUnexpectedType,
+                       std::string(proto::MessageTypeName(frame.type)) +
+                           " is sent by servers, not clients");
+  }
+}
+
+// ---- Gateway: answers, replays, fan-out ---------------------------------------------------
+
+void ChatShard::OnAnswer(Request* request) {
+  --requests_in_flight_;
+  Session* session = FindSession(request->connection_id);
+  switch (request->op) {
+    case kOpSubscribe:
+      OnSubscribeAnswer(request, session);
+      break;
+    case kOpRead:
+      OnReadAnswer(request, session);
+      break;
+    case kOpHistory:
+      OnHistoryAnswer(request, session);
+      break;
+    case kOpUnsubscribe:
+      delete request;
+      break;
+    default:
+      if (request->gather) {
+        OnGatherAnswer(request, session);
+        break;
+      }
+      if (session != nullptr && !request->answer.empty()) {
+        session->connection->Send(std::string_view(request->answer));
+      }
+      delete request;
+  }
+  CheckDrained();
+}
+
+void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
+  Subscription* subscription = nullptr;
+  if (session != nullptr) {
+    auto found = session->subscriptions.find(request->channel);
+    if (found != session->subscriptions.end() && found->second->id == request->subscription_id) {
+      subscription = found->second.get();
+    }
+  }
+  if (!request->attached) {
+    if (subscription != nullptr) session->subscriptions.erase(request->channel);
+    if (session != nullptr) session->connection->Send(std::string_view(request->answer));
+    delete request;
+    return;
+  }
+  if (subscription == nullptr) {
+    // Unsubscribed or disconnected while attaching: let the owner stop fanning out for it.
+    request->op = kOpUnsubscribe;
+    request->answer.clear();
+    ToOwner(request);
+    return;
+  }
+  session->connection->Send(std::string_view(request->answer));
+  subscription->epoch = request->result_epoch;
+  subscription->delivered = request->result_after;
+  subscribers_[subscription->channel].insert(subscription);
+  bool caught_up = request->result_after >= request->result_head;
+  delete request;
+  if (caught_up) {
+    subscription->state = Subscription::State::kLive;
+  } else {
+    subscription->state = Subscription::State::kReplaying;
+    ContinueReplay(*session, *subscription);
+  }
+}
+
+void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
+  if (subscription.read_in_flight || subscription.pace_timer) return;
+  if (session.connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
+    // Let the socket drain before reading more for it.
+    subscription.pace_timer = true;
+    uint64_t connection_id = session.id;
+    uint64_t subscription_id = subscription.id;
+    std::string channel = subscription.channel;
+    shard_.AddTimer(kReplayPacePeriod, [this, connection_id, subscription_id, channel] {
+      Session* again = FindSession(connection_id);
+      if (again == nullptr) return;
+      auto found = again->subscriptions.find(channel);
+      if (found == again->subscriptions.end() || found->second->id != subscription_id) return;
+      found->second->pace_timer = false;
+      ContinueReplay(*again, *found->second);
+    });
+    return;
+  }
+  Request* request = NewRequest(session, kOpRead, 0, subscription.channel);
+  request->seq = subscription.delivered;
+  request->epoch = subscription.epoch;
+  request->subscription_id = subscription.id;
+  subscription.read_in_flight = true;
+  ToOwner(request);
+}
+
+void ChatShard::OnReadAnswer(Request* request, Session* session) {
+  Page* page = request->page;
+  request->page = nullptr;
+  Subscription* subscription = nullptr;
+  if (session != nullptr) {
+    auto found = session->subscriptions.find(request->channel);
+    if (found != session->subscriptions.end() && found->second->id == request->subscription_id) {
+      subscription = found->second.get();
+    }
+  }
+  if (subscription != nullptr) {
+    subscription->read_in_flight = false;
+    if (request->end_subscription) {
+      session->connection->Send(std::string_view(request->answer));
+      DetachSubscription(*session, *subscription);
+    } else if (page != nullptr) {
+      subscription->epoch = page->epoch;
+      if (page->last_seq > subscription->delivered && !page->frame_ends.empty()) {
+        HOOT_CHECK(page->first_seq <= subscription->delivered + 1);
+        size_t skip = subscription->delivered + 1 - page->first_seq;
+        size_t offset = skip == 0 ? 0 : page->frame_ends[skip - 1];
+        session->connection->Send(std::string_view(page->frames).substr(offset));
+        subscription->delivered = page->last_seq;
+      }
+      if (subscription->delivered >= page->live_from) {
+        subscription->state = Subscription::State::kLive;
+      } else {
+        ContinueReplay(*session, *subscription);
+      }
+    }
+  }
+  if (page != nullptr) ReturnPage(page);
+  delete request;
+}
+
+void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
+  if (session != nullptr) {
+    if (!request->answer.empty()) session->connection->Send(std::string_view(request->answer));
+    if (request->page != nullptr) session->connection->Send(std::string_view(request->page->frames));
+  }
+  if (request->page != nullptr) {
+    ReturnPage(request->page);
+    request->page = nullptr;
+  }
+  if (session != nullptr && !request->done) {
+    request->answer.clear();
+    ToOwner(request);
+    return;
+  }
+  delete request;
+}
+
+void ChatShard::OnGatherAnswer(Request* request, Session* session) {
+  Gather& gather = *request->gather;
+  if (request->page != nullptr) {
+    for (Row& row : request->page->rows) gather.rows.push_back(std::move(row));
+    ReturnPage(request->page);
+    request->page = nullptr;
+  }
+  if (--gather.remaining == 0 && session != nullptr) {
+    std::sort(gather.rows.begin(), gather.rows.end(),
+              [](const Row& a, const Row& b) { return a.channel < b.channel; });
+    if (request->op == kOpList) {
+      std::vector<proto::ChannelListEntry> entries;
+      for (const Row& row : gather.rows) {
+        entries.push_back({row.channel, row.visibility, row.epoch, row.head_seq, row.cursor_seq});
+      }
+      proto::ChannelList list;
+      list.channels = proto::EntryList<proto::ChannelListEntry>(
+          std::span<const proto::ChannelListEntry>(entries));
+      SendFrame(*session, list, request->correlation_id);
+    } else {
+      std::vector<proto::CursorEntry> entries;
+      for (const Row& row : gather.rows) entries.push_back({row.channel, row.epoch, row.cursor_seq});
+      proto::Cursors cursors;
+      cursors.cursors =
+          proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(entries));
+      SendFrame(*session, cursors, request->correlation_id);
+    }
+  }
+  delete request;
+}
+
+void ChatShard::OnFanOut(Page* page) {
+  auto found = subscribers_.find(page->channel);
+  if (found != subscribers_.end()) {
+    std::shared_ptr<const std::string> shared;  // One copy per gateway, shared by its members.
+    std::vector<Subscription*> fell_behind;
+    for (Subscription* subscription : found->second) {
+      if (subscription->state != Subscription::State::kLive) continue;
+      if (page->last_seq <= subscription->delivered) continue;
+      if (page->epoch != subscription->epoch || page->first_seq > subscription->delivered + 1) {
+        // Not contiguous with what this subscriber has (its history was cut, or it missed a
+        // batch): serve it from the log, which decides what it may read.
+        fell_behind.push_back(subscription);
+        continue;
+      }
+      size_t skip = subscription->delivered + 1 - page->first_seq;
+      if (skip == 0) {
+        if (shared == nullptr) shared = std::make_shared<const std::string>(page->frames);
+        subscription->session->connection->Send(shared);
+      } else {
+        subscription->session->connection->Send(
+            std::string_view(page->frames).substr(page->frame_ends[skip - 1]));
+      }
+      subscription->delivered = page->last_seq;
+    }
+    for (Subscription* subscription : fell_behind) {
+      subscription->state = Subscription::State::kReplaying;
+      ContinueReplay(*subscription->session, *subscription);
+    }
+  }
+  if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) ReturnPage(page);
+}
+
+void ChatShard::OnRevoke(Page* page) {
+  std::vector<Subscription*> ending;
+  auto found = subscribers_.find(page->channel);
+  if (found != subscribers_.end()) {
+    for (Subscription* subscription : found->second) {
+      if (subscription->session->user == page->user) ending.push_back(subscription);
+    }
+  }
+  for (Subscription* subscription : ending) {
+    EndSubscription(*subscription->session, subscription->channel, /*notify=*/true,
+                    ErrorCode::kNotMember);
+  }
+  ReturnPage(page);
+}
+
+void ChatShard::EndSubscription(Session& session, const std::string& channel, bool notify,
+                                ErrorCode reason) {
+  auto found = session.subscriptions.find(channel);
+  if (found == session.subscriptions.end()) return;
+  if (notify) {
+    proto::SubscriptionEnded ended;
+    ended.channel = channel;
+    ended.reason = reason;
+    SendFrame(session, ended, 0);
+  }
+  DetachSubscription(session, *found->second);
+}
+
+void ChatShard::DetachSubscription(Session& session, Subscription& subscription) {
+  std::string channel = subscription.channel;
+  if (subscription.state != Subscription::State::kAttaching) {
+    ToOwner(NewRequest(session, kOpUnsubscribe, 0, channel));
+    auto indexed = subscribers_.find(channel);
+    if (indexed != subscribers_.end()) {
+      indexed->second.erase(&subscription);
+      if (indexed->second.empty()) subscribers_.erase(indexed);
+    }
+  }
+  session.subscriptions.erase(channel);
+}
+
+void ChatShard::ReturnPage(Page* page) {
+  if (page->owner == shard_.id()) return RecyclePage(page);
+  shard_.Send(page->owner, MakeEnvelope(&Envelopes::PageHome, page));
+}
+
+void ChatShard::Housekeeping() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<Session*> sessions;
+  for (auto& [id, session] : sessions_) sessions.push_back(session.get());
+  for (Session* session : sessions) {
+    if (session->closing) continue;
+    if (!session->welcomed) {
+      if (now - session->accepted_at > options_.handshake_timeout) {
+        SendError(*session, 0, ErrorCode::kHandshakeTimeout,
+                  "no HELLO within " + std::to_string(options_.handshake_timeout.count()) + " ms");
+      }
+      continue;
+    }
+    if (options_.idle_timeout.count() == 0) continue;
+    auto silence = now - session->last_received;
+    if (silence > options_.idle_timeout) {
+      SendError(*session, 0, ErrorCode::kIdleTimeout,
+                "nothing received for " + std::to_string(options_.idle_timeout.count()) + " ms");
+    } else if (silence > options_.idle_timeout / 2 && !session->ping_outstanding) {
+      session->ping_outstanding = true;
+      proto::Ping ping;
+      ping.nonce = ++session->ping_nonce;
+      SendFrame(*session, ping, 0);
+    }
+  }
+  housekeeping_timer_ = shard_.AddTimer(kHousekeepingPeriod, [this] { Housekeeping(); });
+}
+
+void ChatShard::BeginDrain(std::function<void()> drained) {
+  draining_ = true;
+  drained_ = std::move(drained);
+  tcp_->StopAccepting();
+  CheckDrained();
+}
+
+void ChatShard::CheckDrained() {
+  if (!draining_ || !drained_) return;
+  if (requests_in_flight_ > 0) return;  // Rechecked as each answer comes back.
+  if (!store_->idle() || !meta_waiters_.empty() || !busy_sends_.empty()) {
+    shard_.AddTimer(kDrainPollPeriod, [this] { CheckDrained(); });
+    return;
+  }
+  if (!closing_for_drain_) {
+    closing_for_drain_ = true;
+    std::vector<Session*> open;
+    for (auto& [id, session] : sessions_) open.push_back(session.get());
+    for (Session* session : open) {
+      if (!session->closing) SendError(*session, 0, ErrorCode::kShuttingDown, "hootd is shutting down");
+    }
+  }
+  if (!sessions_.empty()) return;  // Rechecked as each closes.
+  auto drained = std::move(drained_);
+  drained_ = nullptr;
+  drained();
+}
+
+// ---- Owner ----------------------------------------------------------------------------------
+
+Page* ChatShard::NewPage() {
+  Page* page;
+  if (page_pool_.empty()) {
+    page = new Page;
+  } else {
+    page = page_pool_.back().release();
+    page_pool_.pop_back();
+  }
+  page->owner = shard_.id();
+  ++pages_out_;
+  return page;
+}
+
+void ChatShard::RecyclePage(Page* page) {
+  --pages_out_;
+  // Keep a few for reuse; a page that grew large (a big replay) is not kept.
+  if (page_pool_.size() >= 64 || page->frames.capacity() > (4u << 20)) {
+    delete page;
+    return;
+  }
+  page->Clear();
+  page_pool_.emplace_back(page);
+}
+
+void ChatShard::Answer(Request* request) {
+  shard_.Send(request->gateway, MakeEnvelope(&Envelopes::ToGateway, request));
+}
+
+template <class M>
+void ChatShard::AnswerWith(Request* request, const M& message) {
+  HOOT_CHECK(proto::EncodeTo(message, request->correlation_id, &request->answer));
+  Answer(request);
+}
+
+void ChatShard::AnswerError(Request* request, ErrorCode code, std::string_view text) {
+  proto::Error error;
+  error.code = code;
+  error.text = text.substr(0, proto::kErrorTextBytesMax);
+  request->answer.clear();
+  AnswerWith(request, error);
+}
+
+void ChatShard::AnswerAfterMetaCommit(Request* request) {
+  uint64_t wait_for = log::LogStore::AppendedSeq(meta_log_);
+  if (log::LogStore::DurableSeq(meta_log_) >= wait_for) return Answer(request);
+  meta_waiters_.emplace_back(wait_for, request);
+}
+
+
+OwnedChannel* ChatShard::FindOwned(const std::string& channel) {
+  auto found = owned_.find(channel);
+  return found == owned_.end() ? nullptr : found->second.get();
+}
+
+OwnedChannel* ChatShard::MemberChannel(Request* request) {
+  OwnedChannel* channel = FindOwned(request->channel);
+  if (channel == nullptr) {
+    AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
+    return nullptr;
+  }
+  if (!channel->meta->members.count(request->user)) {
+    AnswerError(request, ErrorCode::kNotMember,
+                request->user + " is not a member of " + request->channel);
+    return nullptr;
+  }
+  return channel;
+}
+
+void ChatShard::FillChannelInfo(Request* request, OwnedChannel& channel) {
+  proto::ChannelInfo info;
+  info.channel = channel.name;
+  info.visibility = channel.meta->visibility;
+  info.epoch = log::LogStore::Epoch(channel.log);
+  info.first_seq = log::LogStore::FirstSeq(channel.log);
+  info.head_seq = log::LogStore::DurableSeq(channel.log);
+  HOOT_CHECK(proto::EncodeTo(info, request->correlation_id, &request->answer));
+}
+
+void ChatShard::ScheduleFlush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  // After this turn's requests: everything they appended goes into one commit.
+  shard_.Post([this] {
+    flush_posted_ = false;
+    store_->Flush();
+  });
+}
+
+void ChatShard::OnRequest(Request* request) {
+  switch (request->op) {
+    case kOpCreate:
+      return OwnerCreate(request);
+    case kOpJoin:
+      return OwnerJoin(request);
+    case kOpLeave:
+      return OwnerLeave(request);
+    case kOpInvite:
+      return OwnerInvite(request);
+    case kOpList:
+      return OwnerList(request);
+    case kOpSubscribe:
+      return OwnerSubscribe(request);
+    case kOpUnsubscribe:
+      return OwnerUnsubscribe(request);
+    case kOpRead:
+      return OwnerRead(request);
+    case kOpSend:
+      return OwnerSend(request);
+    case kOpHistory:
+      return OwnerFetchHistory(request);
+    case kOpSetCursor:
+      return OwnerSetCursor(request);
+    case kOpGetCursors:
+      return OwnerGetCursors(request);
+  }
+  AnswerError(request, ErrorCode::kInternal, "unknown request");
+}
+
+bool ChatShard::Appended(Request* request, log::AppendStatus status) {
+  switch (status) {
+    case log::AppendStatus::kOk:
+      ScheduleFlush();
+      return true;
+    case log::AppendStatus::kBusy:
+      // The journal is full until a checkpoint frees it: the request runs again, from the
+      // start, after the next commit.
+      busy_sends_.push_back(request);
+      return false;
+    case log::AppendStatus::kDiskFull:
+      AnswerError(request, ErrorCode::kDiskFull,
+                  "the server's disk is full: nothing was appended; retry later");
+      return false;
+    case log::AppendStatus::kFailed:
+      AnswerError(request, ErrorCode::kStorageFailed,
+                  "the server's log failed; it acknowledges nothing more");
+      return false;
+    case log::AppendStatus::kFenced:
+      AnswerError(request, ErrorCode::kStorageFailed,
+                  "the channel's log is damaged and fenced");
+      return false;
+  }
+  return false;
+}
+
+log::AppendStatus ChatShard::AppendMeta(const MetaEvent& event) {
+  std::string body = EncodeMetaEvent(event);
+  log::RecordView record;
+  record.timestamp_unix_ns = NowUnixNs();
+  record.sender = event.user;
+  record.body = body;
+  uint64_t seq = 0;
+  log::AppendStatus status = store_->Append(meta_log_, record, &seq);
+  if (status == log::AppendStatus::kOk) meta_.Apply(event);
+  return status;
+}
+
+void ChatShard::OwnerCreate(Request* request) {
+  if (meta_.Find(request->channel) != nullptr) {
+    return AnswerError(request, ErrorCode::kChannelExists, request->channel + " already exists");
+  }
+  log::ChannelLog* log = store_->FindChannel(request->channel);
+  if (log == nullptr) {
+    absl::StatusOr<log::ChannelLog*> created = store_->CreateChannel(request->channel);
+    if (!created.ok()) {
+      return AnswerError(request, ErrorCode::kStorageFailed,
+                         "creating the channel's log failed: " +
+                             std::string(created.status().message()));
+    }
+    log = *created;
+  }
+  // A log without a "created" event is one whose creation never committed: nobody could
+  // send to it, so it is empty and is taken over.
+  MetaEvent event;
+  event.kind = MetaKind::kCreated;
+  event.visibility = request->visibility;
+  event.channel = request->channel;
+  event.user = request->user;
+  if (!Appended(request, AppendMeta(event))) return;
+  auto owned = std::make_unique<OwnedChannel>();
+  owned->name = request->channel;
+  owned->log = log;
+  owned->meta = meta_.Find(request->channel);
+  owned->subscribers.assign(shard_.shard_count(), 0);
+  owned->fanned_out = log::LogStore::DurableSeq(log);
+  owned_by_log_[log] = owned.get();
+  OwnedChannel& channel = *owned;
+  owned_[request->channel] = std::move(owned);
+  FillChannelInfo(request, channel);
+  AnswerAfterMetaCommit(request);
+}
+
+void ChatShard::OwnerJoin(Request* request) {
+  OwnedChannel* channel = FindOwned(request->channel);
+  if (channel == nullptr) {
+    return AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
+  }
+  ChannelMeta& meta = *channel->meta;
+  if (!meta.members.count(request->user)) {
+    if (meta.visibility == proto::Visibility::kPrivate && !meta.invited.count(request->user)) {
+      return AnswerError(request, ErrorCode::kForbidden,
+                         request->channel + " is private: a member must invite " + request->user);
+    }
+    MetaEvent event;
+    event.kind = MetaKind::kJoined;
+    event.channel = request->channel;
+    event.user = request->user;
+    if (!Appended(request, AppendMeta(event))) return;
+  }
+  FillChannelInfo(request, *channel);
+  AnswerAfterMetaCommit(request);
+}
+
+void ChatShard::OwnerLeave(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  MetaEvent event;
+  event.kind = MetaKind::kLeft;
+  event.channel = request->channel;
+  event.user = request->user;
+  if (!Appended(request, AppendMeta(event))) return;
+  // Leaving takes effect at once: every gateway with subscribers ends this user's
+  // subscriptions; reads for any still attaching are refused from now on.
+  for (unsigned gateway = 0; gateway < channel->subscribers.size(); ++gateway) {
+    if (channel->subscribers[gateway] == 0) continue;
+    Page* page = NewPage();
+    page->channel = request->channel;
+    page->user = request->user;
+    shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
+  }
+  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  AnswerAfterMetaCommit(request);
+}
+
+void ChatShard::OwnerInvite(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  ChannelMeta& meta = *channel->meta;
+  if (meta.visibility == proto::Visibility::kPrivate && !meta.members.count(request->other_user) &&
+      !meta.invited.count(request->other_user)) {
+    MetaEvent event;
+    event.kind = MetaKind::kInvited;
+    event.channel = request->channel;
+    event.user = request->other_user;
+    if (!Appended(request, AppendMeta(event))) return;
+  }
+  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  AnswerAfterMetaCommit(request);
+}
+
+void ChatShard::OwnerList(Request* request) {
+  Page* page = NewPage();
+  for (const std::string& name : meta_.ChannelsOf(request->user)) {
+    OwnedChannel* channel = FindOwned(name);
+    if (channel == nullptr) continue;
+    Row row;
+    row.channel = name;
+    row.visibility = channel->meta->visibility;
+    row.epoch = log::LogStore::Epoch(channel->log);
+    row.head_seq = log::LogStore::DurableSeq(channel->log);
+    auto cursor = channel->meta->cursors.find(request->user);
+    if (cursor != channel->meta->cursors.end() && cursor->second.epoch == row.epoch) {
+      row.cursor_seq = cursor->second.seq;
+    }
+    page->rows.push_back(std::move(row));
+  }
+  request->page = page;
+  Answer(request);
+}
+
+void ChatShard::OwnerSubscribe(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  uint64_t epoch = log::LogStore::Epoch(channel->log);
+  uint64_t first = log::LogStore::FirstSeq(channel->log);
+  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  auto reset = [&](proto::ResetReason reason) {
+    proto::HistoryReset answer;
+    answer.channel = channel->name;
+    answer.reason = reason;
+    answer.epoch = epoch;
+    answer.first_seq = first;
+    answer.head_seq = head;
+    AnswerWith(request, answer);
+  };
+  uint64_t asked_epoch = request->epoch;
+  uint64_t after = request->seq;
+  if (request->flags & proto::kSubscribeFromReadCursor) {
+    auto cursor = channel->meta->cursors.find(request->user);
+    asked_epoch = cursor == channel->meta->cursors.end() ? 0 : cursor->second.epoch;
+    after = cursor == channel->meta->cursors.end() ? 0 : cursor->second.seq;
+  }
+  if (asked_epoch != 0 && asked_epoch != epoch) return reset(proto::ResetReason::kEpochChanged);
+  if (after > head) {
+    return AnswerError(request, ErrorCode::kInvalidArgument,
+                       "after_seq " + std::to_string(after) + " is above the head " +
+                           std::to_string(head));
+  }
+  if (after == 0 && first > 1) after = first - 1;  // 0: everything retained.
+  if (after + 1 < first) return reset(proto::ResetReason::kNotRetained);
+  if (log::LogStore::Damage(channel->log).fenced) return reset(proto::ResetReason::kDamaged);
+
+  ++channel->subscribers[request->gateway];
+  request->attached = true;
+  request->result_epoch = epoch;
+  request->result_after = after;
+  // Everything past the fan-out position reaches the gateway as fan-out, after this answer
+  // (one ring, in order); what lies before it, the gateway reads from the log.
+  request->result_head = std::max(channel->fanned_out, after);
+  proto::Subscribed answer;
+  answer.channel = channel->name;
+  answer.epoch = epoch;
+  answer.after_seq = after;
+  answer.head_seq = request->result_head;
+  AnswerWith(request, answer);
+}
+
+void ChatShard::OwnerUnsubscribe(Request* request) {
+  OwnedChannel* channel = FindOwned(request->channel);
+  if (channel != nullptr && channel->subscribers[request->gateway] > 0) {
+    --channel->subscribers[request->gateway];
+  }
+  Answer(request);
+}
+
+void ChatShard::OwnerRead(Request* request) {
+  OwnedChannel* channel = FindOwned(request->channel);
+  auto end = [&](ErrorCode reason) {
+    request->end_subscription = true;
+    proto::SubscriptionEnded ended;
+    ended.channel = request->channel;
+    ended.reason = reason;
+    AnswerWith(request, ended);
+  };
+  if (channel == nullptr || !channel->meta->members.count(request->user)) {
+    return end(ErrorCode::kNotMember);
+  }
+  auto reset = [this, request, channel](proto::ResetReason reason) {
+    request->end_subscription = true;
+    proto::HistoryReset pushed;
+    pushed.channel = channel->name;
+    pushed.reason = reason;
+    pushed.epoch = log::LogStore::Epoch(channel->log);
+    pushed.first_seq = log::LogStore::FirstSeq(channel->log);
+    pushed.head_seq = log::LogStore::DurableSeq(channel->log);
+    HOOT_CHECK(proto::EncodeTo(pushed, 0, &request->answer));
+    Answer(request);
+  };
+  if (request->epoch != log::LogStore::Epoch(channel->log)) {
+    return reset(proto::ResetReason::kEpochChanged);
+  }
+  store_->Read(channel->log, request->seq, kReadPageRecordsMax, kReadPageBytesMax,
+               [this, request, channel, reset](log::ReadResult&& result) {
+                 switch (result.status) {
+                   case log::ReadStatus::kOk:
+                     break;
+                   case log::ReadStatus::kNotRetained:
+                     return reset(proto::ResetReason::kNotRetained);
+                   case log::ReadStatus::kDamaged:
+                     return reset(proto::ResetReason::kDamaged);
+                   case log::ReadStatus::kFailed: {
+                     request->end_subscription = true;
+                     proto::SubscriptionEnded ended;
+                     ended.channel = request->channel;
+                     ended.reason = ErrorCode::kStorageFailed;
+                     return AnswerWith(request, ended);
+                   }
+                 }
+                 Page* page = NewPage();
+                 page->channel = channel->name;
+                 page->epoch = log::LogStore::Epoch(channel->log);
+                 for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
+                 if (result.records.empty()) {
+                   page->first_seq = request->seq + 1;
+                   page->last_seq = request->seq;
+                 }
+                 page->live_from = channel->fanned_out;
+                 request->page = page;
+                 Answer(request);
+               });
+}
+
+void ChatShard::OwnerSend(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  uint64_t epoch = log::LogStore::Epoch(channel->log);
+  std::string key;
+  if (request->client_message_id != 0) {
+    key = Dedup::Key(request->user, request->client_message_id);
+    if (const Dedup::Entry* original = channel->dedup.Find(key)) {
+      PendingAck ack{original->seq, original->timestamp_unix_ns, request, /*duplicate=*/true};
+      if (original->seq <= log::LogStore::DurableSeq(channel->log)) {
+        proto::Sent sent;
+        sent.epoch = epoch;
+        sent.seq = ack.seq;
+        sent.timestamp_unix_ns = ack.timestamp_unix_ns;
+        sent.flags = proto::kSentDuplicate;
+        return AnswerWith(request, sent);
+      }
+      // The original is not durable yet: the retry is answered with it, after its commit.
+      channel->pending_acks.push_back(ack);
+      return;
+    }
+  }
+  uint64_t now = NowUnixNs();
+  channel->last_timestamp_unix_ns = std::max(channel->last_timestamp_unix_ns, now);
+  log::RecordView record;
+  record.timestamp_unix_ns = channel->last_timestamp_unix_ns;
+  record.client_message_id = request->client_message_id;
+  record.sender = request->user;
+  record.body = request->body;
+  uint64_t seq = 0;
+  if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
+  if (!key.empty()) {
+    channel->dedup.Insert(std::move(key), {seq, record.timestamp_unix_ns}, options_.dedup_window);
+  }
+  channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
+}
+
+struct RangeRead {
+  log::ChannelLog* log = nullptr;
+  std::vector<OwnedRecord> records;
+  size_t bytes = 0;
+  uint64_t after = 0;
+  uint64_t count = 0;
+  size_t max_bytes = 0;
+  ChatShard::RangeCallback done;
+};
+
+void ChatShard::ReadRange(log::ChannelLog* log, uint64_t after_seq, uint64_t count,
+                          size_t max_bytes, RangeCallback done) {
+  auto state = std::make_shared<RangeRead>();
+  state->log = log;
+  state->after = after_seq;
+  state->count = count;
+  state->max_bytes = max_bytes;
+  state->done = std::move(done);
+  ReadRangeStep(std::move(state));
+}
+
+void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
+  uint64_t want = state->count - state->records.size();
+  size_t bytes_left = state->max_bytes - std::min(state->max_bytes, state->bytes);
+  store_->Read(state->log, state->after, want, bytes_left, [this, state](log::ReadResult&& result) {
+    if (result.status != log::ReadStatus::kOk) {
+      return state->done(result.status, std::move(state->records));
+    }
+    for (const log::RecordView& record : result.records) {
+      state->records.push_back({record.seq, record.timestamp_unix_ns, std::string(record.sender),
+                                std::string(record.body)});
+      state->bytes += record.body.size() + record.sender.size() + 32;
+    }
+    bool finished = result.records.empty() || state->records.size() >= state->count ||
+                    state->bytes >= state->max_bytes;
+    if (finished) return state->done(log::ReadStatus::kOk, std::move(state->records));
+    state->after = result.records.back().seq;
+    // The next read starts from the loop, not from inside this callback.
+    shard_.Post([this, state] { ReadRangeStep(state); });
+  });
+}
+
+void ChatShard::OwnerFetchHistory(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  uint64_t epoch = log::LogStore::Epoch(channel->log);
+  uint64_t first = log::LogStore::FirstSeq(channel->log);
+  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  request->done = true;
+  if (!request->range_set) {
+    auto reset = [&](proto::ResetReason reason) {
+      proto::HistoryReset answer;
+      answer.channel = channel->name;
+      answer.reason = reason;
+      answer.epoch = epoch;
+      answer.first_seq = first;
+      answer.head_seq = head;
+      AnswerWith(request, answer);
+    };
+    if (request->epoch != 0 && request->epoch != epoch) {
+      return reset(proto::ResetReason::kEpochChanged);
+    }
+    uint64_t limit = request->limit;
+    if (request->direction == proto::Direction::kForward) {
+      uint64_t from = request->seq == 0 ? first : request->seq;
+      if (from < first) return reset(proto::ResetReason::kNotRetained);
+      request->range_low = from;
+      request->range_high = from > head ? 0 : std::min(head, from + limit - 1);
+    } else {
+      uint64_t from = request->seq == 0 ? head : std::min(request->seq, head);
+      request->range_high = from;
+      request->range_low = from < first ? from + 1 : std::max(first, from >= limit ? from - limit + 1 : 1);
+    }
+    request->range_set = true;
+  }
+  if (request->range_low > request->range_high || request->range_high == 0) {
+    AddHistoryFrames(channel->name, epoch, request->correlation_id, {}, /*last=*/true,
+                     &request->answer);
+    return Answer(request);
+  }
+  bool forward = request->direction == proto::Direction::kForward;
+  uint64_t span = request->range_high - request->range_low + 1;
+  uint64_t after = forward ? request->range_low - 1
+                           : request->range_high - std::min(span, kBackwardChunkRecords);
+  uint64_t count = forward ? std::min<uint64_t>(span, kReadPageRecordsMax)
+                           : std::min(span, kBackwardChunkRecords);
+  size_t max_bytes = forward ? kReadPageBytesMax : std::numeric_limits<size_t>::max();
+  ReadRange(channel->log, after, count, max_bytes,
+            [this, request, channel, epoch, forward](log::ReadStatus status,
+                                                    std::vector<OwnedRecord>&& records) {
+              if (status != log::ReadStatus::kOk) {
+                return AnswerError(request, ErrorCode::kStorageFailed,
+                                   "reading the channel's log failed");
+              }
+              if (records.empty()) {
+                request->range_low = request->range_high + 1;
+              } else if (forward) {
+                request->range_low = records.back().seq + 1;
+              } else {
+                request->range_high = records.front().seq - 1;
+                std::reverse(records.begin(), records.end());
+              }
+              bool done = records.empty() || request->range_low > request->range_high ||
+                          request->range_high == 0;
+              Page* page = NewPage();
+              AddHistoryFrames(channel->name, epoch, request->correlation_id, records, done,
+                               &page->frames);
+              request->page = page;
+              request->done = done;
+              Answer(request);
+            });
+}
+
+void ChatShard::OwnerSetCursor(Request* request) {
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  uint64_t epoch = log::LogStore::Epoch(channel->log);
+  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  if (request->epoch != epoch) {
+    return AnswerError(request, ErrorCode::kInvalidArgument,
+                       "epoch " + std::to_string(request->epoch) +
+                           " is not the channel's current epoch " + std::to_string(epoch));
+  }
+  if (request->seq > head) {
+    return AnswerError(request, ErrorCode::kInvalidArgument,
+                       "seq " + std::to_string(request->seq) + " is above the head " +
+                           std::to_string(head));
+  }
+  auto cursor = channel->meta->cursors.find(request->user);
+  bool unchanged = cursor != channel->meta->cursors.end() && cursor->second.epoch == epoch &&
+                   cursor->second.seq == request->seq;
+  if (!unchanged) {
+    MetaEvent event;
+    event.kind = MetaKind::kCursor;
+    event.channel = request->channel;
+    event.user = request->user;
+    event.epoch = epoch;
+    event.seq = request->seq;
+    if (!Appended(request, AppendMeta(event))) return;
+  }
+  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  AnswerAfterMetaCommit(request);
+}
+
+void ChatShard::OwnerGetCursors(Request* request) {
+  auto row_of = [&](OwnedChannel& channel) {
+    Row row;
+    row.channel = channel.name;
+    row.epoch = log::LogStore::Epoch(channel.log);
+    auto cursor = channel.meta->cursors.find(request->user);
+    if (cursor != channel.meta->cursors.end() && cursor->second.epoch == row.epoch) {
+      row.cursor_seq = cursor->second.seq;
+    }
+    return row;
+  };
+  if (request->gather) {
+    Page* page = NewPage();
+    for (const std::string& name : meta_.ChannelsOf(request->user)) {
+      if (OwnedChannel* channel = FindOwned(name)) page->rows.push_back(row_of(*channel));
+    }
+    request->page = page;
+    return Answer(request);
+  }
+  OwnedChannel* channel = MemberChannel(request);
+  if (channel == nullptr) return;
+  Row row = row_of(*channel);
+  proto::CursorEntry entry{row.channel, row.epoch, row.cursor_seq};
+  proto::Cursors cursors;
+  cursors.cursors = proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(&entry, 1));
+  AnswerWith(request, cursors);
+}
+
+void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
+  if (log == meta_log_) {
+    while (!meta_waiters_.empty() && meta_waiters_.front().first <= durable_seq) {
+      Request* request = meta_waiters_.front().second;
+      meta_waiters_.pop_front();
+      Answer(request);
+    }
+  } else {
+    auto found = owned_by_log_.find(log);
+    if (found != owned_by_log_.end()) {
+      OwnedChannel& channel = *found->second;
+      uint64_t epoch = log::LogStore::Epoch(log);
+      // Only now, with the commit that covers them done, are senders acknowledged and
+      // members sent the messages.
+      while (!channel.pending_acks.empty() && channel.pending_acks.front().seq <= durable_seq) {
+        PendingAck ack = channel.pending_acks.front();
+        channel.pending_acks.pop_front();
+        proto::Sent sent;
+        sent.epoch = epoch;
+        sent.seq = ack.seq;
+        sent.timestamp_unix_ns = ack.timestamp_unix_ns;
+        sent.flags = ack.duplicate ? proto::kSentDuplicate : 0;
+        AnswerWith(ack.request, sent);
+      }
+      FanOut(channel);
+    }
+  }
+  if (!busy_sends_.empty()) {
+    shard_.Post([this] { RetryBusySends(); });
+  }
+}
+
+void ChatShard::RetryBusySends() {
+  std::deque<Request*> retry;
+  retry.swap(busy_sends_);
+  for (Request* request : retry) OnRequest(request);
+}
+
+void ChatShard::FanOut(OwnedChannel& channel) {
+  if (channel.fanout_reading) return;
+  uint64_t durable = log::LogStore::DurableSeq(channel.log);
+  if (channel.fanned_out >= durable) return;
+  bool any = std::any_of(channel.subscribers.begin(), channel.subscribers.end(),
+                         [](uint32_t count) { return count > 0; });
+  if (!any) {
+    channel.fanned_out = durable;
+    return;
+  }
+  channel.fanout_reading = true;
+  OwnedChannel* target = &channel;
+  store_->Read(channel.log, channel.fanned_out, kFanOutRecordsMax, kFanOutBytesMax,
+               [this, target](log::ReadResult&& result) {
+                 target->fanout_reading = false;
+                 if (result.status != log::ReadStatus::kOk || result.records.empty()) {
+                   std::fprintf(stderr, "hootd: shard %u: fan-out read of %s failed\n",
+                                shard_.id(), target->name.c_str());
+                   return;
+                 }
+                 Page* page = NewPage();
+                 page->channel = target->name;
+                 page->epoch = log::LogStore::Epoch(target->log);
+                 for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
+                 target->fanned_out = page->last_seq;
+                 uint32_t gateways = 0;
+                 for (uint32_t count : target->subscribers) gateways += count > 0 ? 1 : 0;
+                 if (gateways == 0) {
+                   RecyclePage(page);
+                 } else {
+                   page->refs.store(gateways, std::memory_order_relaxed);
+                   for (unsigned gateway = 0; gateway < target->subscribers.size(); ++gateway) {
+                     if (target->subscribers[gateway] == 0) continue;
+                     shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
+                   }
+                 }
+                 FanOut(*target);
+               });
+}
+
+}  // namespace hoot::core

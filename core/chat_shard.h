@@ -1,0 +1,174 @@
+// The chat service on one shard. Every shard plays two roles at once:
+//
+// - gateway: it accepts clients on its own SO_REUSEPORT listener, runs their sessions
+//   (handshake, requests, subscriptions) and pushes messages to them;
+// - owner: it owns the channels whose name hashes to it (hash % shards). The owner alone
+//   checks membership, deduplicates and appends sends, assigns seqs, group-commits them to its
+//   log, and only after the commit acknowledges the sender and fans the messages out: one
+//   ring entry per gateway shard with subscribers, whatever the number of subscribers.
+//
+// Gateways and owners talk only through the runtime's rings (core/shard.h), and memory that
+// crosses goes back to the shard that allocated it: a Request is the gateway's and comes back
+// to it with its answer; a Page (records read for a reader, or a fan-out batch) is the
+// owner's and comes back to be reused.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "auth/token.h"
+#include "core/metadata.h"
+#include "core/server_options.h"
+#include "core/shard.h"
+#include "io/tcp.h"
+#include "log/log_store.h"
+#include "proto/codec.h"
+
+namespace hoot::core {
+
+struct Request;
+struct Page;
+struct Session;
+struct Subscription;
+struct OwnedChannel;
+struct OwnedRecord;
+struct RangeRead;
+
+// The shard that owns a channel.
+unsigned OwnerOf(std::string_view channel, unsigned shard_count);
+
+class ChatShard : public io::TcpHandler {
+ public:
+  using RangeCallback = std::function<void(log::ReadStatus, std::vector<OwnedRecord>&&)>;
+
+  // On the shard's thread: opens and recovers the shard's log and metadata, then listens.
+  static absl::StatusOr<std::unique_ptr<ChatShard>> Create(Shard& shard,
+                                                          const ServerOptions& options,
+                                                          const auth::TokenSigner* signer);
+  ~ChatShard() override;
+
+  // Shutdown, on the shard's thread: stop accepting, let requests in flight finish and their
+  // commits complete, then tell every client `shutting_down` and close. `drained` runs once
+  // that is done.
+  void BeginDrain(std::function<void()> drained);
+  uint16_t port() const { return tcp_->port(); }
+
+  // io::TcpHandler (the gateway).
+  void OnAccept(io::TcpConnection& connection) override;
+  void OnData(io::TcpConnection& connection, std::string_view data) override;
+  void OnClose(io::TcpConnection& connection, int error) override;
+
+ private:
+  friend struct Envelopes;
+  ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer);
+  absl::Status Open();
+  absl::Status Replay(log::ChannelLog* channel, uint64_t after_seq,
+                      const std::function<void(const log::RecordView&)>& on_record);
+
+  // ---- Gateway ----
+  void HandleFrame(Session& session, const proto::Frame& frame);
+  void HandleHello(Session& session, const proto::Frame& frame, const proto::Hello& hello);
+  void HandleRequest(Session& session, const proto::Frame& frame,
+                     const proto::AnyMessage& message);
+  void SendError(Session& session, uint32_t correlation_id, proto::ErrorCode code,
+                 std::string_view text);
+  template <class M>
+  void SendFrame(Session& session, const M& message, uint32_t correlation_id);
+  Request* NewRequest(Session& session, uint8_t op, uint32_t correlation_id,
+                      std::string_view channel);
+  void ToOwner(Request* request);
+  void ScatterToAllShards(Session& session, uint8_t op, uint32_t correlation_id);
+  void OnAnswer(Request* request);
+  void OnSubscribeAnswer(Request* request, Session* session);
+  void OnReadAnswer(Request* request, Session* session);
+  void OnHistoryAnswer(Request* request, Session* session);
+  void OnGatherAnswer(Request* request, Session* session);
+  void OnFanOut(Page* page);
+  void OnRevoke(Page* page);
+  void ContinueReplay(Session& session, Subscription& subscription);
+  void EndSubscription(Session& session, const std::string& channel, bool notify,
+                       proto::ErrorCode reason);
+  void DetachSubscription(Session& session, Subscription& subscription);
+  void ReturnPage(Page* page);
+  void Housekeeping();
+  void CheckDrained();
+  Session* FindSession(uint64_t connection_id);
+
+  // ---- Owner ----
+  void OnRequest(Request* request);
+  void Answer(Request* request);  // Sends the request back to its gateway.
+  void AnswerError(Request* request, proto::ErrorCode code, std::string_view text);
+  template <class M>
+  void AnswerWith(Request* request, const M& message);
+  // Answers once every metadata event appended so far is durable.
+  void AnswerAfterMetaCommit(Request* request);
+  log::AppendStatus AppendMeta(const MetaEvent& event);
+  // Whether the append worked; if not, the request was answered or queued for a retry.
+  bool Appended(Request* request, log::AppendStatus status);
+  // Reads `count` records after `after_seq` (fewer at the head), stopping early past
+  // `max_bytes`, across as many log reads as it takes.
+  void ReadRange(log::ChannelLog* log, uint64_t after_seq, uint64_t count, size_t max_bytes,
+                 RangeCallback done);
+  void ReadRangeStep(std::shared_ptr<RangeRead> state);
+  void OwnerCreate(Request* request);
+  void OwnerJoin(Request* request);
+  void OwnerLeave(Request* request);
+  void OwnerInvite(Request* request);
+  void OwnerList(Request* request);
+  void OwnerSubscribe(Request* request);
+  void OwnerUnsubscribe(Request* request);
+  void OwnerRead(Request* request);
+  void OwnerSend(Request* request);
+  void OwnerFetchHistory(Request* request);
+  void OwnerSetCursor(Request* request);
+  void OwnerGetCursors(Request* request);
+  OwnedChannel* FindOwned(const std::string& channel);
+  // The channel when `request`'s user may use it; otherwise answers the error and returns null.
+  OwnedChannel* MemberChannel(Request* request);
+  void FillChannelInfo(Request* request, OwnedChannel& channel);
+  void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
+  void FanOut(OwnedChannel& channel);
+  void ScheduleFlush();
+  void RetryBusySends();
+  Page* NewPage();
+  void RecyclePage(Page* page);
+
+  Shard& shard_;
+  const ServerOptions& options_;
+  const auth::TokenSigner* signer_;
+
+  // Gateway state.
+  std::unique_ptr<io::TcpServer> tcp_;
+  std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
+  // Channel -> the local subscriptions to it, for fan-out.
+  std::unordered_map<std::string, std::set<Subscription*>> subscribers_;
+  uint64_t next_subscription_id_ = 1;
+  size_t requests_in_flight_ = 0;
+  bool draining_ = false;
+  bool closing_for_drain_ = false;
+  std::function<void()> drained_;
+  TimerId housekeeping_timer_ = 0;
+
+  // Owner state.
+  std::unique_ptr<log::Storage> storage_;
+  std::unique_ptr<log::LogStore> store_;
+  log::ChannelLog* meta_log_ = nullptr;
+  MetaState meta_;
+  std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
+  std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
+  std::deque<std::pair<uint64_t, Request*>> meta_waiters_;  // (meta seq, request)
+  std::deque<Request*> busy_sends_;  // Appends refused with kBusy, retried after a commit.
+  bool flush_posted_ = false;
+  std::vector<std::unique_ptr<Page>> page_pool_;
+  size_t pages_out_ = 0;
+};
+
+}  // namespace hoot::core

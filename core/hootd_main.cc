@@ -1,0 +1,198 @@
+// hootd: the hoot chat server. `hootd --help` lists every flag.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/token.h"
+#include "core/server.h"
+#include "proto/wire.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(hootd: the hoot chat server
+
+Usage:
+  hootd [flags]                      run the server until SIGTERM or SIGINT
+  hootd token --user NAME [--ttl DURATION] [--data-dir DIR | --secret-file FILE]
+                                     print a token for NAME, signed with the server's secret
+
+Server flags:
+  --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; port 0 picks a
+                           free port, printed in the ready line). IPv4 only.
+  --data-dir DIR           the data directory (default ./hoot-data): channel logs, journals,
+                           the secret and FORMAT (docs/DATA.md describes the layout)
+  --shards N               shards (threads pinned one per core); default: what the data
+                           directory was created with, else one per core this process may use
+  --secret-file FILE       the key tokens are signed with (default DIR/secret, created with
+                           32 random bytes and mode 0600 on first start)
+  --dedup-window N         send deduplication: a retried SEND with the same client message id
+                           is recognised among the last N messages of its channel, across
+                           reconnects and restarts (default 16384; 0 turns it off)
+  --handshake-timeout DUR  close connections that have not sent HELLO by then (default 10s)
+  --idle-timeout DUR       close connections silent for this long; they are pinged at half
+                           (default 60s; 0 turns it off)
+  --no-pin                 do not pin shards to cores
+  --help                   this text
+
+Token flags:
+  --user NAME              1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'
+  --ttl DURATION           how long the token is valid: 90s, 30m, 12h, 7d, 1h30m (default 24h)
+
+DURATION is a number with a unit: s, m, h or d (several may follow each other: 1h30m).
+
+On SIGTERM or SIGINT hootd stops accepting, finishes the requests in flight (every
+acknowledged message is durable before it is acknowledged), tells clients `shutting_down`,
+and exits 0. Exit codes: 0 clean stop, 1 bad flags or a failed start, 3 the log failed
+(a write or fdatasync error: hootd stops rather than acknowledge anything not durable).
+)";
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "hootd: %s\n", message.c_str());
+  std::exit(1);
+}
+
+struct Args {
+  std::vector<std::string> items;
+  size_t next = 0;
+  bool Done() const { return next >= items.size(); }
+  std::string Value(const std::string& flag) {
+    if (next >= items.size()) Fail(flag + " needs a value (see hootd --help)");
+    return items[next++];
+  }
+};
+
+uint64_t ParseCount(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
+    Fail(flag + " wants a whole number, not \"" + text + "\"");
+  }
+  return value;
+}
+
+std::chrono::milliseconds ParseDurationFlag(const std::string& flag, const std::string& text) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  auto seconds = hoot::auth::ParseDuration(text);
+  if (!seconds.ok()) Fail(flag + ": " + std::string(seconds.status().message()));
+  return std::chrono::milliseconds(*seconds * 1000);
+}
+
+int MintToken(Args& args) {
+  std::string user;
+  std::string ttl = "24h";
+  std::string data_directory = "hoot-data";
+  std::string secret_file;
+  while (!args.Done()) {
+    std::string flag = args.items[args.next++];
+    if (flag == "--user") {
+      user = args.Value(flag);
+    } else if (flag == "--ttl") {
+      ttl = args.Value(flag);
+    } else if (flag == "--data-dir") {
+      data_directory = args.Value(flag);
+    } else if (flag == "--secret-file") {
+      secret_file = args.Value(flag);
+    } else if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      Fail("unknown flag for token: " + flag + " (see hootd --help)");
+    }
+  }
+  if (user.empty()) Fail("token needs --user NAME");
+  if (!hoot::proto::IsValidUserName(user)) {
+    Fail("bad user name \"" + user + "\": 1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'");
+  }
+  auto seconds = hoot::auth::ParseDuration(ttl);
+  if (!seconds.ok()) Fail("--ttl: " + std::string(seconds.status().message()));
+  if (secret_file.empty()) secret_file = data_directory + "/secret";
+  auto signer = hoot::auth::TokenSigner::FromSecretFile(secret_file);
+  if (!signer.ok()) {
+    Fail(std::string(signer.status().message()) +
+         " (start hootd once to create it, or pass --secret-file)");
+  }
+  int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + *seconds;
+  std::printf("%s\n", signer->Mint(user, expiry).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) args.items.emplace_back(argv[i]);
+  if (!args.Done() && args.items[0] == "token") {
+    args.next = 1;
+    return MintToken(args);
+  }
+  hoot::core::ServerOptions options;
+  while (!args.Done()) {
+    std::string flag = args.items[args.next++];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (flag == "--listen") {
+      std::string value = args.Value(flag);
+      size_t colon = value.rfind(':');
+      if (colon == std::string::npos) Fail("--listen wants HOST:PORT, not \"" + value + "\"");
+      options.listen_host = value.substr(0, colon);
+      uint64_t port = ParseCount(flag, value.substr(colon + 1));
+      if (port > 65535) Fail("--listen: port " + std::to_string(port) + " is over 65535");
+      options.port = static_cast<uint16_t>(port);
+    } else if (flag == "--data-dir") {
+      options.data_directory = args.Value(flag);
+    } else if (flag == "--shards") {
+      uint64_t shards = ParseCount(flag, args.Value(flag));
+      if (shards == 0 || shards > 256) Fail("--shards wants 1 to 256");
+      options.shards = static_cast<unsigned>(shards);
+    } else if (flag == "--secret-file") {
+      options.secret_file = args.Value(flag);
+    } else if (flag == "--dedup-window") {
+      options.dedup_window = ParseCount(flag, args.Value(flag));
+    } else if (flag == "--handshake-timeout") {
+      options.handshake_timeout = ParseDurationFlag(flag, args.Value(flag));
+    } else if (flag == "--idle-timeout") {
+      options.idle_timeout = ParseDurationFlag(flag, args.Value(flag));
+    } else if (flag == "--no-pin") {
+      options.pin_shards = false;
+    } else {
+      Fail("unknown flag " + flag + " (see hootd --help)");
+    }
+  }
+
+  // Signals are taken by this thread alone (sigwait): block them before any shard starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = hoot::core::Server::Start(options);
+  if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
+  std::printf("hootd: ready on %s:%u (%u shards, pinned to cores %s; io_uring %s; data %s)\n",
+              options.listen_host.c_str(), (*server)->port(), (*server)->shard_count(),
+              (*server)->pinning().c_str(), (*server)->ring_flags().c_str(),
+              options.data_directory.c_str());
+  std::fflush(stdout);
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::printf("hootd: %s: stopping\n", strsignal(signal_number));
+  std::fflush(stdout);
+  absl::Status stopped = (*server)->Stop();
+  server->reset();
+  if (!stopped.ok()) {
+    std::fprintf(stderr, "hootd: unclean stop: %s\n", std::string(stopped.message()).c_str());
+    return 1;
+  }
+  std::printf("hootd: stopped\n");
+  return 0;
+}

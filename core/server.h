@@ -1,0 +1,63 @@
+// hootd as a library: the data directory, the secret, the runtime and a ChatShard on every
+// shard. hootd's main (core/hootd_main.cc) and the in-process tests both start it this way.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "auth/token.h"
+#include "core/server_options.h"
+#include "core/shard.h"
+
+namespace hoot::core {
+
+class ChatShard;
+
+// The data directory's own description, <data>/FORMAT: a format version and the shard count
+// its channels are spread over (a channel lives in shards/<hash(name) % shards>/).
+// Returns the shard count to run with: `requested`, or when 0 the recorded count (or, for a
+// new directory, `default_shards`). A count that differs from the recorded one is refused:
+// moving channels between shards is not supported.
+absl::StatusOr<unsigned> PrepareDataDirectory(const std::string& directory, unsigned requested,
+                                              unsigned default_shards);
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+
+  uint16_t port() const { return port_; }
+  unsigned shard_count() const { return runtime_->shard_count(); }
+  const std::string& ring_flags() const { return runtime_->ring_flags(); }
+  const std::string& pinning() const { return runtime_->pinning(); }
+  const ServerOptions& options() const { return options_; }
+  const auth::TokenSigner& signer() const { return *signer_; }
+  Runtime& runtime() { return *runtime_; }
+
+  // Graceful stop: stop accepting, finish the requests in flight and their commits, tell
+  // every client `shutting_down`, close, end the shards. Not OK if that took longer than
+  // options().shutdown_deadline (the shards are ended anyway).
+  absl::Status Stop();
+
+ private:
+  explicit Server(const ServerOptions& options) : options_(options) {}
+
+  ServerOptions options_;  // Shards keep a reference: it lives as long as they do.
+  std::unique_ptr<auth::TokenSigner> signer_;
+  std::unique_ptr<Runtime> runtime_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+
+  std::mutex mutex_;  // Guards what the shards report while starting and draining.
+  std::condition_variable changed_;
+  std::vector<ChatShard*> chats_;
+  unsigned started_ = 0;
+  unsigned drained_ = 0;
+  std::string start_error_;
+};
+
+}  // namespace hoot::core

@@ -1,0 +1,44 @@
+// What hootd is told on its command line (core/hootd_main.cc documents each flag).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "io/ring.h"
+#include "log/log_store.h"
+#include "log/storage.h"
+
+namespace hoot::core {
+
+struct ServerOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t port = 7420;  // 0: any free port (Server::port() says which).
+  std::string data_directory = "hoot-data";
+  unsigned shards = 0;      // 0: the count the data directory was made with, else one per core.
+  std::string secret_file;  // Empty: <data_directory>/secret, created on first start.
+  bool pin_shards = true;
+
+  // Send dedup: the last this-many messages of each channel remember their
+  // (sender, client message id), in memory and, after a restart, rebuilt from the log.
+  uint64_t dedup_window = 16384;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  size_t outbound_bytes_max = 8u << 20;  // Per connection.
+  size_t subscriptions_per_connection_max = 1024;
+  std::chrono::milliseconds shutdown_deadline{10000};
+
+  // The log's file sizes (tests shrink them to cross journal switches and segment rolls).
+  uint64_t journal_file_bytes = 64u << 20;
+  uint64_t segment_bytes = 64u << 20;
+  size_t cache_bytes_per_channel = 1u << 20;
+
+  // Tests only: wraps each shard's storage (for fault and ordering hooks). Called on the
+  // shard's thread with the real storage, which the wrapper must use and keep alive.
+  std::function<std::unique_ptr<log::Storage>(unsigned shard, std::unique_ptr<log::Storage>)>
+      wrap_storage;
+};
+
+}  // namespace hoot::core

@@ -1,0 +1,146 @@
+// A real hootd process for tests: started on 127.0.0.1 with port 0 and a data directory of
+// the test's, stopped with SIGTERM (or killed with SIGKILL) and always reaped.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "auth/token.h"
+#include "client/client.h"
+
+namespace hoot::testing {
+
+// A fresh directory under the test's temporary directory.
+inline std::string FreshDirectory(const std::string& name) {
+  std::string base = std::filesystem::temp_directory_path().string();
+  if (const char* tmp = std::getenv("TEST_TMPDIR")) base = tmp;
+  std::string path = base + "/hoot-" + name + "-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+  return path;
+}
+
+class HootdProcess {
+ public:
+  struct Options {
+    std::string data_directory;
+    unsigned shards = 2;
+    std::vector<std::string> extra_flags;
+  };
+
+  static absl::StatusOr<std::unique_ptr<HootdProcess>> Start(const Options& options) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe");
+    std::vector<std::string> args = {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                                     options.data_directory, "--shards",
+                                     std::to_string(options.shards), "--no-pin"};
+    args.insert(args.end(), options.extra_flags.begin(), options.extra_flags.end());
+    pid_t pid = ::fork();
+    if (pid < 0) return absl::InternalError("fork");
+    if (pid == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    std::unique_ptr<HootdProcess> process(new HootdProcess);
+    process->pid_ = pid;
+    process->stdout_fd_ = out[0];
+    process->data_directory_ = options.data_directory;
+    // Wait for "hootd: ready on 127.0.0.1:PORT ..." (bounded).
+    std::string seen;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd poll_fd{out[0], POLLIN, 0};
+      if (::poll(&poll_fd, 1, 100) <= 0) continue;
+      char buffer[4096];
+      ssize_t got = ::read(out[0], buffer, sizeof(buffer));
+      if (got <= 0) break;
+      seen.append(buffer, static_cast<size_t>(got));
+      size_t at = seen.find("ready on 127.0.0.1:");
+      if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+        process->port_ = static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19));
+        return process;
+      }
+    }
+    return absl::InternalError("hootd did not get ready; it printed: " + seen);
+  }
+
+  ~HootdProcess() {
+    if (pid_ > 0) Kill();
+    if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  }
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  std::string Token(const std::string& user) const {
+    auto signer = auth::TokenSigner::FromSecretFile(data_directory_ + "/secret");
+    if (!signer.ok()) std::abort();
+    return signer->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600);
+  }
+
+  absl::StatusOr<std::unique_ptr<client::Client>> Connect(const std::string& user) const {
+    client::ConnectOptions options;
+    options.port = port_;
+    options.token = Token(user);
+    options.client_name = "hoot-test";
+    return client::Client::Connect(options);
+  }
+
+  // SIGTERM, then waits (at most 30 s, then SIGKILL). Returns the exit status as waitpid
+  // reports it.
+  int Stop() {
+    ::kill(pid_, SIGTERM);
+    return Wait(std::chrono::seconds(30));
+  }
+
+  void Kill() {
+    ::kill(pid_, SIGKILL);
+    Wait(std::chrono::seconds(30));
+  }
+
+ private:
+  HootdProcess() = default;
+
+  int Wait(std::chrono::seconds limit) {
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      pid_t done = ::waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pid_ = -1;
+    return status;
+  }
+
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  uint16_t port_ = 0;
+  std::string data_directory_;
+};
+
+}  // namespace hoot::testing

@@ -1,0 +1,423 @@
+// hootd end to end: real hootd processes on loopback, driven by the client library.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "client/client.h"
+#include "proto/wire.h"
+#include "tests/server/hootd_process.h"
+
+namespace hoot::testing {
+namespace {
+
+using client::Client;
+using std::chrono::milliseconds;
+
+std::unique_ptr<HootdProcess> StartHootd(const std::string& name, unsigned shards = 2,
+                                         std::vector<std::string> flags = {}) {
+  HootdProcess::Options options;
+  options.data_directory = FreshDirectory(name);
+  options.shards = shards;
+  options.extra_flags = std::move(flags);
+  auto process = HootdProcess::Start(options);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status();
+    return nullptr;
+  }
+  return std::move(*process);
+}
+
+std::unique_ptr<Client> MustConnect(const HootdProcess& hootd, const std::string& user) {
+  auto client = hootd.Connect(user);
+  if (!client.ok()) {
+    ADD_FAILURE() << user << ": " << client.status();
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+// The next MESSAGE push, skipping nothing: anything else is a failure.
+std::optional<client::Message> NextMessage(Client& client, milliseconds timeout = milliseconds(5000)) {
+  auto push = client.NextPush(timeout);
+  if (!push.ok()) {
+    ADD_FAILURE() << push.status();
+    return std::nullopt;
+  }
+  if (!push->has_value()) return std::nullopt;
+  if (!std::holds_alternative<client::Message>(**push)) {
+    ADD_FAILURE() << "expected a MESSAGE push, got variant index " << (*push)->index();
+    return std::nullopt;
+  }
+  return std::get<client::Message>(**push);
+}
+
+client::Subscribed MustSubscribe(Client& client, const std::string& channel, uint64_t epoch,
+                                 uint64_t after_seq) {
+  auto result = client.Subscribe(channel, epoch, after_seq);
+  EXPECT_TRUE(result.ok()) << result.status();
+  if (!result.ok() || !std::holds_alternative<client::Subscribed>(*result)) {
+    ADD_FAILURE() << "subscribe to " << channel << " did not subscribe";
+    return {};
+  }
+  return std::get<client::Subscribed>(*result);
+}
+
+// The worked example of the mission: Ada sends with Bo online and Cy offline; Bo gets it at
+// once; Cy, back later with last-seen seq one below it, gets it exactly once.
+TEST(Hootd, WorkedExample) {
+  auto hootd = StartHootd("worked");
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
+  auto bo = MustConnect(*hootd, "bo");
+  auto cy = MustConnect(*hootd, "cy");
+  ASSERT_TRUE(ada && bo && cy);
+  EXPECT_EQ(ada->user(), "ada");
+
+  auto info = ada->CreateChannel("general", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_NE(info->epoch, 0u);
+  EXPECT_EQ(info->head_seq, 0u);
+  ASSERT_TRUE(bo->Join("general").ok());
+  ASSERT_TRUE(cy->Join("general").ok());
+  uint64_t epoch = info->epoch;
+
+  // Cy is online for the first message, then goes away.
+  MustSubscribe(*cy, "general", epoch, 0);
+  auto first = ada->Send("general", 1, "morning all");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->seq, 1u);
+  auto cy_first = NextMessage(*cy);
+  ASSERT_TRUE(cy_first);
+  EXPECT_EQ(cy_first->record.seq, 1u);
+  cy.reset();
+
+  MustSubscribe(*bo, "general", epoch, 1);
+  auto sent = ada->Send("general", 2, "hi bo");
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->seq, 2u);
+  EXPECT_EQ(sent->epoch, epoch);
+  EXPECT_FALSE(sent->duplicate);
+  auto pushed = NextMessage(*bo);
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ(pushed->record.seq, 2u);
+  EXPECT_EQ(pushed->record.sender, "ada");
+  EXPECT_EQ(pushed->record.body, "hi bo");
+  EXPECT_EQ(pushed->record.timestamp_unix_ns, sent->timestamp_unix_ns);
+
+  cy = MustConnect(*hootd, "cy");
+  ASSERT_TRUE(cy);
+  auto subscribed = MustSubscribe(*cy, "general", epoch, 1);
+  EXPECT_EQ(subscribed.after_seq, 1u);
+  EXPECT_EQ(subscribed.head_seq, 2u);
+  auto caught_up = NextMessage(*cy);
+  ASSERT_TRUE(caught_up);
+  EXPECT_EQ(caught_up->record.seq, 2u);
+  EXPECT_EQ(caught_up->record.body, "hi bo");
+  EXPECT_FALSE(NextMessage(*cy, milliseconds(300))) << "seq 2 delivered twice";
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+TEST(Hootd, ChannelsMembershipAndErrors) {
+  auto hootd = StartHootd("membership");
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
+  auto bo = MustConnect(*hootd, "bo");
+  ASSERT_TRUE(ada && bo);
+  ASSERT_TRUE(ada->CreateChannel("desk-fx", proto::Visibility::kPrivate).ok());
+  ASSERT_TRUE(ada->CreateChannel("general", proto::Visibility::kPublic).ok());
+
+  auto code = [](const absl::Status& status) {
+    return client::ServerErrorCode(status).value_or(proto::ErrorCode::kInternal);
+  };
+  EXPECT_EQ(code(ada->CreateChannel("general", proto::Visibility::kPublic).status()),
+            proto::ErrorCode::kChannelExists);
+  EXPECT_EQ(code(ada->CreateChannel("bad name", proto::Visibility::kPublic).status()),
+            proto::ErrorCode::kInvalidChannelName);
+  EXPECT_EQ(code(bo->Join("nowhere").status()), proto::ErrorCode::kNoSuchChannel);
+  EXPECT_EQ(code(bo->Join("desk-fx").status()), proto::ErrorCode::kForbidden);
+  EXPECT_EQ(code(bo->Send("general", 1, "x").status()), proto::ErrorCode::kNotMember);
+  EXPECT_EQ(code(bo->Invite("desk-fx", "cy")), proto::ErrorCode::kNotMember);
+  EXPECT_EQ(code(bo->Subscribe("desk-fx", 0, 0).status()), proto::ErrorCode::kNotMember);
+  EXPECT_EQ(code(bo->Leave("general")), proto::ErrorCode::kNotMember);
+
+  ASSERT_TRUE(ada->Invite("desk-fx", "bo").ok());
+  ASSERT_TRUE(bo->Join("desk-fx").ok());
+  ASSERT_TRUE(bo->Join("desk-fx").ok()) << "joining twice changes nothing";
+  ASSERT_TRUE(bo->Send("desk-fx", 1, "in").ok());
+  auto bo_channels = bo->ListChannels();
+  ASSERT_TRUE(bo_channels.ok()) << bo_channels.status();
+  ASSERT_EQ(bo_channels->size(), 1u);
+  EXPECT_EQ((*bo_channels)[0].channel, "desk-fx");
+  EXPECT_EQ((*bo_channels)[0].head_seq, 1u);
+  auto ada_channels = ada->ListChannels();
+  ASSERT_TRUE(ada_channels.ok());
+  ASSERT_EQ(ada_channels->size(), 2u);
+  EXPECT_EQ((*ada_channels)[0].channel, "desk-fx");
+  EXPECT_EQ((*ada_channels)[1].channel, "general");
+
+  // Leaving ends open subscriptions at once, and a private channel needs a new invitation.
+  auto info = ada->Join("desk-fx");
+  ASSERT_TRUE(info.ok());
+  MustSubscribe(*bo, "desk-fx", info->epoch, info->head_seq);
+  ASSERT_TRUE(bo->Leave("desk-fx").ok());
+  auto push = bo->NextPush(milliseconds(5000));
+  ASSERT_TRUE(push.ok() && push->has_value()) << "no SUBSCRIPTION_ENDED after LEAVE";
+  ASSERT_TRUE(std::holds_alternative<client::SubscriptionEnded>(**push));
+  EXPECT_EQ(std::get<client::SubscriptionEnded>(**push).reason, proto::ErrorCode::kNotMember);
+  EXPECT_EQ(code(bo->Join("desk-fx").status()), proto::ErrorCode::kForbidden);
+  EXPECT_EQ(code(bo->FetchHistory("desk-fx", 0, 0, proto::Direction::kForward, 10).status()),
+            proto::ErrorCode::kNotMember);
+
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
+  std::string data = FreshDirectory("restart");
+  HootdProcess::Options options;
+  options.data_directory = data;
+  auto first = HootdProcess::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  uint64_t epoch = 0;
+  client::Sent original;
+  {
+    auto ada = MustConnect(**first, "ada");
+    auto bo = MustConnect(**first, "bo");
+    ASSERT_TRUE(ada && bo);
+    auto info = ada->CreateChannel("desk-rates", proto::Visibility::kPrivate);
+    ASSERT_TRUE(info.ok());
+    epoch = info->epoch;
+    ASSERT_TRUE(ada->Invite("desk-rates", "bo").ok());
+    ASSERT_TRUE(bo->Join("desk-rates").ok());
+    for (uint64_t id = 1; id <= 5; ++id) {
+      auto sent = ada->Send("desk-rates", id, "quote " + std::to_string(id));
+      ASSERT_TRUE(sent.ok());
+      if (id == 3) original = *sent;
+    }
+    ASSERT_TRUE(bo->SetCursor("desk-rates", epoch, 4).ok());
+  }
+  EXPECT_EQ((*first)->Stop(), 0);
+
+  auto second = HootdProcess::Start(options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto ada = MustConnect(**second, "ada");
+  auto bo = MustConnect(**second, "bo");  // "A new device".
+  ASSERT_TRUE(ada && bo);
+  auto channels = bo->ListChannels();
+  ASSERT_TRUE(channels.ok());
+  ASSERT_EQ(channels->size(), 1u);
+  EXPECT_EQ((*channels)[0].epoch, epoch);
+  EXPECT_EQ((*channels)[0].head_seq, 5u);
+  EXPECT_EQ((*channels)[0].read_cursor, 4u);
+  auto cursors = bo->GetCursors();
+  ASSERT_TRUE(cursors.ok());
+  ASSERT_EQ(cursors->size(), 1u);
+  EXPECT_EQ((*cursors)[0].seq, 4u);
+
+  // The retry of message 3 is recognised after the restart: same seq, nothing appended.
+  auto retry = ada->Send("desk-rates", 3, "quote 3");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->seq, original.seq);
+  EXPECT_EQ(retry->timestamp_unix_ns, original.timestamp_unix_ns);
+  auto next = ada->Send("desk-rates", 6, "quote 6");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->seq, 6u);
+
+  // Resume from the stored read cursor.
+  auto resumed = bo->Subscribe("desk-rates", 0, 0, /*from_read_cursor=*/true);
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE(std::holds_alternative<client::Subscribed>(*resumed));
+  EXPECT_EQ(std::get<client::Subscribed>(*resumed).after_seq, 4u);
+  for (uint64_t seq = 5; seq <= 6; ++seq) {
+    auto message = NextMessage(*bo);
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->record.seq, seq);
+  }
+  EXPECT_EQ((*second)->Stop(), 0);
+}
+
+TEST(Hootd, HistoryPagesBothWaysAndResets) {
+  auto hootd = StartHootd("history");
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
+  ASSERT_TRUE(ada);
+  auto info = ada->CreateChannel("tape", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok());
+  constexpr uint64_t kMessages = 300;
+  std::vector<uint32_t> pending;
+  for (uint64_t id = 1; id <= kMessages; ++id) {
+    // Bodies large enough that a page spans several HISTORY frames.
+    std::string body(2000 + id, static_cast<char>('a' + id % 26));
+    auto correlation = ada->SendAsync("tape", id, body);
+    ASSERT_TRUE(correlation.ok());
+    pending.push_back(*correlation);
+  }
+  for (uint32_t correlation : pending) ASSERT_TRUE(ada->WaitSent(correlation).ok());
+
+  auto forward = ada->FetchHistory("tape", info->epoch, 0, proto::Direction::kForward, 10000);
+  ASSERT_TRUE(forward.ok()) << forward.status();
+  const auto& all = std::get<client::History>(*forward).records;
+  ASSERT_EQ(all.size(), kMessages);
+  for (uint64_t i = 0; i < kMessages; ++i) {
+    EXPECT_EQ(all[i].seq, i + 1);
+    EXPECT_EQ(all[i].body.size(), 2000 + i + 1);
+  }
+  auto backward = ada->FetchHistory("tape", info->epoch, 250, proto::Direction::kBackward, 200);
+  ASSERT_TRUE(backward.ok());
+  const auto& down = std::get<client::History>(*backward).records;
+  ASSERT_EQ(down.size(), 200u);
+  EXPECT_EQ(down.front().seq, 250u);
+  EXPECT_EQ(down.back().seq, 51u);
+  for (size_t i = 1; i < down.size(); ++i) EXPECT_EQ(down[i].seq + 1, down[i - 1].seq);
+  auto latest = ada->FetchHistory("tape", 0, 0, proto::Direction::kBackward, 2);
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(std::get<client::History>(*latest).records.size(), 2u);
+  EXPECT_EQ(std::get<client::History>(*latest).records[0].seq, kMessages);
+  auto past_head = ada->FetchHistory("tape", 0, kMessages + 1, proto::Direction::kForward, 5);
+  ASSERT_TRUE(past_head.ok());
+  EXPECT_TRUE(std::get<client::History>(*past_head).records.empty());
+
+  auto wrong_epoch = ada->FetchHistory("tape", info->epoch + 1, 1, proto::Direction::kForward, 5);
+  ASSERT_TRUE(wrong_epoch.ok());
+  ASSERT_TRUE(std::holds_alternative<client::HistoryReset>(*wrong_epoch));
+  EXPECT_EQ(std::get<client::HistoryReset>(*wrong_epoch).reason, proto::ResetReason::kEpochChanged);
+  auto subscribe_wrong = ada->Subscribe("tape", info->epoch + 1, 3);
+  ASSERT_TRUE(subscribe_wrong.ok());
+  ASSERT_TRUE(std::holds_alternative<client::HistoryReset>(*subscribe_wrong));
+  auto above_head = ada->Subscribe("tape", info->epoch, kMessages + 1);
+  EXPECT_EQ(client::ServerErrorCode(above_head.status()), proto::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// Several senders, and subscribers that come and go at random: each subscriber sees every seq
+// exactly once and in order (the client library fails on any gap or repeat).
+TEST(Hootd, SubscribersComeAndGoWhileSendersSend) {
+  auto hootd = StartHootd("churn");
+  ASSERT_NE(hootd, nullptr);
+  auto owner = MustConnect(*hootd, "ada");
+  ASSERT_TRUE(owner);
+  auto info = owner->CreateChannel("floor", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok());
+  constexpr int kSenders = 3;
+  constexpr int kPerSender = 400;
+  constexpr int kSubscribers = 4;
+  for (int i = 0; i < kSenders; ++i) {
+    auto sender = MustConnect(*hootd, "sender" + std::to_string(i));
+    ASSERT_TRUE(sender && sender->Join("floor").ok());
+  }
+  for (int i = 0; i < kSubscribers; ++i) {
+    auto reader = MustConnect(*hootd, "reader" + std::to_string(i));
+    ASSERT_TRUE(reader && reader->Join("floor").ok());
+  }
+
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> senders;
+  for (int i = 0; i < kSenders; ++i) {
+    senders.emplace_back([&, i] {
+      auto sender = hootd->Connect("sender" + std::to_string(i));
+      if (!sender.ok()) return (void)(failed = true);
+      for (int base = 0; base < kPerSender; base += 8) {
+        std::vector<uint32_t> window;
+        for (int k = base; k < base + 8 && k < kPerSender; ++k) {
+          auto correlation = (*sender)->SendAsync("floor", static_cast<uint64_t>(k + 1),
+                                                  "s" + std::to_string(i) + "-" + std::to_string(k));
+          if (!correlation.ok()) return (void)(failed = true);
+          window.push_back(*correlation);
+        }
+        for (uint32_t correlation : window) {
+          if (!(*sender)->WaitSent(correlation).ok()) return (void)(failed = true);
+        }
+      }
+    });
+  }
+  const uint64_t total = kSenders * kPerSender;
+  std::vector<std::thread> readers;
+  std::vector<std::set<uint64_t>> seen(kSubscribers);
+  std::atomic<int> duplicates{0};
+  for (int i = 0; i < kSubscribers; ++i) {
+    readers.emplace_back([&, i] {
+      std::mt19937 random(static_cast<unsigned>(i + 1));
+      uint64_t last = 0;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (last < total && std::chrono::steady_clock::now() < deadline && !failed) {
+        auto reader = hootd->Connect("reader" + std::to_string(i));
+        if (!reader.ok()) return (void)(failed = true);
+        auto subscribed = (*reader)->Subscribe("floor", info->epoch, last);
+        if (!subscribed.ok() || !std::holds_alternative<client::Subscribed>(*subscribed)) {
+          return (void)(failed = true);
+        }
+        int to_read = 1 + static_cast<int>(random() % 200);
+        for (int n = 0; n < to_read && last < total; ++n) {
+          auto push = (*reader)->NextPush(milliseconds(10000));
+          if (!push.ok() || !push->has_value()) return (void)(failed = true);
+          const auto& message = std::get<client::Message>(**push);
+          if (!seen[i].insert(message.record.seq).second) ++duplicates;
+          last = message.record.seq;
+        }
+        if (random() % 2 == 0) {
+          // Leave the connection open but unsubscribe: nothing may follow the OK.
+          if (!(*reader)->Unsubscribe("floor").ok()) return (void)(failed = true);
+        }
+      }
+    });
+  }
+  for (auto& thread : senders) thread.join();
+  for (auto& thread : readers) thread.join();
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(duplicates.load(), 0);
+  for (int i = 0; i < kSubscribers; ++i) {
+    ASSERT_EQ(seen[i].size(), total) << "reader " << i;
+    EXPECT_EQ(*seen[i].begin(), 1u);
+    EXPECT_EQ(*seen[i].rbegin(), total);
+  }
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// Many connections and channels over several shards: messages cross from every gateway to
+// every owner and back.
+TEST(Hootd, MessagesCrossShardsBothWays) {
+  auto hootd = StartHootd("shards", 3);
+  ASSERT_NE(hootd, nullptr);
+  constexpr int kChannels = 12;
+  constexpr int kUsers = 12;
+  std::vector<std::unique_ptr<Client>> users;
+  for (int u = 0; u < kUsers; ++u) {
+    users.push_back(MustConnect(*hootd, "u" + std::to_string(u)));
+    ASSERT_TRUE(users.back());
+  }
+  std::vector<uint64_t> epochs;
+  for (int c = 0; c < kChannels; ++c) {
+    std::string channel = "c" + std::to_string(c);
+    auto info = users[0]->CreateChannel(channel, proto::Visibility::kPublic);
+    ASSERT_TRUE(info.ok());
+    epochs.push_back(info->epoch);
+    for (int u = 1; u < kUsers; ++u) ASSERT_TRUE(users[u]->Join(channel).ok());
+  }
+  for (int u = 0; u < kUsers; ++u) {
+    for (int c = 0; c < kChannels; ++c) MustSubscribe(*users[u], "c" + std::to_string(c), epochs[c], 0);
+  }
+  // Every user sends one message to every channel.
+  for (int u = 0; u < kUsers; ++u) {
+    for (int c = 0; c < kChannels; ++c) {
+      ASSERT_TRUE(users[u]->SendAsync("c" + std::to_string(c), 1, "from u" + std::to_string(u)).ok());
+    }
+  }
+  for (int u = 0; u < kUsers; ++u) {
+    std::map<std::string, uint64_t> last;
+    for (int n = 0; n < kUsers * kChannels; ++n) {
+      auto message = NextMessage(*users[u]);
+      ASSERT_TRUE(message) << "user " << u << " got " << n << " messages";
+      EXPECT_EQ(message->record.seq, last[message->channel] + 1);
+      last[message->channel] = message->record.seq;
+    }
+    for (int c = 0; c < kChannels; ++c) EXPECT_EQ(last["c" + std::to_string(c)], uint64_t{kUsers});
+  }
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+}  // namespace
+}  // namespace hoot::testing
