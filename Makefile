@@ -15,12 +15,9 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Until hootd exists (issue "hootd, part 1"), `make run` builds everything and says so.
+# Starts hootd on 127.0.0.1:7420 with ./hoot-data and prints a token and how to connect.
 run: build
-	@echo
-	@echo "hoot: built everything under build/release/."
-	@echo "hoot: hootd, the server, does not exist yet: it arrives with the 'hootd, part 1' issue."
-	@echo "hoot: what runs today: build/release/tests/proto_test, build/release/bench/proto_bench."
+	@scripts/run.sh
 
 test: deps
 	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/test.sh

@@ -1021,7 +1021,13 @@ void ChatShard::CheckDrained() {
   if (!draining_ || !drained_) return;
   if (requests_in_flight_ > 0) return;  // Rechecked as each answer comes back.
   if (!store_->idle() || !meta_waiters_.empty() || !busy_sends_.empty()) {
-    shard_.AddTimer(kDrainPollPeriod, [this] { CheckDrained(); });
+    if (!drain_timer_armed_) {
+      drain_timer_armed_ = true;
+      shard_.AddTimer(kDrainPollPeriod, [this] {
+        drain_timer_armed_ = false;
+        CheckDrained();
+      });
+    }
     return;
   }
   if (!closing_for_drain_) {

@@ -154,6 +154,7 @@ class ChatShard : public io::TcpHandler {
   size_t requests_in_flight_ = 0;
   bool draining_ = false;
   bool closing_for_drain_ = false;
+  bool drain_timer_armed_ = false;
   std::function<void()> drained_;
   TimerId housekeeping_timer_ = 0;
 

@@ -90,6 +90,7 @@ class HootdProcess {
 
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
+  const std::string& data_directory() const { return data_directory_; }
 
   std::string Token(const std::string& user) const {
     auto signer = auth::TokenSigner::FromSecretFile(data_directory_ + "/secret");

@@ -1,0 +1,208 @@
+#include "tools/format.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <limits>
+
+namespace hoot::tools {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// The length of the well-formed UTF-8 sequence at the start of `bytes`, or 0 if it does not
+// start with one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+size_t Utf8SequenceBytes(std::string_view bytes) {
+  auto at = [&bytes](size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  unsigned char lead = at(0);
+  if (lead < 0x80) return 1;
+  size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;  // The range of the second byte; later ones are 80..bf.
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (bytes.size() < length) return 0;
+  if (at(1) < low || at(1) > high) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (at(i) < 0x80 || at(i) > 0xbf) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseUint(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  // Ten years is more than any timeout needs, and keeps the sum far from overflowing.
+  constexpr uint64_t kMaxMs = 10ull * 366 * 24 * 3600 * 1000;
+  uint64_t total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t digits_end = i;
+    while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9') {
+      ++digits_end;
+    }
+    std::optional<uint64_t> number = ParseUint(text.substr(i, digits_end - i));
+    if (!number.has_value()) return std::nullopt;
+    size_t unit_end = digits_end;
+    while (unit_end < text.size() && (text[unit_end] < '0' || text[unit_end] > '9')) ++unit_end;
+    std::string_view unit = text.substr(digits_end, unit_end - digits_end);
+    uint64_t unit_ms = 0;
+    if (unit == "ms") {
+      unit_ms = 1;
+    } else if (unit == "s") {
+      unit_ms = 1000;
+    } else if (unit == "m") {
+      unit_ms = 60 * 1000;
+    } else if (unit == "h") {
+      unit_ms = 3600 * 1000;
+    } else if (unit == "d") {
+      unit_ms = 24 * 3600 * 1000;
+    } else {
+      return std::nullopt;
+    }
+    if (*number > kMaxMs / unit_ms) return std::nullopt;
+    total_ms += *number * unit_ms;
+    if (total_ms > kMaxMs) return std::nullopt;
+    i = unit_end;
+  }
+  if (total_ms == 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
+}
+
+std::optional<ServerAddress> ParseServerAddress(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  std::optional<uint64_t> port = ParseUint(text.substr(colon + 1));
+  if (!port.has_value() || *port == 0 || *port > 65535) return std::nullopt;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return std::nullopt;  // An IPv6 address needs its brackets.
+  }
+  if (host.empty()) return std::nullopt;
+  return ServerAddress{std::string(host), static_cast<uint16_t>(*port)};
+}
+
+std::string FormatTimestamp(uint64_t unix_ns) {
+  time_t seconds = static_cast<time_t>(unix_ns / 1000000000);
+  unsigned milliseconds = static_cast<unsigned>(unix_ns % 1000000000 / 1000000);
+  struct tm utc {};
+  if (::gmtime_r(&seconds, &utc) == nullptr) return "?";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%03u", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, milliseconds);
+  return text;
+}
+
+std::string HumanText(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  for (unsigned char c : body) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\x";
+          out.push_back(kHexDigits[c >> 4]);
+          out.push_back(kHexDigits[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out;
+}
+
+std::string JsonString(std::string_view bytes) {
+  std::string out = "\"";
+  out.reserve(bytes.size() + 2);
+  size_t i = 0;
+  while (i < bytes.size()) {
+    unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x80) {
+      size_t length = Utf8SequenceBytes(bytes.substr(i));
+      if (length == 0) {
+        out += "\xef\xbf\xbd";  // U+FFFD REPLACEMENT CHARACTER.
+        i += 1;
+      } else {
+        out.append(bytes.substr(i, length));
+        i += length;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHexDigits[c >> 4]);
+          out.push_back(kHexDigits[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out += "\"";
+  return out;
+}
+
+void JsonObject::Key(std::string_view key) {
+  if (text_.size() > 1) text_ += ",";
+  text_ += JsonString(key);
+  text_ += ":";
+}
+
+JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
+  Key(key);
+  text_ += JsonString(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Num(std::string_view key, uint64_t value) {
+  Key(key);
+  text_ += std::to_string(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Bool(std::string_view key, bool value) {
+  Key(key);
+  text_ += value ? "true" : "false";
+  return *this;
+}
+
+}  // namespace hoot::tools

@@ -1,0 +1,52 @@
+// Text helpers of the `hoot` CLI: parsing its flag values and printing what it shows, one
+// line per item, for people (times in UTC, control bytes escaped) or as JSON lines.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hoot::tools {
+
+// A decimal whole number: digits only (no sign, no spaces), at most UINT64_MAX.
+std::optional<uint64_t> ParseUint(std::string_view text);
+
+// A duration: one or more <number><unit> with unit ms, s, m, h or d ("500ms", "10s",
+// "1m30s"); the total must be above zero. nullopt for anything else.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+struct ServerAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+// HOST:PORT, or [IPV6]:PORT; the port is 1..65535. nullopt for anything else.
+std::optional<ServerAddress> ParseServerAddress(std::string_view text);
+
+// "2026-11-27 10:00:00.123": UTC, milliseconds truncated.
+std::string FormatTimestamp(uint64_t unix_ns);
+
+// A message body for a terminal: bytes below 0x20 and 0x7f become \n, \t, \r or \xNN and a
+// backslash becomes \\, so one message is one line; every other byte (UTF-8 text) is kept.
+std::string HumanText(std::string_view body);
+
+// A JSON string literal, quotes included: the JSON escapes, and each byte that is not part
+// of well-formed UTF-8 replaced by U+FFFD, so any bytes give valid JSON.
+std::string JsonString(std::string_view bytes);
+
+// Builds one JSON object, fields in the order added: JsonObject().Str("a", "x").Num("b", 1)
+// .Text() is {"a":"x","b":1}. Integers are printed exactly (all 64 bits).
+class JsonObject {
+ public:
+  JsonObject& Str(std::string_view key, std::string_view value);
+  JsonObject& Num(std::string_view key, uint64_t value);
+  JsonObject& Bool(std::string_view key, bool value);
+  std::string Text() const { return text_ + "}"; }
+
+ private:
+  void Key(std::string_view key);
+  std::string text_ = "{";
+};
+
+}  // namespace hoot::tools
