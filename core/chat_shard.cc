@@ -36,7 +36,6 @@ constexpr uint64_t kBackwardChunkRecords = 128;
 constexpr size_t kAnswerReserveBytes = 256;
 constexpr auto kHousekeepingPeriod = std::chrono::milliseconds(250);
 constexpr auto kDrainPollPeriod = std::chrono::milliseconds(2);
-constexpr auto kReplayPacePeriod = std::chrono::milliseconds(2);
 
 uint64_t NowUnixNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -154,7 +153,7 @@ struct Subscription {
   uint64_t epoch = 0;
   uint64_t delivered = 0;  // The last seq sent to the client.
   bool read_in_flight = false;
-  bool pace_timer = false;
+  bool paused = false;  // Waiting for the socket to drain before reading more for it.
 };
 
 struct Session {
@@ -482,6 +481,19 @@ void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
   CheckDrained();
 }
 
+void ChatShard::OnOutboundBelow(io::TcpConnection& connection) {
+  auto* session = static_cast<Session*>(connection.user_data);
+  if (session == nullptr || session->closing) return;
+  std::vector<Subscription*> paused;
+  for (auto& [channel, subscription] : session->subscriptions) {
+    if (subscription->paused) paused.push_back(subscription.get());
+  }
+  for (Subscription* subscription : paused) {
+    subscription->paused = false;
+    ContinueReplay(*session, *subscription);
+  }
+}
+
 Session* ChatShard::FindSession(uint64_t connection_id) {
   auto found = sessions_.find(connection_id);
   if (found == sessions_.end() || found->second->closing) return nullptr;
@@ -796,21 +808,11 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
 }
 
 void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
-  if (subscription.read_in_flight || subscription.pace_timer) return;
+  if (subscription.read_in_flight || subscription.paused) return;
   if (session.connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
-    // Let the socket drain before reading more for it.
-    subscription.pace_timer = true;
-    uint64_t connection_id = session.id;
-    uint64_t subscription_id = subscription.id;
-    std::string channel = subscription.channel;
-    shard_.AddTimer(kReplayPacePeriod, [this, connection_id, subscription_id, channel] {
-      Session* again = FindSession(connection_id);
-      if (again == nullptr) return;
-      auto found = again->subscriptions.find(channel);
-      if (found == again->subscriptions.end() || found->second->id != subscription_id) return;
-      found->second->pace_timer = false;
-      ContinueReplay(*again, *found->second);
-    });
+    // Read more for it once its socket has drained (OnOutboundBelow).
+    subscription.paused = true;
+    session.connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
     return;
   }
   Request* request = NewRequest(session, kOpRead, 0, subscription.channel);

@@ -65,6 +65,7 @@ class ChatShard : public io::TcpHandler {
   void OnAccept(io::TcpConnection& connection) override;
   void OnData(io::TcpConnection& connection, std::string_view data) override;
   void OnClose(io::TcpConnection& connection, int error) override;
+  void OnOutboundBelow(io::TcpConnection& connection) override;
 
  private:
   friend struct Envelopes;

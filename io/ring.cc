@@ -1,5 +1,8 @@
 #include "io/ring.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -131,6 +134,19 @@ std::string Ring::DescribeSetupFlags() const {
   if (text.empty()) text = "none";
   if (ring_fd_registered_) text += " (registered ring fd)";
   return text;
+}
+
+absl::Status Ring::EnableDirectDescriptors(unsigned slots) {
+  if (direct_descriptor_slots_ > 0) return absl::OkStatus();
+  // The table counts against RLIMIT_NOFILE.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    slots = static_cast<unsigned>(std::min<rlim_t>(slots, limit.rlim_cur));
+  }
+  int result = io_uring_register_files_sparse(&ring_, slots);
+  if (result != 0) return base::ErrnoStatus(-result, "io_uring_register_files_sparse");
+  direct_descriptor_slots_ = slots;
+  return absl::OkStatus();
 }
 
 }  // namespace hoot::io

@@ -53,6 +53,12 @@ class Ring {
   // available completion.
   int ReapWithTimeout(int64_t timeout_ns);
 
+  // Registers a table of `slots` direct descriptors (once), so that sockets can be accepted
+  // straight into it and used without the kernel looking up a file per operation. OK if it
+  // is already there.
+  absl::Status EnableDirectDescriptors(unsigned slots);
+  bool direct_descriptors() const { return direct_descriptor_slots_ > 0; }
+
   unsigned setup_flags() const { return setup_flags_; }
   std::string DescribeSetupFlags() const;
   int fd() const { return ring_.ring_fd; }
@@ -69,6 +75,7 @@ class Ring {
   unsigned setup_flags_ = 0;
   uint64_t enters_ = 0;
   bool ring_fd_registered_ = false;
+  unsigned direct_descriptor_slots_ = 0;
 };
 
 }  // namespace hoot::io

@@ -67,12 +67,35 @@ void BufferRing::Recycle(uint16_t buffer_id) {
 
 // ---- TcpConnection ---------------------------------------------------------------------------
 
-TcpConnection::TcpConnection(TcpServer* server, int fd, uint64_t id)
-    : server_(server), fd_(fd), id_(id) {}
+TcpConnection::TcpConnection(TcpServer* server, int fd, bool direct, uint64_t id)
+    : server_(server), fd_(fd), direct_(direct), id_(id) {}
+
+void TcpConnection::TargetSocket(io_uring_sqe* sqe) const {
+  if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+void TcpConnection::ShutdownSocket(int how) {
+  if (!direct_) {
+    ::shutdown(fd_, how);
+    return;
+  }
+  // The kernel runs SHUTDOWN on a worker thread: the slot must not be closed (and reused by
+  // the next accepted socket) until it is done, or it would shut that socket down.
+  io_uring_sqe* sqe = server_->ring_->GetSqe(&shutdown_op_);
+  io_uring_prep_shutdown(sqe, fd_, how);
+  TargetSocket(sqe);
+  ++shutdowns_in_flight_;
+}
+
+void TcpConnection::OnShutdown(int32_t, uint32_t) {
+  --shutdowns_in_flight_;
+  if (closing_) MaybeRelease();
+}
 
 void TcpConnection::ArmReceive() {
   io_uring_sqe* sqe = server_->ring_->GetSqe(&receive_op_);
   io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  TargetSocket(sqe);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = server_->buffers_->group();
   receive_armed_ = true;
@@ -142,11 +165,20 @@ void TcpConnection::StartSend() {
   message_.msg_iovlen = iovecs_.size();
   io_uring_sqe* sqe = server_->ring_->GetSqe(&send_op_);
   io_uring_prep_sendmsg(sqe, fd_, &message_, MSG_NOSIGNAL);
+  TargetSocket(sqe);
   send_in_flight_ = true;
 }
 
 void TcpConnection::OnSent(int32_t result, uint32_t) {
   send_in_flight_ = false;
+  if (closing_ && !flush_then_close_) {
+    // Closed while this send was in flight: what it carried is dropped only now, since the
+    // kernel may have been reading it until this completion.
+    outbound_.clear();
+    outbound_bytes_ = 0;
+    MaybeRelease();
+    return;
+  }
   if (result < 0) {
     if (!closing_) {
       close_error_ = -result;
@@ -178,6 +210,16 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   if (over_cap_ && outbound_bytes_ < server_->options_.outbound_bytes_max / 2) over_cap_ = false;
   if (!outbound_.empty() && (!closing_ || flush_then_close_)) {
     StartSend();
+    // After StartSend: what the handler queues now joins the send in flight's successors.
+    if (!closing_ && notify_below_ > 0 && outbound_bytes_ < notify_below_) {
+      notify_below_ = 0;
+      server_->handler_->OnOutboundBelow(*this);
+    }
+    return;
+  }
+  if (!closing_ && notify_below_ > 0) {
+    notify_below_ = 0;
+    server_->handler_->OnOutboundBelow(*this);
     return;
   }
   if (flush_then_close_ && outbound_.empty()) {
@@ -188,32 +230,49 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   if (closing_) MaybeRelease();
 }
 
+void TcpConnection::NotifyWhenOutboundBelow(size_t bytes) {
+  if (closing_) return;
+  if (outbound_bytes_ < bytes) {
+    server_->handler_->OnOutboundBelow(*this);
+    return;
+  }
+  notify_below_ = bytes;
+}
+
 void TcpConnection::CloseAfterFlush() {
   if (closing_) return;
   if (outbound_.empty()) return Close();
   // Stop taking new sends and reading, but let what is queued go out first.
   closing_ = true;
   flush_then_close_ = true;
-  ::shutdown(fd_, SHUT_RD);
+  ShutdownSocket(SHUT_RD);
 }
 
 void TcpConnection::Close() {
   if (fd_closed_) return;
   closing_ = true;
   flush_then_close_ = false;
-  outbound_.clear();
-  outbound_bytes_ = 0;
+  if (!send_in_flight_) {  // Else OnSent drops them, once the kernel is done with them.
+    outbound_.clear();
+    outbound_bytes_ = 0;
+  }
   // Ends the multishot receive and any send stuck on a peer that does not read.
-  ::shutdown(fd_, SHUT_RDWR);
+  ShutdownSocket(SHUT_RDWR);
   MaybeRelease();
 }
 
 void TcpConnection::MaybeRelease() {
-  if (receive_armed_ || send_in_flight_ || fd_closed_ || finished_) return;
+  if (receive_armed_ || send_in_flight_ || shutdowns_in_flight_ > 0 || fd_closed_ || finished_) {
+    return;
+  }
   if (flush_then_close_) return;
   fd_closed_ = true;  // Close submitted; completes in OnClosed.
   io_uring_sqe* sqe = server_->ring_->GetSqe(&close_op_);
-  io_uring_prep_close(sqe, fd_);
+  if (direct_) {
+    io_uring_prep_close_direct(sqe, static_cast<unsigned>(fd_));
+  } else {
+    io_uring_prep_close(sqe, fd_);
+  }
 }
 
 void TcpConnection::OnClosed(int32_t, uint32_t) { Finish(close_error_); }
@@ -265,7 +324,11 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     return base::ErrnoStatus(errno, "bind " + options.host + ":" + std::to_string(options.port));
   }
+  // Accepted sockets inherit it: a direct descriptor cannot be given socket options.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (::listen(fd, options.backlog) != 0) return base::ErrnoStatus(errno, "listen");
+  server->accept_direct_ = options.direct_descriptors &&
+                           ring.EnableDirectDescriptors(options.direct_descriptor_slots).ok();
   socklen_t length = sizeof(address);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   server->port_ = ntohs(address.sin_port);
@@ -281,7 +344,13 @@ TcpServer::~TcpServer() {
 
 void TcpServer::ArmAccept() {
   io_uring_sqe* sqe = ring_->GetSqe(&accept_op_);
-  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (accept_direct_) {
+    // (A direct descriptor has no close-on-exec flag: the kernel refuses SOCK_CLOEXEC.)
+    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK);
+  } else {
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
   accept_armed_ = true;
 }
 
@@ -289,13 +358,20 @@ void TcpServer::OnAccept(int32_t result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;
   if (result >= 0) {
     if (shutting_down_ || accepting_stopped_) {
-      ::close(result);
+      if (accept_direct_) {
+        io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
+        io_uring_prep_close_direct(sqe, static_cast<unsigned>(result));
+      } else {
+        ::close(result);
+      }
     } else {
-      Adopt(result);
+      AddConnection(result, accept_direct_);
     }
   }
-  // Errors (EMFILE, ENFILE, ...) end the multishot accept; it is armed again, so the server
-  // keeps accepting once descriptors are free.
+  // A kernel that takes the table but not accepting into it: accept ordinary descriptors.
+  if (result == -EINVAL && accept_direct_) accept_direct_ = false;
+  // Errors (EMFILE, ENFILE: no descriptor or slot free, ...) end the multishot accept; it is
+  // armed again, so the server keeps accepting once descriptors are free.
   if (!accept_armed_ && !shutting_down_ && !accepting_stopped_) ArmAccept();
 }
 
@@ -313,8 +389,12 @@ void TcpServer::StopAccepting() {
 TcpConnection* TcpServer::Adopt(int connected_fd) {
   int one = 1;
   ::setsockopt(connected_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return AddConnection(connected_fd, /*direct=*/false);
+}
+
+TcpConnection* TcpServer::AddConnection(int fd, bool direct) {
   uint64_t id = next_id_++;
-  auto connection = std::unique_ptr<TcpConnection>(new TcpConnection(this, connected_fd, id));
+  auto connection = std::unique_ptr<TcpConnection>(new TcpConnection(this, fd, direct, id));
   TcpConnection* raw = connection.get();
   connections_.emplace(id, std::move(connection));
   ++stats_.accepted;

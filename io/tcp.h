@@ -56,6 +56,10 @@ struct TcpServerOptions {
   size_t buffer_bytes = 16u << 10;
   size_t outbound_bytes_max = 4u << 20;      // OnOutboundCap fires when queued bytes pass it.
   size_t iovecs_per_send_max = 64;
+  // Accept into the ring's table of direct descriptors (registered files) when the kernel
+  // allows; adopted sockets keep their ordinary descriptor.
+  bool direct_descriptors = true;
+  unsigned direct_descriptor_slots = 65536;  // At most RLIMIT_NOFILE.
 };
 
 class TcpConnection;
@@ -72,6 +76,8 @@ class TcpHandler {
   virtual void OnClose(TcpConnection& connection, int error) = 0;
   // Queued outbound bytes passed outbound_bytes_max (once, until they fall below half).
   virtual void OnOutboundCap(TcpConnection&) {}
+  // Queued outbound bytes fell below what NotifyWhenOutboundBelow asked for (once per ask).
+  virtual void OnOutboundBelow(TcpConnection&) {}
 };
 
 struct TcpStats {
@@ -95,6 +101,9 @@ class TcpConnection {
   // Queues shared bytes without copying: one encoded frame, many recipients.
   bool Send(std::shared_ptr<const std::string> bytes);
   size_t outbound_bytes() const { return outbound_bytes_; }
+  // Calls the handler's OnOutboundBelow once queued bytes are under `bytes` (at once if they
+  // are already), so that a producer can wait for the socket to drain without polling.
+  void NotifyWhenOutboundBelow(size_t bytes);
   // Stops reading and closes once everything queued is sent (or the peer is gone).
   void CloseAfterFlush();
   // Closes now; queued bytes are dropped.
@@ -115,21 +124,28 @@ class TcpConnection {
     size_t offset = 0;
   };
 
-  TcpConnection(TcpServer* server, int fd, uint64_t id);
+  TcpConnection(TcpServer* server, int fd, bool direct, uint64_t id);
+  // Sets up an SQE for an operation on this socket (its direct descriptor or its fd).
+  void TargetSocket(io_uring_sqe* sqe) const;
+  void ShutdownSocket(int how);
   void ArmReceive();
   void OnReceive(int32_t result, uint32_t flags);
   void StartSend();
   void OnSent(int32_t result, uint32_t flags);
   void OnClosed(int32_t result, uint32_t flags);
+  void OnShutdown(int32_t result, uint32_t flags);
   void Finish(int error);
   void MaybeRelease();
 
   TcpServer* server_;
-  int fd_;
+  int fd_;       // A slot in the ring's direct descriptor table when direct_, else an fd.
+  bool direct_;
   uint64_t id_;
   Op receive_op_{this, &TcpConnection::OnReceive};
   Op send_op_{this, &TcpConnection::OnSent};
   Op close_op_{this, &TcpConnection::OnClosed};
+  Op shutdown_op_{this, &TcpConnection::OnShutdown};
+  int shutdowns_in_flight_ = 0;
   bool receive_armed_ = false;
   bool send_in_flight_ = false;
   bool closing_ = false;
@@ -140,6 +156,7 @@ class TcpConnection {
   std::deque<Chunk> outbound_;
   size_t outbound_bytes_ = 0;
   bool over_cap_ = false;
+  size_t notify_below_ = 0;
   std::vector<iovec> iovecs_;
   msghdr message_{};
 };
@@ -157,6 +174,8 @@ class TcpServer {
                                                            TcpHandler* handler);
   // Takes over a connected socket: OnAccept runs for it, then it receives like any other.
   TcpConnection* Adopt(int connected_fd);
+  // Whether accepted sockets are direct descriptors (registered files).
+  bool accepts_direct() const { return accept_direct_; }
   ~TcpServer();
 
   uint16_t port() const { return port_; }
@@ -193,6 +212,8 @@ class TcpServer {
   bool accept_armed_ = false;
   bool shutting_down_ = false;
   bool accepting_stopped_ = false;
+  bool accept_direct_ = false;
+  TcpConnection* AddConnection(int fd, bool direct);
   std::unique_ptr<BufferRing> buffers_;
   std::unordered_map<uint64_t, std::unique_ptr<TcpConnection>> connections_;
   uint64_t next_id_ = 1;
