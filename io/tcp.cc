@@ -368,16 +368,34 @@ void TcpServer::OnAccept(int32_t result, uint32_t flags) {
       AddConnection(result, accept_direct_);
     }
   }
+  if (accept_armed_ || shutting_down_ || accepting_stopped_) return;
+  if (result >= 0 || result == -ECANCELED) return ArmAccept();
   // A kernel that takes the table but not accepting into it: accept ordinary descriptors.
-  if (result == -EINVAL && accept_direct_) accept_direct_ = false;
-  // Errors (EMFILE, ENFILE: no descriptor or slot free, ...) end the multishot accept; it is
-  // armed again, so the server keeps accepting once descriptors are free.
+  if (result == -EINVAL && accept_direct_) {
+    accept_direct_ = false;
+    return ArmAccept();
+  }
+  // Other errors (EMFILE, ENFILE: no descriptor or slot free, ...) end the multishot accept.
+  // It is armed again after a pause, so the server keeps accepting once descriptors are free
+  // without spinning on the error meanwhile.
+  ++stats_.accept_errors;
+  accept_retry_armed_ = true;
+  io_uring_sqe* sqe = ring_->GetSqe(&accept_retry_op_);
+  io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
+}
+
+void TcpServer::OnAcceptRetry() {
+  accept_retry_armed_ = false;
   if (!accept_armed_ && !shutting_down_ && !accepting_stopped_) ArmAccept();
 }
 
 void TcpServer::StopAccepting() {
   if (accepting_stopped_) return;
   accepting_stopped_ = true;
+  if (accept_retry_armed_) {
+    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
+    io_uring_prep_timeout_remove(sqe, reinterpret_cast<uint64_t>(&accept_retry_op_), 0);
+  }
   if (accept_armed_) {
     io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
     io_uring_prep_cancel(sqe, &accept_op_, 0);
@@ -406,6 +424,10 @@ TcpConnection* TcpServer::AddConnection(int fd, bool direct) {
 void TcpServer::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  if (accept_retry_armed_) {
+    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
+    io_uring_prep_timeout_remove(sqe, reinterpret_cast<uint64_t>(&accept_retry_op_), 0);
+  }
   if (accept_armed_) {
     io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
     io_uring_prep_cancel(sqe, &accept_op_, 0);

@@ -89,6 +89,7 @@ struct TcpStats {
   uint64_t partial_sends = 0;  // ... that sent less than was queued.
   uint64_t bytes_sent = 0;
   uint64_t buffer_exhaustions = 0;  // Receives that found no provided buffer (ENOBUFS).
+  uint64_t accept_errors = 0;       // Accepts that failed (descriptors exhausted, ...).
 };
 
 class TcpServer;
@@ -188,7 +189,7 @@ class TcpServer {
   void StopAccepting();
   // Stops accepting and closes every connection. The server may be destroyed once idle().
   void Shutdown();
-  bool idle() const { return connections_.empty() && !accept_armed_; }
+  bool idle() const { return connections_.empty() && !accept_armed_ && !accept_retry_armed_; }
 
  private:
   friend class TcpConnection;
@@ -199,8 +200,14 @@ class TcpServer {
   };
 
   TcpServer() = default;
+  struct AcceptRetryOp : Completion {
+    explicit AcceptRetryOp(TcpServer* s) : server(s) {}
+    void Complete(int32_t, uint32_t) override { server->OnAcceptRetry(); }
+    TcpServer* server;
+  };
   void ArmAccept();
   void OnAccept(int32_t result, uint32_t flags);
+  void OnAcceptRetry();
   void Release(TcpConnection* connection);
 
   Ring* ring_ = nullptr;
@@ -210,6 +217,9 @@ class TcpServer {
   uint16_t port_ = 0;
   AcceptOp accept_op_{this};
   bool accept_armed_ = false;
+  AcceptRetryOp accept_retry_op_{this};
+  bool accept_retry_armed_ = false;
+  __kernel_timespec accept_retry_delay_{0, 10'000'000};  // 10 ms
   bool shutting_down_ = false;
   bool accepting_stopped_ = false;
   bool accept_direct_ = false;
