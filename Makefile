@@ -28,10 +28,13 @@ bench: build
 	  echo "--- $$b"; $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true || exit 1; \
 	done
 
-# Longer crash loops than `make test` runs: SIGKILL of a real writer, KILL_CYCLES times.
+# Longer crash loops than `make test` runs: SIGKILL of a real log writer, KILL_CYCLES times,
+# then of hootd under load from retrying senders, HOOTD_KILL_CYCLES times.
 KILL_CYCLES ?= 500
+HOOTD_KILL_CYCLES ?= 200
 soak: build
 	@HOOT_KILL_CYCLES=$(KILL_CYCLES) build/release/tests/log_test --gtest_filter='KillTest.*'
+	@HOOT_HOOTD_KILL_CYCLES=$(HOOTD_KILL_CYCLES) build/release/tests/hootd_test --gtest_filter='HootdKill.*'
 
 # Longer fuzzing than `make test` does: make fuzz FUZZ_SECONDS=600
 fuzz: deps

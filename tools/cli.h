@@ -34,6 +34,11 @@ struct RunOptions {
 // The --help text.
 const char* Usage();
 
+// True if `args` run a command that ends cleanly when RunOptions::stop is set (`tail`): a
+// program should then turn SIGINT and SIGTERM into the stop flag, and otherwise leave them
+// their default action.
+bool StopsOnSignal(const std::vector<std::string>& args);
+
 int RunCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
            std::ostream& err, const RunOptions& options = {});
 
