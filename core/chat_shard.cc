@@ -36,6 +36,7 @@ constexpr uint64_t kBackwardChunkRecords = 128;
 constexpr size_t kAnswerReserveBytes = 256;
 constexpr auto kHousekeepingPeriod = std::chrono::milliseconds(250);
 constexpr auto kDrainPollPeriod = std::chrono::milliseconds(2);
+constexpr auto kCloseGracePeriod = std::chrono::seconds(2);
 
 uint64_t NowUnixNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -153,7 +154,11 @@ struct Subscription {
   uint64_t epoch = 0;
   uint64_t delivered = 0;  // The last seq sent to the client.
   bool read_in_flight = false;
-  bool paused = false;  // Waiting for the socket to drain before reading more for it.
+  bool paused = false;   // Waiting for the socket to drain before reading more for it.
+  bool lagging = false;  // Fell behind while live (STREAM_LAG from_log sent).
+  // UNSUBSCRIBE while attaching: answered right after the SUBSCRIBE's answer.
+  bool unsubscribe_requested = false;
+  uint32_t unsubscribe_correlation = 0;
 };
 
 struct Session {
@@ -168,6 +173,7 @@ struct Session {
   std::chrono::steady_clock::time_point last_received;
   bool ping_outstanding = false;
   uint64_t ping_nonce = 0;
+  std::vector<Request*> paused_history;  // Pages waiting for the socket to drain.
 };
 
 struct PendingAck {
@@ -320,7 +326,8 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
   tcp_options.outbound_bytes_max = options.outbound_bytes_max;
   HOOT_ASSIGN_OR_RETURN(chat->tcp_, io::TcpServer::Listen(shard.ring(), tcp_options, chat.get()));
   shard.context = chat.get();
-  chat->housekeeping_timer_ = shard.AddTimer(kHousekeepingPeriod, [c = chat.get()] { c->Housekeeping(); });
+  chat->housekeeping_timer_ =
+      shard.AddTimer(kHousekeepingPeriod, chat->Guarded([c = chat.get()] { c->Housekeeping(); }));
   return chat;
 }
 
@@ -394,7 +401,9 @@ absl::Status ChatShard::Open() {
     owned->subscribers.assign(shard_.shard_count(), 0);
     owned->fanned_out = log::LogStore::DurableSeq(log);
     uint64_t durable = log::LogStore::DurableSeq(log);
-    uint64_t window_start = durable > options_.dedup_window ? durable - options_.dedup_window : 0;
+    // At least the last record: timestamps never go back, even if the clock did.
+    uint64_t window = std::max<uint64_t>(options_.dedup_window, 1);
+    uint64_t window_start = durable > window ? durable - window : 0;
     OwnedChannel* raw = owned.get();
     HOOT_RETURN_IF_ERROR(Replay(log, window_start, [&](const log::RecordView& record) {
       raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
@@ -476,6 +485,8 @@ void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
   while (!session->subscriptions.empty()) {
     DetachSubscription(*session, *session->subscriptions.begin()->second);
   }
+  for (Request* request : session->paused_history) delete request;
+  session->paused_history.clear();
   connection.user_data = nullptr;
   sessions_.erase(session->id);
   CheckDrained();
@@ -492,6 +503,15 @@ void ChatShard::OnOutboundBelow(io::TcpConnection& connection) {
     subscription->paused = false;
     ContinueReplay(*session, *subscription);
   }
+  std::vector<Request*> history;
+  history.swap(session->paused_history);
+  for (Request* request : history) {
+    if (draining_) {
+      delete request;
+    } else {
+      ToOwner(request);
+    }
+  }
 }
 
 Session* ChatShard::FindSession(uint64_t connection_id) {
@@ -501,11 +521,12 @@ Session* ChatShard::FindSession(uint64_t connection_id) {
 }
 
 template <class M>
-void ChatShard::SendFrame(Session& session, const M& message, uint32_t correlation_id) {
+bool ChatShard::SendFrame(Session& session, const M& message, uint32_t correlation_id) {
   thread_local std::string scratch;
   scratch.clear();
-  HOOT_CHECK(proto::EncodeTo(message, correlation_id, &scratch));
+  if (!proto::EncodeTo(message, correlation_id, &scratch)) return false;
   session.connection->Send(std::string_view(scratch));
+  return true;
 }
 
 void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode code,
@@ -517,10 +538,21 @@ void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode c
   if (proto::ErrorClosesConnection(code)) {
     session.closing = true;
     session.connection->CloseAfterFlush();
+    // A peer that does not read would keep the connection (and what is queued for it)
+    // forever: after a grace period it is closed whatever is left.
+    uint64_t id = session.id;
+    shard_.AddTimer(kCloseGracePeriod, Guarded([this, id] {
+      auto found = sessions_.find(id);
+      if (found != sessions_.end()) found->second->connection->Close();
+    }));
   }
 }
 
 void ChatShard::HandleFrame(Session& session, const proto::Frame& frame) {
+  if (!session.welcomed && frame.type != proto::MessageType::kHello) {
+    return SendError(session, frame.correlation_id, ErrorCode::kUnexpectedType,
+                     "the first frame must be HELLO");
+  }
   proto::AnyMessage message;
   proto::DecodeStatus status = proto::DecodeMessage(frame, &message);
   if (status == proto::DecodeStatus::kUnknownType) {
@@ -532,13 +564,7 @@ void ChatShard::HandleFrame(Session& session, const proto::Frame& frame) {
                      std::string(proto::MessageTypeName(frame.type)) +
                          " frame whose fields do not parse");
   }
-  if (!session.welcomed) {
-    if (frame.type != proto::MessageType::kHello) {
-      return SendError(session, frame.correlation_id, ErrorCode::kUnexpectedType,
-                       "the first frame must be HELLO");
-    }
-    return HandleHello(session, frame, std::get<proto::Hello>(message));
-  }
+  if (!session.welcomed) return HandleHello(session, frame, std::get<proto::Hello>(message));
   if (draining_) {
     return SendError(session, frame.correlation_id, ErrorCode::kShuttingDown,
                      "hootd is shutting down");
@@ -618,7 +644,8 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
     case proto::MessageType::kPing: {
       proto::Pong pong;
       pong.nonce = std::get<proto::Ping>(message).nonce;
-      return SendFrame(session, pong, correlation);
+      SendFrame(session, pong, correlation);
+      return;
     }
     case proto::MessageType::kPong:
       return;  // Any frame counts as a sign of life (OnData).
@@ -687,13 +714,20 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
       const auto& unsubscribe = std::get<proto::Unsubscribe>(message);
       if (!check_channel(unsubscribe.channel)) return;
       auto found = session.subscriptions.find(std::string(unsubscribe.channel));
-      if (found == session.subscriptions.end()) {
+      if (found == session.subscriptions.end() || found->second->unsubscribe_requested) {
         return SendError(session, correlation, ErrorCode::kNotSubscribed,
                          "this connection is not subscribed to " +
                              std::string(unsubscribe.channel));
       }
+      if (found->second->state == Subscription::State::kAttaching) {
+        // The SUBSCRIBE is answered first (OnSubscribeAnswer), then this.
+        found->second->unsubscribe_requested = true;
+        found->second->unsubscribe_correlation = correlation;
+        return;
+      }
       DetachSubscription(session, *found->second);
-      return SendFrame(session, proto::Ok{}, correlation);
+      SendFrame(session, proto::Ok{}, correlation);
+      return;
     }
     case proto::MessageType::kSend: {
       const auto& send = std::get<proto::Send>(message);
@@ -780,6 +814,20 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
       subscription = found->second.get();
     }
   }
+  if (subscription != nullptr && subscription->unsubscribe_requested) {
+    session->connection->Send(std::string_view(request->answer));
+    SendFrame(*session, proto::Ok{}, subscription->unsubscribe_correlation);
+    session->subscriptions.erase(request->channel);
+    subscription = nullptr;
+    if (!request->attached) {
+      delete request;
+      return;
+    }
+    request->op = kOpUnsubscribe;
+    request->answer.clear();
+    ToOwner(request);
+    return;
+  }
   if (!request->attached) {
     if (subscription != nullptr) session->subscriptions.erase(request->channel);
     if (session != nullptr) session->connection->Send(std::string_view(request->answer));
@@ -787,7 +835,7 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
     return;
   }
   if (subscription == nullptr) {
-    // Unsubscribed or disconnected while attaching: let the owner stop fanning out for it.
+    // Disconnected while attaching: let the owner stop fanning out for it.
     request->op = kOpUnsubscribe;
     request->answer.clear();
     ToOwner(request);
@@ -808,7 +856,7 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
 }
 
 void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
-  if (subscription.read_in_flight || subscription.paused) return;
+  if (subscription.read_in_flight || subscription.paused || draining_) return;
   if (session.connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
     // Read more for it once its socket has drained (OnOutboundBelow).
     subscription.paused = true;
@@ -849,6 +897,15 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
       }
       if (subscription->delivered >= page->live_from) {
         subscription->state = Subscription::State::kLive;
+        if (subscription->lagging) {
+          subscription->lagging = false;
+          proto::StreamLag live;
+          live.channel = subscription->channel;
+          live.mode = proto::StreamMode::kLive;
+          live.delivered_seq = subscription->delivered;
+          live.head_seq = page->live_from;
+          SendFrame(*session, live, 0);
+        }
       } else {
         ContinueReplay(*session, *subscription);
       }
@@ -867,8 +924,14 @@ void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
     ReturnPage(request->page);
     request->page = nullptr;
   }
-  if (session != nullptr && !request->done) {
+  if (session != nullptr && !request->done && !draining_) {
     request->answer.clear();
+    if (session->connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
+      // The next page once the socket has drained (OnOutboundBelow).
+      session->paused_history.push_back(request);
+      session->connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
+      return;
+    }
     ToOwner(request);
     return;
   }
@@ -893,14 +956,22 @@ void ChatShard::OnGatherAnswer(Request* request, Session* session) {
       proto::ChannelList list;
       list.channels = proto::EntryList<proto::ChannelListEntry>(
           std::span<const proto::ChannelListEntry>(entries));
-      SendFrame(*session, list, request->correlation_id);
+      if (!SendFrame(*session, list, request->correlation_id)) {
+        SendError(*session, request->correlation_id, ErrorCode::kInternal,
+                  "the list of " + std::to_string(entries.size()) +
+                      " channels does not fit in one frame");
+      }
     } else {
       std::vector<proto::CursorEntry> entries;
       for (const Row& row : gather.rows) entries.push_back({row.channel, row.epoch, row.cursor_seq});
       proto::Cursors cursors;
       cursors.cursors =
           proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(entries));
-      SendFrame(*session, cursors, request->correlation_id);
+      if (!SendFrame(*session, cursors, request->correlation_id)) {
+        SendError(*session, request->correlation_id, ErrorCode::kInternal,
+                  "the cursors of " + std::to_string(entries.size()) +
+                      " channels do not fit in one frame");
+      }
     }
   }
   delete request;
@@ -911,9 +982,16 @@ void ChatShard::OnFanOut(Page* page) {
   if (found != subscribers_.end()) {
     std::shared_ptr<const std::string> shared;  // One copy per gateway, shared by its members.
     std::vector<Subscription*> fell_behind;
+    std::vector<Subscription*> lagging;
     for (Subscription* subscription : found->second) {
       if (subscription->state != Subscription::State::kLive) continue;
       if (page->last_seq <= subscription->delivered) continue;
+      if (subscription->session->connection->outbound_bytes() > options_.outbound_bytes_max) {
+        // A slow reader: stop queueing live messages for it; it is served from the log as
+        // its socket drains, and goes live again once it has caught up.
+        lagging.push_back(subscription);
+        continue;
+      }
       if (page->epoch != subscription->epoch || page->first_seq > subscription->delivered + 1) {
         // Not contiguous with what this subscriber has (its history was cut, or it missed a
         // batch): serve it from the log, which decides what it may read.
@@ -930,6 +1008,17 @@ void ChatShard::OnFanOut(Page* page) {
       }
       subscription->delivered = page->last_seq;
     }
+    for (Subscription* subscription : lagging) {
+      subscription->state = Subscription::State::kReplaying;
+      subscription->lagging = true;
+      proto::StreamLag lag;
+      lag.channel = subscription->channel;
+      lag.mode = proto::StreamMode::kFromLog;
+      lag.delivered_seq = subscription->delivered;
+      lag.head_seq = page->last_seq;
+      SendFrame(*subscription->session, lag, 0);
+      ContinueReplay(*subscription->session, *subscription);
+    }
     for (Subscription* subscription : fell_behind) {
       subscription->state = Subscription::State::kReplaying;
       ContinueReplay(*subscription->session, *subscription);
@@ -943,12 +1032,21 @@ void ChatShard::OnRevoke(Page* page) {
   auto found = subscribers_.find(page->channel);
   if (found != subscribers_.end()) {
     for (Subscription* subscription : found->second) {
-      if (subscription->session->user == page->user) ending.push_back(subscription);
+      if (page->user.empty() || subscription->session->user == page->user) {
+        ending.push_back(subscription);
+      }
     }
   }
   for (Subscription* subscription : ending) {
-    EndSubscription(*subscription->session, subscription->channel, /*notify=*/true,
-                    ErrorCode::kNotMember);
+    if (!page->frames.empty()) {
+      // The notice the owner encoded (a HISTORY_RESET push when its log is damaged).
+      subscription->session->connection->Send(std::string_view(page->frames));
+      EndSubscription(*subscription->session, subscription->channel, /*notify=*/false,
+                      ErrorCode::kStorageFailed);
+    } else {
+      EndSubscription(*subscription->session, subscription->channel, /*notify=*/true,
+                      ErrorCode::kNotMember);
+    }
   }
   ReturnPage(page);
 }
@@ -1009,7 +1107,7 @@ void ChatShard::Housekeeping() {
       SendFrame(*session, ping, 0);
     }
   }
-  housekeeping_timer_ = shard_.AddTimer(kHousekeepingPeriod, [this] { Housekeeping(); });
+  housekeeping_timer_ = shard_.AddTimer(kHousekeepingPeriod, Guarded([this] { Housekeeping(); }));
 }
 
 void ChatShard::BeginDrain(std::function<void()> drained) {
@@ -1025,10 +1123,10 @@ void ChatShard::CheckDrained() {
   if (!store_->idle() || !meta_waiters_.empty() || !busy_sends_.empty()) {
     if (!drain_timer_armed_) {
       drain_timer_armed_ = true;
-      shard_.AddTimer(kDrainPollPeriod, [this] {
+      shard_.AddTimer(kDrainPollPeriod, Guarded([this] {
         drain_timer_armed_ = false;
         CheckDrained();
-      });
+      }));
     }
     return;
   }
@@ -1130,13 +1228,20 @@ void ChatShard::ScheduleFlush() {
   if (flush_posted_) return;
   flush_posted_ = true;
   // After this turn's requests: everything they appended goes into one commit.
-  shard_.Post([this] {
+  shard_.Post(Guarded([this] {
     flush_posted_ = false;
     store_->Flush();
-  });
+  }));
 }
 
 void ChatShard::OnRequest(Request* request) {
+  bool appends = request->op == kOpSend || request->op == kOpCreate || request->op == kOpJoin ||
+                 request->op == kOpLeave || request->op == kOpInvite || request->op == kOpSetCursor;
+  if (appends && !busy_sends_.empty() && !retrying_busy_) {
+    // Requests that append wait behind those the journal refused, in order.
+    busy_sends_.push_back(request);
+    return;
+  }
   switch (request->op) {
     case kOpCreate:
       return OwnerCreate(request);
@@ -1504,7 +1609,7 @@ void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
     if (finished) return state->done(log::ReadStatus::kOk, std::move(state->records));
     state->after = result.records.back().seq;
     // The next read starts from the loop, not from inside this callback.
-    shard_.Post([this, state] { ReadRangeStep(state); });
+    shard_.Post(Guarded([this, state] { ReadRangeStep(state); }));
   });
 }
 
@@ -1666,14 +1771,41 @@ void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
     }
   }
   if (!busy_sends_.empty()) {
-    shard_.Post([this] { RetryBusySends(); });
+    shard_.Post(Guarded([this] { RetryBusySends(); }));
+  }
+}
+
+void ChatShard::EndAllSubscriptions(OwnedChannel& channel) {
+  // The log is fenced at damage: nothing past it can be served, so every subscription ends
+  // with the explicit notice rather than waiting for messages that cannot come.
+  proto::HistoryReset reset;
+  reset.channel = channel.name;
+  reset.reason = proto::ResetReason::kDamaged;
+  reset.epoch = log::LogStore::Epoch(channel.log);
+  reset.first_seq = log::LogStore::FirstSeq(channel.log);
+  reset.head_seq = log::LogStore::Damage(channel.log).last_good_seq;
+  for (unsigned gateway = 0; gateway < channel.subscribers.size(); ++gateway) {
+    if (channel.subscribers[gateway] == 0) continue;
+    Page* page = NewPage();
+    page->channel = channel.name;
+    HOOT_CHECK(proto::EncodeTo(reset, 0, &page->frames));
+    shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
   }
 }
 
 void ChatShard::RetryBusySends() {
   std::deque<Request*> retry;
   retry.swap(busy_sends_);
-  for (Request* request : retry) OnRequest(request);
+  retrying_busy_ = true;
+  for (Request* request : retry) {
+    // Once one is refused again, the rest wait behind it: appends keep their order.
+    if (!busy_sends_.empty()) {
+      busy_sends_.push_back(request);
+    } else {
+      OnRequest(request);
+    }
+  }
+  retrying_busy_ = false;
 }
 
 void ChatShard::FanOut(OwnedChannel& channel) {
@@ -1691,6 +1823,7 @@ void ChatShard::FanOut(OwnedChannel& channel) {
   store_->Read(channel.log, channel.fanned_out, kFanOutRecordsMax, kFanOutBytesMax,
                [this, target](log::ReadResult&& result) {
                  target->fanout_reading = false;
+                 if (result.status == log::ReadStatus::kDamaged) return EndAllSubscriptions(*target);
                  if (result.status != log::ReadStatus::kOk || result.records.empty()) {
                    std::fprintf(stderr, "hootd: shard %u: fan-out read of %s failed\n",
                                 shard_.id(), target->name.c_str());

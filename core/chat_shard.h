@@ -81,8 +81,17 @@ class ChatShard : public io::TcpHandler {
                      const proto::AnyMessage& message);
   void SendError(Session& session, uint32_t correlation_id, proto::ErrorCode code,
                  std::string_view text);
+  // False (nothing sent) if the message does not fit in a frame.
   template <class M>
-  void SendFrame(Session& session, const M& message, uint32_t correlation_id);
+  bool SendFrame(Session& session, const M& message, uint32_t correlation_id);
+  // Wraps a task for Post or AddTimer so that it does nothing once this ChatShard is gone
+  // (the runtime may run leftover tasks after the shards stop).
+  template <class F>
+  auto Guarded(F task) {
+    return [alive = std::weak_ptr<bool>(alive_), task = std::move(task)]() mutable {
+      if (!alive.expired()) task();
+    };
+  }
   Request* NewRequest(Session& session, uint8_t op, uint32_t correlation_id,
                       std::string_view channel);
   void ToOwner(Request* request);
@@ -137,6 +146,7 @@ class ChatShard : public io::TcpHandler {
   void FillChannelInfo(Request* request, OwnedChannel& channel);
   void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
   void FanOut(OwnedChannel& channel);
+  void EndAllSubscriptions(OwnedChannel& channel);
   void ScheduleFlush();
   void RetryBusySends();
   Page* NewPage();
@@ -168,9 +178,11 @@ class ChatShard : public io::TcpHandler {
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
   std::deque<std::pair<uint64_t, Request*>> meta_waiters_;  // (meta seq, request)
   std::deque<Request*> busy_sends_;  // Appends refused with kBusy, retried after a commit.
+  bool retrying_busy_ = false;
   bool flush_posted_ = false;
   std::vector<std::unique_ptr<Page>> page_pool_;
   size_t pages_out_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace hoot::core

@@ -50,9 +50,10 @@ io_uring_sqe* Ring::GetSqe(Completion* completion) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
     // The SQ is full: hand what is queued to the kernel. If even that cannot proceed (the
-    // CQ is full), make room by dispatching completions.
+    // CQ is full), make room by setting completions aside: they are dispatched from the loop,
+    // never from inside the caller (which may be in the middle of changing what they touch).
     ++enters_;
-    if (io_uring_submit(&ring_) <= 0) DispatchAvailable();
+    if (io_uring_submit(&ring_) <= 0) StashAvailable();
     sqe = io_uring_get_sqe(&ring_);
   }
   io_uring_sqe_set_data(sqe, completion);
@@ -65,8 +66,24 @@ int Ring::Submit() {
   return io_uring_submit(&ring_);
 }
 
+void Ring::StashAvailable() {
+  io_uring_cqe* cqe = nullptr;
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+    stashed_.push_back({static_cast<Completion*>(io_uring_cqe_get_data(cqe)), cqe->res, cqe->flags});
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+}
+
 int Ring::DispatchAvailable() {
   int dispatched = 0;
+  // Completions set aside by GetSqe came first.
+  while (!stashed_.empty()) {
+    Stashed next = stashed_.front();
+    stashed_.pop_front();
+    HOOT_CHECK(next.completion != nullptr);
+    next.completion->Complete(next.result, next.flags);
+    ++dispatched;
+  }
   io_uring_cqe* cqe = nullptr;
   // Each handler may queue new SQEs (and even reap recursively through GetSqe), so take one
   // CQE at a time and mark it seen before running its handler.
@@ -90,7 +107,7 @@ int Ring::DispatchAvailable() {
 }
 
 int Ring::Reap(bool wait) {
-  if (wait) {
+  if (wait && stashed_.empty()) {
     int result;
     do {
       ++enters_;
@@ -111,6 +128,7 @@ Completion* IgnoredCompletion() {
 }
 
 int Ring::ReapWithTimeout(int64_t timeout_ns) {
+  if (!stashed_.empty()) return Reap(/*wait=*/false);
   __kernel_timespec timeout{};
   timeout.tv_sec = timeout_ns / 1'000'000'000;
   timeout.tv_nsec = timeout_ns % 1'000'000'000;

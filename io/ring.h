@@ -8,6 +8,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -70,12 +71,20 @@ class Ring {
  private:
   Ring() = default;
   int DispatchAvailable();
+  void StashAvailable();
+
+  struct Stashed {
+    Completion* completion;
+    int32_t result;
+    uint32_t flags;
+  };
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;
   uint64_t enters_ = 0;
   bool ring_fd_registered_ = false;
   unsigned direct_descriptor_slots_ = 0;
+  std::deque<Stashed> stashed_;  // Completions taken off a full CQ by GetSqe, not yet run.
 };
 
 }  // namespace hoot::io

@@ -1130,7 +1130,10 @@ void LogStore::ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_
                    size_t position = 0;
                    size_t bytes_out = 0;
                    uint64_t expect = after_seq + 1;
+                   // Past disk_last_seq the bytes read may be a segment write still in flight
+                   // (torn, or zeros): those records come from the cache, never from here.
                    while (position < data.size() && result->records.size() < max_records &&
+                          expect <= disk_last_seq &&
                           (bytes_out < max_bytes || result->records.empty())) {
                      RecordView record;
                      size_t padded = 0;

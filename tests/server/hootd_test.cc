@@ -1,7 +1,13 @@
 // hootd end to end: real hootd processes on loopback, driven by the client library.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -424,6 +430,204 @@ TEST(Hootd, StalledReplayResumesWhenTheSocketDrains) {
   auto live = NextMessage(*bo);
   ASSERT_TRUE(live);
   EXPECT_EQ(live->record.seq, kMessages + 1);
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// Subscribers replaying from the start while a sender writes large messages: their reads
+// reach the disk while segment writes are still in flight. Those bytes must never be taken for
+// damage (every send keeps succeeding) and every replay is contiguous.
+TEST(Hootd, ReplaysFromDiskWhileSegmentWritesAreInFlight) {
+  auto hootd = StartHootd("replay-while-writing");
+  ASSERT_NE(hootd, nullptr);
+  auto admin = MustConnect(*hootd, "ada");
+  auto info = admin->CreateChannel("tape", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok());
+  constexpr uint64_t kMessages = 3000;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> acknowledged{0};
+  std::string sender_error;
+  std::thread sender([&] {
+    auto ada = hootd->Connect("ada");
+    if (!ada.ok()) return void(sender_error = ada.status().ToString());
+    std::mt19937 random(7);
+    const size_t sizes[] = {10, 3000, 60000};
+    for (uint64_t base = 0; base < kMessages; base += 50) {
+      std::vector<uint32_t> window;
+      for (uint64_t id = base + 1; id <= base + 50 && id <= kMessages; ++id) {
+        auto correlation = (*ada)->SendAsync("tape", id, std::string(sizes[random() % 3], 'r'));
+        if (!correlation.ok()) return void(sender_error = correlation.status().ToString());
+        window.push_back(*correlation);
+      }
+      for (uint32_t correlation : window) {
+        auto sent = (*ada)->WaitSent(correlation);
+        if (!sent.ok()) return void(sender_error = sent.status().ToString());
+        acknowledged = sent->seq;
+      }
+    }
+    done = true;
+  });
+  std::vector<std::thread> readers;
+  std::vector<std::string> errors(3);
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&, r] {
+      std::mt19937 random(static_cast<unsigned>(r + 11));
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!done && sender_error.empty() && std::chrono::steady_clock::now() < deadline) {
+        auto reader = hootd->Connect("ada");
+        if (!reader.ok()) return void(errors[r] = reader.status().ToString());
+        // From the start: the oldest records are long out of the cache and come from disk.
+        auto subscribed = (*reader)->Subscribe("tape", info->epoch, 0);
+        if (!subscribed.ok()) return void(errors[r] = subscribed.status().ToString());
+        uint64_t want = std::min<uint64_t>(acknowledged.load(), 1 + random() % 2000);
+        for (uint64_t seq = 1; seq <= want; ++seq) {
+          auto push = (*reader)->NextPush(milliseconds(10000));
+          if (!push.ok() || !push->has_value()) {
+            return void(errors[r] = "replay stopped after seq " + std::to_string(seq - 1));
+          }
+          const auto* message = std::get_if<client::Message>(&**push);
+          if (message == nullptr) return void(errors[r] = "a push other than MESSAGE");
+          if (message->record.seq != seq) return void(errors[r] = "out of order");
+        }
+      }
+    });
+  }
+  sender.join();
+  for (auto& reader : readers) reader.join();
+  EXPECT_TRUE(sender_error.empty()) << sender_error;
+  for (const std::string& error : errors) EXPECT_TRUE(error.empty()) << error;
+  EXPECT_EQ(acknowledged.load(), kMessages);
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// A connection driven byte by byte through the client library's sans-IO session, for
+// pipelining what the blocking client cannot (several requests in one write).
+class RawConnection {
+ public:
+  static std::unique_ptr<RawConnection> Open(const HootdProcess& hootd, const std::string& user) {
+    auto raw = std::make_unique<RawConnection>();
+    raw->fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(hootd.port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(raw->fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return nullptr;
+    if (!raw->session.Hello(hootd.Token(user), "raw").ok() || !raw->Flush()) return nullptr;
+    auto welcome = raw->Next();
+    if (!welcome || welcome->type != proto::MessageType::kWelcome) return nullptr;
+    return raw;
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool Flush() {
+    std::string& out = session.outbound();
+    bool ok = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size());
+    session.ConsumeOutbound(out.size());
+    return ok;
+  }
+  // The next frame, or nothing within 5 s.
+  std::optional<client::Incoming> Next() {
+    while (pending_.empty()) {
+      pollfd poll_fd{fd_, POLLIN, 0};
+      if (::poll(&poll_fd, 1, 5000) <= 0) return std::nullopt;
+      char buffer[65536];
+      ssize_t got = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (got <= 0) return std::nullopt;
+      std::vector<client::Incoming> frames;
+      if (!session.Feed(std::string_view(buffer, static_cast<size_t>(got)), &frames).ok()) {
+        return std::nullopt;
+      }
+      for (auto& frame : frames) pending_.push_back(std::move(frame));
+    }
+    client::Incoming next = std::move(pending_.front());
+    pending_.pop_front();
+    return next;
+  }
+  client::ClientSession session;
+
+ private:
+  int fd_ = -1;
+  std::deque<client::Incoming> pending_;
+};
+
+// SUBSCRIBE and UNSUBSCRIBE in one write: both are answered, SUBSCRIBED first, and nothing of
+// the channel follows.
+TEST(Hootd, UnsubscribeWhileAttachingAnswersBoth) {
+  auto hootd = StartHootd("unsubscribe-attaching");
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
+  ASSERT_TRUE(ada && ada->CreateChannel("g", proto::Visibility::kPublic).ok());
+  for (int round = 0; round < 20; ++round) {
+    auto raw = RawConnection::Open(*hootd, "ada");
+    ASSERT_TRUE(raw);
+    auto subscribe = raw->session.Subscribe("g", 0, 0, false);
+    auto unsubscribe = raw->session.Unsubscribe("g");
+    ASSERT_TRUE(subscribe.ok() && unsubscribe.ok());
+    ASSERT_TRUE(raw->Flush());
+    auto first = raw->Next();
+    auto second = raw->Next();
+    ASSERT_TRUE(first && second) << "round " << round << ": a request was not answered";
+    EXPECT_EQ(first->correlation_id, *subscribe);
+    EXPECT_EQ(first->type, proto::MessageType::kSubscribed);
+    EXPECT_EQ(second->correlation_id, *unsubscribe);
+    EXPECT_EQ(second->type, proto::MessageType::kOk);
+    ASSERT_TRUE(ada->Send("g", 0, "after the unsubscribe").ok());
+    auto ping = raw->session.Ping(7);
+    ASSERT_TRUE(ping.ok() && raw->Flush());
+    auto pong = raw->Next();
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(pong->type, proto::MessageType::kPong) << "a MESSAGE arrived after the OK";
+  }
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// A live subscriber that stops reading: hootd stops queueing live messages for it past the
+// outbound cap (STREAM_LAG from_log), serves it from the log as it drains, and says when it
+// is live again; it gets every message once, in order.
+TEST(Hootd, SlowLiveSubscriberFallsBackToTheLogAndCatchesUp) {
+  auto hootd = StartHootd("slow-live", 1);
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
+  auto bo = MustConnect(*hootd, "bo");
+  ASSERT_TRUE(ada && bo);
+  auto info = ada->CreateChannel("fast", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok() && bo->Join("fast").ok());
+  MustSubscribe(*bo, "fast", info->epoch, 0);
+  constexpr uint64_t kMessages = 800;  // 48 MB: several times the 8 MiB outbound cap.
+  std::vector<uint32_t> pending;
+  for (uint64_t id = 1; id <= kMessages; ++id) {
+    auto correlation = ada->SendAsync("fast", id, std::string(60000, 'q'));
+    ASSERT_TRUE(correlation.ok());
+    pending.push_back(*correlation);
+    if (pending.size() == 64 || id == kMessages) {
+      for (uint32_t c : pending) ASSERT_TRUE(ada->WaitSent(c).ok());
+      pending.clear();
+    }
+  }
+  uint64_t next = 1;
+  std::vector<proto::StreamMode> notices;
+  while (next <= kMessages) {
+    auto push = bo->NextPush(milliseconds(10000));
+    ASSERT_TRUE(push.ok() && push->has_value()) << "stuck after seq " << next - 1;
+    if (auto* lag = std::get_if<client::StreamLag>(&**push)) {
+      notices.push_back(lag->mode);
+      continue;
+    }
+    ASSERT_EQ(std::get<client::Message>(**push).record.seq, next);
+    ++next;
+  }
+  ASSERT_TRUE(ada->Send("fast", kMessages + 1, "live again").ok());
+  while (true) {
+    auto push = bo->NextPush(milliseconds(10000));
+    ASSERT_TRUE(push.ok() && push->has_value());
+    if (auto* lag = std::get_if<client::StreamLag>(&**push)) {
+      notices.push_back(lag->mode);
+      continue;
+    }
+    EXPECT_EQ(std::get<client::Message>(**push).record.seq, kMessages + 1);
+    break;
+  }
+  ASSERT_GE(notices.size(), 2u) << "no STREAM_LAG notices";
+  EXPECT_EQ(notices.front(), proto::StreamMode::kFromLog);
+  EXPECT_EQ(notices.back(), proto::StreamMode::kLive);
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
