@@ -174,6 +174,8 @@ struct Session {
   bool ping_outstanding = false;
   uint64_t ping_nonce = 0;
   std::vector<Request*> paused_history;  // Pages waiting for the socket to drain.
+  bool counted = false;       // In the server-wide connection count.
+  bool user_counted = false;  // In its user's connection count.
 };
 
 struct PendingAck {
@@ -312,13 +314,15 @@ void AddHistoryFrames(const std::string& channel, uint64_t epoch, uint32_t corre
 
 // ---- Setting up ---------------------------------------------------------------------------
 
-ChatShard::ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer)
-    : shard_(shard), options_(options), signer_(signer) {}
+ChatShard::ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer,
+                     ConnectionLimits* limits)
+    : shard_(shard), options_(options), signer_(signer), limits_(limits) {}
 
 absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
                                                             const ServerOptions& options,
-                                                            const auth::TokenSigner* signer) {
-  std::unique_ptr<ChatShard> chat(new ChatShard(shard, options, signer));
+                                                            const auth::TokenSigner* signer,
+                                                            ConnectionLimits* limits) {
+  std::unique_ptr<ChatShard> chat(new ChatShard(shard, options, signer, limits));
   HOOT_RETURN_IF_ERROR(chat->Open());
   io::TcpServerOptions tcp_options;
   tcp_options.host = options.listen_host;
@@ -457,10 +461,17 @@ void ChatShard::OnAccept(io::TcpConnection& connection) {
   session->id = connection.id();
   session->accepted_at = session->last_received = std::chrono::steady_clock::now();
   connection.user_data = session.get();
-  if (draining_) {
-    SendError(*session, 0, ErrorCode::kShuttingDown, "hootd is shutting down");
-  }
+  Session& accepted = *session;
   sessions_[connection.id()] = std::move(session);
+  if (draining_) {
+    SendError(accepted, 0, ErrorCode::kShuttingDown, "hootd is shutting down");
+  } else if (!limits_->TryOpen(options_.connections_max)) {
+    SendError(accepted, 0, ErrorCode::kTooManyConnections,
+              "the server has its limit of " + std::to_string(options_.connections_max) +
+                  " connections open");
+  } else {
+    accepted.counted = true;
+  }
 }
 
 void ChatShard::OnData(io::TcpConnection& connection, std::string_view data) {
@@ -487,6 +498,8 @@ void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
   }
   for (Request* request : session->paused_history) delete request;
   session->paused_history.clear();
+  if (session->counted) limits_->Closed();
+  if (session->user_counted) limits_->ClosedForUser(session->user);
   connection.user_data = nullptr;
   sessions_.erase(session->id);
   CheckDrained();
@@ -512,6 +525,24 @@ void ChatShard::OnOutboundBelow(io::TcpConnection& connection) {
       ToOwner(request);
     }
   }
+}
+
+bool ChatShard::TakeSendToken(const std::string& user) {
+  if (options_.send_rate_per_user <= 0) return true;
+  auto now = std::chrono::steady_clock::now();
+  auto [found, fresh] = send_buckets_.try_emplace(user);
+  SendBucket& bucket = found->second;
+  if (fresh) {
+    bucket.tokens = options_.send_burst_per_user;
+  } else {
+    double seconds = std::chrono::duration<double>(now - bucket.refilled).count();
+    bucket.tokens = std::min(options_.send_burst_per_user,
+                             bucket.tokens + seconds * options_.send_rate_per_user);
+  }
+  bucket.refilled = now;
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
 }
 
 Session* ChatShard::FindSession(uint64_t connection_id) {
@@ -591,6 +622,13 @@ void ChatShard::HandleHello(Session& session, const proto::Frame& frame,
                                                                : ErrorCode::kAuthFailed;
     return SendError(session, frame.correlation_id, code, check.message);
   }
+  if (!limits_->TryOpenForUser(check.user, options_.connections_per_user_max)) {
+    return SendError(session, frame.correlation_id, ErrorCode::kTooManyConnections,
+                     check.user + " has its limit of " +
+                         std::to_string(options_.connections_per_user_max) +
+                         " connections open");
+  }
+  session.user_counted = true;
   session.welcomed = true;
   session.user = check.user;
   proto::Welcome welcome;
@@ -732,6 +770,12 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
     case proto::MessageType::kSend: {
       const auto& send = std::get<proto::Send>(message);
       if (!check_channel(send.channel)) return;
+      if (!TakeSendToken(session.user)) {
+        return SendError(session, correlation, ErrorCode::kRateLimited,
+                         "more than " + std::to_string(static_cast<uint64_t>(
+                                            options_.send_rate_per_user)) +
+                             " sends a second; retry later");
+      }
       Request* request = NewRequest(session, kOpSend, correlation, send.channel);
       request->client_message_id = send.client_message_id;
       request->body = send.body;

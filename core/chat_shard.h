@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "auth/token.h"
+#include "core/connection_limits.h"
 #include "core/metadata.h"
 #include "core/server_options.h"
 #include "core/shard.h"
@@ -52,7 +53,8 @@ class ChatShard : public io::TcpHandler {
   // On the shard's thread: opens and recovers the shard's log and metadata, then listens.
   static absl::StatusOr<std::unique_ptr<ChatShard>> Create(Shard& shard,
                                                           const ServerOptions& options,
-                                                          const auth::TokenSigner* signer);
+                                                          const auth::TokenSigner* signer,
+                                                          ConnectionLimits* limits);
   ~ChatShard() override;
 
   // Shutdown, on the shard's thread: stop accepting, let requests in flight finish and their
@@ -69,7 +71,10 @@ class ChatShard : public io::TcpHandler {
 
  private:
   friend struct Envelopes;
-  ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer);
+  ChatShard(Shard& shard, const ServerOptions& options, const auth::TokenSigner* signer,
+            ConnectionLimits* limits);
+  // Whether `user` may send now (their token bucket on this shard).
+  bool TakeSendToken(const std::string& user);
   absl::Status Open();
   absl::Status Replay(log::ChannelLog* channel, uint64_t after_seq,
                       const std::function<void(const log::RecordView&)>& on_record);
@@ -155,6 +160,12 @@ class ChatShard : public io::TcpHandler {
   Shard& shard_;
   const ServerOptions& options_;
   const auth::TokenSigner* signer_;
+  ConnectionLimits* limits_;
+  struct SendBucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
+  std::unordered_map<std::string, SendBucket> send_buckets_;
 
   // Gateway state.
   std::unique_ptr<io::TcpServer> tcp_;

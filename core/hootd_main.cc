@@ -38,6 +38,20 @@ Server flags:
   --handshake-timeout DUR  close connections that have not sent HELLO by then (default 10s)
   --idle-timeout DUR       close connections silent for this long; they are pinged at half
                            (default 60s; 0 turns it off)
+  --max-connections N      open connections, server-wide (default 10000); more are refused
+                           with too_many_connections
+  --max-connections-per-user N
+                           authenticated connections of one user (default 64)
+  --max-subscriptions N    subscriptions per connection (default 1024)
+  --send-rate R            sends per second per user, a token bucket (default 10000; 0: no
+                           limit); a send over it is refused with rate_limited. Each shard
+                           keeps the buckets of the connections it holds.
+  --send-burst N           the bucket's size: sends a user may make at once (default 20000)
+  --outbound-cap BYTES     bytes queued for one connection before its subscriptions are
+                           served from the log instead of live (default 8388608)
+  --journal-mib N          each of a shard's two journal files, pre-zeroed on first start
+                           (default 64); a commit batch is at most half of one
+  --segment-mib N          channel segment files are sealed at this size (default 64)
   --no-pin                 do not pin shards to cores
   --help                   this text
 
@@ -161,6 +175,30 @@ int main(int argc, char** argv) {
       options.handshake_timeout = ParseDurationFlag(flag, args.Value(flag));
     } else if (flag == "--idle-timeout") {
       options.idle_timeout = ParseDurationFlag(flag, args.Value(flag));
+    } else if (flag == "--max-connections") {
+      options.connections_max = ParseCount(flag, args.Value(flag));
+    } else if (flag == "--max-connections-per-user") {
+      options.connections_per_user_max = ParseCount(flag, args.Value(flag));
+    } else if (flag == "--max-subscriptions") {
+      options.subscriptions_per_connection_max = ParseCount(flag, args.Value(flag));
+    } else if (flag == "--send-rate") {
+      options.send_rate_per_user = static_cast<double>(ParseCount(flag, args.Value(flag)));
+    } else if (flag == "--send-burst") {
+      uint64_t burst = ParseCount(flag, args.Value(flag));
+      if (burst == 0) Fail("--send-burst wants at least 1");
+      options.send_burst_per_user = static_cast<double>(burst);
+    } else if (flag == "--outbound-cap") {
+      uint64_t cap = ParseCount(flag, args.Value(flag));
+      if (cap < 65536) Fail("--outbound-cap wants at least 65536 bytes");
+      options.outbound_bytes_max = cap;
+    } else if (flag == "--journal-mib") {
+      uint64_t mib = ParseCount(flag, args.Value(flag));
+      if (mib < 1 || mib > 4096) Fail("--journal-mib wants 1 to 4096");
+      options.journal_file_bytes = mib << 20;
+    } else if (flag == "--segment-mib") {
+      uint64_t mib = ParseCount(flag, args.Value(flag));
+      if (mib < 1 || mib > 65536) Fail("--segment-mib wants 1 to 65536");
+      options.segment_bytes = mib << 20;
     } else if (flag == "--no-pin") {
       options.pin_shards = false;
     } else {

@@ -117,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   server->chats_.assign(options.shards, nullptr);
   Server* self = server.get();
   absl::Status started = server->runtime_->Start([self](Shard& shard) {
-    auto chat = ChatShard::Create(shard, self->options_, self->signer_.get());
+    auto chat = ChatShard::Create(shard, self->options_, self->signer_.get(), &self->limits_);
     std::lock_guard<std::mutex> lock(self->mutex_);
     if (chat.ok()) {
       ChatShard* raw = chat->release();

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "auth/token.h"
+#include "core/connection_limits.h"
 #include "core/server_options.h"
 #include "core/shard.h"
 
@@ -48,6 +49,7 @@ class Server {
 
   ServerOptions options_;  // Shards keep a reference: it lives as long as they do.
   std::unique_ptr<auth::TokenSigner> signer_;
+  ConnectionLimits limits_;
   std::unique_ptr<Runtime> runtime_;
   uint16_t port_ = 0;
   bool stopped_ = false;

@@ -28,6 +28,13 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};
   size_t outbound_bytes_max = 8u << 20;  // Per connection.
   size_t subscriptions_per_connection_max = 1024;
+  size_t connections_max = 10000;          // Open connections, server-wide.
+  size_t connections_per_user_max = 64;    // Authenticated connections of one user.
+  // Sends per second per user (a token bucket of send_burst tokens; 0: no limit). Each shard
+  // keeps the buckets of the connections it holds: a user connected through several shards
+  // gets up to that many times the rate.
+  double send_rate_per_user = 10000;
+  double send_burst_per_user = 20000;
   std::chrono::milliseconds shutdown_deadline{10000};
 
   // The log's file sizes (tests shrink them to cross journal switches and segment rolls).

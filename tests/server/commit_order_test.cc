@@ -8,58 +8,32 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "client/client.h"
 #include "core/server.h"
+#include "tests/server/forwarding_storage.h"
 #include "tests/server/hootd_process.h"
 
 namespace hoot::testing {
 namespace {
 
 // Holds every journal WriteThenSync while the gate is closed.
-class GatedStorage : public log::Storage {
+class GatedStorage : public ForwardingStorage {
  public:
   GatedStorage(std::unique_ptr<log::Storage> inner, std::atomic<bool>* closed,
                std::atomic<int>* held)
-      : inner_(std::move(inner)), closed_(closed), held_count_(held) {}
+      : ForwardingStorage(std::move(inner)), closed_(closed), held_count_(held) {}
 
-  absl::Status CreateDirectories(const std::string& path) override {
-    return inner_->CreateDirectories(path);
-  }
-  absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override {
-    return inner_->ListDirectory(path);
-  }
-  bool Exists(const std::string& path) override { return inner_->Exists(path); }
   absl::StatusOr<log::FileHandle> Open(const std::string& path, bool create) override {
-    auto file = inner_->Open(path, create);
+    auto file = inner().Open(path, create);
     if (file.ok() && path.find("/journal/") != std::string::npos) journal_files_.insert(*file);
     return file;
   }
   void Close(log::FileHandle file) override {
     journal_files_.erase(file);
-    inner_->Close(file);
-  }
-  absl::StatusOr<uint64_t> Size(log::FileHandle file) override { return inner_->Size(file); }
-  absl::Status Allocate(log::FileHandle file, uint64_t bytes) override {
-    return inner_->Allocate(file, bytes);
-  }
-  absl::Status Truncate(log::FileHandle file, uint64_t size) override {
-    return inner_->Truncate(file, size);
-  }
-  absl::Status Remove(const std::string& path) override { return inner_->Remove(path); }
-  absl::Status Rename(const std::string& from, const std::string& to) override {
-    return inner_->Rename(from, to);
-  }
-  absl::Status SyncDirectory(const std::string& path) override {
-    return inner_->SyncDirectory(path);
-  }
-  void Write(log::FileHandle file, uint64_t offset, std::string_view data,
-             log::IoCallback done) override {
-    inner_->Write(file, offset, data, std::move(done));
-  }
-  void Sync(log::FileHandle file, log::IoCallback done) override {
-    inner_->Sync(file, std::move(done));
+    inner().Close(file);
   }
   void WriteThenSync(log::FileHandle file, uint64_t offset, std::string_view data,
                      log::IoCallback done) override {
@@ -68,20 +42,15 @@ class GatedStorage : public log::Storage {
       held_count_->fetch_add(1);
       return;
     }
-    inner_->WriteThenSync(file, offset, data, std::move(done));
+    inner().WriteThenSync(file, offset, data, std::move(done));
   }
-  void Read(log::FileHandle file, uint64_t offset, char* out, size_t bytes,
-            log::IoCallback done) override {
-    inner_->Read(file, offset, out, bytes, std::move(done));
-  }
-  int Poll(bool wait) override { return inner_->Poll(wait); }
-  size_t in_flight() const override { return inner_->in_flight() + held_.size(); }
+  size_t in_flight() const override { return ForwardingStorage::in_flight() + held_.size(); }
 
   // On the shard's thread: lets the held commits go to the disk.
   void Release() {
     std::deque<Held> held;
     held.swap(held_);
-    for (Held& op : held) inner_->WriteThenSync(op.file, op.offset, op.data, std::move(op.done));
+    for (Held& op : held) inner().WriteThenSync(op.file, op.offset, op.data, std::move(op.done));
   }
 
  private:
@@ -91,7 +60,6 @@ class GatedStorage : public log::Storage {
     std::string_view data;
     log::IoCallback done;
   };
-  std::unique_ptr<log::Storage> inner_;
   std::atomic<bool>* closed_;
   std::atomic<int>* held_count_;
   std::set<log::FileHandle> journal_files_;
@@ -116,6 +84,7 @@ TEST(CommitOrder, NoAcknowledgementAndNoPushBeforeTheCommit) {
   options.shards = kShards;
   options.pin_shards = false;
   options.journal_file_bytes = 4u << 20;
+  options.segment_bytes = 4u << 20;
   options.wrap_storage = [&](unsigned shard, std::unique_ptr<log::Storage> inner) {
     auto gated = std::make_unique<GatedStorage>(std::move(inner), &closed, &held);
     std::lock_guard<std::mutex> lock(mutex);
