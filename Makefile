@@ -46,8 +46,8 @@ fuzz: deps
 fuzz-corpus: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS) --target make_corpus
-	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops
-	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops
+	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session
+	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session
 	@build/fuzz/fuzz/make_corpus fuzz
 
 tsan: deps

@@ -68,6 +68,31 @@ bool WriteLogSeeds(const std::string& dir) {
   return ok;
 }
 
+// Sessions a client could have after its HELLO (the leading 0x01 asks the target to send a
+// valid HELLO first), and one that starts with a bad HELLO.
+bool WriteSessionSeeds(const std::string& dir) {
+  using namespace hoot::proto;
+  std::string create, join, send, history, subscribe, cursors, list, ping, unsubscribe;
+  bool ok = EncodeTo(CreateChannel{"desk-fx", Visibility::kPrivate}, 2, &create) &&
+            EncodeTo(Join{"desk-fx"}, 3, &join) &&
+            EncodeTo(Send{"desk-fx", 42, "hi bo"}, 4, &send) &&
+            EncodeTo(FetchHistory{"desk-fx", 0, 0, Direction::kBackward, 10}, 5, &history) &&
+            EncodeTo(Subscribe{"desk-fx", 0, 0, 0}, 6, &subscribe) &&
+            EncodeTo(GetCursors{""}, 7, &cursors) && EncodeTo(ListChannels{}, 8, &list) &&
+            EncodeTo(Ping{9}, 9, &ping) && EncodeTo(Unsubscribe{"desk-fx"}, 10, &unsubscribe);
+  if (!ok) return false;
+  const std::string after_hello = std::string(1, '\x01');
+  std::string bad_hello;
+  Hello hello;
+  hello.token = "v1.nobody.1.AAAA";
+  if (!EncodeTo(hello, 1, &bad_hello)) return false;
+  return WriteFile(dir + "/corpus/session/chat", after_hello + create + join + send + history) &&
+         WriteFile(dir + "/corpus/session/subscribe",
+                   after_hello + create + subscribe + send + send + unsubscribe + ping) &&
+         WriteFile(dir + "/corpus/session/lists", after_hello + list + cursors + ping) &&
+         WriteFile(dir + "/corpus/session/bad-hello", std::string(1, '\x00') + bad_hello + ping);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +115,7 @@ int main(int argc, char** argv) {
   }
   if (!WriteFile(dir + "/corpus/proto_decode/stream-all", stream)) return 1;
   if (!WriteLogSeeds(dir)) return 1;
+  if (!WriteSessionSeeds(dir)) return 1;
   std::printf("wrote %d examples and one stream\n", index);
   return 0;
 }

@@ -9,8 +9,14 @@ seconds=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS}
 source_dir=$(cd "$(dirname "$0")" && pwd)
 status=0
 summary=()
+# FUZZ_SKIP: targets to leave out (space-separated names).
+skip=" ${FUZZ_SKIP:-} "
 for target in "$build_dir"/fuzz/*_fuzz; do
   name=$(basename "$target")
+  if [[ $skip == *" $name "* ]]; then
+    echo "fuzz: $name skipped (FUZZ_SKIP)"
+    continue
+  fi
   seeds="$source_dir/corpus/${name%_fuzz}"
   scratch="$build_dir/fuzz-scratch/$name"
   mkdir -p "$scratch"
@@ -19,6 +25,9 @@ for target in "$build_dir"/fuzz/*_fuzz; do
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$build_dir/fuzz-scratch/$name-")
   [[ -f $dict ]] && args+=(-dict="$dict")
+  # Extra libFuzzer flags of a target, one per line, in NAME.flags.
+  flags="$source_dir/$name.flags"
+  [[ -f $flags ]] && mapfile -t extra <"$flags" && args+=("${extra[@]}")
   log="$build_dir/fuzz-scratch/$name.log"
   echo "fuzz: $name for ${seconds}s (seeds: corpus/${name%_fuzz})"
   if ! "$target" "${args[@]}" "$scratch" "$seeds" >"$log" 2>&1; then
