@@ -389,9 +389,7 @@ void TcpServer::OnAcceptRetry() {
   if (!accept_armed_ && !shutting_down_ && !accepting_stopped_) ArmAccept();
 }
 
-void TcpServer::StopAccepting() {
-  if (accepting_stopped_) return;
-  accepting_stopped_ = true;
+void TcpServer::CancelAccepting() {
   if (accept_retry_armed_) {
     io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
     io_uring_prep_timeout_remove(sqe, reinterpret_cast<uint64_t>(&accept_retry_op_), 0);
@@ -400,6 +398,12 @@ void TcpServer::StopAccepting() {
     io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
     io_uring_prep_cancel(sqe, &accept_op_, 0);
   }
+}
+
+void TcpServer::StopAccepting() {
+  if (accepting_stopped_) return;
+  accepting_stopped_ = true;
+  CancelAccepting();
   // Connections still queued in the backlog are refused rather than left hanging.
   if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RD);
 }
@@ -424,14 +428,7 @@ TcpConnection* TcpServer::AddConnection(int fd, bool direct) {
 void TcpServer::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  if (accept_retry_armed_) {
-    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
-    io_uring_prep_timeout_remove(sqe, reinterpret_cast<uint64_t>(&accept_retry_op_), 0);
-  }
-  if (accept_armed_) {
-    io_uring_sqe* sqe = ring_->GetSqe(IgnoredCompletion());
-    io_uring_prep_cancel(sqe, &accept_op_, 0);
-  }
+  CancelAccepting();
   std::vector<TcpConnection*> open;
   for (auto& [id, connection] : connections_) open.push_back(connection.get());
   for (TcpConnection* connection : open) connection->Close();

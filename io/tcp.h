@@ -208,6 +208,8 @@ class TcpServer {
   void ArmAccept();
   void OnAccept(int32_t result, uint32_t flags);
   void OnAcceptRetry();
+  // Cancels the armed accept and any pending retry of it.
+  void CancelAccepting();
   void Release(TcpConnection* connection);
 
   Ring* ring_ = nullptr;

@@ -24,19 +24,6 @@ using client::Client;
 using proto::ErrorCode;
 using std::chrono::milliseconds;
 
-std::unique_ptr<HootdProcess> StartHootd(const std::string& name, std::vector<std::string> flags = {},
-                                         unsigned shards = 2) {
-  HootdProcess::Options options;
-  options.data_directory = FreshDirectory(name);
-  options.shards = shards;
-  options.extra_flags = std::move(flags);
-  auto process = HootdProcess::Start(options);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status();
-    return nullptr;
-  }
-  return std::move(*process);
-}
 
 // The code of a failed request, kInternal standing for "it did not fail".
 ErrorCode CodeOf(const absl::Status& status) {
@@ -129,7 +116,7 @@ TEST(HootdAccess, Matrix) {
 }
 
 TEST(HootdLimits, SendRateLimitRefusesThenRecovers) {
-  auto hootd = StartHootd("rate", {"--send-rate", "50", "--send-burst", "20"}, 1);
+  auto hootd = StartHootd("rate", 1, {"--send-rate", "50", "--send-burst", "20"});
   ASSERT_NE(hootd, nullptr);
   auto ada = hootd->Connect("ada");
   ASSERT_TRUE(ada.ok());
@@ -160,7 +147,7 @@ TEST(HootdLimits, SendRateLimitRefusesThenRecovers) {
 }
 
 TEST(HootdLimits, ConnectionLimitsServerWideAndPerUser) {
-  auto hootd = StartHootd("connections", {"--max-connections", "4", "--max-connections-per-user", "2"});
+  auto hootd = StartHootd("connections", 2, {"--max-connections", "4", "--max-connections-per-user", "2"});
   ASSERT_NE(hootd, nullptr);
   // A refused connection counts until the server has closed it (a moment after the refusal
   // reaches the client): connecting again may take a few tries.
@@ -257,7 +244,7 @@ ErrorCode ErrorIn(const std::string& bytes) {
 }
 
 TEST(HootdBadInput, MalformedAndOversizedFramesGetAnErrorAndTheRightClose) {
-  auto hootd = StartHootd("bad-input", {}, 1);
+  auto hootd = StartHootd("bad-input", 1);
   ASSERT_NE(hootd, nullptr);
   std::string token = hootd->Token("ada");
   auto header = [](uint32_t frame_bytes, uint16_t type, uint32_t correlation) {
@@ -315,7 +302,7 @@ TEST(HootdBadInput, MalformedAndOversizedFramesGetAnErrorAndTheRightClose) {
 // A thousand connections that trickle a HELLO one byte at a time are all closed by the
 // handshake timeout, and the server keeps serving others meanwhile.
 TEST(HootdBadInput, TricklingConnectionsAreClosedByTheHandshakeTimeout) {
-  auto hootd = StartHootd("trickle", {"--handshake-timeout", "1s"});
+  auto hootd = StartHootd("trickle", 2, {"--handshake-timeout", "1s"});
   ASSERT_NE(hootd, nullptr);
   constexpr int kConnections = 1000;
   std::vector<std::unique_ptr<RawSocket>> sockets;
@@ -360,7 +347,7 @@ TEST(HootdBadInput, TricklingConnectionsAreClosedByTheHandshakeTimeout) {
 // A connection that goes silent (and does not answer the server's PING) is closed with
 // idle_timeout; one that answers stays.
 TEST(HootdLimits, IdleConnectionsArePingedThenClosed) {
-  auto hootd = StartHootd("idle", {"--idle-timeout", "1s"}, 1);
+  auto hootd = StartHootd("idle", 1, {"--idle-timeout", "1s"});
   ASSERT_NE(hootd, nullptr);
   RawSocket silent(hootd->port());
   ASSERT_TRUE(silent.Write(Hello(hootd->Token("ada"))));

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "absl/status/statusor.h"
 #include "auth/token.h"
 #include "client/client.h"
@@ -180,5 +182,27 @@ class HootdProcess {
   uint16_t port_ = 0;
   std::string data_directory_;
 };
+
+// A hootd on `data_directory`; a test failure (and null) if it does not start.
+inline std::unique_ptr<HootdProcess> StartHootdOn(const std::string& data_directory,
+                                                  unsigned shards = 2,
+                                                  std::vector<std::string> flags = {}) {
+  HootdProcess::Options options;
+  options.data_directory = data_directory;
+  options.shards = shards;
+  options.extra_flags = std::move(flags);
+  auto process = HootdProcess::Start(options);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status();
+    return nullptr;
+  }
+  return std::move(*process);
+}
+
+// A hootd on a fresh data directory named after `name`.
+inline std::unique_ptr<HootdProcess> StartHootd(const std::string& name, unsigned shards = 2,
+                                                std::vector<std::string> flags = {}) {
+  return StartHootdOn(FreshDirectory(name), shards, std::move(flags));
+}
 
 }  // namespace hoot::testing

@@ -25,19 +25,6 @@ namespace {
 using client::Client;
 using std::chrono::milliseconds;
 
-std::unique_ptr<HootdProcess> StartHootd(const std::string& name, unsigned shards = 2,
-                                         std::vector<std::string> flags = {}) {
-  HootdProcess::Options options;
-  options.data_directory = FreshDirectory(name);
-  options.shards = shards;
-  options.extra_flags = std::move(flags);
-  auto process = HootdProcess::Start(options);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status();
-    return nullptr;
-  }
-  return std::move(*process);
-}
 
 std::unique_ptr<Client> MustConnect(const HootdProcess& hootd, const std::string& user) {
   auto client = hootd.Connect(user);

@@ -57,19 +57,6 @@ std::string BodyOf(const std::string& line) {
   return at == std::string::npos ? std::string() : line.substr(at + 2);
 }
 
-std::unique_ptr<HootdProcess> StartHootd(const std::string& data_directory,
-                                         std::vector<std::string> flags = {}) {
-  HootdProcess::Options options;
-  options.data_directory = data_directory;
-  options.extra_flags = std::move(flags);
-  auto process = HootdProcess::Start(options);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status();
-    return nullptr;
-  }
-  return std::move(*process);
-}
-
 struct CliRun {
   int code = -1;
   std::string out;
@@ -471,7 +458,7 @@ TEST(HootCli, ConnectionFailuresExitThree) {
 
 TEST(HootCli, ChannelsMessagesHistoryAndCursorsRoundTrip) {
   std::string data = FreshDirectory("cli-roundtrip");
-  auto hootd = StartHootd(data);
+  auto hootd = StartHootdOn(data);
   ASSERT_NE(hootd, nullptr);
 
   CliRun created = HootAs(*hootd, "ada", {"create", "general"});
@@ -575,7 +562,7 @@ TEST(HootCli, ChannelsMessagesHistoryAndCursorsRoundTrip) {
 
 TEST(HootCli, ServerRefusalsExitTwoAndAuthFailuresFour) {
   std::string data = FreshDirectory("cli-errors");
-  auto hootd = StartHootd(data);
+  auto hootd = StartHootdOn(data);
   ASSERT_NE(hootd, nullptr);
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "general"}).code, 0);
 
@@ -624,7 +611,7 @@ TEST(HootCli, ServerRefusalsExitTwoAndAuthFailuresFour) {
 }
 
 TEST(HootCli, SendPipelinesStdinInOrderAndHistoryPages) {
-  auto hootd = StartHootd(FreshDirectory("cli-pages"));
+  auto hootd = StartHootdOn(FreshDirectory("cli-pages"));
   ASSERT_NE(hootd, nullptr);
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "tape"}).code, 0);
   constexpr int kMessages = 1300;  // More than a history page (1,000) and many windows.
@@ -660,7 +647,7 @@ TEST(HootCli, SendPipelinesStdinInOrderAndHistoryPages) {
 }
 
 TEST(HootCli, TailStartsAtTheCursorStoresItAndStopsCleanly) {
-  auto hootd = StartHootd(FreshDirectory("cli-tail"));
+  auto hootd = StartHootdOn(FreshDirectory("cli-tail"));
   ASSERT_NE(hootd, nullptr);
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "general"}).code, 0);
   ASSERT_EQ(HootAs(*hootd, "bo", {"join", "general"}).code, 0);
@@ -717,7 +704,7 @@ TEST(HootCli, TailStartsAtTheCursorStoresItAndStopsCleanly) {
 }
 
 TEST(HootCli, TailExitsTwoWhenTheSubscriptionEnds) {
-  auto hootd = StartHootd(FreshDirectory("cli-ended"));
+  auto hootd = StartHootdOn(FreshDirectory("cli-ended"));
   ASSERT_NE(hootd, nullptr);
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "general"}).code, 0);
   ASSERT_EQ(HootAs(*hootd, "bo", {"join", "general"}).code, 0);
@@ -739,7 +726,7 @@ TEST(HootCli, TailExitsTwoWhenTheSubscriptionEnds) {
 // is in the channel exactly once.
 TEST(HootCli, TailAndSendSurviveAServerRestart) {
   std::string data = FreshDirectory("cli-restart");
-  auto hootd = StartHootd(data);
+  auto hootd = StartHootdOn(data);
   ASSERT_NE(hootd, nullptr);
   const uint16_t port = hootd->port();
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "floor"}).code, 0);
@@ -760,7 +747,7 @@ TEST(HootCli, TailAndSendSurviveAServerRestart) {
   for (int i = kBatch + 1; i <= 2 * kBatch; ++i) lines += "line " + std::to_string(i) + "\n";
   ASSERT_TRUE(send->Write(lines));
   hootd->Kill();
-  hootd = StartHootd(data, {"--listen", "127.0.0.1:" + std::to_string(port)});
+  hootd = StartHootdOn(data, 2, {"--listen", "127.0.0.1:" + std::to_string(port)});
   ASSERT_NE(hootd, nullptr);
   ASSERT_EQ(hootd->port(), port);
 
@@ -803,7 +790,7 @@ TEST(HootCli, TailAndSendSurviveAServerRestart) {
 // resubscription is answered HISTORY_RESET, which it reports and follows to the new history.
 TEST(HootCli, TailReportsAndFollowsAHistoryReset) {
   std::string data = FreshDirectory("cli-reset");
-  auto hootd = StartHootd(data);
+  auto hootd = StartHootdOn(data);
   ASSERT_NE(hootd, nullptr);
   const uint16_t port = hootd->port();
   ASSERT_EQ(HootAs(*hootd, "ada", {"create", "floor"}).code, 0);
@@ -817,7 +804,7 @@ TEST(HootCli, TailReportsAndFollowsAHistoryReset) {
     removed += std::filesystem::remove_all(shard.path() / "channels" / "floor");
   }
   ASSERT_GT(removed, 0u) << "no log directory for floor under " << data;
-  hootd = StartHootd(data, {"--listen", "127.0.0.1:" + std::to_string(port)});
+  hootd = StartHootdOn(data, 2, {"--listen", "127.0.0.1:" + std::to_string(port)});
   ASSERT_NE(hootd, nullptr);
 
   ASSERT_EQ(HootAs(*hootd, "ada", {"send", "floor"}, "new1\nnew2\n").code, 0);
