@@ -6,7 +6,10 @@
 //   per batch: the journal makes one durable point per batch whatever the channel count;
 // - durable throughput with large batches (records/s on this one thread);
 // - catch-up reads from the segments (records/s, bytes/s);
-// - recovery: opening a log, with its indexes and with every index removed (a full scan).
+// - recovery: opening a log, with its indexes and with every index removed (a full scan);
+// - control-plane stalls: how long an append that rolls to a new segment, and the start of a
+//   channel's creation, hold the calling (shard) thread, beside a bare directory fsync: the
+//   disk waits are meant to be asynchronous, so neither may include one.
 //
 // Data goes under $HOOT_BENCH_DIR (default build/bench-data), on the disk being measured.
 #include <benchmark/benchmark.h>
@@ -297,7 +300,77 @@ void BM_Recovery(benchmark::State& state) {
   std::filesystem::remove_all(directory);
 }
 
+// Per iteration: a bare fsync of a directory holding a new file (the floor a blocking
+// control-plane step would pay), an append that rolls to a new segment (timed: the call
+// alone, i.e. how long it holds the thread; its commit is then waited for, untimed), and a
+// channel creation (timed: the call alone, and separately until its files are durable).
+void BM_ControlPlaneHold(benchmark::State& state) {
+  std::string directory = BenchDirectory("control");
+  auto storage = MakeStorage();
+  LogOptions options = BenchOptions(directory);
+  options.segment_bytes = 4096;  // Every second record rolls.
+  auto store = LogStore::Open(storage.get(), options);
+  HOOT_CHECK(store.ok());
+  ChannelLog* rolling = *(*store)->CreateChannel("rolling");
+  int committed = 0;
+  (*store)->set_commit_callback([&](ChannelLog*, uint64_t) { ++committed; });
+  std::string body(3000, 'r');
+  std::string bare_directory = directory + "/bare-directory";
+  std::filesystem::create_directories(bare_directory);
+  std::vector<double> directory_fsync_us, roll_hold_us, create_hold_us, create_durable_us;
+  auto elapsed_us = [](Clock::time_point start) {
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  };
+  int iteration = 0;
+  for (auto _ : state) {
+    std::string name = std::to_string(iteration++);
+    FileHandle file = *storage->Open(bare_directory + "/" + name, /*create=*/true);
+    storage->Close(file);
+    Clock::time_point start = Clock::now();
+    HOOT_CHECK(storage->SyncDirectoryNow(bare_directory).ok());
+    directory_fsync_us.push_back(elapsed_us(start));
+
+    for (int record = 0; record < 2; ++record) {
+      uint64_t seq = 0;
+      start = Clock::now();
+      HOOT_CHECK((*store)->Append(rolling, RecordView{0, 1, 1, "ada", body}, &seq) ==
+                 AppendStatus::kOk);
+      if (seq % 2 == 1) roll_hold_us.push_back(elapsed_us(start));  // Odd seqs open a segment.
+      committed = 0;
+      (*store)->Flush();
+      while (committed < 1) storage->Poll(/*wait=*/true);
+    }
+
+    bool created = false;
+    start = Clock::now();
+    HOOT_CHECK((*store)
+                   ->StartCreateChannel("channel-" + name,
+                                        [&](absl::StatusOr<ChannelLog*> channel) {
+                                          HOOT_CHECK(channel.ok());
+                                          created = true;
+                                        })
+                   .ok());
+    create_hold_us.push_back(elapsed_us(start));
+    while (!created) storage->Poll(/*wait=*/true);
+    create_durable_us.push_back(elapsed_us(start));
+  }
+  double directory_fsync_p50 = Percentile(directory_fsync_us, 0.5);
+  state.counters["dir_fsync_p50_us"] = directory_fsync_p50;
+  state.counters["roll_hold_p50_us"] = Percentile(roll_hold_us, 0.5);
+  state.counters["roll_hold_p99_us"] = Percentile(roll_hold_us, 0.99);
+  state.counters["create_hold_p50_us"] = Percentile(create_hold_us, 0.5);
+  state.counters["create_hold_p99_us"] = Percentile(create_hold_us, 0.99);
+  state.counters["create_durable_p50_us"] = Percentile(create_durable_us, 0.5);
+  state.counters["roll_hold_p99_over_dir_fsync_p50"] =
+      Percentile(roll_hold_us, 0.99) / directory_fsync_p50;
+  state.counters["create_hold_p99_over_dir_fsync_p50"] =
+      Percentile(create_hold_us, 0.99) / directory_fsync_p50;
+  store->reset();
+  std::filesystem::remove_all(directory);
+}
+
 BENCHMARK(BM_CommitVsBare)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ControlPlaneHold)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DurableThroughput)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CatchUpRead)->Arg(200000)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Recovery)->Args({64, 0})->Args({64, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -320,6 +393,11 @@ int main(int argc, char** argv) {
                 "c64_over_c1_p50", 1.5, false, 1.0},
           Ratio{"commit p99, 64 channels / 1 channel", "BM_CommitVsBare/real_time", "",
                 "c64_over_c1_p99", 0, false, 1.0},
+          Ratio{"segment roll, thread held p99 / dir fsync p50", "BM_ControlPlaneHold/real_time",
+                "", "roll_hold_p99_over_dir_fsync_p50", 0.5, false, 1.0},
+          Ratio{"channel creation, thread held p99 / dir fsync p50",
+                "BM_ControlPlaneHold/real_time", "", "create_hold_p99_over_dir_fsync_p50", 0.5,
+                false, 1.0},
           Ratio{"durable records/s, large batches / 1 M/s", "BM_DurableThroughput/real_time", "",
                 "durable_records_per_second", 1.0, true, 1e6},
       });

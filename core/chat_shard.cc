@@ -1357,15 +1357,36 @@ void ChatShard::OwnerCreate(Request* request) {
   if (meta_.Find(request->channel) != nullptr) {
     return AnswerError(request, ErrorCode::kChannelExists, request->channel + " already exists");
   }
+  auto waiting = creating_.find(request->channel);
+  if (waiting != creating_.end()) {
+    waiting->second.push_back(request);
+    return;
+  }
   log::ChannelLog* log = store_->FindChannel(request->channel);
   if (log == nullptr) {
-    absl::StatusOr<log::ChannelLog*> created = store_->CreateChannel(request->channel);
-    if (!created.ok()) {
+    // The log's files are made durable without blocking this shard; the request runs again
+    // once they are.
+    const std::string name = request->channel;
+    absl::Status started = store_->StartCreateChannel(
+        name, [this, name](absl::StatusOr<log::ChannelLog*> created) {
+          std::vector<Request*> requests = std::move(creating_[name]);
+          creating_.erase(name);
+          for (Request* waiter : requests) {
+            if (!created.ok()) {
+              AnswerError(waiter, ErrorCode::kStorageFailed,
+                          "creating the channel's log failed: " +
+                              std::string(created.status().message()));
+            } else {
+              OnRequest(waiter);  // The first creates the channel; the others find it exists.
+            }
+          }
+        });
+    if (!started.ok()) {
       return AnswerError(request, ErrorCode::kStorageFailed,
-                         "creating the channel's log failed: " +
-                             std::string(created.status().message()));
+                         "creating the channel's log failed: " + std::string(started.message()));
     }
-    log = *created;
+    creating_[name].push_back(request);
+    return;
   }
   // A log without a "created" event is one whose creation never committed: nobody could
   // send to it, so it is empty and is taken over.

@@ -188,6 +188,9 @@ class ChatShard : public io::TcpHandler {
   std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
   std::deque<std::pair<uint64_t, Request*>> meta_waiters_;  // (meta seq, request)
+  // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
+  // requests for the name that wait for it; they run again once it exists.
+  std::unordered_map<std::string, std::vector<Request*>> creating_;
   std::deque<Request*> busy_sends_;  // Appends refused with kBusy, retried after a commit.
   bool retrying_busy_ = false;
   bool flush_posted_ = false;

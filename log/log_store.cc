@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 #include "base/byte_buffer.h"
@@ -110,6 +111,10 @@ class ChannelLog {
   bool segment_write_in_flight = false;
   bool segment_write_queued = false;
   bool in_batch = false;
+  // A segment file was created since the directory's last fsync. The journal covers its
+  // records until the next checkpoint, which syncs the directory before the journal file
+  // holding them can be reused; so a roll never waits for a directory fsync.
+  bool directory_unsynced = false;
   ChannelDamage damage;
 
   Segment& SegmentAt(size_t absolute) { return segments[absolute - segments_dropped]; }
@@ -187,9 +192,11 @@ LogStore::LogStore(Storage* storage, LogOptions options)
 LogStore::~LogStore() {
   *alive_ = false;
   while (storage_->in_flight() > 0) storage_->Poll(/*wait=*/true);
-  for (auto& [name, channel] : channels_) {
-    for (Segment& segment : channel->segments) {
-      if (segment.handle >= 0) storage_->Close(segment.handle);
+  for (auto* channels : {&channels_, &creating_}) {
+    for (auto& [name, channel] : *channels) {
+      for (Segment& segment : channel->segments) {
+        if (segment.handle >= 0) storage_->Close(segment.handle);
+      }
     }
   }
   for (Journal::File& file : journal_->files) {
@@ -217,26 +224,68 @@ absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(Storage* storage, LogOp
 
 // ---- Recovery -------------------------------------------------------------------------------
 
-absl::Status LogStore::WriteMeta(ChannelLog* channel) {
-  std::string meta(kMetaHeaderBytes + channel->name.size(), '\0');
-  StoreU64(meta.data() + 8, kMetaMagic);
-  StoreU32(meta.data() + 16, kMetaVersion);
-  StoreU32(meta.data() + 20, static_cast<uint32_t>(channel->name.size()));
-  StoreU64(meta.data() + 24, channel->id);
-  StoreU64(meta.data() + 32, channel->epoch);
-  StoreU64(meta.data() + 40, channel->created_unix_ns);
-  StoreU64(meta.data() + 48, channel->first_seq);
-  std::copy(channel->name.begin(), channel->name.end(), meta.data() + kMetaHeaderBytes);
-  StoreU64(meta.data(), Checksum(std::string_view(meta).substr(8), kMetaChecksumSeed));
+void LogStore::StartMetaWrite(ChannelLog* channel, bool new_channel,
+                              std::function<void(absl::Status)> done) {
+  auto meta = std::make_shared<std::string>(kMetaHeaderBytes + channel->name.size(), '\0');
+  char* bytes = meta->data();
+  StoreU64(bytes + 8, kMetaMagic);
+  StoreU32(bytes + 16, kMetaVersion);
+  StoreU32(bytes + 20, static_cast<uint32_t>(channel->name.size()));
+  StoreU64(bytes + 24, channel->id);
+  StoreU64(bytes + 32, channel->epoch);
+  StoreU64(bytes + 40, channel->created_unix_ns);
+  StoreU64(bytes + 48, channel->first_seq);
+  std::copy(channel->name.begin(), channel->name.end(), bytes + kMetaHeaderBytes);
+  StoreU64(bytes, Checksum(std::string_view(*meta).substr(8), kMetaChecksumSeed));
   std::string path = channel->directory + "/" + std::string(kMetaFileName);
   std::string temporary = path + ".tmp";
-  HOOT_ASSIGN_OR_RETURN(FileHandle file, storage_->Open(temporary, /*create=*/true));
-  absl::Status status = storage_->Truncate(file, 0);
-  if (status.ok()) status = storage_->WriteThenSyncNow(file, 0, meta, temporary);
-  storage_->Close(file);
-  HOOT_RETURN_IF_ERROR(status);
-  HOOT_RETURN_IF_ERROR(storage_->Rename(temporary, path));
-  return storage_->SyncDirectory(channel->directory);
+  absl::StatusOr<FileHandle> file = storage_->Open(temporary, /*create=*/true);
+  if (!file.ok()) return done(file.status());
+  absl::Status truncated = storage_->Truncate(*file, 0);
+  if (!truncated.ok()) {
+    storage_->Close(*file);
+    return done(truncated);
+  }
+  std::weak_ptr<bool> alive = alive_;
+  FileHandle handle = *file;
+  storage_->WriteThenSync(handle, 0, *meta, [this, alive, channel, new_channel, meta, handle,
+                                             path, temporary, done](int32_t result) {
+    if (alive.expired() || !*alive.lock()) return;
+    storage_->Close(handle);
+    if (result < 0) return done(base::ErrnoStatus(-result, "write+fdatasync " + temporary));
+    absl::Status renamed = storage_->Rename(temporary, path);
+    if (!renamed.ok()) return done(renamed);
+    // The channel's directory holds the meta file and any segment created since its last
+    // fsync; a new channel's directory is itself a new entry of the channels directory.
+    std::vector<std::string> directories = {channel->directory};
+    if (new_channel) {
+      directories.push_back(options_.directory + "/" + std::string(kChannelsDirectory));
+    }
+    channel->directory_unsynced = false;
+    struct Pending {
+      size_t remaining;
+      absl::Status status;
+    };
+    auto pending = std::make_shared<Pending>(Pending{directories.size(), absl::OkStatus()});
+    for (const std::string& directory : directories) {
+      storage_->SyncDirectory(directory, [this, alive, channel, pending, directory,
+                                          done](int32_t synced) {
+        if (alive.expired() || !*alive.lock()) return;
+        if (synced < 0 && pending->status.ok()) {
+          pending->status = base::ErrnoStatus(-synced, "fsync directory " + directory);
+          channel->directory_unsynced = true;
+        }
+        if (--pending->remaining == 0) done(pending->status);
+      });
+    }
+  });
+}
+
+absl::Status LogStore::WriteMeta(ChannelLog* channel) {
+  std::optional<absl::Status> result;
+  StartMetaWrite(channel, /*new_channel=*/false, [&result](absl::Status status) { result = status; });
+  while (!result.has_value()) storage_->Poll(/*wait=*/true);
+  return *result;
 }
 
 // Scans a segment's records from the start: fills the index, finds where valid data ends,
@@ -393,7 +442,7 @@ absl::Status LogStore::OpenSegmentForAppend(ChannelLog* channel, uint64_t first_
   segment.last_seq = first_seq - 1;
   segment.path = channel->directory + "/" + SeqFileName(first_seq, kSegmentSuffix);
   HOOT_ASSIGN_OR_RETURN(segment.handle, storage_->Open(segment.path, /*create=*/true));
-  HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(channel->directory));
+  channel->directory_unsynced = true;
   channel->segments.push_back(std::move(segment));
   return absl::OkStatus();
 }
@@ -502,7 +551,7 @@ absl::Status LogStore::FinishRecovery(ChannelLog* channel) {
     }
     if (last.handle >= 0) storage_->Close(last.handle);
     HOOT_RETURN_IF_ERROR(storage_->Remove(last.path));
-    HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(channel->directory));
+    HOOT_RETURN_IF_ERROR(storage_->SyncDirectoryNow(channel->directory));
     channel->segments.pop_back();
   }
   for (size_t i = 0; i < channel->segments.size(); ++i) {
@@ -573,7 +622,7 @@ absl::Status LogStore::Recover() {
           storage_->WriteZeros(file.handle, size, options_.journal_file_bytes, file.path));
     }
   }
-  HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(options_.directory + "/" + std::string(kJournalsDirectory) + "/" + options_.journal_name));
+  HOOT_RETURN_IF_ERROR(storage_->SyncDirectoryNow(options_.directory + "/" + std::string(kJournalsDirectory) + "/" + options_.journal_name));
   journal_->current = 0;
   journal_->generation += 1;
   journal_->offset = 0;
@@ -584,12 +633,14 @@ absl::Status LogStore::Recover() {
 
 // ---- Channels -------------------------------------------------------------------------------
 
-absl::StatusOr<ChannelLog*> LogStore::CreateChannel(const std::string& name) {
-  if (channels_.count(name)) return absl::AlreadyExistsError("channel exists: " + name);
-  uint64_t id = ChannelIdOf(name);
-  if (channels_by_id_.count(id)) {
-    return absl::AlreadyExistsError("channel id collision: " + name);
+absl::Status LogStore::StartCreateChannel(const std::string& name, CreateCallback done) {
+  if (channels_.count(name) || creating_.count(name)) {
+    return absl::AlreadyExistsError("channel exists: " + name);
   }
+  uint64_t id = ChannelIdOf(name);
+  bool id_taken = channels_by_id_.count(id) != 0;
+  for (const auto& [other_name, other] : creating_) id_taken = id_taken || other->id == id;
+  if (id_taken) return absl::AlreadyExistsError("channel id collision: " + name);
   auto channel = std::make_unique<ChannelLog>();
   channel->name = name;
   channel->directory = ChannelDirectory(name);
@@ -599,12 +650,34 @@ absl::StatusOr<ChannelLog*> LogStore::CreateChannel(const std::string& name) {
   } while (channel->epoch == 0);
   HOOT_RETURN_IF_ERROR(storage_->CreateDirectories(channel->directory));
   HOOT_RETURN_IF_ERROR(OpenSegmentForAppend(channel.get(), 1));
-  HOOT_RETURN_IF_ERROR(WriteMeta(channel.get()));
-  HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(options_.directory + "/" + std::string(kChannelsDirectory)));
-  ChannelLog* result = channel.get();
-  channels_by_id_[id] = result;
-  channels_[name] = std::move(channel);
-  return result;
+  ChannelLog* created = channel.get();
+  creating_[name] = std::move(channel);
+  std::weak_ptr<bool> alive = alive_;
+  StartMetaWrite(created, /*new_channel=*/true,
+                 [this, alive, name, done = std::move(done)](absl::Status status) {
+                   if (alive.expired() || !*alive.lock()) return;
+                   std::unique_ptr<ChannelLog> finished = std::move(creating_[name]);
+                   creating_.erase(name);
+                   if (!status.ok()) {
+                     // Without a durable meta file the directory is not a channel: recovery
+                     // skips it, and a later creation of the name takes it over.
+                     for (Segment& segment : finished->segments) storage_->Close(segment.handle);
+                     return done(status);
+                   }
+                   ChannelLog* result = finished.get();
+                   channels_by_id_[result->id] = result;
+                   channels_[name] = std::move(finished);
+                   done(result);
+                 });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChannelLog*> LogStore::CreateChannel(const std::string& name) {
+  std::optional<absl::StatusOr<ChannelLog*>> result;
+  HOOT_RETURN_IF_ERROR(StartCreateChannel(
+      name, [&result](absl::StatusOr<ChannelLog*> created) { result = std::move(created); }));
+  while (!result.has_value()) storage_->Poll(/*wait=*/true);
+  return *result;
 }
 
 ChannelLog* LogStore::FindChannel(const std::string& name) {
@@ -972,26 +1045,35 @@ void LogStore::CheckpointProgress() {
   }
   journal.checkpoint_syncing = true;
   std::vector<Segment*> to_sync;
+  std::vector<std::string> directories_to_sync;
   for (auto& [name, channel] : channels_) {
     for (Segment& segment : channel->segments) {
       if (segment.unsynced) to_sync.push_back(&segment);
     }
+    if (channel->directory_unsynced) {
+      channel->directory_unsynced = false;
+      directories_to_sync.push_back(channel->directory);
+    }
   }
-  journal.checkpoint_syncs_in_flight = to_sync.size() + 1;
+  journal.checkpoint_syncs_in_flight = to_sync.size() + directories_to_sync.size() + 1;
   std::weak_ptr<bool> alive = alive_;
   auto one_done = [this, alive](int32_t result, const std::string& path) {
     if (alive.expired() || !*alive.lock()) return;
     Journal& j = *journal_;
     if (result < 0) {
-      Fail(base::ErrnoStatus(-result, "segment fdatasync " + path));
+      Fail(base::ErrnoStatus(-result, "checkpoint fsync of " + path));
       return;
     }
     if (--j.checkpoint_syncs_in_flight > 0) return;
     j.checkpoint_in_flight = false;
     j.checkpoint_syncing = false;
     j.other_reusable = true;
-    // Sealed segments that are synced and have no write left no longer need a handle.
+    // Sealed segments that are synced and have no write left no longer need a handle. But
+    // not while the entry of a segment created after them may not be durable: recovery
+    // writes journal records on only after a scanned segment, so an index (which spares the
+    // scan) must wait until the directory fsync of the next checkpoint.
     for (auto& [name, channel] : channels_) {
+      if (channel->directory_unsynced) continue;
       for (size_t i = 0; i + 1 < channel->segments.size(); ++i) {
         Segment& segment = channel->segments[i];
         if (!segment.unsynced && segment.handle >= 0 && !segment.index_writing &&
@@ -1012,6 +1094,11 @@ void LogStore::CheckpointProgress() {
     std::string path = segment->path;
     storage_->Sync(segment->handle, [one_done, path](int32_t result) { one_done(result, path); });
   }
+  for (const std::string& directory : directories_to_sync) {
+    storage_->SyncDirectory(directory, [one_done, directory](int32_t result) {
+      one_done(result, "directory " + directory);
+    });
+  }
   one_done(0, "");
 }
 
@@ -1027,7 +1114,7 @@ bool LogStore::idle() const {
   if (commit_in_flight_ || journal_->checkpoint_in_flight || !journal_->pending_entries.empty()) {
     return false;
   }
-  return segment_writes_in_flight_ == 0 && segment_write_queue_.empty();
+  return segment_writes_in_flight_ == 0 && segment_write_queue_.empty() && creating_.empty();
 }
 
 // ---- Reads ----------------------------------------------------------------------------------
@@ -1201,7 +1288,7 @@ absl::Status LogStore::ApplyRetention(uint64_t now_unix_ns) {
         channel->cache.pop_front();
       }
     }
-    HOOT_RETURN_IF_ERROR(storage_->SyncDirectory(channel->directory));
+    HOOT_RETURN_IF_ERROR(storage_->SyncDirectoryNow(channel->directory));
     HOOT_RETURN_IF_ERROR(WriteMeta(channel));
   }
   return absl::OkStatus();

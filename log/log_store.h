@@ -93,7 +93,15 @@ class LogStore {
   static absl::StatusOr<std::unique_ptr<LogStore>> Open(Storage* storage, LogOptions options);
   ~LogStore();
 
-  // A new channel with a random non-zero epoch; AlreadyExists if it exists.
+  using CreateCallback = std::function<void(absl::StatusOr<ChannelLog*>)>;
+  // A new channel with a random non-zero epoch, created without waiting for the disk: its
+  // directory, first segment and meta file are made durable by asynchronous writes and
+  // fsyncs, and `done` runs from the storage's Poll() once they are (with the channel, or the
+  // error). Until then the name is taken but FindChannel does not return it. An error known at
+  // once (AlreadyExists if the channel exists or is being created) is returned, and `done`
+  // never runs.
+  absl::Status StartCreateChannel(const std::string& name, CreateCallback done);
+  // The same, waiting (for start-up and tests).
   absl::StatusOr<ChannelLog*> CreateChannel(const std::string& name);
   ChannelLog* FindChannel(const std::string& name);
   std::vector<ChannelLog*> Channels();
@@ -126,7 +134,8 @@ class LogStore {
   bool failed() const { return !failure_.ok(); }
   const absl::Status& failure() const { return failure_; }
   bool commit_in_flight() const { return commit_in_flight_; }
-  bool idle() const;  // No commit, segment write or checkpoint in flight and nothing pending.
+  // No commit, segment write, checkpoint or channel creation in flight and nothing pending.
+  bool idle() const;
   uint64_t commits() const { return commits_; }
   Storage* storage() const { return storage_; }
 
@@ -151,6 +160,9 @@ class LogStore {
   absl::Status OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq);
   absl::Status SealActiveSegment(ChannelLog* channel);
   absl::Status EnsureSegmentSpace(ChannelLog* channel, size_t bytes);
+  // Replaces the channel's meta file (write meta.tmp, fdatasync, rename, fsync the directory
+  // and, for a new channel, the channels directory); `done` runs from Poll().
+  void StartMetaWrite(ChannelLog* channel, bool new_channel, std::function<void(absl::Status)> done);
   absl::Status WriteMeta(ChannelLog* channel);
   void StartCommit();
   void CommitDone(int32_t result);
@@ -172,6 +184,7 @@ class LogStore {
   std::unique_ptr<Journal> journal_;
   std::map<std::string, std::unique_ptr<ChannelLog>> channels_;
   std::map<uint64_t, ChannelLog*> channels_by_id_;
+  std::map<std::string, std::unique_ptr<ChannelLog>> creating_;  // Meta not yet durable.
   std::vector<ChannelLog*> dirty_;  // Channels with records in the pending batch.
   bool commit_in_flight_ = false;
   static constexpr size_t kSegmentWritesInFlightMax = 4;

@@ -60,7 +60,10 @@ absl::StatusOr<FileHandle> SimStorage::Open(const std::string& path, bool create
   if (!files_.count(path)) {
     if (!create) return base::ErrnoStatus(ENOENT, "open " + path);
     if (!directories_.count(Parent(path))) return base::ErrnoStatus(ENOENT, "open " + path);
-    files_.emplace(path, File{});
+    File created;
+    created.entry_durable = false;
+    created.created_serial = next_created_serial_++;
+    files_.emplace(path, std::move(created));
   }
   for (size_t i = 0; i < handles_.size(); ++i) {
     if (handles_[i].empty()) {
@@ -142,9 +145,21 @@ absl::Status SimStorage::Rename(const std::string& from, const std::string& to) 
   return absl::OkStatus();
 }
 
-absl::Status SimStorage::SyncDirectory(const std::string& path) {
-  if (!directories_.count(path)) return base::ErrnoStatus(ENOENT, "fsync directory " + path);
-  return absl::OkStatus();
+void SimStorage::SyncDirectory(const std::string& path, IoCallback done) {
+  Operation operation{Kind::kSyncDirectory, path, 0, {}, nullptr, 0, std::move(done), 0};
+  operation.created_before = next_created_serial_;
+  Enqueue(std::move(operation));
+}
+
+int32_t SimStorage::DoSyncDirectory(const Operation& operation) {
+  if (!directories_.count(operation.path)) return -ENOENT;
+  for (auto& [path, file] : files_) {
+    if (!file.entry_durable && file.created_serial < operation.created_before &&
+        Parent(path) == operation.path) {
+      file.entry_durable = true;
+    }
+  }
+  return 0;
 }
 
 absl::Status SimStorage::WriteZeros(FileHandle file, uint64_t from, uint64_t to,
@@ -250,7 +265,9 @@ int32_t SimStorage::DoRead(File& file, const Operation& operation) {
 void SimStorage::Complete(Operation& operation) {
   auto found = files_.find(operation.path);
   int32_t result = -ENOENT;
-  if (found != files_.end()) {
+  if (operation.kind == Kind::kSyncDirectory) {
+    result = DoSyncDirectory(operation);
+  } else if (found != files_.end()) {
     switch (operation.kind) {
       case Kind::kWrite:
         result = DoWrite(found->second, operation);
@@ -260,6 +277,8 @@ void SimStorage::Complete(Operation& operation) {
         break;
       case Kind::kRead:
         result = DoRead(found->second, operation);
+        break;
+      case Kind::kSyncDirectory:
         break;
     }
   }
@@ -304,6 +323,7 @@ SimDisk SimStorage::Crash() {
     in_flight[operation.path].push_back(&in_flight_writes.back());
   }
   for (const auto& [path, file] : files_) {
+    if (!file.entry_durable && std::bernoulli_distribution(0.5)(random_)) continue;
     std::string content = file.durable;
     std::vector<const UnsyncedWrite*> writes;
     if (!file.sync_failed) {

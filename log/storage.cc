@@ -70,4 +70,10 @@ absl::Status Storage::SyncNow(FileHandle file, const std::string& name_for_error
   return absl::OkStatus();
 }
 
+absl::Status Storage::SyncDirectoryNow(const std::string& path) {
+  int32_t result = WaitFor([&](IoCallback callback) { SyncDirectory(path, std::move(callback)); });
+  if (result < 0) return base::ErrnoStatus(-result, "fsync directory " + path);
+  return absl::OkStatus();
+}
+
 }  // namespace hoot::log

@@ -3,9 +3,10 @@
 // (SimStorage: seeded completion order, crashes that lose or tear unsynced writes, injected
 // EIO and ENOSPC).
 //
-// Control-plane operations (directories, opening, sizing) are synchronous. Data operations
-// are asynchronous: they queue, and their callbacks run from Poll() on the calling thread.
-// A Storage is used by one thread.
+// Control-plane operations (creating directories, opening, sizing, renaming) are synchronous
+// system calls that do no disk I/O of their own. Everything that waits for the disk (writes,
+// reads, fdatasync, a directory's fsync) is asynchronous: it queues, and its callback runs
+// from Poll() on the calling thread. A Storage is used by one thread.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +44,8 @@ class Storage {
   virtual absl::Status Remove(const std::string& path) = 0;
   // Atomically replaces `to` with `from`.
   virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
-  // Makes the directory's entries (created, removed, renamed files) durable.
-  virtual absl::Status SyncDirectory(const std::string& path) = 0;
+  // fsync of the directory: makes its entries (created, removed, renamed files) durable.
+  virtual void SyncDirectory(const std::string& path, IoCallback done) = 0;
   // Writes zeros over [from, to) and makes them durable before returning: real, written
   // zeros (not a hole), so that later writes there change no file metadata.
   virtual absl::Status WriteZeros(FileHandle file, uint64_t from, uint64_t to,
@@ -78,6 +79,7 @@ class Storage {
   absl::Status WriteThenSyncNow(FileHandle file, uint64_t offset, std::string_view data,
                                 const std::string& name_for_errors);
   absl::Status SyncNow(FileHandle file, const std::string& name_for_errors);
+  absl::Status SyncDirectoryNow(const std::string& path);
 
  private:
   int32_t WaitFor(const std::function<void(IoCallback)>& start);

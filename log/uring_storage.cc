@@ -244,14 +244,42 @@ absl::Status UringStorage::Rename(const std::string& from, const std::string& to
   return absl::OkStatus();
 }
 
-absl::Status UringStorage::SyncDirectory(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoStatus(errno, "open directory " + path);
-  int result = ::fsync(fd);
-  int error = errno;
-  ::close(fd);
-  if (result != 0) return base::ErrnoStatus(error, "fsync directory " + path);
-  return absl::OkStatus();
+// fsync of a directory through the ring; the descriptor lives as long as the operation.
+// A directory that cannot be opened completes through the ring too (a no-op carrying the
+// error), so callbacks always run from Poll() and never inside the call.
+class UringStorage::DirectorySyncOp : public io::Completion {
+ public:
+  DirectorySyncOp(UringStorage* storage, const std::string& path, IoCallback done)
+      : storage_(storage), done_(std::move(done)) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    open_error_ = fd_ < 0 ? errno : 0;
+    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
+    if (fd_ >= 0) {
+      io_uring_prep_fsync(sqe, fd_, 0);
+    } else {
+      io_uring_prep_nop(sqe);
+    }
+  }
+
+  void Complete(int32_t result, uint32_t) override {
+    if (fd_ >= 0) ::close(fd_);
+    if (open_error_ != 0) result = -open_error_;
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+ private:
+  UringStorage* storage_;
+  IoCallback done_;
+  int fd_ = -1;
+  int open_error_ = 0;
+};
+
+void UringStorage::SyncDirectory(const std::string& path, IoCallback done) {
+  ++in_flight_;
+  new DirectorySyncOp(this, path, std::move(done));
 }
 
 void UringStorage::Write(FileHandle file, uint64_t offset, std::string_view data,

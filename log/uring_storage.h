@@ -29,7 +29,7 @@ class UringStorage : public Storage {
   absl::Status Truncate(FileHandle file, uint64_t size) override;
   absl::Status Remove(const std::string& path) override;
   absl::Status Rename(const std::string& from, const std::string& to) override;
-  absl::Status SyncDirectory(const std::string& path) override;
+  void SyncDirectory(const std::string& path, IoCallback done) override;
 
   void Write(FileHandle file, uint64_t offset, std::string_view data, IoCallback done) override;
   void Sync(FileHandle file, IoCallback done) override;
@@ -43,6 +43,7 @@ class UringStorage : public Storage {
   class WriteOp;
   class SingleOp;
   class WriteThenSyncOp;
+  class DirectorySyncOp;
 
   int Fd(FileHandle file) const;
   FileHandle FileOfFd(int fd) const;

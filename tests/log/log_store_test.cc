@@ -167,10 +167,23 @@ TEST(LogStoreTest, SimulatedCrashesAtEveryBoundaryLoseNoDurableRecord) {
     (*store)->set_commit_callback([&](ChannelLog* c, uint64_t seq) {
       durable[LogStore::Name(c)] = seq;
     });
+    // Channels created during the run: durable once their creation reported success.
+    std::vector<std::string> creating;
+    std::vector<std::string> created;
     int steps = std::uniform_int_distribution<int>(1, seed % 3 == 0 ? 6000 : 400)(random);
     for (int step = 0; step < steps; ++step) {
       int action = std::uniform_int_distribution<int>(0, 9)(random);
-      if (action < 6) {
+      if (action == 9 && random() % 8 == 0) {
+        std::string name = "new-" + std::to_string(creating.size());
+        creating.push_back(name);
+        ASSERT_TRUE((*store)
+                        ->StartCreateChannel(name,
+                                             [&created, name](absl::StatusOr<ChannelLog*> c) {
+                                               ASSERT_TRUE(c.ok()) << c.status();
+                                               created.push_back(name);
+                                             })
+                        .ok());
+      } else if (action < 6) {
         const std::string& name = names[random() % names.size()];
         uint64_t seq = 0;
         std::string body = BodyFor(name, appended[name] + 1, 24 + random() % 2000);
@@ -202,8 +215,66 @@ TEST(LogStoreTest, SimulatedCrashesAtEveryBoundaryLoseNoDurableRecord) {
                   name + "#" + std::to_string(i + 1).substr(0));
       }
     }
+    for (const std::string& name : created) {
+      ChannelLog* channel = (*recovered)->FindChannel(name);
+      ASSERT_NE(channel, nullptr) << name << " was reported created";
+      EXPECT_FALSE(LogStore::Damage(channel).fenced) << name;
+    }
+    // A creation still in flight at the crash left either nothing or the whole channel.
+    for (const std::string& name : creating) {
+      if ((*recovered)->FindChannel(name) == nullptr) {
+        EXPECT_TRUE((*recovered)->CreateChannel(name).ok()) << name;
+      }
+    }
   }
   EXPECT_EQ(crashes, kSeeds);
+}
+
+TEST(LogStoreTest, ChannelCreationTakesTheNameAtOnceAndTheChannelOnceItsFilesAreDurable) {
+  SimStorage storage(SimOptions{.seed = 21});
+  auto store = LogStore::Open(&storage, SmallOptions());
+  ASSERT_TRUE(store.ok());
+  ChannelLog* created = nullptr;
+  ASSERT_TRUE((*store)
+                  ->StartCreateChannel("desk", [&](absl::StatusOr<ChannelLog*> channel) {
+                    ASSERT_TRUE(channel.ok()) << channel.status();
+                    created = *channel;
+                  })
+                  .ok());
+  // Nothing waited for the disk: the creation's writes and fsyncs are still queued.
+  EXPECT_GT(storage.in_flight(), 0u);
+  EXPECT_EQ((*store)->FindChannel("desk"), nullptr);
+  EXPECT_FALSE((*store)->idle());
+  EXPECT_TRUE(absl::IsAlreadyExists((*store)->StartCreateChannel("desk", [](auto) { FAIL(); })));
+  EXPECT_TRUE(absl::IsAlreadyExists((*store)->CreateChannel("desk").status()));
+
+  // A crash now: the restarted log has no trace of the channel, or all of it.
+  SimDisk early = storage.Crash();
+  {
+    SimStorage restarted(SimOptions{.seed = 22}, early);
+    auto recovered = LogStore::Open(&restarted, SmallOptions());
+    ASSERT_TRUE(recovered.ok()) << recovered.status();
+    if ((*recovered)->FindChannel("desk") == nullptr) {
+      EXPECT_TRUE((*recovered)->CreateChannel("desk").ok());
+    }
+  }
+
+  while (created == nullptr) storage.Poll(true);
+  EXPECT_EQ((*store)->FindChannel("desk"), created);
+  uint64_t seq = 0;
+  ASSERT_EQ((*store)->Append(created, RecordView{0, 1, 1, "ada", "first"}, &seq), AppendStatus::kOk);
+  EXPECT_EQ(seq, 1u);
+  Drain(storage, **store);
+  // Once reported, it survives any crash.
+  for (uint64_t crash_seed = 30; crash_seed < 40; ++crash_seed) {
+    SimStorage restarted(SimOptions{.seed = crash_seed}, storage.Crash());
+    auto recovered = LogStore::Open(&restarted, SmallOptions());
+    ASSERT_TRUE(recovered.ok()) << recovered.status();
+    ChannelLog* channel = (*recovered)->FindChannel("desk");
+    ASSERT_NE(channel, nullptr);
+    EXPECT_EQ(LogStore::Epoch(channel), LogStore::Epoch(created));
+    EXPECT_EQ(ReadAll(restarted, **recovered, channel).size(), 1u);
+  }
 }
 
 TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {

@@ -36,8 +36,8 @@ class ForwardingStorage : public log::Storage {
   absl::Status Rename(const std::string& from, const std::string& to) override {
     return inner_->Rename(from, to);
   }
-  absl::Status SyncDirectory(const std::string& path) override {
-    return inner_->SyncDirectory(path);
+  void SyncDirectory(const std::string& path, log::IoCallback done) override {
+    inner_->SyncDirectory(path, std::move(done));
   }
   void Write(log::FileHandle file, uint64_t offset, std::string_view data,
              log::IoCallback done) override {
