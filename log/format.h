@@ -94,6 +94,9 @@ inline constexpr uint64_t kIndexChecksumSeed = 0x686f6f742d696478;  // "hoot-idx
 inline constexpr std::string_view kChannelsDirectory = "channels";
 inline constexpr std::string_view kJournalsDirectory = "journal";
 inline constexpr std::string_view kMetaFileName = "meta";
+// The next segment's file, created before the active one fills and renamed when it rolls;
+// recovery deletes it.
+inline constexpr std::string_view kSpareSegmentFileName = "next-segment.tmp";
 inline constexpr std::string_view kSegmentSuffix = ".seg";
 inline constexpr std::string_view kIndexSuffix = ".idx";
 inline constexpr std::string_view kJournalSuffix = ".jnl";

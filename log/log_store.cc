@@ -115,6 +115,9 @@ class ChannelLog {
   // records until the next checkpoint, which syncs the directory before the journal file
   // holding them can be reused; so a roll never waits for a directory fsync.
   bool directory_unsynced = false;
+  // The next segment's file, created ahead of the roll (kSpareSegmentFileName).
+  FileHandle spare_handle = -1;
+  bool spare_opening = false;
   ChannelDamage damage;
 
   Segment& SegmentAt(size_t absolute) { return segments[absolute - segments_dropped]; }
@@ -197,6 +200,7 @@ LogStore::~LogStore() {
       for (Segment& segment : channel->segments) {
         if (segment.handle >= 0) storage_->Close(segment.handle);
       }
+      if (channel->spare_handle >= 0) storage_->Close(channel->spare_handle);
     }
   }
   for (Journal::File& file : journal_->files) {
@@ -239,15 +243,21 @@ void LogStore::StartMetaWrite(ChannelLog* channel, bool new_channel,
   StoreU64(bytes, Checksum(std::string_view(*meta).substr(8), kMetaChecksumSeed));
   std::string path = channel->directory + "/" + std::string(kMetaFileName);
   std::string temporary = path + ".tmp";
-  absl::StatusOr<FileHandle> file = storage_->Open(temporary, /*create=*/true);
-  if (!file.ok()) return done(file.status());
-  absl::Status truncated = storage_->Truncate(*file, 0);
-  if (!truncated.ok()) {
-    storage_->Close(*file);
-    return done(truncated);
-  }
   std::weak_ptr<bool> alive = alive_;
-  FileHandle handle = *file;
+  storage_->OpenAsync(temporary, /*create=*/true, /*truncate=*/true, [this, alive, channel,
+                                                                      new_channel, meta, path,
+                                                                      temporary, done](int32_t opened) {
+    if (alive.expired() || !*alive.lock()) return;
+    if (opened < 0) return done(base::ErrnoStatus(-opened, "open " + temporary));
+    FinishMetaWrite(channel, new_channel, meta, opened, path, temporary, std::move(done));
+  });
+}
+
+void LogStore::FinishMetaWrite(ChannelLog* channel, bool new_channel,
+                               std::shared_ptr<std::string> meta, FileHandle handle,
+                               const std::string& path, const std::string& temporary,
+                               std::function<void(absl::Status)> done) {
+  std::weak_ptr<bool> alive = alive_;
   storage_->WriteThenSync(handle, 0, *meta, [this, alive, channel, new_channel, meta, handle,
                                              path, temporary, done](int32_t result) {
     if (alive.expired() || !*alive.lock()) return;
@@ -395,6 +405,10 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
   HOOT_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDirectory(channel->directory));
   std::vector<uint64_t> segment_seqs;
   for (const std::string& file : names) {
+    if (file == kSpareSegmentFileName) {
+      HOOT_RETURN_IF_ERROR(storage_->Remove(channel->directory + "/" + file));
+      continue;
+    }
     if (EndsWith(file, kSegmentSuffix)) {
       segment_seqs.push_back(std::stoull(file.substr(0, file.size() - kSegmentSuffix.size())));
     }
@@ -436,15 +450,54 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
   return channel;  // Recover() sets the watermarks once the journal is replayed.
 }
 
-absl::Status LogStore::OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq) {
+void LogStore::AddActiveSegment(ChannelLog* channel, uint64_t first_seq, FileHandle handle) {
   Segment segment;
   segment.first_seq = first_seq;
   segment.last_seq = first_seq - 1;
   segment.path = channel->directory + "/" + SeqFileName(first_seq, kSegmentSuffix);
-  HOOT_ASSIGN_OR_RETURN(segment.handle, storage_->Open(segment.path, /*create=*/true));
+  segment.handle = handle;
   channel->directory_unsynced = true;
   channel->segments.push_back(std::move(segment));
+}
+
+absl::Status LogStore::OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq) {
+  std::string path = channel->directory + "/" + SeqFileName(first_seq, kSegmentSuffix);
+  FileHandle handle = -1;
+  if (channel->spare_handle >= 0) {
+    // Renaming the file opened ahead of time costs a fraction of creating one.
+    HOOT_RETURN_IF_ERROR(storage_->Rename(SpareSegmentPath(channel), path));
+    handle = channel->spare_handle;
+    channel->spare_handle = -1;
+  } else {
+    HOOT_ASSIGN_OR_RETURN(handle, storage_->Open(path, /*create=*/true));
+  }
+  AddActiveSegment(channel, first_seq, handle);
   return absl::OkStatus();
+}
+
+std::string LogStore::SpareSegmentPath(const ChannelLog* channel) {
+  return channel->directory + "/" + std::string(kSpareSegmentFileName);
+}
+
+// Creating a file can hold the thread for a millisecond (the directory entry), so the next
+// segment's file is created on the ring once the active one is half full, and the roll only
+// renames it. Should it fail, the roll creates the file itself and reports any error then.
+void LogStore::MaybeOpenSpareSegment(ChannelLog* channel) {
+  if (channel->spare_handle >= 0 || channel->spare_opening || failed() ||
+      channel->active().data_bytes < options_.segment_bytes / 2) {
+    return;
+  }
+  channel->spare_opening = true;
+  std::weak_ptr<bool> alive = alive_;
+  storage_->OpenAsync(SpareSegmentPath(channel), /*create=*/true, /*truncate=*/true,
+                      [this, alive, channel](int32_t opened) {
+                        if (alive.expired() || !*alive.lock()) {
+                          if (opened >= 0) storage_->Close(opened);
+                          return;
+                        }
+                        channel->spare_opening = false;
+                        if (opened >= 0) channel->spare_handle = opened;
+                      });
 }
 
 absl::Status LogStore::ReplayJournal() {
@@ -648,13 +701,10 @@ absl::Status LogStore::StartCreateChannel(const std::string& name, CreateCallbac
   do {
     channel->epoch = EpochRandom(options_.random_seed)();
   } while (channel->epoch == 0);
-  HOOT_RETURN_IF_ERROR(storage_->CreateDirectories(channel->directory));
-  HOOT_RETURN_IF_ERROR(OpenSegmentForAppend(channel.get(), 1));
   ChannelLog* created = channel.get();
   creating_[name] = std::move(channel);
   std::weak_ptr<bool> alive = alive_;
-  StartMetaWrite(created, /*new_channel=*/true,
-                 [this, alive, name, done = std::move(done)](absl::Status status) {
+  auto finish = [this, alive, name, done = std::move(done)](absl::Status status) {
                    if (alive.expired() || !*alive.lock()) return;
                    std::unique_ptr<ChannelLog> finished = std::move(creating_[name]);
                    creating_.erase(name);
@@ -668,7 +718,24 @@ absl::Status LogStore::StartCreateChannel(const std::string& name, CreateCallbac
                    channels_by_id_[result->id] = result;
                    channels_[name] = std::move(finished);
                    done(result);
-                 });
+  };
+  // Directory, first segment, meta: each step waits for the one before, on the ring.
+  std::string segment_path = created->directory + "/" + SeqFileName(1, kSegmentSuffix);
+  storage_->CreateDirectoryAsync(created->directory, [this, alive, created, segment_path,
+                                                      finish](int32_t made) {
+    if (alive.expired() || !*alive.lock()) return;
+    if (made < 0) return finish(base::ErrnoStatus(-made, "mkdir " + created->directory));
+    storage_->OpenAsync(segment_path, /*create=*/true, /*truncate=*/false,
+                        [this, alive, created, finish](int32_t opened) {
+                          if (alive.expired() || !*alive.lock()) return;
+                          if (opened < 0) {
+                            return finish(base::ErrnoStatus(
+                                -opened, "open segment of new channel " + created->name));
+                          }
+                          AddActiveSegment(created, 1, opened);
+                          StartMetaWrite(created, /*new_channel=*/true, finish);
+                        });
+  });
   return absl::OkStatus();
 }
 
@@ -769,6 +836,7 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   segment.data_bytes += record_bytes;
   segment.last_seq = stored.seq;
   segment.last_timestamp_unix_ns = stored.timestamp_unix_ns;
+  MaybeOpenSpareSegment(channel);
 
   // Into the journal batch: the record's bytes as encoded above, behind an entry header. Its
   // checksum is set at commit, when the journal file (and so the generation) is known.
@@ -976,17 +1044,20 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
 void LogStore::StartIndexWrite(ChannelLog* channel, size_t segment_absolute) {
   Segment& segment = channel->SegmentAt(segment_absolute);
   std::string index_path = channel->directory + "/" + SeqFileName(segment.first_seq, kIndexSuffix);
-  absl::StatusOr<FileHandle> index_file = storage_->Open(index_path, true);
-  if (!index_file.ok()) return Fail(index_file.status());
-  absl::Status truncated = storage_->Truncate(*index_file, 0);
-  if (!truncated.ok()) {
-    storage_->Close(*index_file);
-    return Fail(truncated);
-  }
   segment.index_writing = true;
   auto bytes = std::make_shared<std::string>(EncodeIndex(segment));
   std::weak_ptr<bool> alive = alive_;
-  FileHandle handle = *index_file;
+  storage_->OpenAsync(index_path, /*create=*/true, /*truncate=*/true,
+                      [this, alive, channel, segment_absolute, bytes, index_path](int32_t opened) {
+                        if (alive.expired() || !*alive.lock()) return;
+                        if (opened < 0) return Fail(base::ErrnoStatus(-opened, "open " + index_path));
+                        WriteIndexFile(channel, segment_absolute, opened, bytes, index_path);
+                      });
+}
+
+void LogStore::WriteIndexFile(ChannelLog* channel, size_t segment_absolute, FileHandle handle,
+                              std::shared_ptr<std::string> bytes, const std::string& index_path) {
+  std::weak_ptr<bool> alive = alive_;
   storage_->WriteThenSync(handle, 0, *bytes,
                           [this, alive, channel, segment_absolute, handle, bytes,
                            index_path](int32_t result) {

@@ -158,11 +158,17 @@ class LogStore {
   absl::Status FinishRecovery(ChannelLog* channel);
   absl::Status WriteIndex(ChannelLog* channel, Segment& segment);
   absl::Status OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq);
+  void AddActiveSegment(ChannelLog* channel, uint64_t first_seq, FileHandle handle);
+  static std::string SpareSegmentPath(const ChannelLog* channel);
+  void MaybeOpenSpareSegment(ChannelLog* channel);
   absl::Status SealActiveSegment(ChannelLog* channel);
   absl::Status EnsureSegmentSpace(ChannelLog* channel, size_t bytes);
   // Replaces the channel's meta file (write meta.tmp, fdatasync, rename, fsync the directory
   // and, for a new channel, the channels directory); `done` runs from Poll().
   void StartMetaWrite(ChannelLog* channel, bool new_channel, std::function<void(absl::Status)> done);
+  void FinishMetaWrite(ChannelLog* channel, bool new_channel, std::shared_ptr<std::string> meta,
+                       FileHandle handle, const std::string& path, const std::string& temporary,
+                       std::function<void(absl::Status)> done);
   absl::Status WriteMeta(ChannelLog* channel);
   void StartCommit();
   void CommitDone(int32_t result);
@@ -171,6 +177,8 @@ class LogStore {
   void StartSegmentWrite(ChannelLog* channel);
   static bool SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute);
   void StartIndexWrite(ChannelLog* channel, size_t segment_absolute);
+  void WriteIndexFile(ChannelLog* channel, size_t segment_absolute, FileHandle handle,
+                      std::shared_ptr<std::string> bytes, const std::string& index_path);
   void MaybeStartCheckpoint();
   void CheckpointProgress();
   void Fail(absl::Status status);

@@ -75,6 +75,17 @@ absl::StatusOr<FileHandle> SimStorage::Open(const std::string& path, bool create
   return static_cast<FileHandle>(handles_.size() - 1);
 }
 
+void SimStorage::OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) {
+  Operation operation{Kind::kOpen, path, 0, {}, nullptr, 0, std::move(done), 0};
+  operation.create = create;
+  operation.truncate = truncate;
+  Enqueue(std::move(operation));
+}
+
+void SimStorage::CreateDirectoryAsync(const std::string& path, IoCallback done) {
+  Enqueue(Operation{Kind::kMakeDirectory, path, 0, {}, nullptr, 0, std::move(done), 0});
+}
+
 void SimStorage::Close(FileHandle file) {
   HOOT_CHECK(FileAt(file) != nullptr);
   handles_[file].clear();
@@ -267,6 +278,18 @@ void SimStorage::Complete(Operation& operation) {
   int32_t result = -ENOENT;
   if (operation.kind == Kind::kSyncDirectory) {
     result = DoSyncDirectory(operation);
+  } else if (operation.kind == Kind::kOpen) {
+    absl::StatusOr<FileHandle> opened = Open(operation.path, operation.create);
+    if (!opened.ok()) {
+      result = -static_cast<int32_t>(ENOENT);
+    } else {
+      result = *opened;
+      if (operation.truncate) HOOT_CHECK(Truncate(*opened, 0).ok());
+    }
+  } else if (operation.kind == Kind::kMakeDirectory) {
+    bool parent_exists = directories_.count(Parent(operation.path)) != 0;
+    result = parent_exists ? 0 : -ENOENT;
+    if (parent_exists) directories_.insert(operation.path);
   } else if (found != files_.end()) {
     switch (operation.kind) {
       case Kind::kWrite:
@@ -279,6 +302,8 @@ void SimStorage::Complete(Operation& operation) {
         result = DoRead(found->second, operation);
         break;
       case Kind::kSyncDirectory:
+      case Kind::kOpen:
+      case Kind::kMakeDirectory:
         break;
     }
   }

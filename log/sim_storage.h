@@ -50,6 +50,8 @@ class SimStorage : public Storage {
   absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<FileHandle> Open(const std::string& path, bool create) override;
+  void OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) override;
+  void CreateDirectoryAsync(const std::string& path, IoCallback done) override;
   void Close(FileHandle file) override;
   absl::StatusOr<uint64_t> Size(FileHandle file) override;
   absl::Status Allocate(FileHandle file, uint64_t bytes) override;
@@ -103,7 +105,7 @@ class SimStorage : public Storage {
     bool entry_durable = true;
     uint64_t created_serial = 0;
   };
-  enum class Kind { kWrite, kSync, kRead, kSyncDirectory };
+  enum class Kind { kWrite, kSync, kRead, kSyncDirectory, kOpen, kMakeDirectory };
   struct Operation {
     Kind kind;
     std::string path;
@@ -114,6 +116,8 @@ class SimStorage : public Storage {
     IoCallback done;
     uint64_t chain = 0;  // Operations of one chain complete in queue order.
     uint64_t created_before = 0;  // kSyncDirectory: covers creations with a smaller serial.
+    bool create = false;          // kOpen.
+    bool truncate = false;        // kOpen.
   };
 
   File* FileAt(FileHandle handle);

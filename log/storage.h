@@ -35,6 +35,12 @@ class Storage {
   virtual bool Exists(const std::string& path) = 0;
   // Opens a file for reading and writing, creating it (empty) if `create`.
   virtual absl::StatusOr<FileHandle> Open(const std::string& path, bool create) = 0;
+  // The same without waiting (creating a file's directory entry can take a millisecond):
+  // `done` gets the handle (>= 0) or -errno. With `truncate`, an existing file is emptied.
+  virtual void OpenAsync(const std::string& path, bool create, bool truncate,
+                         IoCallback done) = 0;
+  // Creates one directory (its parent must exist) without waiting; one that exists is fine.
+  virtual void CreateDirectoryAsync(const std::string& path, IoCallback done) = 0;
   virtual void Close(FileHandle file) = 0;
   virtual absl::StatusOr<uint64_t> Size(FileHandle file) = 0;
   // Reserves disk space for [0, bytes) without changing the file size, so later writes there

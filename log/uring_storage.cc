@@ -193,10 +193,7 @@ absl::StatusOr<std::vector<std::string>> UringStorage::ListDirectory(const std::
 
 bool UringStorage::Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool create) {
-  int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-  int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+FileHandle UringStorage::AddFile(int fd, const std::string& path) {
   for (size_t i = 0; i < files_.size(); ++i) {
     if (files_[i].fd < 0) {
       files_[i] = OpenFile{fd, path};
@@ -205,6 +202,55 @@ absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool crea
   }
   files_.push_back(OpenFile{fd, path});
   return static_cast<FileHandle>(files_.size() - 1);
+}
+
+absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool create) {
+  int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+  return AddFile(fd, path);
+}
+
+// An operation on a path (openat, mkdirat): the path must live until the kernel has read it.
+class UringStorage::PathOp : public io::Completion {
+ public:
+  enum class Kind { kOpen, kMakeDirectory };
+  PathOp(UringStorage* storage, Kind kind, std::string path, IoCallback done)
+      : storage_(storage), kind_(kind), path_(std::move(path)), done_(std::move(done)) {}
+
+  void StartOpen(int flags) {
+    io_uring_prep_openat(storage_->ring_->GetSqe(this), AT_FDCWD, path_.c_str(), flags, 0644);
+  }
+  void StartMakeDirectory() {
+    io_uring_prep_mkdirat(storage_->ring_->GetSqe(this), AT_FDCWD, path_.c_str(), 0755);
+  }
+
+  void Complete(int32_t result, uint32_t) override {
+    if (kind_ == Kind::kOpen && result >= 0) result = storage_->AddFile(result, path_);
+    if (kind_ == Kind::kMakeDirectory && result == -EEXIST) result = 0;
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+ private:
+  UringStorage* storage_;
+  Kind kind_;
+  std::string path_;
+  IoCallback done_;
+};
+
+void UringStorage::OpenAsync(const std::string& path, bool create, bool truncate,
+                             IoCallback done) {
+  ++in_flight_;
+  int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0) | (truncate ? O_TRUNC : 0);
+  (new PathOp(this, PathOp::Kind::kOpen, path, std::move(done)))->StartOpen(flags);
+}
+
+void UringStorage::CreateDirectoryAsync(const std::string& path, IoCallback done) {
+  ++in_flight_;
+  (new PathOp(this, PathOp::Kind::kMakeDirectory, path, std::move(done)))->StartMakeDirectory();
 }
 
 void UringStorage::Close(FileHandle file) {
@@ -240,6 +286,9 @@ absl::Status UringStorage::Remove(const std::string& path) {
 absl::Status UringStorage::Rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return base::ErrnoStatus(errno, "rename " + from + " to " + to);
+  }
+  for (OpenFile& file : files_) {
+    if (file.fd >= 0 && file.path == from) file.path = to;  // Errors name the file as it is now.
   }
   return absl::OkStatus();
 }

@@ -23,6 +23,8 @@ class UringStorage : public Storage {
   absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<FileHandle> Open(const std::string& path, bool create) override;
+  void OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) override;
+  void CreateDirectoryAsync(const std::string& path, IoCallback done) override;
   void Close(FileHandle file) override;
   absl::StatusOr<uint64_t> Size(FileHandle file) override;
   absl::Status Allocate(FileHandle file, uint64_t bytes) override;
@@ -44,6 +46,9 @@ class UringStorage : public Storage {
   class SingleOp;
   class WriteThenSyncOp;
   class DirectorySyncOp;
+  class PathOp;
+
+  FileHandle AddFile(int fd, const std::string& path);
 
   int Fd(FileHandle file) const;
   FileHandle FileOfFd(int fd) const;

@@ -36,6 +36,13 @@ class ForwardingStorage : public log::Storage {
   absl::Status Rename(const std::string& from, const std::string& to) override {
     return inner_->Rename(from, to);
   }
+  void OpenAsync(const std::string& path, bool create, bool truncate,
+                 log::IoCallback done) override {
+    inner_->OpenAsync(path, create, truncate, std::move(done));
+  }
+  void CreateDirectoryAsync(const std::string& path, log::IoCallback done) override {
+    inner_->CreateDirectoryAsync(path, std::move(done));
+  }
   void SyncDirectory(const std::string& path, log::IoCallback done) override {
     inner_->SyncDirectory(path, std::move(done));
   }
