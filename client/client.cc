@@ -146,6 +146,13 @@ absl::Status Client::Open(Clock::time_point deadline) {
       continue;
     }
     int error = 0;
+    if (options_.receive_buffer_bytes > 0 &&
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options_.receive_buffer_bytes,
+                     sizeof(options_.receive_buffer_bytes)) != 0) {
+      status = SocketError(errno, "setsockopt SO_RCVBUF");
+      ::close(fd);
+      continue;
+    }
     if (::connect(fd, address->ai_addr, address->ai_addrlen) != 0) {
       error = errno;
       // Non-blocking: wait for the outcome until the deadline.

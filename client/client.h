@@ -42,6 +42,9 @@ struct ConnectOptions {
   std::string client_name = "hoot-client";  // For the server's logs.
   // The bound on every wait: connecting plus the handshake, and each call after.
   std::chrono::milliseconds timeout{10000};
+  // SO_RCVBUF before connecting; 0 leaves the kernel's autotuning (up to tcp_rmem's maximum,
+  // often tens of MiB). A small buffer keeps an unread backlog on the server's side.
+  int receive_buffer_bytes = 0;
 };
 
 // Owned copies of the protocol's answers and pushes (proto/messages.h has the field docs).

@@ -137,8 +137,10 @@ class HootdProcess {
     return signer->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600);
   }
 
-  absl::StatusOr<std::unique_ptr<client::Client>> Connect(const std::string& user) const {
+  absl::StatusOr<std::unique_ptr<client::Client>> Connect(const std::string& user,
+                                                          int receive_buffer_bytes = 0) const {
     client::ConnectOptions options;
+    options.receive_buffer_bytes = receive_buffer_bytes;
     options.port = port_;
     options.token = Token(user);
     options.client_name = "hoot-test";
