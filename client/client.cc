@@ -342,14 +342,19 @@ absl::Status Client::Invite(std::string_view channel, std::string_view user) {
 }
 
 absl::StatusOr<std::vector<ChannelListEntry>> Client::ListChannels() {
+  Clock::time_point deadline = Clock::now() + options_.timeout;
   HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.ListChannels(); }));
+  const uint32_t correlation_id = answer.correlation_id;
   std::vector<ChannelListEntry> entries;
-  for (const proto::ChannelListEntry& entry :
-       std::get<proto::ChannelList>(answer.message).channels) {
-    entries.push_back(ChannelListEntry{std::string(entry.channel), entry.visibility, entry.epoch,
-                                       entry.head_seq, entry.read_cursor});
+  while (true) {
+    for (const proto::ChannelListEntry& entry :
+         std::get<proto::ChannelList>(answer.message).channels) {
+      entries.push_back(ChannelListEntry{std::string(entry.channel), entry.visibility,
+                                         entry.epoch, entry.head_seq, entry.read_cursor});
+    }
+    if (answer.completes_request) return entries;
+    HOOT_ASSIGN_OR_RETURN(answer, Await(correlation_id, deadline));
   }
-  return entries;
 }
 
 absl::StatusOr<SubscribeResult> Client::Subscribe(std::string_view channel, uint64_t epoch,
@@ -428,12 +433,17 @@ absl::Status Client::SetCursor(std::string_view channel, uint64_t epoch, uint64_
 }
 
 absl::StatusOr<std::vector<Cursor>> Client::GetCursors(std::string_view channel) {
+  Clock::time_point deadline = Clock::now() + options_.timeout;
   HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.GetCursors(channel); }));
+  const uint32_t correlation_id = answer.correlation_id;
   std::vector<Cursor> cursors;
-  for (const proto::CursorEntry& entry : std::get<proto::Cursors>(answer.message).cursors) {
-    cursors.push_back(Cursor{std::string(entry.channel), entry.epoch, entry.seq});
+  while (true) {
+    for (const proto::CursorEntry& entry : std::get<proto::Cursors>(answer.message).cursors) {
+      cursors.push_back(Cursor{std::string(entry.channel), entry.epoch, entry.seq});
+    }
+    if (answer.completes_request) return cursors;
+    HOOT_ASSIGN_OR_RETURN(answer, Await(correlation_id, deadline));
   }
-  return cursors;
 }
 
 absl::StatusOr<std::chrono::nanoseconds> Client::Ping() {

@@ -369,7 +369,15 @@ absl::Status ClientSession::OnAnswer(Incoming& incoming) {
     }
     case MessageType::kHistory:
       incoming.completes_request =
-          (std::get<proto::History>(incoming.message).flags & proto::kHistoryLast) != 0;
+          (std::get<proto::History>(incoming.message).flags & proto::kLastFrame) != 0;
+      break;
+    case MessageType::kChannelList:
+      incoming.completes_request =
+          (std::get<proto::ChannelList>(incoming.message).flags & proto::kLastFrame) != 0;
+      break;
+    case MessageType::kCursors:
+      incoming.completes_request =
+          (std::get<proto::Cursors>(incoming.message).flags & proto::kLastFrame) != 0;
       break;
     default: break;
   }

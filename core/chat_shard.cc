@@ -295,7 +295,7 @@ void AddHistoryFrames(const std::string& channel, uint64_t epoch, uint32_t corre
     proto::History history;
     history.channel = channel;
     history.epoch = epoch;
-    history.flags = final_frame && last ? proto::kHistoryLast : 0;
+    history.flags = final_frame && last ? proto::kLastFrame : 0;
     history.records = proto::EntryList<proto::Record>(std::span<const proto::Record>(batch));
     HOOT_CHECK(proto::EncodeTo(history, correlation_id, out));
     batch.clear();
@@ -558,6 +558,31 @@ bool ChatShard::SendFrame(Session& session, const M& message, uint32_t correlati
   if (!proto::EncodeTo(message, correlation_id, &scratch)) return false;
   session.connection->Send(std::string_view(scratch));
   return true;
+}
+
+template <class M, class Entry>
+void ChatShard::SendInFrames(Session& session, uint32_t correlation_id,
+                             std::span<const Entry> entries,
+                             proto::EntryList<Entry> M::*list) {
+  const size_t empty_bytes = proto::EncodedBytes(M{});
+  size_t start = 0;
+  do {
+    size_t frame_bytes = empty_bytes;
+    size_t end = start;
+    while (end < entries.size()) {
+      M one;
+      one.*list = proto::EntryList<Entry>(entries.subspan(end, 1));
+      size_t entry_bytes = proto::EncodedBytes(one) - empty_bytes;
+      if (end > start && frame_bytes + entry_bytes > options_.answer_frame_bytes_max) break;
+      frame_bytes += entry_bytes;
+      ++end;
+    }
+    M frame;
+    frame.flags = end == entries.size() ? proto::kLastFrame : 0;
+    frame.*list = proto::EntryList<Entry>(entries.subspan(start, end - start));
+    HOOT_CHECK(SendFrame(session, frame, correlation_id));  // Sized to fit above.
+    start = end;
+  } while (start < entries.size());
 }
 
 void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode code,
@@ -997,25 +1022,15 @@ void ChatShard::OnGatherAnswer(Request* request, Session* session) {
       for (const Row& row : gather.rows) {
         entries.push_back({row.channel, row.visibility, row.epoch, row.head_seq, row.cursor_seq});
       }
-      proto::ChannelList list;
-      list.channels = proto::EntryList<proto::ChannelListEntry>(
-          std::span<const proto::ChannelListEntry>(entries));
-      if (!SendFrame(*session, list, request->correlation_id)) {
-        SendError(*session, request->correlation_id, ErrorCode::kInternal,
-                  "the list of " + std::to_string(entries.size()) +
-                      " channels does not fit in one frame");
-      }
+      SendInFrames<proto::ChannelList>(*session, request->correlation_id,
+                                       std::span<const proto::ChannelListEntry>(entries),
+                                       &proto::ChannelList::channels);
     } else {
       std::vector<proto::CursorEntry> entries;
       for (const Row& row : gather.rows) entries.push_back({row.channel, row.epoch, row.cursor_seq});
-      proto::Cursors cursors;
-      cursors.cursors =
-          proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(entries));
-      if (!SendFrame(*session, cursors, request->correlation_id)) {
-        SendError(*session, request->correlation_id, ErrorCode::kInternal,
-                  "the cursors of " + std::to_string(entries.size()) +
-                      " channels do not fit in one frame");
-      }
+      SendInFrames<proto::Cursors>(*session, request->correlation_id,
+                                   std::span<const proto::CursorEntry>(entries),
+                                   &proto::Cursors::cursors);
     }
   }
   delete request;

@@ -89,6 +89,11 @@ class ChatShard : public io::TcpHandler {
   // False (nothing sent) if the message does not fit in a frame.
   template <class M>
   bool SendFrame(Session& session, const M& message, uint32_t correlation_id);
+  // Sends one answer as frames of at most answer_frame_bytes_max, the final one flagged kLastFrame
+  // (an answer of many entries, such as a user's 20,000 channels).
+  template <class M, class Entry>
+  void SendInFrames(Session& session, uint32_t correlation_id, std::span<const Entry> entries,
+                    proto::EntryList<Entry> M::*list);
   // Wraps a task for Post or AddTimer so that it does nothing once this ChatShard is gone
   // (the runtime may run leftover tasks after the shards stop).
   template <class F>

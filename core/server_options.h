@@ -10,6 +10,7 @@
 #include "io/ring.h"
 #include "log/log_store.h"
 #include "log/storage.h"
+#include "proto/wire.h"
 
 namespace hoot::core {
 
@@ -36,6 +37,10 @@ struct ServerOptions {
   double send_rate_per_user = 10000;
   double send_burst_per_user = 20000;
   std::chrono::milliseconds shutdown_deadline{10000};
+
+  // The largest frame of a CHANNEL_LIST or CURSORS answer; a longer answer takes several
+  // (tests shrink it to see answers split).
+  size_t answer_frame_bytes_max = proto::kFrameBytesMax;
 
   // The log's file sizes (tests shrink them to cross journal switches and segment rolls).
   uint64_t journal_file_bytes = 64u << 20;

@@ -278,7 +278,7 @@ void LogStore::FinishMetaWrite(ChannelLog* channel, bool new_channel,
     };
     auto pending = std::make_shared<Pending>(Pending{directories.size(), absl::OkStatus()});
     for (const std::string& directory : directories) {
-      storage_->SyncDirectory(directory, [this, alive, channel, pending, directory,
+      storage_->SyncDirectory(directory, [alive, channel, pending, directory,
                                           done](int32_t synced) {
         if (alive.expired() || !*alive.lock()) return;
         if (synced < 0 && pending->status.ok()) {

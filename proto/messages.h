@@ -232,10 +232,16 @@ struct ChannelListEntry {
   bool operator==(const ChannelListEntry&) const = default;
 };
 
+// One frame of the answer; a list too large for one frame continues in more, the final one
+// flagged kLastFrame.
 struct ChannelList {
   static constexpr MessageType kType = MessageType::kChannelList;
+  uint8_t flags = kLastFrame;
   EntryList<ChannelListEntry> channels;
-  template <class M, class V> static constexpr void Fields(M& m, V& v) { v.List("channels", m.channels); }
+  template <class M, class V> static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame);
+    v.List("channels", m.channels);
+  }
   bool operator==(const ChannelList&) const = default;
 };
 
@@ -289,12 +295,12 @@ struct History {
   static constexpr MessageType kType = MessageType::kHistory;
   std::string_view channel;
   uint64_t epoch = 0;
-  uint8_t flags = 0;  // kHistoryLast on the final batch of an answer.
+  uint8_t flags = 0;  // kLastFrame on the final batch of an answer.
   EntryList<Record> records;
   template <class M, class V> static constexpr void Fields(M& m, V& v) {
     v.Str8("channel", m.channel, 1, kChannelNameBytesMax);
     v.U64("epoch", m.epoch);
-    v.Flags("flags", m.flags, kHistoryLast);
+    v.Flags("flags", m.flags, kLastFrame);
     v.List("records", m.records);
   }
   bool operator==(const History&) const = default;
@@ -312,10 +318,15 @@ struct CursorEntry {
   bool operator==(const CursorEntry&) const = default;
 };
 
+// One frame of the answer, like ChannelList.
 struct Cursors {
   static constexpr MessageType kType = MessageType::kCursors;
+  uint8_t flags = kLastFrame;
   EntryList<CursorEntry> cursors;
-  template <class M, class V> static constexpr void Fields(M& m, V& v) { v.List("cursors", m.cursors); }
+  template <class M, class V> static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame);
+    v.List("cursors", m.cursors);
+  }
   bool operator==(const Cursors&) const = default;
 };
 

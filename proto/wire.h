@@ -78,8 +78,9 @@ enum class StreamMode : uint8_t {
 inline constexpr uint8_t kSubscribeFromReadCursor = 0x01;
 // Bits of Sent::flags.
 inline constexpr uint8_t kSentDuplicate = 0x01;
-// Bits of History::flags.
-inline constexpr uint8_t kHistoryLast = 0x01;
+// Bits of the flags of answers that may take several frames (History, ChannelList, Cursors):
+// set on the final frame of the answer.
+inline constexpr uint8_t kLastFrame = 0x01;
 
 enum class ErrorCode : uint16_t {
   kMalformedFrame = 1,

@@ -426,7 +426,7 @@ TEST(ClientTest, FetchHistorySpanningTwoHistoryFramesIsConcatenated) {
     p.Write(proto::History{"general", 7, 0, first}, fetch->correlation_id);
     // A push between the two frames of the answer.
     p.Write(proto::StreamLag{"desk-fx", proto::StreamMode::kLive, 5, 5}, 0);
-    p.Write(proto::History{"general", 7, proto::kHistoryLast, second}, fetch->correlation_id);
+    p.Write(proto::History{"general", 7, proto::kLastFrame, second}, fetch->correlation_id);
     p.WaitForClose();
   });
   std::unique_ptr<Client> client = ConnectOrDie(peer);
@@ -519,7 +519,12 @@ TEST(ClientTest, EveryRequestReturnsItsOwnedAnswer) {
     std::vector<proto::ChannelListEntry> channels = {
         {"general", proto::Visibility::kPublic, 1234605616436508552, 43, 40},
         {"desk-fx", proto::Visibility::kPrivate, 7, 0, 0}};
-    p.Write(proto::ChannelList{channels}, list->correlation_id);
+    // In two frames, as a server sends a list too long for one: the client gathers them.
+    p.Write(proto::ChannelList{0, std::span<const proto::ChannelListEntry>(channels).first(1)},
+            list->correlation_id);
+    p.Write(proto::ChannelList{proto::kLastFrame,
+                               std::span<const proto::ChannelListEntry>(channels).subspan(1)},
+            list->correlation_id);
     std::optional<Incoming> cursor = p.Expect(MessageType::kSetCursor);
     if (!cursor.has_value()) return;
     EXPECT_EQ(std::get<proto::SetCursor>(cursor->message).seq, 43u);
@@ -528,7 +533,7 @@ TEST(ClientTest, EveryRequestReturnsItsOwnedAnswer) {
     if (!cursors.has_value()) return;
     EXPECT_EQ(std::get<proto::GetCursors>(cursors->message).channel, "");
     std::vector<proto::CursorEntry> entries = {{"general", 1234605616436508552, 43}};
-    p.Write(proto::Cursors{entries}, cursors->correlation_id);
+    p.Write(proto::Cursors{proto::kLastFrame, entries}, cursors->correlation_id);
     std::optional<Incoming> subscribe = p.Expect(MessageType::kSubscribe);
     if (!subscribe.has_value()) return;
     EXPECT_EQ(std::get<proto::Subscribe>(subscribe->message).flags,

@@ -259,7 +259,7 @@ TEST(ClientSessionTest, FrameSplitAtEveryByteBoundaryStillDecodes) {
                        UnknownTypeFrame(0) + Frame(MessageAt("general", 7, 2), 0) +
                        Frame(proto::History{"general", 7, 0, records}, fetch) +
                        Frame(proto::StreamLag{"general", proto::StreamMode::kLive, 2, 2}, 0) +
-                       Frame(proto::History{"general", 7, proto::kHistoryLast, {}}, fetch);
+                       Frame(proto::History{"general", 7, proto::kLastFrame, {}}, fetch);
   std::vector<Incoming> whole;
   ASSERT_TRUE(reference.Feed(stream, &whole).ok());
   std::vector<std::string> expected = Printed(whole);
@@ -563,12 +563,12 @@ TEST(ClientSessionTest, HistoryKeepsItsCorrelationIdInFlightUntilTheLastFrame) {
   EXPECT_FALSE(out[0].completes_request);
   EXPECT_EQ(session.request_in_flight(fetch), MessageType::kFetchHistory);
   ASSERT_TRUE(
-      session.Feed(Frame(proto::History{"general", 7, proto::kHistoryLast, {}}, fetch), &out).ok());
+      session.Feed(Frame(proto::History{"general", 7, proto::kLastFrame, {}}, fetch), &out).ok());
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(out[1].completes_request);
   EXPECT_EQ(session.request_in_flight(fetch), std::nullopt);
   // A third frame answers nothing any more.
-  EXPECT_EQ(session.Feed(Frame(proto::History{"general", 7, proto::kHistoryLast, {}}, fetch), &out)
+  EXPECT_EQ(session.Feed(Frame(proto::History{"general", 7, proto::kLastFrame, {}}, fetch), &out)
                 .code(),
             absl::StatusCode::kDataLoss);
 }

@@ -221,12 +221,12 @@ TEST(CodecTest, UndefinedEnumValuesAreMalformed) {
   EXPECT_EQ(DecodeWithBodyByte(lag, 8, 1), DecodeStatus::kOk);
   EXPECT_EQ(DecodeWithBodyByte(lag, 8, 2), DecodeStatus::kMalformed);
 
-  const ChannelList list{std::span<const ChannelListEntry>()};
+  const ChannelList list{kLastFrame, std::span<const ChannelListEntry>()};
   std::array<ChannelListEntry, 1> entries = {ChannelListEntry{"a", Visibility::kPublic, 1, 1, 1}};
-  const ChannelList one{entries};
-  EXPECT_EQ(DecodeWithBodyByte(one, 4 + 2, 1), DecodeStatus::kOk);
-  EXPECT_EQ(DecodeWithBodyByte(one, 4 + 2, 7), DecodeStatus::kMalformed);
-  EXPECT_EQ(EncodedBytes(list), kFrameHeaderBytes + 4);
+  const ChannelList one{kLastFrame, entries};
+  EXPECT_EQ(DecodeWithBodyByte(one, 1 + 4 + 2, 1), DecodeStatus::kOk);
+  EXPECT_EQ(DecodeWithBodyByte(one, 1 + 4 + 2, 7), DecodeStatus::kMalformed);
+  EXPECT_EQ(EncodedBytes(list), kFrameHeaderBytes + 1 + 4);
 }
 
 TEST(CodecTest, UndefinedFlagBitsAreMalformed) {
@@ -239,6 +239,10 @@ TEST(CodecTest, UndefinedFlagBitsAreMalformed) {
   const Sent sent{1, 1, 1, 0};
   EXPECT_EQ(DecodeWithBodyByte(sent, 24, kSentDuplicate), DecodeStatus::kOk);
   EXPECT_EQ(DecodeWithBodyByte(sent, 24, 0x04), DecodeStatus::kMalformed);
+
+  const Cursors cursors{0, std::span<const CursorEntry>()};
+  EXPECT_EQ(DecodeWithBodyByte(cursors, 0, kLastFrame), DecodeStatus::kOk);
+  EXPECT_EQ(DecodeWithBodyByte(cursors, 0, 0x02), DecodeStatus::kMalformed);
 }
 
 TEST(CodecTest, ErrorCodesNewerThanThisVersionStillDecode) {
@@ -251,21 +255,21 @@ TEST(CodecTest, ErrorCodesNewerThanThisVersionStillDecode) {
 
 TEST(CodecTest, ListCountBeyondTheEntriesPresentIsMalformed) {
   std::array<CursorEntry, 2> entries = {CursorEntry{"a", 1, 1}, CursorEntry{"b", 2, 2}};
-  std::string bytes = EncodeOrDie(Cursors{entries}, 1);
+  std::string bytes = EncodeOrDie(Cursors{kLastFrame, entries}, 1);
   AnyMessage decoded;
   ASSERT_EQ(DecodeBytes(bytes, &decoded), DecodeStatus::kOk);
   for (uint32_t count : {3u, 1000u, 0xffffffffu}) {
-    PutU32(&bytes, kFrameHeaderBytes, count);
+    PutU32(&bytes, kFrameHeaderBytes + 1, count);
     EXPECT_EQ(DecodeBytes(bytes, &decoded), DecodeStatus::kMalformed) << count;
   }
-  PutU32(&bytes, kFrameHeaderBytes, 1);  // One entry, then the second entry's bytes left over.
+  PutU32(&bytes, kFrameHeaderBytes + 1, 1);  // One entry, then the second entry's bytes left over.
   EXPECT_EQ(DecodeBytes(bytes, &decoded), DecodeStatus::kMalformed);
 }
 
 TEST(CodecTest, DecodedListsIterateTheirEntriesInOrder) {
   std::array<Record, 3> records = {Record{1, 10, "a", "x"}, Record{2, 20, "b", ""},
                                    Record{3, 30, "c", "zzz"}};
-  std::string bytes = EncodeOrDie(History{"general", 5, kHistoryLast, records}, 2);
+  std::string bytes = EncodeOrDie(History{"general", 5, kLastFrame, records}, 2);
   AnyMessage decoded;
   ASSERT_EQ(DecodeBytes(bytes, &decoded), DecodeStatus::kOk);
   const History& history = std::get<History>(decoded);
