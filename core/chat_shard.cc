@@ -1509,13 +1509,7 @@ void ChatShard::OwnerSubscribe(Request* request) {
   uint64_t first = log::LogStore::FirstSeq(channel->log);
   uint64_t head = log::LogStore::DurableSeq(channel->log);
   auto reset = [&](proto::ResetReason reason) {
-    proto::HistoryReset answer;
-    answer.channel = channel->name;
-    answer.reason = reason;
-    answer.epoch = epoch;
-    answer.first_seq = first;
-    answer.head_seq = head;
-    AnswerWith(request, answer);
+    AnswerWith(request, HistoryResetFor(*channel, reason));
   };
   uint64_t asked_epoch = request->epoch;
   uint64_t after = request->seq;
@@ -1571,13 +1565,7 @@ void ChatShard::OwnerRead(Request* request) {
   }
   auto reset = [this, request, channel](proto::ResetReason reason) {
     request->end_subscription = true;
-    proto::HistoryReset pushed;
-    pushed.channel = channel->name;
-    pushed.reason = reason;
-    pushed.epoch = log::LogStore::Epoch(channel->log);
-    pushed.first_seq = log::LogStore::FirstSeq(channel->log);
-    pushed.head_seq = log::LogStore::DurableSeq(channel->log);
-    HOOT_CHECK(proto::EncodeTo(pushed, 0, &request->answer));
+    HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*channel, reason), 0, &request->answer));
     Answer(request);
   };
   if (request->epoch != log::LogStore::Epoch(channel->log)) {
@@ -1702,13 +1690,7 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   request->done = true;
   if (!request->range_set) {
     auto reset = [&](proto::ResetReason reason) {
-      proto::HistoryReset answer;
-      answer.channel = channel->name;
-      answer.reason = reason;
-      answer.epoch = epoch;
-      answer.first_seq = first;
-      answer.head_seq = head;
-      AnswerWith(request, answer);
+      AnswerWith(request, HistoryResetFor(*channel, reason));
     };
     if (request->epoch != 0 && request->epoch != epoch) {
       return reset(proto::ResetReason::kEpochChanged);
@@ -1855,15 +1837,24 @@ void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
   }
 }
 
+proto::HistoryReset ChatShard::HistoryResetFor(const OwnedChannel& channel,
+                                               proto::ResetReason reason) {
+  proto::HistoryReset reset;
+  reset.channel = channel.name;
+  reset.reason = reason;
+  reset.epoch = log::LogStore::Epoch(channel.log);
+  reset.first_seq = log::LogStore::FirstSeq(channel.log);
+  // A damaged log serves nothing past its last good record.
+  reset.head_seq = reason == proto::ResetReason::kDamaged
+                       ? log::LogStore::Damage(channel.log).last_good_seq
+                       : log::LogStore::DurableSeq(channel.log);
+  return reset;
+}
+
 void ChatShard::EndAllSubscriptions(OwnedChannel& channel) {
   // The log is fenced at damage: nothing past it can be served, so every subscription ends
   // with the explicit notice rather than waiting for messages that cannot come.
-  proto::HistoryReset reset;
-  reset.channel = channel.name;
-  reset.reason = proto::ResetReason::kDamaged;
-  reset.epoch = log::LogStore::Epoch(channel.log);
-  reset.first_seq = log::LogStore::FirstSeq(channel.log);
-  reset.head_seq = log::LogStore::Damage(channel.log).last_good_seq;
+  proto::HistoryReset reset = HistoryResetFor(channel, proto::ResetReason::kDamaged);
   for (unsigned gateway = 0; gateway < channel.subscribers.size(); ++gateway) {
     if (channel.subscribers[gateway] == 0) continue;
     Page* page = NewPage();

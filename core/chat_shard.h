@@ -157,6 +157,9 @@ class ChatShard : public io::TcpHandler {
   void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
   void FanOut(OwnedChannel& channel);
   void EndAllSubscriptions(OwnedChannel& channel);
+  // The HISTORY_RESET for the channel as it is now.
+  static proto::HistoryReset HistoryResetFor(const OwnedChannel& channel,
+                                             proto::ResetReason reason);
   void ScheduleFlush();
   void RetryBusySends();
   Page* NewPage();
