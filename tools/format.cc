@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 
@@ -196,6 +198,33 @@ JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
 JsonObject& JsonObject::Num(std::string_view key, uint64_t value) {
   Key(key);
   text_ += std::to_string(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Int(std::string_view key, int64_t value) {
+  Key(key);
+  text_ += std::to_string(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Double(std::string_view key, double value) {
+  if (!std::isfinite(value)) return Null(key);
+  Key(key);
+  char text[32];
+  auto [end, error] = std::to_chars(text, text + sizeof(text), value);
+  text_.append(text, error == std::errc() ? end : text);
+  return *this;
+}
+
+JsonObject& JsonObject::Null(std::string_view key) {
+  Key(key);
+  text_ += "null";
+  return *this;
+}
+
+JsonObject& JsonObject::Object(std::string_view key, const JsonObject& value) {
+  Key(key);
+  text_ += value.Text();
   return *this;
 }
 

@@ -41,7 +41,13 @@ class JsonObject {
  public:
   JsonObject& Str(std::string_view key, std::string_view value);
   JsonObject& Num(std::string_view key, uint64_t value);
+  JsonObject& Int(std::string_view key, int64_t value);
+  // Shortest text that reads back as the same double; null for NaN and infinities, which
+  // JSON cannot carry.
+  JsonObject& Double(std::string_view key, double value);
   JsonObject& Bool(std::string_view key, bool value);
+  JsonObject& Null(std::string_view key);
+  JsonObject& Object(std::string_view key, const JsonObject& value);
   std::string Text() const { return text_ + "}"; }
 
  private:

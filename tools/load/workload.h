@@ -1,0 +1,87 @@
+// What hoot-load runs: the topology and load of one run, from a WORKLOADS.md preset (W1..W4)
+// and/or flags, and everything else its command line says (server, tokens, outputs).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hoot::load {
+
+using Milliseconds = std::chrono::milliseconds;
+
+enum class LoopMode : uint8_t {
+  kOpen,    // Sends on a schedule at `rate`, whatever the server does.
+  kClosed,  // Each publisher keeps `window` sends unacknowledged.
+};
+
+// Publishers send to and subscribers receive from channels `<channel_prefix>-<i>`. Publisher
+// p's n-th message goes to channel (p + n * publishers) % channels, so in open loop, where
+// message k of the schedule is publisher k % publishers's, channels take turns (round-robin).
+// Subscriber s takes channels (s * channels_per_subscriber + j) % channels,
+// j < channels_per_subscriber, which spreads subscribers evenly over the channels.
+struct Workload {
+  std::string name = "custom";  // "W1".."W4" or "custom".
+  uint32_t channels = 1;
+  uint32_t subscribers = 1;
+  uint32_t channels_per_subscriber = 1;
+  uint32_t publishers = 1;
+  LoopMode mode = LoopMode::kOpen;
+  uint64_t rate = 1000;  // Messages a second in total, open loop.
+  uint32_t window = 64;  // Unacknowledged sends per publisher, closed loop.
+  uint32_t body_bytes = 128;
+  Milliseconds warmup{1000};
+  Milliseconds duration{10000};  // Measured; for a replay, the bound on the replay's time.
+  Milliseconds drain{2000};      // The most to wait for in-flight answers after sending stops.
+  std::string channel_prefix = "load";
+  // W3: instead of live traffic, fill channel 0 to `replay_messages` messages (closed loop,
+  // `window`, one publisher) if it holds fewer, then one new subscriber replays it from the
+  // start.
+  bool replay = false;
+  uint64_t replay_messages = 1'000'000;
+
+  std::string ChannelName(uint32_t channel) const;
+  // The channels publisher p sends to, ascending.
+  std::vector<uint32_t> PublisherChannels(uint32_t publisher) const;
+  uint32_t PublisherChannel(uint32_t publisher, uint64_t message_index) const;
+  std::vector<uint32_t> SubscriberChannels(uint32_t subscriber) const;
+  // Subscriptions covering each channel.
+  std::vector<uint32_t> SubscribersPerChannel() const;
+  // One line: "64 channels, 256 subscribers x 4 channels, 16 publishers, open loop ...".
+  std::string Describe() const;
+};
+
+// The smallest body that holds the intended send time, the publisher and its counter.
+inline constexpr uint32_t kBodyBytesMin = 20;
+
+// W1..W4 exactly as ../shared/WORKLOADS.md has them; nullopt for another name.
+std::optional<Workload> PresetWorkload(std::string_view name);
+
+struct LoadConfig {
+  Workload workload;
+  std::string host = "127.0.0.1";
+  uint16_t port = 7420;
+  std::string secret_file;  // Signs the tokens of hoot-load's own users.
+  bool floors = true;
+  std::string floor_directory;  // Where the disk floor's scratch file goes.
+  bool json = false;
+  std::string plot_path;  // Empty: no plot.
+  bool progress = true;   // The line a second on standard error.
+};
+
+struct ParsedCommandLine {
+  enum class Outcome : uint8_t { kRun, kHelp, kUsageError };
+  Outcome outcome = Outcome::kRun;
+  LoadConfig config;  // For kRun.
+  std::string error;  // For kUsageError: one line, without the program name.
+};
+
+ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args);
+
+// `hoot-load --help`.
+std::string_view LoadUsage();
+
+}  // namespace hoot::load
