@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build run test bench soak fuzz fuzz-corpus tsan clang format clean
+.PHONY: all deps build run test bench e2e soak fuzz fuzz-corpus tsan clang format clean
 
 all: build
 
@@ -27,6 +27,10 @@ bench: build
 	@for b in build/release/bench/*_bench; do \
 	  echo "--- $$b"; $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true || exit 1; \
 	done
+
+# hootd on a fresh data directory against W1..W4 of WORKLOADS.md, one table (bench/e2e.cc).
+e2e: build
+	@build/release/bench/e2e
 
 # Longer crash loops than `make test` runs: SIGKILL of a real log writer, KILL_CYCLES times,
 # then of hootd under load from retrying senders, HOOTD_KILL_CYCLES times.

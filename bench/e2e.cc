@@ -1,0 +1,253 @@
+// bench/e2e: the whole server against the workloads of WORKLOADS.md, in one command. Starts
+// hootd on a fresh data directory (127.0.0.1, any free port, no send-rate limit), measures the
+// physical floors once (the data disk's 4 KiB write + fdatasync, loopback TCP), runs W1..W4
+// with hoot-load's engine in this process, stops hootd, and prints one table: throughput,
+// latencies, ratios to the floors, the delivery checks, and each workload's target.
+//
+// Usage: e2e [--quick] [--workloads W1,W2,...] [--shards N]
+//   --quick   short runs (seconds each, W3 over 20,000 messages): a smoke test of the
+//             whole path, not a measurement.
+// Data goes under $HOOT_BENCH_DIR (default build/bench-data)/e2e and is removed at the end.
+// Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
+// found gaps, duplicates, missing deliveries or errors, 3 when hootd or a run could not start.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tools/load/driver.h"
+#include "tools/load/floors.h"
+#include "tools/load/workload.h"
+
+namespace {
+
+using hoot::load::RunResult;
+using hoot::load::Workload;
+
+struct Hootd {
+  pid_t pid = -1;
+  uint16_t port = 0;
+};
+
+// Starts hootd and waits (at most 60 s) for its "ready on 127.0.0.1:PORT" line.
+std::optional<Hootd> StartHootd(const std::string& data_directory, unsigned shards) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
+  std::vector<std::string> args = {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                                   data_directory, "--shards", std::to_string(shards),
+                                   "--send-rate", "0"};
+  pid_t pid = ::fork();
+  if (pid < 0) return std::nullopt;
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  Hootd hootd;
+  hootd.pid = pid;
+  std::string seen;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd poll_fd{out[0], POLLIN, 0};
+    if (::poll(&poll_fd, 1, 100) <= 0) continue;
+    char buffer[4096];
+    ssize_t got = ::read(out[0], buffer, sizeof(buffer));
+    if (got <= 0) break;
+    seen.append(buffer, static_cast<size_t>(got));
+    size_t at = seen.find("ready on 127.0.0.1:");
+    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+      hootd.port = static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19));
+      std::fprintf(stderr, "%s", seen.c_str());
+      ::close(out[0]);  // hootd's later lines go nowhere; it does not write much.
+      return hootd;
+    }
+  }
+  std::fprintf(stderr, "e2e: hootd did not get ready; it printed: %s\n", seen.c_str());
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(out[0]);
+  return std::nullopt;
+}
+
+int StopHootd(const Hootd& hootd) {
+  ::kill(hootd.pid, SIGTERM);
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < 30000; waited_ms += 10) {
+    if (::waitpid(hootd.pid, &status, WNOHANG) == hootd.pid) return status;
+    ::usleep(10000);
+  }
+  ::kill(hootd.pid, SIGKILL);
+  ::waitpid(hootd.pid, &status, 0);
+  return status;
+}
+
+double Ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+// The workload's target from issue 7 and whether the run met it.
+std::string TargetVerdict(const RunResult& run, double disk_p99_ns, double loopback_bytes) {
+  const std::string& name = run.config.workload.name;
+  auto verdict = [](bool met, const std::string& what) {
+    return what + (met ? ": meets" : ": BELOW");
+  };
+  double e2e_p99 = static_cast<double>(run.e2e_latency.ValueAtPercentile(99));
+  if (name == "W1") return verdict(e2e_p99 <= 1.5 * disk_p99_ns, "e2e p99 <= 1.5x disk p99");
+  if (name == "W2") {
+    bool met = run.AckRate() >= 300000 && run.DeliveredBytesRate() >= 0.5 * loopback_bytes;
+    return verdict(met, ">= 300k acked/s, >= 0.5 of loopback");
+  }
+  if (name == "W3") {
+    return verdict(run.replay && run.replay->MessagesPerSecond() >= 5e6, ">= 5M msg/s replay");
+  }
+  if (name == "W4") return verdict(e2e_p99 <= 2 * disk_p99_ns, "e2e p99 <= 2x disk p99");
+  return "-";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  unsigned shards = 2;
+  std::vector<std::string> names = {"W1", "W2", "W3", "W4"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--shards" && i + 1 < argc) {
+      shards = static_cast<unsigned>(std::atoi(argv[++i]));
+    } else if (arg == "--workloads" && i + 1 < argc) {
+      names.clear();
+      std::string list = argv[++i];
+      for (size_t start = 0; start <= list.size();) {
+        size_t comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        names.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+      }
+    } else {
+      std::fprintf(stderr, "usage: e2e [--quick] [--workloads W1,W2,W3,W4] [--shards N]\n");
+      return 2;
+    }
+  }
+  std::vector<Workload> workloads;
+  for (const std::string& name : names) {
+    std::optional<Workload> workload = hoot::load::PresetWorkload(name);
+    if (!workload.has_value()) {
+      std::fprintf(stderr, "e2e: unknown workload %s\n", name.c_str());
+      return 2;
+    }
+    if (quick) {
+      workload->warmup = std::chrono::milliseconds(workload->replay ? 0 : 500);
+      workload->duration = std::chrono::milliseconds(workload->replay ? 30000 : 2000);
+      workload->replay_messages = 20000;
+    }
+    workloads.push_back(*workload);
+  }
+
+  const char* bench_root = std::getenv("HOOT_BENCH_DIR");
+  std::filesystem::path directory =
+      std::filesystem::path(bench_root ? bench_root : "build/bench-data") / "e2e";
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory / "data");
+  std::optional<Hootd> hootd = StartHootd((directory / "data").string(), shards);
+  if (!hootd.has_value()) return 3;
+
+  hoot::load::DiskFloorOptions disk_options;
+  disk_options.directory = directory.string();
+  auto disk = hoot::load::MeasureDiskFloor(disk_options);
+  auto loopback = hoot::load::MeasureLoopbackFloor();
+  if (!disk.ok() || !loopback.ok()) {
+    std::fprintf(stderr, "e2e: floors: %s %s\n", std::string(disk.status().message()).c_str(),
+                 std::string(loopback.status().message()).c_str());
+    StopHootd(*hootd);
+    return 3;
+  }
+  double disk_p50 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(50));
+  double disk_p99 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(99));
+
+  std::vector<RunResult> runs;
+  int exit_code = 0;
+  for (const Workload& workload : workloads) {
+    hoot::load::LoadConfig config;
+    config.workload = workload;
+    config.port = hootd->port;
+    config.secret_file = (directory / "data" / "secret").string();
+    config.floors = false;  // Measured once above.
+    std::fprintf(stderr, "e2e: %s: %s\n", workload.name.c_str(), workload.Describe().c_str());
+    runs.push_back(hoot::load::RunLoad(config, &std::cerr));
+    int code = hoot::load::ExitCode(runs.back());
+    if (code != 0) {
+      std::fprintf(stderr, "e2e: %s exited %d: %s\n", workload.name.c_str(), code,
+                   runs.back().setup_error.ok() ? runs.back().errors.first_error.c_str()
+                                                : std::string(runs.back().setup_error.message()).c_str());
+    }
+    exit_code = std::max(exit_code, code);
+  }
+  int hootd_status = StopHootd(*hootd);
+  if (!WIFEXITED(hootd_status) || WEXITSTATUS(hootd_status) != 0) {
+    std::fprintf(stderr, "e2e: hootd did not stop cleanly (status %d)\n", hootd_status);
+    exit_code = std::max(exit_code, 1);
+  }
+  std::filesystem::remove_all(directory);
+
+  std::printf("\nhoot e2e%s: hootd with %u shards on 127.0.0.1; disk floor (4 KiB write + "
+              "fdatasync) p50 %.3f ms, p99 %.3f ms; loopback %.2f GB/s\n\n",
+              quick ? " (quick: a smoke run, not a measurement)" : "", shards, disk_p50 / 1e6,
+              disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
+  std::printf("%-4s %12s %12s %13s %9s %20s %27s %10s %10s %28s  %s\n", "run", "sent msg/s",
+              "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms", "e2e p50/p99/p99.9 ms",
+              "e2e p99", "wire", "gaps/dup/ooo/missing/errors", "target");
+  std::printf("%-4s %12s %12s %13s %9s %20s %27s %10s %10s %28s\n", "", "", "", "", "", "", "",
+              "/ disk p99", "share", "");
+  for (const RunResult& run : runs) {
+    const std::string& name = run.config.workload.name;
+    std::string checks = std::to_string(run.checks.gaps) + "/" +
+                         std::to_string(run.checks.duplicates) + "/" +
+                         std::to_string(run.checks.out_of_order) + "/" +
+                         std::to_string(run.checks.missing) + "/" +
+                         std::to_string(run.errors.Total());
+    if (!run.setup_error.ok()) {
+      std::printf("%-4s did not run: %s\n", name.c_str(),
+                  std::string(run.setup_error.message()).c_str());
+      continue;
+    }
+    if (run.replay.has_value()) {
+      const hoot::load::ReplayResult& replay = *run.replay;
+      char rate[64];
+      std::snprintf(rate, sizeof(rate), "%.0f", replay.MessagesPerSecond());
+      std::printf("%-4s %12s %12s %13s %9.1f %20s %27s %10s %10.3f %28s  %s\n", name.c_str(),
+                  "-", "-", rate, replay.BytesPerSecond() / 1e6, "-",
+                  (std::to_string(replay.messages) + " msgs replayed").c_str(), "-",
+                  replay.BytesPerSecond() / loopback->bytes_per_second, checks.c_str(),
+                  TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
+      continue;
+    }
+    char ack[64];
+    char e2e[64];
+    std::snprintf(ack, sizeof(ack), "%.2f/%.2f", Ms(run.ack_latency.ValueAtPercentile(50)),
+                  Ms(run.ack_latency.ValueAtPercentile(99)));
+    std::snprintf(e2e, sizeof(e2e), "%.2f/%.2f/%.2f", Ms(run.e2e_latency.ValueAtPercentile(50)),
+                  Ms(run.e2e_latency.ValueAtPercentile(99)),
+                  Ms(run.e2e_latency.ValueAtPercentile(99.9)));
+    std::printf("%-4s %12.0f %12.0f %13.0f %9.1f %20s %27s %10.1f %10.3f %28s  %s\n",
+                name.c_str(), run.SendRate(), run.AckRate(), run.DeliveryRate(),
+                run.DeliveredBytesRate() / 1e6, ack, e2e,
+                static_cast<double>(run.e2e_latency.ValueAtPercentile(99)) / disk_p99,
+                run.DeliveredBytesRate() / loopback->bytes_per_second, checks.c_str(),
+                TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
+  }
+  return exit_code;
+}
