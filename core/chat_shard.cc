@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "absl/container/flat_hash_map.h"
 #include "base/check.h"
 #include "base/status.h"
 #include "log/uring_storage.h"
@@ -185,6 +186,18 @@ struct PendingAck {
   bool duplicate = false;
 };
 
+// A sender's client message id, with the sender as the number the shard gave its name
+// (ChatShard::SenderNumber): 16 bytes, so the table below allocates nothing per message.
+struct DedupKey {
+  uint64_t client_message_id = 0;
+  uint32_t sender = 0;
+  bool operator==(const DedupKey&) const = default;
+  template <class H>
+  friend H AbslHashValue(H hash, const DedupKey& key) {
+    return H::combine(std::move(hash), key.client_message_id, key.sender);
+  }
+};
+
 // (sender, client message id) -> the seq it got, for the last `window` messages.
 class Dedup {
  public:
@@ -192,20 +205,14 @@ class Dedup {
     uint64_t seq = 0;
     uint64_t timestamp_unix_ns = 0;
   };
-  static std::string Key(std::string_view user, uint64_t client_message_id) {
-    std::string key(user);
-    key.push_back('\0');
-    for (int i = 0; i < 8; ++i) key.push_back(static_cast<char>(client_message_id >> (8 * i)));
-    return key;
-  }
-  const Entry* Find(const std::string& key) const {
+  const Entry* Find(DedupKey key) const {
     auto found = by_key_.find(key);
     return found == by_key_.end() ? nullptr : &found->second;
   }
-  void Insert(std::string key, Entry entry, size_t window) {
+  void Insert(DedupKey key, Entry entry, size_t window) {
     if (window == 0) return;
     if (!by_key_.emplace(key, entry).second) return;
-    order_.push_back(std::move(key));
+    order_.push_back(key);
     while (order_.size() > window) {
       by_key_.erase(order_.front());
       order_.pop_front();
@@ -213,8 +220,8 @@ class Dedup {
   }
 
  private:
-  std::unordered_map<std::string, Entry> by_key_;
-  std::deque<std::string> order_;
+  absl::flat_hash_map<DedupKey, Entry> by_key_;
+  std::deque<DedupKey> order_;
 };
 
 struct OwnedChannel {
@@ -412,7 +419,7 @@ absl::Status ChatShard::Open() {
     HOOT_RETURN_IF_ERROR(Replay(log, window_start, [&](const log::RecordView& record) {
       raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
       if (record.client_message_id != 0) {
-        raw->dedup.Insert(Dedup::Key(record.sender, record.client_message_id),
+        raw->dedup.Insert(DedupKey{record.client_message_id, SenderNumber(record.sender)},
                           {record.seq, record.timestamp_unix_ns}, options_.dedup_window);
       }
     }));
@@ -1602,13 +1609,22 @@ void ChatShard::OwnerRead(Request* request) {
                });
 }
 
+uint32_t ChatShard::SenderNumber(std::string_view user) {
+  // This Abseil's string_view is its own type, not std::string_view.
+  auto found = sender_numbers_.find(absl::string_view(user.data(), user.size()));
+  if (found != sender_numbers_.end()) return found->second;
+  uint32_t number = static_cast<uint32_t>(sender_numbers_.size());
+  sender_numbers_.emplace(std::string(user), number);
+  return number;
+}
+
 void ChatShard::OwnerSend(Request* request) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
-  std::string key;
+  DedupKey key{request->client_message_id, 0};
   if (request->client_message_id != 0) {
-    key = Dedup::Key(request->user, request->client_message_id);
+    key.sender = SenderNumber(request->user);
     if (const Dedup::Entry* original = channel->dedup.Find(key)) {
       PendingAck ack{original->seq, original->timestamp_unix_ns, request, /*duplicate=*/true};
       if (original->seq <= log::LogStore::DurableSeq(channel->log)) {
@@ -1633,8 +1649,8 @@ void ChatShard::OwnerSend(Request* request) {
   record.body = request->body;
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
-  if (!key.empty()) {
-    channel->dedup.Insert(std::move(key), {seq, record.timestamp_unix_ns}, options_.dedup_window);
+  if (request->client_message_id != 0) {
+    channel->dedup.Insert(key, {seq, record.timestamp_unix_ns}, options_.dedup_window);
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
 }

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "auth/token.h"
 #include "core/connection_limits.h"
@@ -174,6 +175,9 @@ class ChatShard : public io::TcpHandler {
     std::chrono::steady_clock::time_point refilled;
   };
   std::unordered_map<std::string, SendBucket> send_buckets_;
+  // Every sender this shard's dedup tables have seen, numbered (the tables key on numbers).
+  uint32_t SenderNumber(std::string_view user);
+  absl::flat_hash_map<std::string, uint32_t> sender_numbers_;
 
   // Gateway state.
   std::unique_ptr<io::TcpServer> tcp_;
