@@ -22,6 +22,21 @@ using client::Client;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Under AddressSanitizer, hootd's memory and timing are the sanitizer's (its quarantine keeps
+// freed memory resident; its checks multiply the CPU per message): the runs there check the
+// behaviour (no gap, the STREAM_LAG notices) and print the figures without judging them.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 constexpr char kChannel[] = "floor";
 constexpr int kFastSubscribers = 6;
 constexpr size_t kOutboundCap = 64 << 10;  // hootd's smallest.
@@ -276,12 +291,12 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
   };
   // When the median of 7 pairs is over the bound, 7 more pairs decide: noise rarely keeps a
   // median of 14 up; a real effect does.
-  constexpr int kPairs = 7;
+  const int kPairs = kSanitized ? 3 : 7;
   for (int pair = 0; pair < kPairs; ++pair) {
     run_pair(pair);
     if (::testing::Test::HasFatalFailure()) return;
   }
-  if (median_ratio() >= 1.10) {
+  if (median_ratio() >= 1.10 && !kSanitized) {
     for (int pair = kPairs; pair < 2 * kPairs; ++pair) {
       run_pair(pair);
       if (::testing::Test::HasFatalFailure()) return;
@@ -309,8 +324,10 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
               static_cast<double>(growth_without) / (1 << 20),
               static_cast<double>(growth_with) / (1 << 20),
               static_cast<double>(sent_to_slow) / 1e6, kOutboundCap >> 10);
-  EXPECT_LT(median_ratio(), 1.10);
-  EXPECT_LT(growth_with, 16u << 20);
+  if (!kSanitized) {
+    EXPECT_LT(median_ratio(), 1.10);
+    EXPECT_LT(growth_with, 16u << 20);
+  }
   EXPECT_EQ(fast.errors(), 0u);
   EXPECT_EQ(hootd->Stop(), 0);
 }
