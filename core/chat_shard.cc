@@ -26,8 +26,8 @@ namespace {
 
 // A reader's page: how many records and bytes the owner reads for one round trip. Small
 // enough to keep a catching-up subscriber from hogging its owner, large enough to stream.
-constexpr size_t kReadPageRecordsMax = 4096;
-constexpr size_t kReadPageBytesMax = 256u << 10;
+constexpr size_t kReadPageRecordsMax = 16384;
+constexpr size_t kReadPageBytesMax = 1u << 20;
 constexpr size_t kFanOutRecordsMax = 4096;
 constexpr size_t kFanOutBytesMax = 1u << 20;
 // A HISTORY frame is cut at about this many bytes of records (the frame limit is 1 MiB and a

@@ -1272,7 +1272,7 @@ void LogStore::ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_
   if (channel->damage.fenced) result->head_seq = std::min(result->head_seq, channel->damage.last_good_seq);
   // The disk holds what segment writes have completed; newer records are in the cache.
   uint64_t disk_last_seq = std::min(result->head_seq, channel->written_seq);
-  result->storage.resize(bytes);
+  result->storage.Extend(bytes);  // Not zeroed first: the read fills it.
   std::string path = segment.path;
   std::weak_ptr<bool> alive = alive_;
   auto shared_done = std::make_shared<ReadCallback>(std::move(done));

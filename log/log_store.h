@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/byte_buffer.h"
 #include "log/format.h"
 #include "log/record.h"
 #include "log/storage.h"
@@ -70,7 +71,7 @@ struct ReadResult {
   uint64_t first_seq = 0;  // The first seq readable.
   uint64_t head_seq = 0;   // The durable head.
   std::vector<RecordView> records;  // In seq order, contiguous from after_seq + 1.
-  std::string storage;              // Backs `records` when they were read from disk.
+  base::ByteBuffer storage;         // Backs `records` when they were read from disk.
   std::shared_ptr<const void> pin;  // Backs `records` when they came from the cache.
 };
 using ReadCallback = std::function<void(ReadResult&&)>;
