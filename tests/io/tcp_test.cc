@@ -138,8 +138,13 @@ class ServerThread {
   TcpStats stats_;
 };
 
-int Connect(uint16_t port) {
+// `receive_buffer_bytes` (SO_RCVBUF, before connecting): 0 leaves the kernel's autotuning,
+// which on some machines grows to tens of MiB and swallows whatever a test sends at once.
+int Connect(uint16_t port, int receive_buffer_bytes = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (receive_buffer_bytes > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
@@ -197,7 +202,8 @@ TEST(TcpTest, HundredsOfConnectionsAreEachEchoedTheirOwnBytes) {
 
 TEST(TcpTest, ABigSendToASlowReaderArrivesWholeAndInOrderThroughPartialSends) {
   ServerThread server(Mode::kFloodOnAccept);
-  int fd = Connect(server.port.load());
+  // A small receive window, so the 8 MiB cannot all fit in the kernel's buffers at once.
+  int fd = Connect(server.port.load(), 64 << 10);
   ASSERT_GE(fd, 0);
   for (int chunk = 0; chunk < 128; ++chunk) {
     if (chunk % 16 == 0) std::this_thread::sleep_for(5ms);  // A slow reader.
