@@ -10,8 +10,6 @@
 // Data goes under $HOOT_BENCH_DIR (default build/bench-data)/e2e and is removed at the end.
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
 // found gaps, duplicates, missing deliveries or errors, 3 when hootd or a run could not start.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,72 +26,12 @@
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
 #include "tools/load/workload.h"
+#include "tools/hootd_process.h"
 
 namespace {
 
 using hoot::load::RunResult;
 using hoot::load::Workload;
-
-struct Hootd {
-  pid_t pid = -1;
-  uint16_t port = 0;
-};
-
-// Starts hootd and waits (at most 60 s) for its "ready on 127.0.0.1:PORT" line.
-std::optional<Hootd> StartHootd(const std::string& data_directory, unsigned shards) {
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
-  std::vector<std::string> args = {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
-                                   data_directory, "--shards", std::to_string(shards),
-                                   "--send-rate", "0"};
-  pid_t pid = ::fork();
-  if (pid < 0) return std::nullopt;
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(out[1]);
-  Hootd hootd;
-  hootd.pid = pid;
-  std::string seen;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd poll_fd{out[0], POLLIN, 0};
-    if (::poll(&poll_fd, 1, 100) <= 0) continue;
-    char buffer[4096];
-    ssize_t got = ::read(out[0], buffer, sizeof(buffer));
-    if (got <= 0) break;
-    seen.append(buffer, static_cast<size_t>(got));
-    size_t at = seen.find("ready on 127.0.0.1:");
-    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
-      hootd.port = static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19));
-      std::fprintf(stderr, "%s", seen.c_str());
-      ::close(out[0]);  // hootd's later lines go nowhere; it does not write much.
-      return hootd;
-    }
-  }
-  std::fprintf(stderr, "e2e: hootd did not get ready; it printed: %s\n", seen.c_str());
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  ::close(out[0]);
-  return std::nullopt;
-}
-
-int StopHootd(const Hootd& hootd) {
-  ::kill(hootd.pid, SIGTERM);
-  int status = 0;
-  for (int waited_ms = 0; waited_ms < 30000; waited_ms += 10) {
-    if (::waitpid(hootd.pid, &status, WNOHANG) == hootd.pid) return status;
-    ::usleep(10000);
-  }
-  ::kill(hootd.pid, SIGKILL);
-  ::waitpid(hootd.pid, &status, 0);
-  return status;
-}
 
 double Ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
@@ -162,8 +100,18 @@ int main(int argc, char** argv) {
       std::filesystem::path(bench_root ? bench_root : "build/bench-data") / "e2e";
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory / "data");
-  std::optional<Hootd> hootd = StartHootd((directory / "data").string(), shards);
-  if (!hootd.has_value()) return 3;
+  absl::StatusOr<hoot::tools::StartedHootd> hootd = hoot::tools::StartHootdProcess(
+      {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir", (directory / "data").string(),
+       "--shards", std::to_string(shards), "--send-rate", "0"},
+      std::chrono::seconds(60));
+  if (!hootd.ok()) {
+    std::fprintf(stderr, "e2e: %s\n", std::string(hootd.status().message()).c_str());
+    return 3;
+  }
+  auto stop_hootd = [&] {
+    ::close(hootd->stdout_fd);
+    return hoot::tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
+  };
 
   hoot::load::DiskFloorOptions disk_options;
   disk_options.directory = directory.string();
@@ -172,7 +120,7 @@ int main(int argc, char** argv) {
   if (!disk.ok() || !loopback.ok()) {
     std::fprintf(stderr, "e2e: floors: %s %s\n", std::string(disk.status().message()).c_str(),
                  std::string(loopback.status().message()).c_str());
-    StopHootd(*hootd);
+    stop_hootd();
     return 3;
   }
   double disk_p50 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(50));
@@ -196,7 +144,7 @@ int main(int argc, char** argv) {
     }
     exit_code = std::max(exit_code, code);
   }
-  int hootd_status = StopHootd(*hootd);
+  int hootd_status = stop_hootd();
   if (!WIFEXITED(hootd_status) || WEXITSTATUS(hootd_status) != 0) {
     std::fprintf(stderr, "e2e: hootd did not stop cleanly (status %d)\n", hootd_status);
     exit_code = std::max(exit_code, 1);

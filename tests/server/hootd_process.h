@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "auth/token.h"
 #include "client/client.h"
+#include "tools/hootd_process.h"
 
 namespace hoot::testing {
 
@@ -81,45 +82,20 @@ class HootdProcess {
   };
 
   static absl::StatusOr<std::unique_ptr<HootdProcess>> Start(const Options& options) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe");
     std::vector<std::string> args = {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
                                      options.data_directory, "--shards",
                                      std::to_string(options.shards), "--no-pin"};
     for (std::string& flag : SmallFilesFlags()) args.push_back(flag);
     args.insert(args.end(), options.extra_flags.begin(), options.extra_flags.end());
-    pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError("fork");
-    if (pid == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
-    ::close(out[1]);
+    absl::StatusOr<tools::StartedHootd> started =
+        tools::StartHootdProcess(args, std::chrono::seconds(60));
+    if (!started.ok()) return started.status();
     std::unique_ptr<HootdProcess> process(new HootdProcess);
-    process->pid_ = pid;
-    process->stdout_fd_ = out[0];
+    process->pid_ = started->pid;
+    process->stdout_fd_ = started->stdout_fd;
+    process->port_ = started->port;
     process->data_directory_ = options.data_directory;
-    // Wait for "hootd: ready on 127.0.0.1:PORT ..." (bounded).
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd poll_fd{out[0], POLLIN, 0};
-      if (::poll(&poll_fd, 1, 100) <= 0) continue;
-      char buffer[4096];
-      ssize_t got = ::read(out[0], buffer, sizeof(buffer));
-      if (got <= 0) break;
-      seen.append(buffer, static_cast<size_t>(got));
-      size_t at = seen.find("ready on 127.0.0.1:");
-      if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
-        process->port_ = static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19));
-        return process;
-      }
-    }
-    return absl::InternalError("hootd did not get ready; it printed: " + seen);
+    return process;
   }
 
   ~HootdProcess() {
@@ -149,32 +125,16 @@ class HootdProcess {
 
   // SIGTERM, then waits (at most 30 s, then SIGKILL). Returns the exit status as waitpid
   // reports it.
-  int Stop() {
-    ::kill(pid_, SIGTERM);
-    return Wait(std::chrono::seconds(30));
-  }
+  int Stop() { return Reap(SIGTERM); }
 
-  void Kill() {
-    ::kill(pid_, SIGKILL);
-    Wait(std::chrono::seconds(30));
-  }
+  void Kill() { Reap(SIGKILL); }
 
  private:
   HootdProcess() = default;
 
-  int Wait(std::chrono::seconds limit) {
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (true) {
-      pid_t done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+  int Reap(int signal) {
+    if (pid_ <= 0) return 0;  // Already reaped (kill(-1) would signal every process).
+    int status = tools::StopHootdProcess(pid_, signal, std::chrono::seconds(30));
     pid_ = -1;
     return status;
   }

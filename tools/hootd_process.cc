@@ -1,0 +1,69 @@
+#include "tools/hootd_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace hoot::tools {
+
+absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
+                                               std::chrono::seconds ready_within) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe for hootd's output");
+  std::vector<std::string> argv_strings = args;
+  std::vector<char*> argv;
+  for (std::string& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return absl::InternalError("fork for hootd");
+  }
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  std::string seen;
+  auto deadline = std::chrono::steady_clock::now() + ready_within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd poll_fd{out[0], POLLIN, 0};
+    if (::poll(&poll_fd, 1, 100) <= 0) continue;
+    char buffer[4096];
+    ssize_t got = ::read(out[0], buffer, sizeof(buffer));
+    if (got <= 0) break;
+    seen.append(buffer, static_cast<size_t>(got));
+    size_t at = seen.find("ready on 127.0.0.1:");
+    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+      return StartedHootd{pid, static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19)), out[0]};
+    }
+  }
+  ::close(out[0]);
+  StopHootdProcess(pid, SIGKILL, std::chrono::seconds(30));
+  return absl::InternalError(args[0] + " did not get ready; it printed: " + seen);
+}
+
+int StopHootdProcess(pid_t pid, int signal, std::chrono::seconds limit) {
+  if (pid <= 0) return 0;  // kill() would take it for a process group, or every process.
+  ::kill(pid, signal);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace hoot::tools

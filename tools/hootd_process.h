@@ -1,0 +1,33 @@
+// Starting and stopping a hootd process from another program (the tests, bench/e2e): fork and
+// exec with its standard output on a pipe, wait for its "ready on 127.0.0.1:PORT" line, and
+// stop it with a signal, always reaped within a bound.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace hoot::tools {
+
+struct StartedHootd {
+  pid_t pid = -1;
+  uint16_t port = 0;
+  int stdout_fd = -1;  // The read end of hootd's standard output; the caller closes it.
+};
+
+// Runs `args` (args[0] is the hootd binary; the flags should include --listen 127.0.0.1:0)
+// and waits at most `ready_within` for the ready line. On failure hootd is killed and reaped
+// and the error carries what it printed.
+absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
+                                               std::chrono::seconds ready_within);
+
+// Sends `signal`, then waits at most `limit` for the process to exit (then SIGKILL). Returns
+// the status as waitpid reports it.
+int StopHootdProcess(pid_t pid, int signal, std::chrono::seconds limit);
+
+}  // namespace hoot::tools
