@@ -46,11 +46,11 @@ fuzz: deps
 	@cmake --build --preset fuzz -j $(JOBS)
 	@fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
-# Rewrites the checked-in seed corpora from the encoder (after a protocol change).
+# Rewrites the checked-in seeds from the encoder (after a protocol change). Other corpus
+# entries (inputs fuzzing found and kept) stay: they guard against regressions.
 fuzz-corpus: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS) --target make_corpus
-	@rm -rf fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session
 	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session
 	@build/fuzz/fuzz/make_corpus fuzz
 
