@@ -305,8 +305,11 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
   std::printf("slow consumer: median p99 ratio (with / without) %.3f over %zu pairs\n",
               median_ratio(), ratios.size());
 
-  // Memory, decisively: the slow subscriber is sent 60 MB it does not read; held in hootd,
-  // they would show in its resident memory many times over.
+  // Memory, decisively: the slow subscriber is sent 60 MB it does not read. Held in hootd
+  // (past the 4 MiB its socket takes), they would add some 55 MiB to its resident memory;
+  // bounded by the cap, what moves is the allocator's own drift, which the phases above
+  // show at up to about 15 MiB.
+  uint64_t unread_growth = 0;
   {
     auto slow = hootd->Connect("slow", kSlowReceiveBufferBytes);
     ASSERT_TRUE(slow.ok()) << slow.status();
@@ -315,7 +318,8 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     uint64_t resident_before = ResidentBytes(hootd->pid());
     last = Publish(**publisher, &next_id, 1200, 0, 50000);
     ASSERT_TRUE(fast.WaitFor(last));
-    growth_with = std::max(growth_with, grown(resident_before));
+    unread_growth = grown(resident_before);
+    growth_with = std::max(growth_with, unread_growth);
     sent_to_slow += 1200 * 50000;
   }
   std::printf("slow consumer: hootd resident memory grew at most %.1f MiB over a phase without "
@@ -326,7 +330,7 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
               static_cast<double>(sent_to_slow) / 1e6, kOutboundCap >> 10);
   if (!kSanitized) {
     EXPECT_LT(median_ratio(), 1.10);
-    EXPECT_LT(growth_with, 16u << 20);
+    EXPECT_LT(unread_growth, 32u << 20);
   }
   EXPECT_EQ(fast.errors(), 0u);
   EXPECT_EQ(hootd->Stop(), 0);
