@@ -60,14 +60,17 @@ class UringStorage::SingleOp : public io::Completion {
 
   io_uring_sqe* Sqe() { return storage_->ring_->GetSqe(this); }
 
-  void Complete(int32_t result, uint32_t) override {
+  void Complete(int32_t result, uint32_t) override { Finish(result); }
+
+ protected:
+  // Frees the operation, then hands the result on (the callback may start new operations).
+  void Finish(int32_t result) {
     --storage_->in_flight_;
     IoCallback done = std::move(done_);
     delete this;
     done(result);
   }
 
- private:
   UringStorage* storage_;
   IoCallback done_;
 };
@@ -212,33 +215,28 @@ absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool crea
 }
 
 // An operation on a path (openat, mkdirat): the path must live until the kernel has read it.
-class UringStorage::PathOp : public io::Completion {
+class UringStorage::PathOp : public SingleOp {
  public:
   enum class Kind { kOpen, kMakeDirectory };
   PathOp(UringStorage* storage, Kind kind, std::string path, IoCallback done)
-      : storage_(storage), kind_(kind), path_(std::move(path)), done_(std::move(done)) {}
+      : SingleOp(storage, std::move(done)), kind_(kind), path_(std::move(path)) {}
 
   void StartOpen(int flags) {
-    io_uring_prep_openat(storage_->ring_->GetSqe(this), AT_FDCWD, path_.c_str(), flags, 0644);
+    io_uring_prep_openat(Sqe(), AT_FDCWD, path_.c_str(), flags, 0644);
   }
   void StartMakeDirectory() {
-    io_uring_prep_mkdirat(storage_->ring_->GetSqe(this), AT_FDCWD, path_.c_str(), 0755);
+    io_uring_prep_mkdirat(Sqe(), AT_FDCWD, path_.c_str(), 0755);
   }
 
   void Complete(int32_t result, uint32_t) override {
     if (kind_ == Kind::kOpen && result >= 0) result = storage_->AddFile(result, path_);
     if (kind_ == Kind::kMakeDirectory && result == -EEXIST) result = 0;
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
+    Finish(result);
   }
 
  private:
-  UringStorage* storage_;
   Kind kind_;
   std::string path_;
-  IoCallback done_;
 };
 
 void UringStorage::OpenAsync(const std::string& path, bool create, bool truncate,
@@ -296,13 +294,13 @@ absl::Status UringStorage::Rename(const std::string& from, const std::string& to
 // fsync of a directory through the ring; the descriptor lives as long as the operation.
 // A directory that cannot be opened completes through the ring too (a no-op carrying the
 // error), so callbacks always run from Poll() and never inside the call.
-class UringStorage::DirectorySyncOp : public io::Completion {
+class UringStorage::DirectorySyncOp : public SingleOp {
  public:
   DirectorySyncOp(UringStorage* storage, const std::string& path, IoCallback done)
-      : storage_(storage), done_(std::move(done)) {
+      : SingleOp(storage, std::move(done)) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     open_error_ = fd_ < 0 ? errno : 0;
-    io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
+    io_uring_sqe* sqe = Sqe();
     if (fd_ >= 0) {
       io_uring_prep_fsync(sqe, fd_, 0);
     } else {
@@ -313,15 +311,10 @@ class UringStorage::DirectorySyncOp : public io::Completion {
   void Complete(int32_t result, uint32_t) override {
     if (fd_ >= 0) ::close(fd_);
     if (open_error_ != 0) result = -open_error_;
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
+    Finish(result);
   }
 
  private:
-  UringStorage* storage_;
-  IoCallback done_;
   int fd_ = -1;
   int open_error_ = 0;
 };
