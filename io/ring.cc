@@ -46,18 +46,32 @@ absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
 
 Ring::~Ring() { io_uring_queue_exit(&ring_); }
 
-io_uring_sqe* Ring::GetSqe(Completion* completion) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
+void Ring::MakeRoom(unsigned count) {
+  HOOT_CHECK(count <= ring_.sq.ring_entries);
+  while (io_uring_sq_space_left(&ring_) < count) {
     // The SQ is full: hand what is queued to the kernel. If even that cannot proceed (the
     // CQ is full), make room by setting completions aside: they are dispatched from the loop,
     // never from inside the caller (which may be in the middle of changing what they touch).
     ++enters_;
     if (io_uring_submit(&ring_) <= 0) StashAvailable();
-    sqe = io_uring_get_sqe(&ring_);
   }
+}
+
+io_uring_sqe* Ring::GetSqe(Completion* completion) {
+  MakeRoom(1);
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  HOOT_CHECK(sqe != nullptr);
   io_uring_sqe_set_data(sqe, completion);
   return sqe;
+}
+
+void Ring::GetSqes(Completion* const* completions, unsigned count, io_uring_sqe** sqes) {
+  MakeRoom(count);
+  for (unsigned i = 0; i < count; ++i) {
+    sqes[i] = io_uring_get_sqe(&ring_);
+    HOOT_CHECK(sqes[i] != nullptr);
+    io_uring_sqe_set_data(sqes[i], completions[i]);
+  }
 }
 
 int Ring::Submit() {

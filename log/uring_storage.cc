@@ -76,9 +76,11 @@ class UringStorage::SingleOp : public io::Completion {
 };
 
 // The write and the fdatasync are linked (IOSQE_IO_LINK), so the kernel starts the sync
-// only after the write completed: one submission, no round trip between them. A short
-// write breaks the link (the sync completes -ECANCELED); then the rest is written and synced
-// one after the other.
+// only after the write completed: one submission, no round trip between them. Both SQEs are
+// taken together (Ring::GetSqes), as a chain split across two submissions is no chain. The
+// two completions may arrive in either order; the operation resolves once it has both. A
+// failed or short write cancels the sync (-ECANCELED); after a short write the rest is
+// written and synced by a new chain.
 class UringStorage::WriteThenSyncOp {
  public:
   WriteThenSyncOp(UringStorage* storage, int fd, uint64_t offset, std::string_view data,
@@ -87,33 +89,39 @@ class UringStorage::WriteThenSyncOp {
         write_part_(this), sync_part_(this) {}
 
   void Start() {
-    io_uring_sqe* write = storage_->ring_->GetSqe(&write_part_);
-    io_uring_prep_write(write, fd_, data_.data(), static_cast<unsigned>(data_.size()), offset_);
-    write->flags |= IOSQE_IO_LINK;
-    io_uring_sqe* sync = storage_->ring_->GetSqe(&sync_part_);
-    io_uring_prep_fsync(sync, fd_, IORING_FSYNC_DATASYNC);
+    io::Completion* parts[2] = {&write_part_, &sync_part_};
+    io_uring_sqe* sqes[2];
+    storage_->ring_->GetSqes(parts, 2, sqes);
+    io_uring_prep_write(sqes[0], fd_, data_.data(), static_cast<unsigned>(data_.size()), offset_);
+    sqes[0]->flags |= IOSQE_IO_LINK;
+    io_uring_prep_fsync(sqes[1], fd_, IORING_FSYNC_DATASYNC);
   }
 
  private:
   struct Part : io::Completion {
-    explicit Part(WriteThenSyncOp* parent) : op(parent) {}
+    Part(WriteThenSyncOp* parent, int32_t* slot) : op(parent), result(slot) {}
+    void Complete(int32_t value, uint32_t) override {
+      *result = value;
+      op->PartCompleted();
+    }
     WriteThenSyncOp* op;
+    int32_t* result;
   };
   struct WritePart : Part {
-    using Part::Part;
-    void Complete(int32_t result, uint32_t) override { op->write_result_ = result; }
+    explicit WritePart(WriteThenSyncOp* parent) : Part(parent, &parent->write_result_) {}
   };
   struct SyncPart : Part {
-    using Part::Part;
-    void Complete(int32_t result, uint32_t) override { op->SyncCompleted(result); }
+    explicit SyncPart(WriteThenSyncOp* parent) : Part(parent, &parent->sync_result_) {}
   };
 
-  void SyncCompleted(int32_t sync_result) {
+  void PartCompleted() {
+    if (--parts_pending_ > 0) return;
     if (write_result_ < 0) return Finish(write_result_);
     size_t written = static_cast<size_t>(write_result_);
     if (written < data_.size()) {
-      if (written == 0) return Finish(-EIO);
-      // The link was broken by a short write: finish the rest, then sync, in order.
+      if (written == 0) return Finish(-EIO);  // No progress: do not spin.
+      // The link was broken by a short write: the sync was cancelled. Write the rest and
+      // sync, as a new chain.
       storage_->in_flight_ -= 1;
       std::string_view rest = data_.substr(written);
       storage_->WriteThenSync(storage_->FileOfFd(fd_), offset_ + written, rest,
@@ -121,7 +129,7 @@ class UringStorage::WriteThenSyncOp {
       delete this;
       return;
     }
-    Finish(sync_result < 0 ? sync_result : static_cast<int32_t>(data_.size()));
+    Finish(sync_result_ < 0 ? sync_result_ : static_cast<int32_t>(data_.size()));
   }
 
   void Finish(int32_t result) {
@@ -138,7 +146,9 @@ class UringStorage::WriteThenSyncOp {
   IoCallback done_;
   WritePart write_part_;
   SyncPart sync_part_;
+  int parts_pending_ = 2;
   int32_t write_result_ = 0;
+  int32_t sync_result_ = 0;
 };
 
 UringStorage::UringStorage(io::Ring* ring) : ring_(ring) {}
