@@ -140,7 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         CheckRead(world, model, c, model.durable[c] > 0 ? argument % model.durable[c] : 0);
         break;
       case 7: {  // Crash and recover.
-        SimDisk disk = world.storage->Crash();
+        SimDisk disk = world.storage->PowerLoss();
         world.store.reset();
         Open(world, model, ++seed, std::move(disk));
         break;

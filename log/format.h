@@ -9,7 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace hoot::log {
 
@@ -36,14 +39,15 @@ inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kSenderBytesMax +
 
 // --- Journal ------------------------------------------------------------------------------
 // A journal file starts with a header block of kJournalHeaderBytes:
-//  0     8    checksum        XXH3-64 (seed kJournalChecksumSeed) of bytes [8, 40)
+//  0     8    checksum        XXH3-64 (seed kJournalChecksumSeed) of bytes [8, 48)
 //  8     8    magic           kJournalMagic
 // 16     4    version         kJournalVersion
 // 20     4    reserved        0
-// 24     8    generation      increases by one each time a journal file is (re)started
+// 24     8    generation      one more each time a journal file is (re)started: replay order
 // 32     8    file_bytes      the file's fixed size
+// 40     8    entry_seed      random and non-zero, new each time the file is started
 // and zeros to kJournalHeaderBytes. Entries follow back to back:
-//  0     8    checksum        XXH3-64 (seed: the file's generation) of bytes [8, 40): the
+//  0     8    checksum        XXH3-64 (seed: the file's entry_seed) of bytes [8, 40): the
 //                             entry header and the record's own checksum (which covers the
 //                             record), so each byte is hashed once
 //  8     4    entry_bytes     header + record, before padding
@@ -52,11 +56,53 @@ inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kSenderBytesMax +
 // 24     8    epoch           the channel's epoch (replay skips entries of an older history)
 // 32          one segment record, whole (with its own checksum), then padding to 8
 inline constexpr size_t kJournalHeaderBytes = 4096;
-inline constexpr size_t kJournalHeaderUsedBytes = 40;
+inline constexpr size_t kJournalHeaderUsedBytes = 48;
 inline constexpr uint64_t kJournalMagic = 0x4c4e524a544f4f48;  // "HOOTJRNL"
-inline constexpr uint32_t kJournalVersion = 1;
+inline constexpr uint32_t kJournalVersion = 2;
 inline constexpr uint64_t kJournalChecksumSeed = 0x686f6f742d6a6e6c;  // "hoot-jnl"
 inline constexpr size_t kJournalEntryHeaderBytes = 32;
+
+struct JournalHeader {
+  uint64_t generation = 0;
+  uint64_t file_bytes = 0;
+  uint64_t entry_seed = 0;
+};
+// Writes the whole kJournalHeaderBytes block.
+void EncodeJournalHeader(const JournalHeader& header, char* out);
+// False unless `bytes` holds a whole, valid header of this version.
+bool ParseJournalHeader(std::string_view bytes, JournalHeader* header);
+
+// --- Checkpoint files ---------------------------------------------------------------------
+// journal/<name>/checkpoint-0 and checkpoint-1, written in turn (write + fdatasync) by each
+// checkpoint once its segment and directory syncs completed, before the journal space they
+// free is reused. They record how much of each channel's active segment is durable, so that
+// recovery takes missing bytes below that length for damage, never for the end of the log.
+// The valid file with the higher serial counts.
+//  0     8    checksum        XXH3-64 (seed kCheckpointChecksumSeed) of bytes [8, 40 + 32 * entry_count)
+//  8     8    magic           kCheckpointMagic
+// 16     4    version         kCheckpointVersion
+// 20     4    reserved        0
+// 24     8    serial          one more each checkpoint
+// 32     8    entry_count
+// 40          entries of 32 bytes: channel_id, epoch, segment_first_seq, synced_bytes (u64 each)
+inline constexpr size_t kCheckpointHeaderBytes = 40;
+inline constexpr size_t kCheckpointEntryBytes = 32;
+inline constexpr uint64_t kCheckpointMagic = 0x54504b43544f4f48;  // "HOOTCKPT"
+inline constexpr uint32_t kCheckpointVersion = 1;
+inline constexpr uint64_t kCheckpointChecksumSeed = 0x686f6f742d636b70;  // "hoot-ckp"
+
+struct CheckpointEntry {
+  uint64_t channel_id = 0;
+  uint64_t epoch = 0;
+  uint64_t segment_first_seq = 0;  // The channel's active segment at the checkpoint.
+  uint64_t synced_bytes = 0;       // Its first synced_bytes bytes are durable.
+};
+struct CheckpointFile {
+  uint64_t serial = 0;
+  std::vector<CheckpointEntry> entries;
+};
+std::string EncodeCheckpoint(const CheckpointFile& checkpoint);
+bool ParseCheckpoint(std::string_view bytes, CheckpointFile* checkpoint);
 
 // --- Channel metadata ---------------------------------------------------------------------
 // channels/<name>/meta, replaced atomically (write meta.tmp, fdatasync, rename, fsync dir):
@@ -75,6 +121,16 @@ inline constexpr uint64_t kMetaMagic = 0x4154454d544f4f48;  // "HOOTMETA"
 inline constexpr uint32_t kMetaVersion = 1;
 inline constexpr uint64_t kMetaChecksumSeed = 0x686f6f742d6d6574;  // "hoot-met"
 
+struct ChannelMeta {
+  uint64_t channel_id = 0;
+  uint64_t epoch = 0;
+  uint64_t created_unix_ns = 0;
+  uint64_t first_seq = 1;
+  std::string name;
+};
+std::string EncodeChannelMeta(const ChannelMeta& meta);
+bool ParseChannelMeta(std::string_view bytes, ChannelMeta* meta);
+
 // --- Segment index ------------------------------------------------------------------------
 // <first_seq>.idx beside each sealed segment <first_seq>.seg: a sparse index, one entry per
 // kIndexIntervalBytes of segment (and one for the first record):
@@ -90,6 +146,15 @@ inline constexpr size_t kIndexIntervalBytes = 4096;
 inline constexpr uint64_t kIndexMagic = 0x5844494e544f4f48;  // "HOOTINDX"
 inline constexpr uint64_t kIndexChecksumSeed = 0x686f6f742d696478;  // "hoot-idx"
 
+struct SegmentIndex {
+  uint64_t segment_bytes = 0;
+  uint64_t last_seq = 0;
+  uint64_t last_timestamp_unix_ns = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> entries;  // (seq, offset)
+};
+std::string EncodeSegmentIndex(const SegmentIndex& index);
+bool ParseSegmentIndex(std::string_view bytes, SegmentIndex* index);
+
 // File names. Seqs in names have 20 digits so that names sort in seq order.
 inline constexpr std::string_view kChannelsDirectory = "channels";
 inline constexpr std::string_view kJournalsDirectory = "journal";
@@ -100,5 +165,6 @@ inline constexpr std::string_view kSpareSegmentFileName = "next-segment.tmp";
 inline constexpr std::string_view kSegmentSuffix = ".seg";
 inline constexpr std::string_view kIndexSuffix = ".idx";
 inline constexpr std::string_view kJournalSuffix = ".jnl";
+inline constexpr std::string_view kCheckpointFilePrefix = "checkpoint-";
 
 }  // namespace hoot::log

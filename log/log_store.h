@@ -83,6 +83,16 @@ struct ChannelDamage {
   uint64_t last_good_seq = 0;
 };
 
+struct CutReport {
+  ChannelDamage damage;        // What the channel was fenced at.
+  uint64_t last_seq = 0;       // The history now ends here.
+  uint64_t old_epoch = 0;
+  uint64_t new_epoch = 0;
+  std::vector<std::string> removed_files;  // Whole segments after the damage.
+  std::string truncated_file;  // The segment cut at the damage ("" if none was left).
+  uint64_t truncated_bytes = 0;
+};
+
 class ChannelLog;
 struct Segment;
 struct ChunkPool;
@@ -120,17 +130,26 @@ class LogStore {
     failure_callback_ = std::move(callback);
   }
 
+  // Makes everything appended and committed so far durable in its segment file, with every
+  // directory entry, and records the durable lengths (a checkpoint, started now rather than
+  // when the journal is half full). For a clean shutdown: recovery then has nothing to do.
+  // `done` runs from the storage's Poll().
+  void Checkpoint(std::function<void(absl::Status)> done);
+  // The same, waiting (for tests and tools).
+  absl::Status CheckpointNow();
+
   // Reads durable records after `after_seq`, at most `max_records` and about `max_bytes`
-  // (at least one record if any). Recent records come from memory; `done` may run before
-  // Read returns.
+  // (at least one record if any: an empty result with status kOk means there is nothing after
+  // `after_seq`). Recent records come from memory; `done` may run before Read returns.
   void Read(ChannelLog* channel, uint64_t after_seq, size_t max_records, size_t max_bytes,
             ReadCallback done);
 
   // Deletes sealed segments beyond the retention limits.
   absl::Status ApplyRetention(uint64_t now_unix_ns);
   // Repairs a fenced channel by cutting its history at the damage: everything after the last
-  // good record is dropped and the channel gets a new epoch.
-  absl::Status CutHistory(ChannelLog* channel);
+  // good record is dropped and the channel gets a new epoch. For an operator, offline (the
+  // store must be idle).
+  absl::StatusOr<CutReport> CutHistory(ChannelLog* channel);
 
   bool failed() const { return !failure_.ok(); }
   const absl::Status& failure() const { return failure_; }
@@ -152,17 +171,39 @@ class LogStore {
   class Journal;
   struct Batch;
 
+  // A journal record found by recovery: its bytes are contents[content][offset, +bytes).
+  struct JournalRecord {
+    uint64_t seq;
+    size_t content;
+    size_t offset;
+    uint32_t bytes;
+  };
+  struct ReplayPosition {
+    enum Kind { kAt, kSkip, kGap } kind;
+    size_t segment = 0;  // Index in ChannelLog::segments.
+    uint64_t offset = 0;
+  };
+
   LogStore(Storage* storage, LogOptions options);
+  // recovery.cc
   absl::Status Recover();
+  std::string JournalDirectory() const;
+  absl::Status LoadCheckpointFile();
   absl::StatusOr<std::unique_ptr<ChannelLog>> LoadChannel(const std::string& name);
   absl::Status ReplayJournal();
+  absl::StatusOr<ReplayPosition> LocateForReplay(ChannelLog* channel, uint64_t seq);
+  absl::Status PlaceJournalRecords(ChannelLog* channel, const std::vector<JournalRecord>& records,
+                                   const std::vector<std::string>& contents);
   absl::Status FinishRecovery(ChannelLog* channel);
   absl::Status WriteIndex(ChannelLog* channel, Segment& segment);
+  absl::Status SyncDirectoriesNow(const std::vector<std::string>& directories);
+  // log_store.cc
   absl::Status OpenSegmentForAppend(ChannelLog* channel, uint64_t first_seq);
   void AddActiveSegment(ChannelLog* channel, uint64_t first_seq, FileHandle handle);
   static std::string SpareSegmentPath(const ChannelLog* channel);
   void MaybeOpenSpareSegment(ChannelLog* channel);
   absl::Status SealActiveSegment(ChannelLog* channel);
+  absl::Status RemoveSegmentFiles(ChannelLog* channel, const Segment& segment);
   absl::Status EnsureSegmentSpace(ChannelLog* channel, size_t bytes);
   // Replaces the channel's meta file (write meta.tmp, fdatasync, rename, fsync the directory
   // and, for a new channel, the channels directory); `done` runs from Poll().
@@ -182,10 +223,18 @@ class LogStore {
                       std::shared_ptr<std::string> bytes, const std::string& index_path);
   void MaybeStartCheckpoint();
   void CheckpointProgress();
+  void WriteCheckpointFile();
+  void FinishCheckpoint();
+  // The durable length of each channel's active segment (what a checkpoint records).
+  CheckpointFile DurableLengths() const;
+  absl::Status WriteCheckpointFileNow();
   void Fail(absl::Status status);
   void ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_records,
                     size_t max_bytes, ReadCallback done);
-  void Fence(ChannelLog* channel, const std::string& file, uint64_t offset);
+  // Marks the channel damaged: reads stop after `last_good_seq`, appends are refused. Of
+  // several damages, the earliest is kept.
+  void FenceAt(ChannelLog* channel, const std::string& file, uint64_t offset,
+               uint64_t last_good_seq, const std::string& reason);
   std::string ChannelDirectory(const std::string& name) const;
 
   Storage* storage_;
@@ -205,6 +254,8 @@ class LogStore {
   std::function<void(ChannelLog*, uint64_t)> commit_callback_;
   std::function<void(const absl::Status&)> failure_callback_;
   std::shared_ptr<ChunkPool> chunk_pool_;
+  // The checkpoint file found by recovery, by channel id.
+  std::map<uint64_t, CheckpointEntry> recovered_synced_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -89,19 +89,19 @@ void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch,
   StoreU64(out + 24, epoch);
 }
 
-void SealJournalEntry(char* entry, uint64_t generation) {
-  StoreU64(entry, Checksum(std::string_view(entry + 8, kJournalEntryHeaderBytes), generation));
+void SealJournalEntry(char* entry, uint64_t entry_seed) {
+  StoreU64(entry, Checksum(std::string_view(entry + 8, kJournalEntryHeaderBytes), entry_seed));
 }
 
-void EncodeJournalEntry(uint64_t generation, uint64_t channel_id, uint64_t epoch,
+void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch,
                         const RecordView& record, char* out) {
   EncodeRecord(record, out + kJournalEntryHeaderBytes);
   WriteJournalEntryHeader(out, channel_id, epoch,
                           kRecordHeaderBytes + record.sender.size() + record.body.size());
-  SealJournalEntry(out, generation);
+  SealJournalEntry(out, entry_seed);
 }
 
-ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64_t* channel_id,
+ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64_t* channel_id,
                               uint64_t* epoch, RecordView* record, size_t* padded_bytes) {
   if (data.size() < 12) return ParseStatus::kEnd;
   uint32_t entry_bytes = LoadU32(data.data() + 8);
@@ -110,7 +110,7 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64
       entry_bytes > kJournalEntryHeaderBytes + kRecordBytesMax || entry_bytes > data.size()) {
     return ParseStatus::kCorrupt;
   }
-  if (Checksum(data.substr(8, kJournalEntryHeaderBytes), generation) != LoadU64(data.data())) {
+  if (Checksum(data.substr(8, kJournalEntryHeaderBytes), entry_seed) != LoadU64(data.data())) {
     return ParseStatus::kCorrupt;
   }
   size_t record_padded = 0;

@@ -45,18 +45,19 @@ ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padde
 // cache): no checksum is computed, since nothing between encoding and here can damage it.
 RecordView DecodeTrustedRecord(const char* record);
 
-// Journal entries: a record tagged with its channel, checksummed with the file generation.
+// Journal entries: a record tagged with its channel, checksummed with the seed of the journal
+// file it is in (JournalHeader::entry_seed).
 inline size_t JournalEntryBytes(const RecordView& record) {
   return kJournalEntryHeaderBytes + RecordBytes(record);
 }
-void EncodeJournalEntry(uint64_t generation, uint64_t channel_id, uint64_t epoch,
+void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch,
                         const RecordView& record, char* out);
 // The pieces of EncodeJournalEntry, for a record already encoded at out + 32 (padded): the
 // header fields, and later, once the entry's journal file is known, its checksum.
 void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch,
                              size_t record_bytes);
-void SealJournalEntry(char* entry, uint64_t generation);
-ParseStatus ParseJournalEntry(std::string_view data, uint64_t generation, uint64_t* channel_id,
+void SealJournalEntry(char* entry, uint64_t entry_seed);
+ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64_t* channel_id,
                               uint64_t* epoch, RecordView* record, size_t* padded_bytes);
 
 // Little-endian helpers for the log's fixed-layout headers.

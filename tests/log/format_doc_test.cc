@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/strings.h"
+#include "log/format.h"
 #include "log/record.h"
 #include "tests/doc_examples.h"
 
@@ -22,27 +23,53 @@ TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
   auto examples = testing_support::ReadDocExamples("log/FORMAT.md");
   int records = 0;
   int entries = 0;
+  int headers = 0;
+  int checkpoints = 0;
   for (const testing_support::DocExample& example : examples) {
     SCOPED_TRACE("log/FORMAT.md line " + std::to_string(example.line));
     std::optional<std::string> bytes = base::HexDecode(example.hex);
     ASSERT_TRUE(bytes.has_value());
     RecordView record;
     size_t padded = 0;
-    const std::string kEntryPrefix = "JOURNAL_ENTRY generation=";
+    const std::string kEntryPrefix = "JOURNAL_ENTRY entry_seed=";
     if (example.decoded.rfind(kEntryPrefix, 0) == 0) {
-      uint64_t generation = std::stoull(example.decoded.substr(kEntryPrefix.size()));
+      uint64_t seed = std::stoull(example.decoded.substr(kEntryPrefix.size()));
       uint64_t channel_id = 0;
       uint64_t epoch = 0;
-      ASSERT_EQ(ParseJournalEntry(*bytes, generation, &channel_id, &epoch, &record, &padded),
+      ASSERT_EQ(ParseJournalEntry(*bytes, seed, &channel_id, &epoch, &record, &padded),
                 ParseStatus::kOk);
       EXPECT_EQ(padded, bytes->size());
-      EXPECT_EQ(example.decoded, kEntryPrefix + std::to_string(generation) + " channel_id=" +
+      EXPECT_EQ(example.decoded, kEntryPrefix + std::to_string(seed) + " channel_id=" +
                                      std::to_string(channel_id) + " epoch=" +
                                      std::to_string(epoch) + " " + Describe(record));
-      // A different generation does not read it: how stale entries are told apart.
-      EXPECT_NE(ParseJournalEntry(*bytes, generation + 1, &channel_id, &epoch, &record, &padded),
+      // Another seed does not read it: how stale entries are told apart.
+      EXPECT_NE(ParseJournalEntry(*bytes, seed + 1, &channel_id, &epoch, &record, &padded),
                 ParseStatus::kOk);
       ++entries;
+    } else if (example.decoded.rfind("JOURNAL_HEADER ", 0) == 0) {
+      JournalHeader header;
+      ASSERT_TRUE(ParseJournalHeader(*bytes, &header));
+      EXPECT_EQ(example.decoded, "JOURNAL_HEADER generation=" + std::to_string(header.generation) +
+                                     " file_bytes=" + std::to_string(header.file_bytes) +
+                                     " entry_seed=" + std::to_string(header.entry_seed));
+      std::string again(kJournalHeaderBytes, '\0');
+      EncodeJournalHeader(header, again.data());
+      EXPECT_EQ(again.substr(0, bytes->size()), *bytes);
+      ++headers;
+    } else if (example.decoded.rfind("CHECKPOINT ", 0) == 0) {
+      CheckpointFile checkpoint;
+      ASSERT_TRUE(ParseCheckpoint(*bytes, &checkpoint));
+      std::string decoded = "CHECKPOINT serial=" + std::to_string(checkpoint.serial) +
+                            " entries=" + std::to_string(checkpoint.entries.size());
+      for (const CheckpointEntry& entry : checkpoint.entries) {
+        decoded += " channel_id=" + std::to_string(entry.channel_id) +
+                   " epoch=" + std::to_string(entry.epoch) +
+                   " segment_first_seq=" + std::to_string(entry.segment_first_seq) +
+                   " synced_bytes=" + std::to_string(entry.synced_bytes);
+      }
+      EXPECT_EQ(example.decoded, decoded);
+      EXPECT_EQ(EncodeCheckpoint(checkpoint), *bytes);
+      ++checkpoints;
     } else {
       ASSERT_EQ(ParseRecord(*bytes, &record, &padded), ParseStatus::kOk);
       EXPECT_EQ(padded, bytes->size());
@@ -57,6 +84,8 @@ TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
   }
   EXPECT_GE(records, 1);
   EXPECT_GE(entries, 1);
+  EXPECT_GE(headers, 1);
+  EXPECT_GE(checkpoints, 1);
 }
 
 }  // namespace
