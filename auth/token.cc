@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "base/check.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "base/strings.h"
 #include "proto/wire.h"
@@ -95,17 +96,6 @@ class FdCloser {
 // Wipes key material from a buffer before it is freed, so it does not linger in the heap.
 void Cleanse(std::string& bytes) {
   if (!bytes.empty()) OPENSSL_cleanse(bytes.data(), bytes.size());
-}
-
-absl::Status FsyncDirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string directory =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoStatus(errno, "open directory " + directory);
-  FdCloser closer(fd);
-  if (::fsync(fd) != 0) return base::ErrnoStatus(errno, "fsync directory " + directory);
-  return absl::OkStatus();
 }
 
 absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
@@ -282,7 +272,7 @@ absl::Status TokenSigner::CreateSecretFile(const std::string& path) {
   if (filled.ok() && closer.Close() != 0) {
     filled = base::ErrnoStatus(errno, "close secret file " + path);
   }
-  if (filled.ok()) filled = FsyncDirectoryOf(path);
+  if (filled.ok()) filled = base::FsyncDirectory(base::ParentDirectory(path));
   if (!filled.ok()) {
     // A half-written secret would make every later start fail on it; the path is ours (we
     // created it with O_EXCL), so take it away.

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "base/check.h"
 #include "base/status.h"
+#include "core/server.h"
 #include "log/uring_storage.h"
 
 namespace hoot::core {
@@ -359,7 +360,7 @@ absl::Status ChatShard::Open() {
   if (options_.wrap_storage) storage = options_.wrap_storage(shard_.id(), std::move(storage));
   storage_ = std::move(storage);
   log::LogOptions log_options;
-  log_options.directory = options_.data_directory + "/shards/" + std::to_string(shard_.id());
+  log_options.directory = ShardDirectory(options_.data_directory, shard_.id());
   log_options.journal_file_bytes = options_.journal_file_bytes;
   log_options.segment_bytes = options_.segment_bytes;
   log_options.cache_bytes_per_channel = options_.cache_bytes_per_channel;
@@ -395,6 +396,18 @@ absl::Status ChatShard::Open() {
     meta_.Apply(*event);
   }));
   HOOT_RETURN_IF_ERROR(decode_status);
+  if (log::LogStore::Damage(meta_log_).fenced) {
+    // Events past the damage are unknown: channels created after it have logs on disk but no
+    // metadata. They are not served, and their names cannot be taken over (OwnerCreate).
+    for (log::ChannelLog* log : store_->Channels()) {
+      const std::string& name = log::LogStore::Name(log);
+      if (log == meta_log_ || meta_.Find(name) != nullptr) continue;
+      std::fprintf(stderr, "hootd: shard %u: channel %s has a log but no metadata (the "
+                   "metadata log is damaged); it is not served until an operator repairs "
+                   "the metadata log (hootd repair --channel .meta --shard %u)\n",
+                   shard_.id(), name.c_str(), shard_.id());
+    }
+  }
 
   for (const auto& [name, meta] : meta_.channels()) {
     log::ChannelLog* log = store_->FindChannel(name);
@@ -1207,7 +1220,15 @@ void ChatShard::CheckDrained() {
   if (!sessions_.empty()) return;  // Rechecked as each closes.
   auto drained = std::move(drained_);
   drained_ = nullptr;
-  drained();
+  // A last checkpoint: every segment and directory entry durable, so that the next start has
+  // nothing to recover.
+  store_->Checkpoint([this, drained = std::move(drained)](absl::Status status) {
+    if (!status.ok()) {
+      std::fprintf(stderr, "hootd: shard %u: the checkpoint at shutdown failed: %s\n",
+                   shard_.id(), std::string(status.message()).c_str());
+    }
+    drained();
+  });
 }
 
 // ---- Owner ----------------------------------------------------------------------------------
@@ -1411,7 +1432,14 @@ void ChatShard::OwnerCreate(Request* request) {
     return;
   }
   // A log without a "created" event is one whose creation never committed: nobody could
-  // send to it, so it is empty and is taken over.
+  // send to it, so it is empty and is taken over. One that holds records lost its metadata
+  // (to damage in the metadata log): its history, private or not, is never handed over.
+  if (log::LogStore::DurableSeq(log) > 0 || log::LogStore::Damage(log).fenced) {
+    return AnswerError(request, ErrorCode::kStorageFailed,
+                       request->channel + " has a history on disk that this server's metadata "
+                       "does not describe (its metadata log is damaged); an operator must "
+                       "repair it");
+  }
   MetaEvent event;
   event.kind = MetaKind::kCreated;
   event.visibility = request->visibility;
@@ -1867,15 +1895,14 @@ proto::HistoryReset ChatShard::HistoryResetFor(const OwnedChannel& channel,
   return reset;
 }
 
-void ChatShard::EndAllSubscriptions(OwnedChannel& channel) {
-  // The log is fenced at damage: nothing past it can be served, so every subscription ends
-  // with the explicit notice rather than waiting for messages that cannot come.
-  proto::HistoryReset reset = HistoryResetFor(channel, proto::ResetReason::kDamaged);
+void ChatShard::EndAllSubscriptions(OwnedChannel& channel, const std::string& notice) {
+  // Nothing more can be served from the log, so every subscription ends with an explicit
+  // notice rather than waiting for messages that cannot come.
   for (unsigned gateway = 0; gateway < channel.subscribers.size(); ++gateway) {
     if (channel.subscribers[gateway] == 0) continue;
     Page* page = NewPage();
     page->channel = channel.name;
-    HOOT_CHECK(proto::EncodeTo(reset, 0, &page->frames));
+    page->frames = notice;
     shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
   }
 }
@@ -1910,11 +1937,23 @@ void ChatShard::FanOut(OwnedChannel& channel) {
   store_->Read(channel.log, channel.fanned_out, kFanOutRecordsMax, kFanOutBytesMax,
                [this, target](log::ReadResult&& result) {
                  target->fanout_reading = false;
-                 if (result.status == log::ReadStatus::kDamaged) return EndAllSubscriptions(*target);
+                 if (result.status == log::ReadStatus::kDamaged) {
+                   // The log is fenced at damage: the notice says where it ends.
+                   std::string notice;
+                   HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*target, proto::ResetReason::kDamaged),
+                                              0, &notice));
+                   return EndAllSubscriptions(*target, notice);
+                 }
                  if (result.status != log::ReadStatus::kOk || result.records.empty()) {
-                   std::fprintf(stderr, "hootd: shard %u: fan-out read of %s failed\n",
+                   std::fprintf(stderr, "hootd: shard %u: fan-out read of %s failed: its "
+                                "subscriptions end with storage_failed\n",
                                 shard_.id(), target->name.c_str());
-                   return;
+                   proto::SubscriptionEnded ended;
+                   ended.channel = target->name;
+                   ended.reason = ErrorCode::kStorageFailed;
+                   std::string notice;
+                   HOOT_CHECK(proto::EncodeTo(ended, 0, &notice));
+                   return EndAllSubscriptions(*target, notice);
                  }
                  Page* page = NewPage();
                  page->channel = target->name;

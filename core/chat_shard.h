@@ -157,7 +157,8 @@ class ChatShard : public io::TcpHandler {
   void FillChannelInfo(Request* request, OwnedChannel& channel);
   void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
   void FanOut(OwnedChannel& channel);
-  void EndAllSubscriptions(OwnedChannel& channel);
+  // Ends every subscription to the channel, on every gateway, with `notice` (encoded frames).
+  void EndAllSubscriptions(OwnedChannel& channel, const std::string& notice);
   // The HISTORY_RESET for the channel as it is now.
   static proto::HistoryReset HistoryResetFor(const OwnedChannel& channel,
                                              proto::ResetReason reason);

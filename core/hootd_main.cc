@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/token.h"
+#include "core/repair.h"
 #include "core/server.h"
 #include "proto/wire.h"
 
@@ -22,6 +23,10 @@ Usage:
   hootd [flags]                      run the server until SIGTERM or SIGINT
   hootd token --user NAME [--ttl DURATION] [--data-dir DIR | --secret-file FILE]
                                      print a token for NAME, signed with the server's secret
+  hootd repair --data-dir DIR --channel NAME [--shard N]
+                                     with hootd stopped: cut the history of a channel fenced
+                                     at damage, at the damage, and give it a new epoch
+                                     (docs/DATA.md, "Damage and repair")
 
 Server flags:
   --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; port 0 picks a
@@ -59,12 +64,18 @@ Token flags:
   --user NAME              1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'
   --ttl DURATION           how long the token is valid: 90s, 30m, 12h, 7d, 1h30m (default 24h)
 
+Repair flags:
+  --channel NAME           the fenced channel (its files live on its owner shard)
+  --shard N                the shard to look in; needed for a shard's metadata log, .meta
+
 DURATION is a number with a unit: s, m, h or d (several may follow each other: 1h30m).
 
 On SIGTERM or SIGINT hootd stops accepting, finishes the requests in flight (every
 acknowledged message is durable before it is acknowledged), tells clients `shutting_down`,
 and exits 0. Exit codes: 0 clean stop, 1 bad flags or a failed start, 3 the log failed
 (a write or fdatasync error: hootd stops rather than acknowledge anything not durable).
+A data directory is used by one process at a time: a second hootd (or hootd repair) on it
+is refused with exit 1.
 )";
 
 [[noreturn]] void Fail(const std::string& message) {
@@ -138,6 +149,33 @@ int MintToken(Args& args) {
   return 0;
 }
 
+int Repair(Args& args) {
+  hoot::core::RepairOptions options;
+  options.data_directory = "hoot-data";
+  while (!args.Done()) {
+    std::string flag = args.items[args.next++];
+    if (flag == "--data-dir") {
+      options.data_directory = args.Value(flag);
+    } else if (flag == "--channel") {
+      options.channel = args.Value(flag);
+    } else if (flag == "--shard") {
+      uint64_t shard = ParseCount(flag, args.Value(flag));
+      if (shard > 255) Fail("--shard wants 0 to 255");
+      options.shard = static_cast<int>(shard);
+    } else if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      Fail("unknown flag for repair: " + flag + " (see hootd --help)");
+    }
+  }
+  if (options.channel.empty()) Fail("repair needs --channel NAME");
+  auto report = hoot::core::RepairChannel(options);
+  if (!report.ok()) Fail("repair: " + std::string(report.status().message()));
+  std::fputs(report->c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +184,10 @@ int main(int argc, char** argv) {
   if (!args.Done() && args.items[0] == "token") {
     args.next = 1;
     return MintToken(args);
+  }
+  if (!args.Done() && args.items[0] == "repair") {
+    args.next = 1;
+    return Repair(args);
   }
   hoot::core::ServerOptions options;
   while (!args.Done()) {

@@ -1,6 +1,8 @@
 #include "core/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/files.h"
 #include "base/status.h"
 #include "core/chat_shard.h"
 #include "core/cpu.h"
@@ -46,53 +49,100 @@ absl::StatusOr<int> ReservePort(const std::string& host, uint16_t* port) {
 
 }  // namespace
 
-absl::StatusOr<unsigned> PrepareDataDirectory(const std::string& directory, unsigned requested,
-                                              unsigned default_shards) {
-  std::error_code error;
-  std::filesystem::create_directories(directory, error);
-  if (error) return base::ErrnoStatus(error.value(), "create data directory " + directory);
+absl::StatusOr<unsigned> ReadDataDirectoryShards(const std::string& directory) {
   std::string path = directory + "/FORMAT";
   std::ifstream in(path);
-  if (in) {
-    std::string line;
-    int format = 0;
-    unsigned shards = 0;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string key;
-      fields >> key;
-      if (key == "format") fields >> format;
-      if (key == "shards") fields >> shards;
-    }
-    if (format != kDataFormatVersion || shards == 0) {
-      return absl::FailedPreconditionError(path + " is not a hoot data directory description "
-                                           "this version understands");
-    }
+  if (!in) return absl::NotFoundError(path + " does not exist: not a hoot data directory");
+  std::string line;
+  int format = 0;
+  unsigned shards = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    fields >> key;
+    if (key == "format") fields >> format;
+    if (key == "shards") fields >> shards;
+  }
+  if (format != kDataFormatVersion || shards == 0) {
+    return absl::FailedPreconditionError(path + " is not a hoot data directory description "
+                                         "this version understands");
+  }
+  return shards;
+}
+
+absl::StatusOr<unsigned> PrepareDataDirectory(const std::string& directory, unsigned requested,
+                                              unsigned default_shards) {
+  // Every directory on the way is made durable, as is FORMAT: a data directory that a power
+  // cut could leave without FORMAT, or without shards/, would lose what its logs hold.
+  HOOT_RETURN_IF_ERROR(base::CreateDirectoriesDurably(directory));
+  unsigned shards = 0;
+  absl::StatusOr<unsigned> recorded = ReadDataDirectoryShards(directory);
+  if (recorded.ok()) {
+    shards = *recorded;
     if (requested != 0 && requested != shards) {
       return absl::FailedPreconditionError(
           directory + " holds channels spread over " + std::to_string(shards) +
           " shards; run with --shards " + std::to_string(shards) +
           " (moving channels between shards is not supported)");
     }
-    return shards;
+  } else if (absl::IsNotFound(recorded.status())) {
+    shards = requested != 0 ? requested : default_shards;
+    HOOT_RETURN_IF_ERROR(base::WriteFileAtomically(
+        directory + "/FORMAT", "hoot data directory\nformat " + std::to_string(kDataFormatVersion) +
+                                   "\nshards " + std::to_string(shards) + "\n"));
+  } else {
+    return recorded.status();
   }
-  unsigned shards = requested != 0 ? requested : default_shards;
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "hoot data directory\nformat " << kDataFormatVersion << "\nshards " << shards << "\n";
-    out.flush();
-    if (!out) return absl::InternalError("cannot write " + temporary);
+  for (unsigned shard = 0; shard < shards; ++shard) {
+    HOOT_RETURN_IF_ERROR(base::CreateDirectoriesDurably(ShardDirectory(directory, shard)));
   }
-  std::filesystem::rename(temporary, path, error);
-  if (error) return base::ErrnoStatus(error.value(), "rename " + temporary);
   return shards;
+}
+
+std::string ShardDirectory(const std::string& data_directory, unsigned shard) {
+  return data_directory + "/shards/" + std::to_string(shard);
+}
+
+absl::StatusOr<DataDirectoryLock> DataDirectoryLock::Acquire(const std::string& directory) {
+  std::string path = directory + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    char holder[32] = {};
+    ssize_t got = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      std::string pid = got > 0 ? std::string(holder, static_cast<size_t>(got)) : "";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      return absl::FailedPreconditionError(
+          directory + " is in use by another hootd" + (pid.empty() ? "" : " (pid " + pid + ")") +
+          ": stop it first");
+    }
+    return base::ErrnoStatus(error, "lock " + path);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // Only the message for a second hootd misses the pid: the lock holds either way.
+  }
+  return DataDirectoryLock(fd);
+}
+
+DataDirectoryLock::~DataDirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+DataDirectoryLock::DataDirectoryLock(DataDirectoryLock&& other) noexcept : fd_(other.fd_) {
+  other.fd_ = -1;
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& requested) {
   std::unique_ptr<Server> server(new Server(requested));
   ServerOptions& options = server->options_;
   unsigned default_shards = static_cast<unsigned>(std::max<size_t>(1, AllowedCores().size()));
+  HOOT_RETURN_IF_ERROR(base::CreateDirectoriesDurably(options.data_directory));
+  HOOT_ASSIGN_OR_RETURN(DataDirectoryLock held, DataDirectoryLock::Acquire(options.data_directory));
+  server->lock_ = std::make_unique<DataDirectoryLock>(std::move(held));
   HOOT_ASSIGN_OR_RETURN(options.shards, PrepareDataDirectory(options.data_directory,
                                                              options.shards, default_shards));
   if (options.secret_file.empty()) options.secret_file = options.data_directory + "/secret";
@@ -149,7 +199,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
 }
 
 absl::Status Server::Stop() {
-  if (stopped_) return absl::OkStatus();
+  if (stopped_ || runtime_ == nullptr) return absl::OkStatus();  // Never started, or stopped.
   stopped_ = true;
   for (unsigned i = 0; i < runtime_->shard_count(); ++i) {
     runtime_->RunOnShard(i, [this, i] {

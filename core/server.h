@@ -23,8 +23,27 @@ class ChatShard;
 // Returns the shard count to run with: `requested`, or when 0 the recorded count (or, for a
 // new directory, `default_shards`). A count that differs from the recorded one is refused:
 // moving channels between shards is not supported.
+// FORMAT, the directory and shards/<i>/ are made durable before this returns.
 absl::StatusOr<unsigned> PrepareDataDirectory(const std::string& directory, unsigned requested,
                                               unsigned default_shards);
+// The shard count FORMAT records (NotFound if there is no FORMAT).
+absl::StatusOr<unsigned> ReadDataDirectoryShards(const std::string& directory);
+// Where shard `shard`'s logs live.
+std::string ShardDirectory(const std::string& data_directory, unsigned shard);
+
+// One process at a time owns a data directory: hootd while it runs, `hootd repair` while it
+// works. An exclusive flock on <data>/lock, released when the holder exits, however it exits.
+class DataDirectoryLock {
+ public:
+  static absl::StatusOr<DataDirectoryLock> Acquire(const std::string& directory);
+  ~DataDirectoryLock();
+  DataDirectoryLock(DataDirectoryLock&& other) noexcept;
+  DataDirectoryLock& operator=(DataDirectoryLock&&) = delete;
+
+ private:
+  explicit DataDirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 class Server {
  public:
@@ -48,6 +67,7 @@ class Server {
   explicit Server(const ServerOptions& options) : options_(options) {}
 
   ServerOptions options_;  // Shards keep a reference: it lives as long as they do.
+  std::unique_ptr<DataDirectoryLock> lock_;
   std::unique_ptr<auth::TokenSigner> signer_;
   ConnectionLimits limits_;
   std::unique_ptr<Runtime> runtime_;
