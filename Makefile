@@ -32,13 +32,19 @@ bench: build
 e2e: build
 	@build/release/bench/e2e
 
-# Longer crash loops than `make test` runs: SIGKILL of a real log writer, KILL_CYCLES times,
-# then of hootd under load from retrying senders, HOOTD_KILL_CYCLES times.
+# Longer crash loops than `make test` runs: the simulated disk's crash sequences over
+# CRASH_SEEDS seeds; SIGKILL of a real log writer, KILL_CYCLES times; hootd under load from
+# retrying senders killed HOOTD_KILL_CYCLES times, and on the power-cut filesystem through
+# POWERCUT_CYCLES cycles of kills, power cuts and failed fdatasyncs.
+CRASH_SEEDS ?= 5000
 KILL_CYCLES ?= 500
 HOOTD_KILL_CYCLES ?= 200
+POWERCUT_CYCLES ?= 1000
 soak: build
+	@HOOT_CRASH_SEEDS=$(CRASH_SEEDS) build/release/tests/log_test --gtest_filter='CrashSequenceTest.*'
 	@HOOT_KILL_CYCLES=$(KILL_CYCLES) build/release/tests/log_test --gtest_filter='KillTest.*'
 	@HOOT_HOOTD_KILL_CYCLES=$(HOOTD_KILL_CYCLES) build/release/tests/hootd_test --gtest_filter='HootdKill.*'
+	@HOOT_POWERCUT_CYCLES=$(POWERCUT_CYCLES) build/release/tests/hootd_power_loss_test
 
 # Longer fuzzing than `make test` does: make fuzz FUZZ_SECONDS=600
 fuzz: deps

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev
   liburing-dev libabsl-dev libxxhash-dev libgtest-dev libbenchmark-dev libssl-dev
+  libfuse3-dev fuse3
 )
 missing=()
 for package in "${packages[@]}"; do

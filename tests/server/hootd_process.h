@@ -14,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +129,22 @@ class HootdProcess {
   int Stop() { return Reap(SIGTERM); }
 
   void Kill() { Reap(SIGKILL); }
+
+  // The exit status (as waitpid reports it) if hootd exits within `timeout`, reaped; else
+  // nothing. A timeout of 0 only looks.
+  std::optional<int> WaitExited(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return std::nullopt;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
 
  private:
   HootdProcess() = default;
