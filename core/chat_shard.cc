@@ -107,6 +107,7 @@ struct Request {
   std::shared_ptr<Gather> gather;
   // History paging: the seqs still to send, [range_low, range_high].
   bool range_set = false;
+  bool history_sent = false;  // A HISTORY frame of this answer has gone out.
   uint64_t range_low = 0;
   uint64_t range_high = 0;
 
@@ -367,6 +368,15 @@ absl::Status ChatShard::Open() {
   HOOT_ASSIGN_OR_RETURN(store_, log::LogStore::Open(storage_.get(), log_options));
   store_->set_commit_callback(
       [this](log::ChannelLog* log, uint64_t durable) { OnCommit(log, durable); });
+  store_->set_fence_callback([this](log::ChannelLog* log) {
+    // A read found damage: live subscribers would wait for messages that cannot come.
+    auto owned = owned_by_log_.find(log);
+    if (owned == owned_by_log_.end()) return;
+    std::string notice;
+    HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*owned->second, proto::ResetReason::kDamaged), 0,
+                               &notice));
+    EndAllSubscriptions(*owned->second, notice);
+  });
   store_->set_failure_callback([this](const absl::Status& status) {
     // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
     // write or sync cannot be retried into being durable. Stop, loudly.
@@ -1730,7 +1740,10 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
   uint64_t first = log::LogStore::FirstSeq(channel->log);
+  const log::ChannelDamage& damage = log::LogStore::Damage(channel->log);
   uint64_t head = log::LogStore::DurableSeq(channel->log);
+  // A damaged log serves nothing past its last good record.
+  if (damage.fenced) head = std::min(head, damage.last_good_seq);
   request->done = true;
   if (!request->range_set) {
     auto reset = [&](proto::ResetReason reason) {
@@ -1743,9 +1756,14 @@ void ChatShard::OwnerFetchHistory(Request* request) {
     if (request->direction == proto::Direction::kForward) {
       uint64_t from = request->seq == 0 ? first : request->seq;
       if (from < first) return reset(proto::ResetReason::kNotRetained);
+      if (damage.fenced && from > head) return reset(proto::ResetReason::kDamaged);
       request->range_low = from;
       request->range_high = from > head ? 0 : std::min(head, from + limit - 1);
     } else {
+      // Backward from beyond the damage: the reader must learn where the history ends.
+      if (damage.fenced && (request->seq == 0 || request->seq > head)) {
+        return reset(proto::ResetReason::kDamaged);
+      }
       uint64_t from = request->seq == 0 ? head : std::min(request->seq, head);
       request->range_high = from;
       request->range_low = from < first ? from + 1 : std::max(first, from >= limit ? from - limit + 1 : 1);
@@ -1767,10 +1785,17 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   ReadRange(channel->log, after, count, max_bytes,
             [this, request, channel, epoch, forward](log::ReadStatus status,
                                                     std::vector<OwnedRecord>&& records) {
-              if (status != log::ReadStatus::kOk) {
+              bool damaged = status == log::ReadStatus::kDamaged;
+              if (status != log::ReadStatus::kOk && !damaged) {
                 return AnswerError(request, ErrorCode::kStorageFailed,
                                    "reading the channel's log failed");
               }
+              if (damaged && records.empty() && !request->history_sent) {
+                return AnswerWith(request, HistoryResetFor(*channel, proto::ResetReason::kDamaged));
+              }
+              // Found damage ends the answer with what was read before it; the next fetch
+              // past it is answered HISTORY_RESET damaged.
+              if (damaged) request->range_high = 0;
               if (records.empty()) {
                 request->range_low = request->range_high + 1;
               } else if (forward) {
@@ -1786,6 +1811,7 @@ void ChatShard::OwnerFetchHistory(Request* request) {
                                &page->frames);
               request->page = page;
               request->done = done;
+              request->history_sent = true;
               Answer(request);
             });
 }

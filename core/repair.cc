@@ -4,6 +4,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -57,12 +58,28 @@ absl::StatusOr<std::string> RepairChannel(const RepairOptions& options) {
     return absl::NotFoundError("no channel " + options.channel + " in shard " +
                                std::to_string(shard) + " of " + options.data_directory);
   }
+  // Damage in a sealed, indexed segment is found by the read that reaches it, not by
+  // recovery: read the whole history.
+  uint64_t read = 0;
+  for (uint64_t after = log::LogStore::FirstSeq(channel) - 1;;) {
+    std::optional<log::ReadResult> result;
+    store->Read(channel, after, 16384, 4u << 20,
+                [&result](log::ReadResult&& r) { result = std::move(r); });
+    while (!result.has_value()) (*storage)->Poll(/*wait=*/true);
+    if (result->status == log::ReadStatus::kFailed) {
+      return absl::DataLossError("reading channel " + options.channel + " after seq " +
+                                 std::to_string(after) + " failed (an I/O error)");
+    }
+    if (result->status != log::ReadStatus::kOk || result->records.empty()) break;
+    read += result->records.size();
+    after = result->records.back().seq;
+  }
   const log::ChannelDamage damage = log::LogStore::Damage(channel);
   std::string where = Format("channel %s (shard %u)", options.channel.c_str(), shard);
   if (!damage.fenced) {
-    return where + Format(" is not fenced: nothing to repair. Its history ends at seq %" PRIu64
-                          ", epoch %" PRIu64 ".\n",
-                          log::LogStore::DurableSeq(channel), log::LogStore::Epoch(channel));
+    return where + Format(" is not fenced: all %" PRIu64 " records read back whole, nothing to "
+                          "repair. Its history ends at seq %" PRIu64 ", epoch %" PRIu64 ".\n",
+                          read, log::LogStore::DurableSeq(channel), log::LogStore::Epoch(channel));
   }
   HOOT_ASSIGN_OR_RETURN(log::CutReport cut, store->CutHistory(channel));
   std::string report =

@@ -570,13 +570,17 @@ void LogStore::StartIndexWrite(ChannelLog* channel, size_t segment_absolute) {
   Segment& segment = channel->SegmentAt(segment_absolute);
   std::string index_path = channel->directory + "/" + SeqFileName(segment.first_seq, kIndexSuffix);
   segment.index_writing = true;
+  ++index_writes_in_flight_;
   auto bytes = std::make_shared<std::string>(EncodeSegmentIndex(SegmentIndex{
       segment.data_bytes, segment.last_seq, segment.last_timestamp_unix_ns, segment.index}));
   std::weak_ptr<bool> alive = alive_;
   storage_->OpenAsync(index_path, /*create=*/true, /*truncate=*/true,
                       [this, alive, channel, segment_absolute, bytes, index_path](int32_t opened) {
                         if (alive.expired() || !*alive.lock()) return;
-                        if (opened < 0) return Fail(base::ErrnoStatus(-opened, "open " + index_path));
+                        if (opened < 0) {
+                          Fail(base::ErrnoStatus(-opened, "open " + index_path));
+                          return IndexWriteDone();
+                        }
                         WriteIndexFile(channel, segment_absolute, opened, bytes, index_path);
                       });
 }
@@ -590,18 +594,26 @@ void LogStore::WriteIndexFile(ChannelLog* channel, size_t segment_absolute, File
                             if (alive.expired() || !*alive.lock()) return;
                             storage_->Close(handle);
                             if (result < 0) {
-                              return Fail(base::ErrnoStatus(-result, "write+fdatasync " + index_path));
+                              Fail(base::ErrnoStatus(-result, "write+fdatasync " + index_path));
+                            } else if (segment_absolute >= channel->segments_dropped) {
+                              Segment& indexed = channel->SegmentAt(segment_absolute);
+                              indexed.index_writing = false;
+                              indexed.indexed = true;
+                              if (indexed.handle >= 0 && !indexed.unsynced &&
+                                  !SegmentHasWritesLeft(channel, segment_absolute)) {
+                                storage_->Close(indexed.handle);
+                                indexed.handle = -1;
+                              }
                             }
-                            if (segment_absolute < channel->segments_dropped) return;
-                            Segment& indexed = channel->SegmentAt(segment_absolute);
-                            indexed.index_writing = false;
-                            indexed.indexed = true;
-                            if (indexed.handle >= 0 && !indexed.unsynced &&
-                                !SegmentHasWritesLeft(channel, segment_absolute)) {
-                              storage_->Close(indexed.handle);
-                              indexed.handle = -1;
-                            }
+                            IndexWriteDone();
                           });
+}
+
+void LogStore::IndexWriteDone() {
+  if (--index_writes_in_flight_ > 0) return;
+  std::vector<std::function<void(absl::Status)>> waiters;
+  waiters.swap(index_waiters_);
+  for (auto& waiter : waiters) waiter(failure_);
 }
 
 bool LogStore::SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute) {
@@ -779,7 +791,12 @@ void LogStore::FinishCheckpoint() {
   }
   std::vector<std::function<void(absl::Status)>> waiters;
   waiters.swap(journal.checkpoint_waiters);
-  for (auto& waiter : waiters) waiter(absl::OkStatus());
+  if (index_writes_in_flight_ > 0) {
+    // Whoever asked for this checkpoint (a shutdown) also gets the indexes it started.
+    for (auto& waiter : waiters) index_waiters_.push_back(std::move(waiter));
+  } else {
+    for (auto& waiter : waiters) waiter(absl::OkStatus());
+  }
   if (journal.commit_waiting && !commit_in_flight_) StartCommit();
   MaybeStartCheckpoint();
 }
@@ -801,7 +818,8 @@ bool LogStore::idle() const {
   if (commit_in_flight_ || journal_->checkpoint_in_flight || !journal_->pending_entries.empty()) {
     return false;
   }
-  return segment_writes_in_flight_ == 0 && segment_write_queue_.empty() && creating_.empty();
+  return segment_writes_in_flight_ == 0 && segment_write_queue_.empty() && creating_.empty() &&
+         index_writes_in_flight_ == 0;
 }
 
 // ---- Reads ----------------------------------------------------------------------------------
@@ -815,6 +833,7 @@ void LogStore::FenceAt(ChannelLog* channel, const std::string& file, uint64_t of
                "hoot log: channel %s is fenced: damage at offset %" PRIu64 " of %s (%s); "
                "readable up to seq %" PRIu64 "\n",
                channel->name.c_str(), offset, file.c_str(), reason.c_str(), last_good_seq);
+  if (fence_callback_) fence_callback_(channel);
 }
 
 void LogStore::Read(ChannelLog* channel, uint64_t after_seq, size_t max_records,

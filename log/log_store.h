@@ -125,6 +125,11 @@ class LogStore {
   void set_commit_callback(std::function<void(ChannelLog*, uint64_t durable_seq)> callback) {
     commit_callback_ = std::move(callback);
   }
+  // Called when a channel is fenced while the store runs (a read found damage), after the
+  // damage is recorded: whatever waits on the channel must be told.
+  void set_fence_callback(std::function<void(ChannelLog*)> callback) {
+    fence_callback_ = std::move(callback);
+  }
   // Called once when the store fails, with the error naming the file.
   void set_failure_callback(std::function<void(const absl::Status&)> callback) {
     failure_callback_ = std::move(callback);
@@ -154,7 +159,8 @@ class LogStore {
   bool failed() const { return !failure_.ok(); }
   const absl::Status& failure() const { return failure_; }
   bool commit_in_flight() const { return commit_in_flight_; }
-  // No commit, segment write, checkpoint or channel creation in flight and nothing pending.
+  // No commit, segment or index write, checkpoint or channel creation in flight and nothing
+  // pending.
   bool idle() const;
   uint64_t commits() const { return commits_; }
   Storage* storage() const { return storage_; }
@@ -219,6 +225,7 @@ class LogStore {
   void StartSegmentWrite(ChannelLog* channel);
   static bool SegmentHasWritesLeft(ChannelLog* channel, size_t segment_absolute);
   void StartIndexWrite(ChannelLog* channel, size_t segment_absolute);
+  void IndexWriteDone();
   void WriteIndexFile(ChannelLog* channel, size_t segment_absolute, FileHandle handle,
                       std::shared_ptr<std::string> bytes, const std::string& index_path);
   void MaybeStartCheckpoint();
@@ -248,11 +255,14 @@ class LogStore {
   static constexpr size_t kSegmentWritesInFlightMax = 4;
   std::deque<ChannelLog*> segment_write_queue_;
   size_t segment_writes_in_flight_ = 0;
+  size_t index_writes_in_flight_ = 0;
+  std::vector<std::function<void(absl::Status)>> index_waiters_;  // Checkpoint() callers.
   std::unique_ptr<Batch> committing_;
   uint64_t commits_ = 0;
   absl::Status failure_;
   std::function<void(ChannelLog*, uint64_t)> commit_callback_;
   std::function<void(const absl::Status&)> failure_callback_;
+  std::function<void(ChannelLog*)> fence_callback_;
   std::shared_ptr<ChunkPool> chunk_pool_;
   // The checkpoint file found by recovery, by channel id.
   std::map<uint64_t, CheckpointEntry> recovered_synced_;

@@ -271,6 +271,46 @@ TEST(RecoveryTest, DamageInTheMiddleFencesTheChannelAndCuttingHistoryGivesANewEp
   EXPECT_EQ(records.back().second, "after the cut");
 }
 
+// The first segment file is gone: the channel is fenced with nothing readable (not an abort
+// at the first read, as before), and cutting its history starts it again after the gap.
+TEST(RecoveryTest, AMissingFirstSegmentFencesTheChannel) {
+  SimDisk disk = WrittenLog(60);
+  std::vector<std::string> segments = SegmentPaths(disk);
+  ASSERT_GE(segments.size(), 3u);
+  disk.files.erase(segments[0]);
+  disk.files.erase(segments[0].substr(0, segments[0].size() - 4) + ".idx");
+  SimStorage storage(SimOptions{.seed = 8}, disk);
+  auto store = LogStore::Open(&storage, TinyOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  ChannelLog* channel = (*store)->FindChannel("general");
+  ASSERT_NE(channel, nullptr);
+  EXPECT_TRUE(LogStore::Damage(channel).fenced);
+  EXPECT_EQ(LogStore::Damage(channel).last_good_seq, 0u);
+  EXPECT_EQ(LogStore::Damage(channel).file, segments[0]);
+  ReadStatus status;
+  EXPECT_TRUE(ReadAll(storage, **store, channel, &status).empty());
+  EXPECT_EQ(status, ReadStatus::kDamaged);
+  auto cut = (*store)->CutHistory(channel);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->last_seq, 0u);
+  EXPECT_EQ(cut->removed_files.size(), segments.size() - 1);
+  uint64_t seq = 0;
+  ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "again"}, &seq), AppendStatus::kOk);
+  EXPECT_EQ(seq, 1u);
+}
+
+// A file named like a segment that is not one stops recovery with an error naming it (it
+// used to throw from std::stoull).
+TEST(RecoveryTest, AStrayFileNamedLikeASegmentIsAnErrorNamingIt) {
+  SimDisk disk = WrittenLog(10);
+  disk.files["data/channels/general/notes.seg"] = "not a segment";
+  SimStorage storage(SimOptions{.seed = 9}, disk);
+  auto store = LogStore::Open(&storage, TinyOptions());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("data/channels/general/notes.seg"), std::string::npos)
+      << store.status();
+}
+
 TEST(RecoveryTest, RetentionDeletesWholeOldSegmentsAndReadsBelowAnswerNotRetained) {
   SimDisk disk = WrittenLog(40);
   LogOptions options = TinyOptions();
