@@ -1230,9 +1230,9 @@ void ChatShard::CheckDrained() {
   if (!sessions_.empty()) return;  // Rechecked as each closes.
   auto drained = std::move(drained_);
   drained_ = nullptr;
-  // A last checkpoint: every segment and directory entry durable, so that the next start has
-  // nothing to recover.
-  store_->Checkpoint([this, drained = std::move(drained)](absl::Status status) {
+  // A last checkpoint: every segment and directory entry durable and the journal retired, so
+  // that the next start has nothing to recover.
+  store_->CheckpointAndRetireJournal([this, drained = std::move(drained)](absl::Status status) {
     if (!status.ok()) {
       std::fprintf(stderr, "hootd: shard %u: the checkpoint at shutdown failed: %s\n",
                    shard_.id(), std::string(status.message()).c_str());

@@ -1,5 +1,6 @@
 // An operation stream against the log on the simulated disk, checked against a reference
-// model: appends, flushes, single disk steps, reads, and crashes followed by recovery, with
+// model: appends, flushes, single disk steps, reads, and crashes (power losses and kills)
+// followed by recovery, with
 // the fuzzer choosing the order in which the disk completes operations (through the seed and
 // the steps). Checked: every record reported durable survives every crash, intact and in
 // order; reads return exactly what was appended; seqs stay contiguous.
@@ -52,9 +53,10 @@ struct World {
   ChannelLog* channels[kChannels] = {};
 };
 
-void Open(World& world, Model& model, uint64_t seed, SimDisk disk) {
+// Recovers on `storage`: a new disk after a power loss, or the same kernel after a kill.
+void Open(World& world, Model& model, std::unique_ptr<SimStorage> storage) {
   world.store.reset();
-  world.storage = std::make_unique<SimStorage>(SimOptions{.seed = seed}, std::move(disk));
+  world.storage = std::move(storage);
   auto store = LogStore::Open(world.storage.get(), Options());
   HOOT_CHECK(store.ok());
   world.store = std::move(*store);
@@ -104,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Model model;
   World world;
   uint64_t seed = data[0];
-  Open(world, model, seed, SimDisk{});
+  Open(world, model, std::make_unique<SimStorage>(SimOptions{.seed = seed}));
   size_t operations = std::min(size - 1, kOperationsMax);
   for (size_t i = 1; i <= operations; ++i) {
     int what = data[i] & 7;
@@ -139,10 +141,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 6:
         CheckRead(world, model, c, model.durable[c] > 0 ? argument % model.durable[c] : 0);
         break;
-      case 7: {  // Crash and recover.
-        SimDisk disk = world.storage->PowerLoss();
-        world.store.reset();
-        Open(world, model, ++seed, std::move(disk));
+      case 7: {  // A crash (a power loss, or a kill -9 that leaves the page cache) and recovery.
+        std::unique_ptr<SimStorage> next =
+            argument % 2 == 0
+                ? std::make_unique<SimStorage>(SimOptions{.seed = ++seed}, world.storage->PowerLoss())
+                : world.storage->Kill(++seed);
+        Open(world, model, std::move(next));
         break;
       }
     }

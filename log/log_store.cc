@@ -661,6 +661,63 @@ void LogStore::Checkpoint(std::function<void(absl::Status)> done) {
   MaybeStartCheckpoint();
 }
 
+void LogStore::CheckpointAndRetireJournal(std::function<void(absl::Status)> done) {
+  std::weak_ptr<bool> alive = alive_;
+  Checkpoint([this, alive, done = std::move(done)](absl::Status status) {
+    if (alive.expired() || !*alive.lock()) return;
+    if (!status.ok()) return done(status);
+    // Records appended after the checkpoint started may not be synced in their segments: the
+    // journal must keep them.
+    bool nothing_since = journal_->pending_entries.empty() && !commit_in_flight_;
+    for (auto& [name, channel] : channels_) {
+      auto target = journal_->checkpoint_targets.find(channel.get());
+      uint64_t covered = target == journal_->checkpoint_targets.end() ? 0 : target->second;
+      nothing_since = nothing_since && channel->appended_seq <= covered;
+    }
+    if (!nothing_since) return done(absl::OkStatus());
+    RetireJournal(std::move(done));
+  });
+}
+
+void LogStore::RetireJournal(std::function<void(absl::Status)> done) {
+  auto zeros = std::make_shared<std::string>(kJournalHeaderBytes, '\0');
+  auto remaining = std::make_shared<int>(2);
+  auto result = std::make_shared<absl::Status>();
+  std::weak_ptr<bool> alive = alive_;
+  for (const Journal::File& file : journal_->files) {
+    storage_->WriteThenSync(file.handle, 0, *zeros,
+                            [this, alive, zeros, remaining, result, done, path = file.path](int32_t r) {
+                              if (alive.expired() || !*alive.lock()) return;
+                              if (r < 0 && result->ok()) {
+                                *result = base::ErrnoStatus(-r, "write+fdatasync " + path);
+                                Fail(*result);
+                              }
+                              if (--*remaining > 0) return;
+                              if (result->ok()) RestartJournal();
+                              done(*result);
+                            });
+  }
+}
+
+absl::Status LogStore::RetireJournalNow() {
+  const std::string zeros(kJournalHeaderBytes, '\0');
+  for (const Journal::File& file : journal_->files) {
+    HOOT_RETURN_IF_ERROR(storage_->WriteThenSyncNow(file.handle, 0, zeros, file.path));
+  }
+  RestartJournal();
+  return absl::OkStatus();
+}
+
+// The journal starts again in file 0, with a generation and a seed no earlier entry has.
+void LogStore::RestartJournal() {
+  journal_->current = 0;
+  journal_->generation += 1;
+  journal_->entry_seed = RandomNonZero(options_.random_seed);
+  journal_->offset = 0;
+  journal_->needs_header = true;
+  journal_->other_reusable = true;
+}
+
 absl::Status LogStore::CheckpointNow() {
   std::optional<absl::Status> result;
   Checkpoint([&result](absl::Status status) { result = std::move(status); });

@@ -142,6 +142,10 @@ class LogStore {
   void Checkpoint(std::function<void(absl::Status)> done);
   // The same, waiting (for tests and tools).
   absl::Status CheckpointNow();
+  // For a clean shutdown: a checkpoint, then, if nothing was appended since it started, the
+  // journal is retired (both headers zeroed and synced: every record it held is durable in
+  // its segment), so that the next start has nothing to replay.
+  void CheckpointAndRetireJournal(std::function<void(absl::Status)> done);
 
   // Reads durable records after `after_seq`, at most `max_records` and about `max_bytes`
   // (at least one record if any: an empty result with status kOk means there is nothing after
@@ -199,7 +203,7 @@ class LogStore {
   absl::Status ReplayJournal();
   absl::StatusOr<ReplayPosition> LocateForReplay(ChannelLog* channel, uint64_t seq);
   absl::Status PlaceJournalRecords(ChannelLog* channel, const std::vector<JournalRecord>& records,
-                                   const std::vector<std::string>& contents);
+                                   const std::vector<std::string_view>& contents);
   absl::Status FinishRecovery(ChannelLog* channel);
   absl::Status WriteIndex(ChannelLog* channel, Segment& segment);
   absl::Status SyncDirectoriesNow(const std::vector<std::string>& directories);
@@ -235,6 +239,10 @@ class LogStore {
   // The durable length of each channel's active segment (what a checkpoint records).
   CheckpointFile DurableLengths() const;
   absl::Status WriteCheckpointFileNow();
+  // Zeroes both journal headers (synced) and starts the journal again in file 0.
+  void RetireJournal(std::function<void(absl::Status)> done);
+  absl::Status RetireJournalNow();
+  void RestartJournal();
   void Fail(absl::Status status);
   void ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_records,
                     size_t max_bytes, ReadCallback done);

@@ -4,6 +4,8 @@
 // every directory is synced before the journal can be reused; a segment that holds fewer
 // bytes than the last checkpoint recorded as durable, or valid records beyond a hole, is
 // damage and fences its channel, never a shorter log.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -19,6 +21,7 @@ namespace {
 
 constexpr size_t kJournalReadChunkBytes = 4u << 20;
 constexpr size_t kReplayRunBytesMax = 1u << 20;
+constexpr uint64_t kTrustedPageBytes = 4096;
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() &&
@@ -99,6 +102,34 @@ SegmentScan ScanSegment(std::string_view bytes, uint64_t first_seq) {
   }
   return scan;
 }
+
+// Anonymous memory for reading whole journal files, in 2 MiB pages where the kernel allows
+// them (transparent huge pages on madvise): in 4 KiB pages, faulting in a journal's worth of
+// fresh memory took most of recovery's time on a VM.
+class LargeBuffer {
+ public:
+  explicit LargeBuffer(size_t capacity) : capacity_(capacity) {
+    constexpr size_t kHugePage = 2u << 20;
+    mapped_ = (capacity + kHugePage - 1) / kHugePage * kHugePage;
+    if (mapped_ == 0) return;
+    void* memory = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    HOOT_CHECK(memory != MAP_FAILED);
+    ::madvise(memory, mapped_, MADV_HUGEPAGE);  // Advice: without it, 4 KiB pages.
+    data_ = static_cast<char*>(memory);
+  }
+  ~LargeBuffer() {
+    if (data_ != nullptr) ::munmap(data_, mapped_);
+  }
+  LargeBuffer(const LargeBuffer&) = delete;
+  LargeBuffer& operator=(const LargeBuffer&) = delete;
+  char* data() { return data_; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  size_t capacity_;
+  size_t mapped_ = 0;
+  char* data_ = nullptr;
+};
 
 SegmentIndex IndexOf(const Segment& segment) {
   return SegmentIndex{segment.data_bytes, segment.last_seq, segment.last_timestamp_unix_ns,
@@ -276,10 +307,11 @@ absl::StatusOr<LogStore::ReplayPosition> LogStore::LocateForReplay(ChannelLog* c
 // Writes the journal's records of one channel (in seq order) into its segments, whether or not
 // the segment already seems to hold them: what the page cache shows may never have reached the
 // disk (a failed fdatasync before a restart), and writing them again makes the sync at the end
-// of recovery cover them. Consecutive records are written in one go.
+// of recovery cover them. Only what the last completed checkpoint synced is left as it is.
+// Consecutive records are written in one go.
 absl::Status LogStore::PlaceJournalRecords(ChannelLog* channel,
                                            const std::vector<JournalRecord>& records,
-                                           const std::vector<std::string>& contents) {
+                                           const std::vector<std::string_view>& contents) {
   std::string run;
   size_t run_segment = 0;
   uint64_t run_offset = 0;
@@ -298,6 +330,16 @@ absl::Status LogStore::PlaceJournalRecords(ChannelLog* channel,
     run.clear();
     return absl::OkStatus();
   };
+  // What the last completed checkpoint made durable need not be written again: its fsyncs
+  // succeeded, and pages already on the disk are not lost by a later failed writeback. The
+  // page holding its end is, as a later append shared it.
+  uint64_t trusted_segment = 0;
+  uint64_t trusted_end = 0;
+  auto recorded = recovered_synced_.find(channel->id);
+  if (recorded != recovered_synced_.end() && recorded->second.epoch == channel->epoch) {
+    trusted_segment = recorded->second.segment_first_seq;
+    trusted_end = recorded->second.synced_bytes / kTrustedPageBytes * kTrustedPageBytes;
+  }
   ReplayPosition at{ReplayPosition::kSkip};  // kAt while records go on from the last one.
   uint64_t next_seq = 0;
   for (const JournalRecord& record : records) {
@@ -316,6 +358,13 @@ absl::Status LogStore::PlaceJournalRecords(ChannelLog* channel,
                     " but neither it nor the segment holds the records before it");
         return absl::OkStatus();
       }
+    }
+    if (channel->segments[at.segment].first_seq == trusted_segment &&
+        at.offset + record.bytes <= trusted_end) {
+      HOOT_RETURN_IF_ERROR(flush());
+      at.offset += record.bytes;
+      next_seq = record.seq + 1;
+      continue;
     }
     if (run.empty()) {
       run_segment = at.segment;
@@ -358,30 +407,38 @@ absl::Status LogStore::ReplayJournal() {
   // Each file's valid entries, up to the first that does not parse (the end of what was
   // committed in it: beyond lie zeros, a torn batch, or entries of an earlier use of the file,
   // which were sealed with another seed).
-  std::vector<std::string> contents(found.size());
+  std::vector<std::unique_ptr<LargeBuffer>> buffers;
+  std::vector<std::string_view> contents(found.size());
   std::map<ChannelLog*, std::vector<JournalRecord>> by_channel;
   for (size_t k = 0; k < found.size(); ++k) {
     const Journal::File& file = journal_->files[found[k].file];
-    std::string& buffer = contents[k];
-    const size_t chunk_bytes =
-        static_cast<size_t>(std::min<uint64_t>(kJournalReadChunkBytes, options_.journal_file_bytes));
+    // Room for the whole file at once, so what was read is never copied to grow it.
+    HOOT_ASSIGN_OR_RETURN(uint64_t file_bytes, storage_->Size(file.handle));
+    file_bytes = std::max<uint64_t>(file_bytes, kJournalHeaderBytes) - kJournalHeaderBytes;
+    buffers.push_back(std::make_unique<LargeBuffer>(static_cast<size_t>(file_bytes)));
+    LargeBuffer& buffer = *buffers.back();
+    const size_t chunk_bytes = static_cast<size_t>(std::min<uint64_t>(kJournalReadChunkBytes, file_bytes));
     size_t position = 0;
+    size_t have = 0;
     bool end_of_file = false;
     while (true) {
-      if (!end_of_file && buffer.size() - position < kJournalEntryHeaderBytes + kRecordBytesMax + kAlignment) {
-        size_t have = buffer.size();
-        buffer.resize(have + chunk_bytes);
+      size_t available = position <= have ? have - position : 0;
+      if (!end_of_file && available < kJournalEntryHeaderBytes + kRecordBytesMax + kAlignment) {
+        size_t want = std::min(chunk_bytes, buffer.capacity() - have);
         HOOT_ASSIGN_OR_RETURN(size_t read,
                               storage_->ReadNow(file.handle, kJournalHeaderBytes + have,
-                                                buffer.data() + have, chunk_bytes, file.path));
-        buffer.resize(have + read);
-        end_of_file = read < chunk_bytes;
+                                                buffer.data() + have, want, file.path));
+        have += read;
+        end_of_file = read < want || want == 0;
+        contents[k] = std::string_view(buffer.data(), have);
       }
+      if (position > have) break;  // The last entry's padding ran past the file's end.
+      std::string_view buffered(buffer.data(), have);
       uint64_t channel_id = 0;
       uint64_t epoch = 0;
       RecordView record;
       size_t padded = 0;
-      if (ParseJournalEntry(std::string_view(buffer).substr(position), found[k].header.entry_seed,
+      if (ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed,
                             &channel_id, &epoch, &record, &padded) != ParseStatus::kOk) {
         break;
       }
@@ -548,13 +605,8 @@ absl::Status LogStore::Recover() {
   for (auto& [name, channel] : channels_) directories.push_back(channel->directory);
   HOOT_RETURN_IF_ERROR(SyncDirectoriesNow(directories));
   for (auto& [name, channel] : channels_) channel->directory_unsynced = false;
-  journal_->current = 0;
-  journal_->generation += 1;
-  journal_->entry_seed = RandomNonZero(options_.random_seed);
-  journal_->offset = 0;
-  journal_->needs_header = true;
-  journal_->other_reusable = true;
-  return absl::OkStatus();
+  // What the journal held is durable elsewhere now: retired, it is not replayed again.
+  return RetireJournalNow();
 }
 
 }  // namespace hoot::log

@@ -55,7 +55,10 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
   SenderThreads senders(kSenders, kChannels, &port,
                         [&](int s) { return (*hootd)->Token(UserName(s)); });
   std::mt19937 random(2027);
-  int cuts = 0, kills_alone = 0, failed_fsyncs = 0, exits_3 = 0;
+  int cuts = 0, kills_alone = 0, failed_fsyncs = 0, exits_3 = 0, failed_starts = 0;
+  // Failures armed and not yet seen: the one of the two journal files that was not current
+  // fires later, maybe at a restart's recovery (hootd then refuses to start, exit 1).
+  int armed = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     SCOPED_TRACE("cycle " + std::to_string(cycle));
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 300));
@@ -66,11 +69,13 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
       ++failed_fsyncs;
       for (const char* file : {"0.jnl", "1.jnl"}) {
         ASSERT_EQ(fs.Control("fail-next-fsync data/shards/0/journal/0/" + std::string(file)), 0);
+        ++armed;
       }
       std::optional<int> status = (*hootd)->WaitExited(std::chrono::seconds(10));
       if (status.has_value()) {
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << "status " << *status;
         ++exits_3;
+        --armed;
       }
       cut = false;  // Restarted on the same kernel, whose page cache lies.
     } else if (kind <= 2) {
@@ -81,6 +86,7 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
     if (std::optional<int> status = (*hootd)->WaitExited(std::chrono::milliseconds(0))) {
       EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << "status " << *status;
       ++exits_3;
+      --armed;
     }
     (*hootd)->Kill();
     if (cut) {
@@ -91,6 +97,12 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
       ASSERT_TRUE(skip.empty()) << skip;
     }
     hootd = HootdProcess::Start(options);
+    if (!hootd.ok() && armed > 0) {
+      // The armed failure fired during recovery: hootd refused to start. Once more.
+      ++failed_starts;
+      --armed;
+      hootd = HootdProcess::Start(options);
+    }
     ASSERT_TRUE(hootd.ok()) << "restart " << cycle << ": " << hootd.status() << "\n"
                             << ReadWholeFile(fs.log());
     port = (*hootd)->port();
@@ -119,9 +131,9 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
   // duplicates; so the logs hold exactly the acknowledged messages.
   EXPECT_EQ(records_total, acked_total);
   std::printf("hootd power-cut loop: %d cycles (%d power cuts, %d kills alone, %d failed "
-              "fdatasyncs, %d exits with status 3), %llu messages acknowledged, %llu retries "
-              "answered as duplicates, 0 lost\n",
-              cycles, cuts, kills_alone, failed_fsyncs, exits_3,
+              "fdatasyncs injected: %d exits with status 3, %d refused starts), %llu messages "
+              "acknowledged, %llu retries answered as duplicates, 0 lost\n",
+              cycles, cuts, kills_alone, failed_fsyncs, exits_3, failed_starts,
               static_cast<unsigned long long>(acked_total),
               static_cast<unsigned long long>(duplicates));
   EXPECT_EQ((*hootd)->Stop(), 0);
