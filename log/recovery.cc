@@ -60,13 +60,17 @@ bool PlausibleRecordAt(std::string_view bytes, uint64_t last_seq) {
 
 // A segment's records from the start: the index, where valid data ends, and whether a valid
 // record lies beyond that end (damage: a hole or a bad record, not a torn tail).
-struct SegmentScan {
-  uint64_t data_bytes = 0;
-  uint64_t last_seq = 0;
-  uint64_t last_timestamp_unix_ns = 0;
+struct SegmentScan : SegmentIndex {
   bool valid_after_end = false;
-  std::vector<std::pair<uint64_t, uint64_t>> index;
 };
+
+// What a segment holds, from its index file or a scan.
+void Adopt(Segment& segment, SegmentIndex&& extent) {
+  segment.data_bytes = segment.written_bytes = extent.segment_bytes;
+  segment.last_seq = extent.last_seq;
+  segment.last_timestamp_unix_ns = extent.last_timestamp_unix_ns;
+  segment.index = std::move(extent.entries);
+}
 
 SegmentScan ScanSegment(std::string_view bytes, uint64_t first_seq) {
   SegmentScan scan;
@@ -81,16 +85,16 @@ SegmentScan ScanSegment(std::string_view bytes, uint64_t first_seq) {
       break;
     }
     if (offset >= next_index_offset) {
-      scan.index.emplace_back(record.seq, offset);
+      scan.entries.emplace_back(record.seq, offset);
       next_index_offset = offset + kIndexIntervalBytes;
     }
     scan.last_seq = record.seq;
     scan.last_timestamp_unix_ns = record.timestamp_unix_ns;
     offset += padded;
   }
-  scan.data_bytes = std::min<uint64_t>(offset, bytes.size());
+  scan.segment_bytes = std::min<uint64_t>(offset, bytes.size());
   // Zeros are the end of the log only if nothing valid follows them.
-  for (uint64_t probe = AlignUp(scan.data_bytes) + kAlignment; probe + kRecordHeaderBytes <= bytes.size();
+  for (uint64_t probe = AlignUp(scan.segment_bytes) + kAlignment; probe + kRecordHeaderBytes <= bytes.size();
        probe += kAlignment) {
     if (!PlausibleRecordAt(bytes.substr(probe), scan.last_seq)) continue;
     RecordView record;
@@ -204,10 +208,7 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
       SegmentIndex index;
       if (index_bytes.ok() && ParseSegmentIndex(*index_bytes, &index) &&
           index.last_seq + 1 >= segment.first_seq && index.last_seq + 1 == segment_seqs[i + 1]) {
-        segment.data_bytes = segment.written_bytes = index.segment_bytes;
-        segment.last_seq = index.last_seq;
-        segment.last_timestamp_unix_ns = index.last_timestamp_unix_ns;
-        segment.index = std::move(index.entries);
+        Adopt(segment, std::move(index));
         segment.indexed = true;
         channel->segments.push_back(std::move(segment));
         continue;
@@ -218,11 +219,7 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
     // it, and FinishRecovery decides afterwards whether anything is damaged.
     HOOT_ASSIGN_OR_RETURN(segment.handle, storage_->Open(segment.path, false));
     HOOT_ASSIGN_OR_RETURN(std::string bytes, storage_->ReadWhole(segment.handle, segment.path));
-    SegmentScan scan = ScanSegment(bytes, segment.first_seq);
-    segment.data_bytes = segment.written_bytes = scan.data_bytes;
-    segment.last_seq = scan.last_seq;
-    segment.last_timestamp_unix_ns = scan.last_timestamp_unix_ns;
-    segment.index = std::move(scan.index);
+    Adopt(segment, ScanSegment(bytes, segment.first_seq));
     segment.scanned = true;
     channel->segments.push_back(std::move(segment));
   }
@@ -518,21 +515,19 @@ absl::Status LogStore::FinishRecovery(ChannelLog* channel) {
         synced != nullptr && synced->segment_first_seq == segment.first_seq ? synced->synced_bytes : 0;
     const char* reason = scan.valid_after_end ? "valid records lie beyond a damaged one"
                          : !continuous        ? "the segment ends before the next one begins"
-                         : scan.data_bytes < durable_bytes
+                         : scan.segment_bytes < durable_bytes
                              ? "the segment holds less than the last checkpoint made durable"
                              : nullptr;
-    if (reason != nullptr) FenceAt(channel, segment.path, scan.data_bytes, scan.last_seq, reason);
-    if (!channel->damage.fenced && bytes.size() > scan.data_bytes) {
-      HOOT_RETURN_IF_ERROR(storage_->Truncate(segment.handle, scan.data_bytes));
+    if (reason != nullptr) FenceAt(channel, segment.path, scan.segment_bytes, scan.last_seq, reason);
+    if (!channel->damage.fenced && bytes.size() > scan.segment_bytes) {
+      HOOT_RETURN_IF_ERROR(storage_->Truncate(segment.handle, scan.segment_bytes));
     }
     // Synced even when fenced (nothing is cut then: the evidence stays for the operator):
     // the journal's records written into it must not depend on a journal about to be reused.
     HOOT_RETURN_IF_ERROR(storage_->SyncNow(segment.handle, segment.path));
     if (channel->damage.fenced) continue;
-    segment.data_bytes = segment.written_bytes = segment.allocated_bytes = scan.data_bytes;
-    segment.last_seq = scan.last_seq;
-    segment.last_timestamp_unix_ns = scan.last_timestamp_unix_ns;
-    segment.index = std::move(scan.index);
+    segment.allocated_bytes = scan.segment_bytes;
+    Adopt(segment, std::move(scan));
     if (!active) {
       HOOT_RETURN_IF_ERROR(WriteIndex(channel, segment));
       storage_->Close(segment.handle);
