@@ -250,6 +250,25 @@ TEST(HootdDamage, AChannelWhoseMetadataIsLostIsNeverTakenOver) {
   ASSERT_FALSE(joined.ok());
   EXPECT_EQ(client::ServerErrorCode(joined.status()), proto::ErrorCode::kStorageFailed);
   EXPECT_EQ(hootd->Stop(), 0);
+
+  // Once the operator has cut the metadata log at the damage, metadata changes work again;
+  // the channel whose creation was cut stays out of reach of a new creator.
+  auto [status, output] = RunCommand(std::string(HOOTD_PATH) + " repair --data-dir " + data +
+                                     " --channel .meta --shard 0");
+  ASSERT_EQ(status, 0) << output;
+  hootd = StartHootdOn(data, 1);
+  ASSERT_NE(hootd, nullptr);
+  bo = hootd->Connect("bo");
+  ASSERT_TRUE(bo.ok());
+  joined = (*bo)->Join("lobby");
+  EXPECT_TRUE(joined.ok()) << joined.status();
+  created = (*bo)->CreateChannel("deals", proto::Visibility::kPublic);
+  ASSERT_FALSE(created.ok()) << "bo took over a channel with history";
+  EXPECT_EQ(client::ServerErrorCode(created.status()), proto::ErrorCode::kStorageFailed)
+      << created.status();
+  history = (*bo)->FetchHistory("deals", 0, 1, proto::Direction::kForward, 10);
+  EXPECT_FALSE(history.ok());
+  EXPECT_EQ(hootd->Stop(), 0);
 }
 
 // One process per data directory, the shard count it was made with, and a FORMAT hootd can
