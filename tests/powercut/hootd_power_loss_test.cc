@@ -95,10 +95,11 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
       fs.Stop();
       ASSERT_NO_FATAL_FAILURE(fs.Start(++fs_seed, &skip));
       ASSERT_TRUE(skip.empty()) << skip;
+      armed = 0;  // A new daemon: what the old one had armed is gone with it.
     }
     hootd = HootdProcess::Start(options);
-    if (!hootd.ok() && armed > 0) {
-      // The armed failure fired during recovery: hootd refused to start. Once more.
+    while (!hootd.ok() && armed > 0) {
+      // An armed failure fired during recovery: hootd refused to start. Once more.
       ++failed_starts;
       --armed;
       hootd = HootdProcess::Start(options);
