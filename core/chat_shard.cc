@@ -104,6 +104,7 @@ struct Request {
   uint64_t seq = 0;
   uint64_t client_message_id = 0;
   uint64_t subscription_id = 0;
+  bool holds_slot = false;  // Counts in its session's requests_in_flight until answered.
   std::shared_ptr<Gather> gather;
   // History paging: the seqs still to send, [range_low, range_high].
   bool range_set = false;
@@ -177,6 +178,9 @@ struct Session {
   bool ping_outstanding = false;
   uint64_t ping_nonce = 0;
   std::vector<Request*> paused_history;  // Pages waiting for the socket to drain.
+  // Requests of this client's at owners, not yet answered in full. At the bound (or with its
+  // outbound queue over the cap) the gateway stops reading the socket: see PauseIfFull.
+  size_t requests_in_flight = 0;
   bool counted = false;       // In the server-wide connection count.
   bool user_counted = false;  // In its user's connection count.
 };
@@ -509,15 +513,57 @@ void ChatShard::OnData(io::TcpConnection& connection, std::string_view data) {
   if (session == nullptr || session->closing) return;
   session->last_received = std::chrono::steady_clock::now();
   session->ping_outstanding = false;
-  proto::DecodeStatus status = session->reader.Feed(data, [&](const proto::Frame& frame) {
-    if (!session->closing) HandleFrame(*session, frame);
+  if (connection.receiving_paused()) {
+    // Taken by the receive before the pause ended it: kept, unparsed, for the resume.
+    session->reader.Hold(data);
+    return;
+  }
+  ReadFrames(*session, data);
+}
+
+void ChatShard::ReadFrames(Session& session, std::string_view data) {
+  proto::DecodeStatus status = session.reader.Feed(data, [&](const proto::Frame& frame) {
+    if (session.closing) return false;
+    HandleFrame(session, frame);
+    return !PauseIfFull(session);
   });
-  if (status != proto::DecodeStatus::kOk && !session->closing) {
-    SendError(*session, 0, proto::DecodeStatusError(status),
+  if (status != proto::DecodeStatus::kOk && !session.closing) {
+    SendError(session, 0, proto::DecodeStatusError(status),
               status == proto::DecodeStatus::kFrameTooLarge
                   ? "frame larger than " + std::to_string(proto::kFrameBytesMax) + " bytes"
                   : std::string("bad frame header"));
   }
+}
+
+bool ChatShard::PauseIfFull(Session& session) {
+  bool requests_full = session.requests_in_flight >= options_.requests_in_flight_per_connection_max;
+  bool answers_full = session.connection->outbound_bytes() > options_.outbound_bytes_max;
+  if (!requests_full && !answers_full) return false;
+  // TCP pushes back on this client alone; OnAnswer and OnOutboundBelow resume it.
+  session.connection->PauseReceiving();
+  if (answers_full) session.connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
+  return true;
+}
+
+void ChatShard::ResumeIfRoom(Session& session) {
+  if (!session.connection->receiving_paused() || session.closing) return;
+  // Half way down both bounds, so that a client at its bound is not paused on every frame.
+  if (session.requests_in_flight > options_.requests_in_flight_per_connection_max / 2) return;
+  if (session.connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
+    session.connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
+    return;
+  }
+  // The pause was the server's wait, not the client's silence.
+  session.last_received = std::chrono::steady_clock::now();
+  // What the socket gave before the pause comes first; the socket is read again only once
+  // all of it is handled, so that what a session holds is one receive's worth at most.
+  ReadFrames(session, {});
+  if (session.closing || session.reader.holding()) return;
+  if (session.requests_in_flight >= options_.requests_in_flight_per_connection_max ||
+      session.connection->outbound_bytes() > options_.outbound_bytes_max) {
+    return;
+  }
+  session.connection->ResumeReceiving();
 }
 
 void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
@@ -555,6 +601,7 @@ void ChatShard::OnOutboundBelow(io::TcpConnection& connection) {
       ToOwner(request);
     }
   }
+  ResumeIfRoom(*session);
 }
 
 bool ChatShard::TakeSendToken(const std::string& user) {
@@ -705,6 +752,12 @@ Request* ChatShard::NewRequest(Session& session, uint8_t op, uint32_t correlatio
   request->channel = channel;
   request->owner = channel.empty() ? shard_.id() : OwnerOf(channel, shard_.shard_count());
   request->answer.reserve(kAnswerReserveBytes);
+  // What a client's frame asked for counts toward its bound; a replay's reads and a detach's
+  // unsubscribe are the gateway's own (bounded by the subscriptions).
+  if (op != kOpRead && op != kOpUnsubscribe) {
+    request->holds_slot = true;
+    ++session.requests_in_flight;
+  }
   return request;
 }
 
@@ -878,7 +931,15 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
 
 void ChatShard::OnAnswer(Request* request) {
   --requests_in_flight_;
-  Session* session = FindSession(request->connection_id);
+  uint64_t connection_id = request->connection_id;
+  Session* session = FindSession(connection_id);
+  // A history answer of several pages holds its slot until its last page (or until it ends
+  // without one: the client gone, or hootd stopping).
+  bool complete = request->op != kOpHistory || request->done || session == nullptr || draining_;
+  if (request->holds_slot && complete) {
+    request->holds_slot = false;
+    if (session != nullptr) --session->requests_in_flight;
+  }
   switch (request->op) {
     case kOpSubscribe:
       OnSubscribeAnswer(request, session);
@@ -902,6 +963,7 @@ void ChatShard::OnAnswer(Request* request) {
       }
       delete request;
   }
+  if (Session* still_open = FindSession(connection_id)) ResumeIfRoom(*still_open);
   CheckDrained();
 }
 
@@ -1185,6 +1247,12 @@ void ChatShard::Housekeeping() {
       continue;
     }
     if (options_.idle_timeout.count() == 0) continue;
+    if (session->connection->receiving_paused() &&
+        session->connection->outbound_bytes() <= options_.outbound_bytes_max) {
+      // Not read because its requests are still at work: the wait is the server's.
+      session->last_received = now;
+      continue;
+    }
     auto silence = now - session->last_received;
     if (silence > options_.idle_timeout) {
       SendError(*session, 0, ErrorCode::kIdleTimeout,

@@ -81,6 +81,13 @@ class ChatShard : public io::TcpHandler {
                       const std::function<void(const log::RecordView&)>& on_record);
 
   // ---- Gateway ----
+  // Parses and handles `data` (after what the session holds) until the session is full.
+  void ReadFrames(Session& session, std::string_view data);
+  // Stops reading a session at its bound of requests in flight or of queued answer bytes;
+  // returns whether it did.
+  bool PauseIfFull(Session& session);
+  // Reads a paused session again (its held frames first) once both bounds are half free.
+  void ResumeIfRoom(Session& session);
   void HandleFrame(Session& session, const proto::Frame& frame);
   void HandleHello(Session& session, const proto::Frame& frame, const proto::Hello& hello);
   void HandleRequest(Session& session, const proto::Frame& frame,

@@ -52,8 +52,14 @@ Server flags:
                            limit); a send over it is refused with rate_limited. Each shard
                            keeps the buckets of the connections it holds.
   --send-burst N           the bucket's size: sends a user may make at once (default 20000)
-  --outbound-cap BYTES     bytes queued for one connection before its subscriptions are
-                           served from the log instead of live (default 8388608)
+  --outbound-cap BYTES     bytes queued for one connection (at least 65536; default
+                           8388608): past it, its subscriptions are served from the log
+                           instead of live, and hootd reads no more of its requests until
+                           half of it has drained
+  --max-requests-in-flight N
+                           requests of one connection being worked on (default 1024): at
+                           the limit hootd reads no more from that connection until half
+                           are answered; TCP then slows the client down
   --journal-mib N          each of a shard's two journal files, pre-zeroed on first start
                            (default 64); a commit batch is at most half of one
   --segment-mib N          channel segment files are sealed at this size (default 64)
@@ -233,6 +239,10 @@ int main(int argc, char** argv) {
       uint64_t cap = ParseCount(flag, args.Value(flag));
       if (cap < 65536) Fail("--outbound-cap wants at least 65536 bytes");
       options.outbound_bytes_max = cap;
+    } else if (flag == "--max-requests-in-flight") {
+      uint64_t requests = ParseCount(flag, args.Value(flag));
+      if (requests == 0 || requests > 1000000) Fail("--max-requests-in-flight wants 1 to 1000000");
+      options.requests_in_flight_per_connection_max = requests;
     } else if (flag == "--journal-mib") {
       uint64_t mib = ParseCount(flag, args.Value(flag));
       if (mib < 1 || mib > 4096) Fail("--journal-mib wants 1 to 4096");

@@ -28,6 +28,8 @@ struct ServerOptions {
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   size_t outbound_bytes_max = 8u << 20;  // Per connection.
+  // A connection's requests at owners, not yet answered; past it hootd stops reading it.
+  size_t requests_in_flight_per_connection_max = 1024;
   size_t subscriptions_per_connection_max = 1024;
   size_t connections_max = 10000;          // Open connections, server-wide.
   size_t connections_per_user_max = 64;    // Authenticated connections of one user.

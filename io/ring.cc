@@ -100,15 +100,29 @@ int Ring::DispatchAvailable() {
   }
   io_uring_cqe* cqe = nullptr;
   // Each handler may queue new SQEs (and even reap recursively through GetSqe), so take one
-  // CQE at a time and mark it seen before running its handler.
+  // CQE at a time and mark it seen before running its handler. One pass over what is ready
+  // (once the first peek has run deferred task work): what the kernel posts meanwhile waits
+  // for the next turn. Otherwise a socket fed as fast as its completions are handled (each
+  // recycles its buffer) would keep this loop, and the SQEs its handlers queued (a cancel, a
+  // send), from ever ending.
+  unsigned budget = 0;
+  bool peeked = false;
   while (true) {
-    // liburing's peek enters the kernel when completions wait as task work (TASKRUN_FLAG)
-    // or overflowed: count that syscall too.
-    if (io_uring_cq_ready(&ring_) == 0 &&
-        (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
-      ++enters_;
+    if (budget == 0) {
+      if (peeked) break;
+      peeked = true;
+      // liburing's peek enters the kernel when completions wait as task work (TASKRUN_FLAG)
+      // or overflowed: count that syscall too.
+      if (io_uring_cq_ready(&ring_) == 0 &&
+          (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+        ++enters_;
+      }
+      if (io_uring_peek_cqe(&ring_, &cqe) != 0 || cqe == nullptr) break;
+      budget = io_uring_cq_ready(&ring_);
+    } else if (io_uring_peek_cqe(&ring_, &cqe) != 0 || cqe == nullptr) {
+      break;
     }
-    if (io_uring_peek_cqe(&ring_, &cqe) != 0 || cqe == nullptr) break;
+    --budget;
     auto* completion = static_cast<Completion*>(io_uring_cqe_get_data(cqe));
     int32_t result = cqe->res;
     uint32_t flags = cqe->flags;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +15,12 @@
 #include "base/status.h"
 
 namespace hoot::io {
+
+namespace {
+// A connection's own queued bytes are gathered into chunks of this size while a send is in
+// flight: 64 iovecs of them fill a sendmsg with 1 MiB.
+constexpr size_t kCoalescedChunkBytes = 16u << 10;
+}  // namespace
 
 // ---- BufferRing ------------------------------------------------------------------------------
 
@@ -115,14 +122,15 @@ void TcpConnection::OnReceive(int32_t result, uint32_t flags) {
           *this, std::string_view(server_->buffers_->Data(buffer_id), static_cast<size_t>(result)));
     }
     server_->buffers_->Recycle(buffer_id);
-    if (!receive_armed_ && !closing_) ArmReceive();
+    if (!receive_armed_ && !closing_ && !receive_paused_) ArmReceive();
     if (closing_) MaybeRelease();
     return;
   }
-  if (result == -ENOBUFS) {
-    // Every provided buffer is in use; they come back as receives are handled, so ask again.
-    ++stats.buffer_exhaustions;
-    if (!receive_armed_ && !closing_) ArmReceive();
+  if (result == -ENOBUFS || (result == -ECANCELED && !closing_)) {
+    // ENOBUFS: every provided buffer is in use; they come back as receives are handled, so
+    // ask again. ECANCELED: PauseReceiving ended it (and a resume may have come since).
+    if (result == -ENOBUFS) ++stats.buffer_exhaustions;
+    if (!receive_armed_ && !closing_ && !receive_paused_) ArmReceive();
     if (closing_) MaybeRelease();
     return;
   }
@@ -137,28 +145,47 @@ void TcpConnection::OnReceive(int32_t result, uint32_t flags) {
 
 bool TcpConnection::Send(std::string_view bytes) {
   if (closing_) return false;
-  return Send(std::make_shared<const std::string>(bytes));
+  if (bytes.empty()) return true;
+  // Appending within the capacity never moves the bytes, so a chunk the send in flight points
+  // into may grow: the kernel reads only the length it was given.
+  Chunk* back = outbound_.empty() ? nullptr : &outbound_.back();
+  if (back != nullptr && !back->shared &&
+      back->owned.capacity() - back->owned.size() >= bytes.size()) {
+    back->owned.append(bytes.data(), bytes.size());
+  } else {
+    Chunk chunk;
+    if (send_in_flight_) chunk.owned.reserve(std::max(bytes.size(), kCoalescedChunkBytes));
+    chunk.owned.assign(bytes.data(), bytes.size());
+    outbound_.push_back(std::move(chunk));
+  }
+  Queued(bytes.size());
+  return true;
 }
 
 bool TcpConnection::Send(std::shared_ptr<const std::string> bytes) {
   if (closing_) return false;
   if (bytes->empty()) return true;
-  outbound_bytes_ += bytes->size();
-  outbound_.push_back(Chunk{std::move(bytes), 0});
+  size_t size = bytes->size();
+  outbound_.push_back(Chunk{std::move(bytes), {}, 0});
+  Queued(size);
+  return true;
+}
+
+void TcpConnection::Queued(size_t bytes) {
+  outbound_bytes_ += bytes;
   if (!send_in_flight_) StartSend();
   if (!over_cap_ && outbound_bytes_ > server_->options_.outbound_bytes_max) {
     over_cap_ = true;
     server_->handler_->OnOutboundCap(*this);
   }
-  return true;
 }
 
 void TcpConnection::StartSend() {
   iovecs_.clear();
   for (const Chunk& chunk : outbound_) {
     if (iovecs_.size() == server_->options_.iovecs_per_send_max) break;
-    iovecs_.push_back(iovec{const_cast<char*>(chunk.bytes->data()) + chunk.offset,
-                            chunk.bytes->size() - chunk.offset});
+    iovecs_.push_back(iovec{const_cast<char*>(chunk.bytes().data()) + chunk.offset,
+                            chunk.bytes().size() - chunk.offset});
   }
   message_ = msghdr{};
   message_.msg_iov = iovecs_.data();
@@ -198,7 +225,7 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   outbound_bytes_ -= sent;
   while (sent > 0) {
     Chunk& front = outbound_.front();
-    size_t left = front.bytes->size() - front.offset;
+    size_t left = front.bytes().size() - front.offset;
     if (sent >= left) {
       sent -= left;
       outbound_.pop_front();
@@ -239,6 +266,28 @@ void TcpConnection::NotifyWhenOutboundBelow(size_t bytes) {
   notify_below_ = bytes;
 }
 
+void TcpConnection::PauseReceiving() {
+  if (receive_paused_ || closing_) return;
+  receive_paused_ = true;
+  if (!receive_armed_) return;
+  io_uring_sqe* sqe = server_->ring_->GetSqe(&cancel_op_);
+  io_uring_prep_cancel(sqe, static_cast<Completion*>(&receive_op_), 0);
+  ++cancels_in_flight_;
+}
+
+void TcpConnection::ResumeReceiving() {
+  if (!receive_paused_) return;
+  receive_paused_ = false;
+  // Still armed: the cancel has not ended the receive yet, and OnReceive re-arms once it has
+  // (or the cancel found it already finished, and it goes on as it was).
+  if (!receive_armed_ && !closing_) ArmReceive();
+}
+
+void TcpConnection::OnCancelled(int32_t, uint32_t) {
+  --cancels_in_flight_;
+  if (closing_) MaybeRelease();
+}
+
 void TcpConnection::CloseAfterFlush() {
   if (closing_) return;
   if (outbound_.empty()) return Close();
@@ -262,7 +311,8 @@ void TcpConnection::Close() {
 }
 
 void TcpConnection::MaybeRelease() {
-  if (receive_armed_ || send_in_flight_ || shutdowns_in_flight_ > 0 || fd_closed_ || finished_) {
+  if (receive_armed_ || send_in_flight_ || shutdowns_in_flight_ > 0 || cancels_in_flight_ > 0 ||
+      fd_closed_ || finished_) {
     return;
   }
   if (flush_then_close_) return;

@@ -105,6 +105,11 @@ class TcpConnection {
   // Calls the handler's OnOutboundBelow once queued bytes are under `bytes` (at once if they
   // are already), so that a producer can wait for the socket to drain without polling.
   void NotifyWhenOutboundBelow(size_t bytes);
+  // Back-pressure: stops receiving (the kernel's buffer fills, then TCP slows the peer) until
+  // ResumeReceiving. Data the receive had already taken may still reach OnData after this.
+  void PauseReceiving();
+  void ResumeReceiving();
+  bool receiving_paused() const { return receive_paused_; }
   // Stops reading and closes once everything queued is sent (or the peer is gone).
   void CloseAfterFlush();
   // Closes now; queued bytes are dropped.
@@ -120,9 +125,14 @@ class TcpConnection {
     TcpConnection* connection;
     void (TcpConnection::*on)(int32_t, uint32_t);
   };
+  // Queued bytes: shared (one frame for many recipients) or this connection's own copy,
+  // into which later small sends are appended while a send is in flight (an answer per
+  // SEND would otherwise cost an allocation, a queue entry and an iovec each).
   struct Chunk {
-    std::shared_ptr<const std::string> bytes;
+    std::shared_ptr<const std::string> shared;
+    std::string owned;
     size_t offset = 0;
+    const std::string& bytes() const { return shared ? *shared : owned; }
   };
 
   TcpConnection(TcpServer* server, int fd, bool direct, uint64_t id);
@@ -131,10 +141,13 @@ class TcpConnection {
   void ShutdownSocket(int how);
   void ArmReceive();
   void OnReceive(int32_t result, uint32_t flags);
+  // Counts `bytes` just queued, starts a send if none is in flight, and checks the cap.
+  void Queued(size_t bytes);
   void StartSend();
   void OnSent(int32_t result, uint32_t flags);
   void OnClosed(int32_t result, uint32_t flags);
   void OnShutdown(int32_t result, uint32_t flags);
+  void OnCancelled(int32_t result, uint32_t flags);
   void Finish(int error);
   void MaybeRelease();
 
@@ -146,8 +159,11 @@ class TcpConnection {
   Op send_op_{this, &TcpConnection::OnSent};
   Op close_op_{this, &TcpConnection::OnClosed};
   Op shutdown_op_{this, &TcpConnection::OnShutdown};
+  Op cancel_op_{this, &TcpConnection::OnCancelled};
   int shutdowns_in_flight_ = 0;
+  int cancels_in_flight_ = 0;
   bool receive_armed_ = false;
+  bool receive_paused_ = false;
   bool send_in_flight_ = false;
   bool closing_ = false;
   bool flush_then_close_ = false;

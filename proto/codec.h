@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "proto/field_codec.h"
 #include "proto/messages.h"
@@ -87,19 +88,33 @@ class FrameReader {
   // once all of `data` is consumed (a trailing partial frame is kept for the next call), or
   // the error that makes the rest of the stream untrustworthy; after an error the reader
   // must not be fed again.
+  //
+  // An on_frame that returns bool may stop the feed: false keeps every byte after that frame
+  // (held, see Hold) until the next Feed, which handles them before its own `data`. A server
+  // stops reading a connection that way without losing what the socket already delivered.
   template <class OnFrame>
   DecodeStatus Feed(std::string_view data, OnFrame&& on_frame);
+  // Keeps `data` unparsed, after everything received before it, for the next Feed.
+  void Hold(std::string_view data) { held_.append(data.data(), data.size()); }
 
   // Bytes of an incomplete frame held from earlier reads.
-  size_t buffered_bytes() const { return partial_.size(); }
+  size_t buffered_bytes() const { return partial_.size() + held_.size() - held_from_; }
+  // Whether a stopped Feed or Hold left bytes that the next Feed handles.
+  bool holding() const { return held_.size() > held_from_; }
 
  private:
   // Completes partial_ from the front of *data; kOk with *frame set once it is whole.
   DecodeStatus Reassemble(std::string_view* data, Frame* frame);
   void ReleasePartial();
+  // `buffer`: the string `data` is the end of, which a stop may keep without a copy.
+  template <class OnFrame>
+  DecodeStatus FeedStream(std::string_view data, OnFrame& on_frame, std::string* buffer);
+  void KeepAfterStop(std::string_view rest, std::string* buffer);
 
   uint32_t frame_bytes_max_;
-  std::string partial_;
+  std::string partial_;  // The start of a frame the stream has not finished yet.
+  std::string held_;     // Bytes after a stop (or Hold), not parsed yet; they follow partial_.
+  size_t held_from_ = 0;  // held_ before this was handled already.
 };
 
 // The frame size of `message`, header included, or 0 if a field breaks its limits or the
@@ -168,13 +183,52 @@ std::string ToAnnotatedHex(const AnyMessage& message, uint32_t correlation_id);
 
 template <class OnFrame>
 DecodeStatus FrameReader::Feed(std::string_view data, OnFrame&& on_frame) {
+  if (!holding()) {
+    if (held_.capacity() > 0) held_ = std::string();  // What a burst took goes back.
+    held_from_ = 0;
+    return FeedStream(data, on_frame, nullptr);
+  }
+  // Frames handed out view this buffer, so it moves out of held_ (where a stop puts it back).
+  std::string buffer = std::move(held_);
+  size_t from = held_from_;
+  held_.clear();
+  held_from_ = 0;
+  buffer.append(data.data(), data.size());
+  return FeedStream(std::string_view(buffer).substr(from), on_frame, &buffer);
+}
+
+inline void FrameReader::KeepAfterStop(std::string_view rest, std::string* buffer) {
+  if (buffer != nullptr && held_.empty()) {
+    held_from_ = static_cast<size_t>(rest.data() - buffer->data());
+    held_ = std::move(*buffer);
+    return;
+  }
+  Hold(rest);
+}
+
+template <class OnFrame>
+DecodeStatus FrameReader::FeedStream(std::string_view data, OnFrame& on_frame,
+                                     std::string* buffer) {
+  // Whether to go on after a frame: what on_frame says, if it says anything.
+  auto handle = [&](const Frame& frame) {
+    if constexpr (std::is_same_v<std::invoke_result_t<OnFrame&, const Frame&>, bool>) {
+      return on_frame(frame);
+    } else {
+      on_frame(frame);
+      return true;
+    }
+  };
   Frame frame;
   if (!partial_.empty()) {
     DecodeStatus status = Reassemble(&data, &frame);
     if (status == DecodeStatus::kNeedMore) return DecodeStatus::kOk;
     if (status != DecodeStatus::kOk) return status;
-    on_frame(static_cast<const Frame&>(frame));
+    bool go_on = handle(static_cast<const Frame&>(frame));
     ReleasePartial();
+    if (!go_on) {
+      KeepAfterStop(data, buffer);
+      return DecodeStatus::kOk;
+    }
   }
   while (!data.empty()) {
     DecodeStatus status = ParseFrame(data, &frame, frame_bytes_max_);
@@ -183,8 +237,12 @@ DecodeStatus FrameReader::Feed(std::string_view data, OnFrame&& on_frame) {
       return DecodeStatus::kOk;
     }
     if (status != DecodeStatus::kOk) return status;
-    on_frame(static_cast<const Frame&>(frame));
+    bool go_on = handle(static_cast<const Frame&>(frame));
     data.remove_prefix(frame.bytes.size());
+    if (!go_on) {
+      KeepAfterStop(data, buffer);
+      return DecodeStatus::kOk;
+    }
   }
   return DecodeStatus::kOk;
 }

@@ -166,5 +166,41 @@ TEST(FrameReaderTest, PartialFrameAcrossReadsKeepsOnlyItsOwnBytes) {
   EXPECT_EQ(reader.buffered_bytes(), 0u);
 }
 
+// A reader that stops after some frames (as a server stops reading a connection at its
+// bound), is held more bytes while stopped, and goes on later: every frame once, in order.
+TEST(FrameReaderTest, StoppedFeedsKeepTheRestAndHeldBytesInOrder) {
+  Stream stream = ExampleStream();
+  std::mt19937_64 random(20261204);
+  for (int round = 0; round < 300; ++round) {
+    FrameReader reader;
+    std::vector<std::string> frames;
+    bool stopped = false;
+    auto on_frame = [&](const Frame& frame) {
+      frames.emplace_back(frame.bytes);
+      stopped = random() % 3 == 0;
+      return !stopped;
+    };
+    size_t at = 0;
+    while (at < stream.bytes.size()) {
+      size_t size = std::uniform_int_distribution<size_t>(0, 3000)(random);
+      std::string_view piece = std::string_view(stream.bytes).substr(at, size);
+      at += piece.size();
+      if (stopped) {
+        reader.Hold(piece);
+        ASSERT_TRUE(reader.holding() || piece.empty());
+      } else {
+        ASSERT_EQ(reader.Feed(piece, on_frame), DecodeStatus::kOk);
+      }
+      if (random() % 2 == 0) stopped = false;  // Resumed: the next Feed goes on.
+    }
+    for (int resumes = 0; reader.holding() && resumes < 1000; ++resumes) {
+      ASSERT_EQ(reader.Feed({}, on_frame), DecodeStatus::kOk);
+    }
+    ASSERT_FALSE(reader.holding());
+    ASSERT_EQ(frames, stream.frames) << "round " << round;
+    EXPECT_EQ(reader.buffered_bytes(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace hoot::proto
