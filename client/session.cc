@@ -30,7 +30,8 @@ absl::StatusCode StatusCodeFor(proto::ErrorCode code) {
     case ErrorCode::kBodyTooLarge: return absl::StatusCode::kInvalidArgument;
     case ErrorCode::kNoSuchChannel: return absl::StatusCode::kNotFound;
     case ErrorCode::kChannelExists:
-    case ErrorCode::kAlreadySubscribed: return absl::StatusCode::kAlreadyExists;
+    case ErrorCode::kAlreadySubscribed:
+    case ErrorCode::kIdempotencyConflict: return absl::StatusCode::kAlreadyExists;
     case ErrorCode::kNotMember:
     case ErrorCode::kForbidden: return absl::StatusCode::kPermissionDenied;
     case ErrorCode::kNotSubscribed: return absl::StatusCode::kFailedPrecondition;

@@ -46,6 +46,8 @@ uint64_t NowUnixNs() {
                                    .count());
 }
 
+uint64_t BodyHash(std::string_view body) { return XXH3_64bits(body.data(), body.size()); }
+
 enum Op : uint8_t {
   kOpCreate,
   kOpJoin,
@@ -210,6 +212,7 @@ class Dedup {
   struct Entry {
     uint64_t seq = 0;
     uint64_t timestamp_unix_ns = 0;
+    uint64_t body_hash = 0;  // A retry must carry the same body (idempotency_conflict).
   };
   const Entry* Find(DedupKey key) const {
     auto found = by_key_.find(key);
@@ -447,7 +450,8 @@ absl::Status ChatShard::Open() {
       raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
       if (record.client_message_id != 0) {
         raw->dedup.Insert(DedupKey{record.client_message_id, SenderNumber(record.sender)},
-                          {record.seq, record.timestamp_unix_ns}, options_.dedup_window);
+                          {record.seq, record.timestamp_unix_ns, BodyHash(record.body)},
+                          options_.dedup_window);
       }
     }));
     owned_by_log_[log] = raw;
@@ -691,6 +695,11 @@ void ChatShard::HandleFrame(Session& session, const proto::Frame& frame) {
   if (status == proto::DecodeStatus::kUnknownType) {
     return SendError(session, frame.correlation_id, ErrorCode::kUnknownType,
                      "unknown message type " + std::to_string(static_cast<unsigned>(frame.type)));
+  }
+  if (frame.correlation_id == 0 && frame.type != proto::MessageType::kPong) {
+    return SendError(session, 0, ErrorCode::kMalformedFrame,
+                     std::string(proto::MessageTypeName(frame.type)) +
+                         " with correlation id 0, which only pushes carry");
   }
   if (status != proto::DecodeStatus::kOk) {
     return SendError(session, frame.correlation_id, ErrorCode::kMalformedFrame,
@@ -1732,6 +1741,12 @@ void ChatShard::OwnerSend(Request* request) {
   if (request->client_message_id != 0) {
     key.sender = SenderNumber(request->user);
     if (const Dedup::Entry* original = channel->dedup.Find(key)) {
+      if (original->body_hash != BodyHash(request->body)) {
+        return AnswerError(request, ErrorCode::kIdempotencyConflict,
+                           "client message id " + std::to_string(request->client_message_id) +
+                               " was sent before with another body, as seq " +
+                               std::to_string(original->seq));
+      }
       PendingAck ack{original->seq, original->timestamp_unix_ns, request, /*duplicate=*/true};
       if (original->seq <= log::LogStore::DurableSeq(channel->log)) {
         proto::Sent sent;
@@ -1756,7 +1771,8 @@ void ChatShard::OwnerSend(Request* request) {
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
   if (request->client_message_id != 0) {
-    channel->dedup.Insert(key, {seq, record.timestamp_unix_ns}, options_.dedup_window);
+    channel->dedup.Insert(key, {seq, record.timestamp_unix_ns, BodyHash(record.body)},
+                          options_.dedup_window);
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
 }

@@ -48,6 +48,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kDiskFull: return "disk_full";
     case ErrorCode::kStorageFailed: return "storage_failed";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kIdempotencyConflict: return "idempotency_conflict";
   }
   return "unknown";
 }

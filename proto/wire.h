@@ -109,6 +109,7 @@ enum class ErrorCode : uint16_t {
   kDiskFull = 24,
   kStorageFailed = 25,
   kInternal = 26,
+  kIdempotencyConflict = 27,
 };
 
 // The stable lower-case name of a code ("malformed_frame"), or "unknown" for a value this

@@ -224,12 +224,18 @@ class RawSocket {
   std::string pending_;
 };
 
-std::string Hello(const std::string& token) {
+std::string Hello(const std::string& token, uint32_t correlation_id = 1) {
   proto::Hello hello;
   hello.token = token;
   std::string out;
-  EXPECT_TRUE(proto::EncodeTo(hello, 1, &out));
+  EXPECT_TRUE(proto::EncodeTo(hello, correlation_id, &out));
   return out;
+}
+
+uint32_t CorrelationIn(const std::string& bytes) {
+  proto::Frame frame;
+  return proto::ParseFrame(bytes, &frame) == proto::DecodeStatus::kOk ? frame.correlation_id
+                                                                       : UINT32_MAX;
 }
 
 // The error code in an ERROR frame, or kInternal if it is not one.
@@ -257,19 +263,27 @@ TEST(HootdBadInput, MalformedAndOversizedFramesGetAnErrorAndTheRightClose) {
     std::string bytes;  // Sent after a good HELLO.
     ErrorCode code;
     bool closes;
+    // The id the ERROR carries (PROTOCOL.md §8): 0 when the header itself is wrong (the
+    // stream cannot be trusted to have a request there), else the frame's own.
+    uint32_t correlation_id;
   };
   std::string truncated_send = header(12 + 3, 0x09, 5) + std::string("\x07gen", 3);
   std::string trailing_ping = header(12 + 9, 0x20, 6) + std::string(9, '\1');
+  std::string ping_zero = header(12 + 8, 0x20, 0) + std::string(8, '\1');
+  std::string server_type_cut = header(12 + 1, 0x41, 9) + std::string(1, '\1');
   std::vector<Case> cases = {
-      {"frame over 1 MiB", header(2u << 20, 0x09, 2), ErrorCode::kFrameTooLarge, true},
-      {"frame shorter than its header", header(8, 0x09, 3), ErrorCode::kMalformedFrame, true},
+      {"frame over 1 MiB", header(2u << 20, 0x09, 2), ErrorCode::kFrameTooLarge, true, 0},
+      {"frame shorter than its header", header(8, 0x09, 3), ErrorCode::kMalformedFrame, true, 0},
       {"non-zero header flags", [&] { auto h = header(12, 0x06, 4); h[6] = 1; return h; }(),
-       ErrorCode::kMalformedFrame, true},
-      {"SEND cut short", truncated_send, ErrorCode::kMalformedFrame, true},
-      {"PING with a byte too many", trailing_ping, ErrorCode::kMalformedFrame, true},
-      {"unknown type", header(12, 0x99, 7), ErrorCode::kUnknownType, false},
-      {"a server-to-client type", header(12, 0x41, 8), ErrorCode::kUnexpectedType, true},
-      {"a second HELLO", Hello(token), ErrorCode::kUnexpectedType, true},
+       ErrorCode::kMalformedFrame, true, 0},
+      {"SEND cut short", truncated_send, ErrorCode::kMalformedFrame, true, 5},
+      {"PING with a byte too many", trailing_ping, ErrorCode::kMalformedFrame, true, 6},
+      {"unknown type", header(12, 0x99, 7), ErrorCode::kUnknownType, false, 7},
+      {"a server-to-client type", header(12, 0x41, 8), ErrorCode::kUnexpectedType, true, 8},
+      {"a server-to-client type whose body does not parse", server_type_cut,
+       ErrorCode::kMalformedFrame, true, 9},
+      {"a request with correlation id 0", ping_zero, ErrorCode::kMalformedFrame, true, 0},
+      {"a second HELLO", Hello(token), ErrorCode::kUnexpectedType, true, 1},
   };
   for (const Case& c : cases) {
     RawSocket socket(hootd->port());
@@ -282,6 +296,7 @@ TEST(HootdBadInput, MalformedAndOversizedFramesGetAnErrorAndTheRightClose) {
     auto frames = socket.ReadFrames(milliseconds(c.closes ? 3000 : 300), &closed);
     ASSERT_GE(frames.size(), 1u) << c.name << ": no answer";
     EXPECT_EQ(ErrorIn(frames[0]), c.code) << c.name;
+    EXPECT_EQ(CorrelationIn(frames[0]), c.correlation_id) << c.name;
     EXPECT_EQ(closed, c.closes) << c.name;
   }
   // Anything but HELLO first.
@@ -291,6 +306,22 @@ TEST(HootdBadInput, MalformedAndOversizedFramesGetAnErrorAndTheRightClose) {
   auto frames = early.ReadFrames(milliseconds(3000), &closed);
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(ErrorIn(frames[0]), ErrorCode::kUnexpectedType);
+  EXPECT_TRUE(closed);
+  // An unknown type before HELLO: the handshake rule comes first.
+  RawSocket unknown_early(hootd->port());
+  ASSERT_TRUE(unknown_early.Write(header(12, 0x99, 3)));
+  frames = unknown_early.ReadFrames(milliseconds(3000), &closed);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(ErrorIn(frames[0]), ErrorCode::kUnexpectedType);
+  EXPECT_EQ(CorrelationIn(frames[0]), 3u);
+  EXPECT_TRUE(closed);
+  // HELLO with correlation id 0 is refused: 0 is what pushes carry.
+  RawSocket hello_zero(hootd->port());
+  ASSERT_TRUE(hello_zero.Write(Hello(token, 0)));
+  frames = hello_zero.ReadFrames(milliseconds(3000), &closed);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(ErrorIn(frames[0]), ErrorCode::kMalformedFrame);
+  EXPECT_EQ(CorrelationIn(frames[0]), 0u);
   EXPECT_TRUE(closed);
   // The server is fine afterwards.
   auto ada = hootd->Connect("ada");

@@ -218,6 +218,11 @@ TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
   EXPECT_TRUE(retry->duplicate);
   EXPECT_EQ(retry->seq, original.seq);
   EXPECT_EQ(retry->timestamp_unix_ns, original.timestamp_unix_ns);
+  // The same id with another body is a conflict, not a duplicate: nothing appended, and the
+  // body is not silently dropped. The dedup rebuilt from the log knows the original body.
+  auto conflict = ada->Send("desk-rates", 3, "quote 3, amended");
+  EXPECT_EQ(client::ServerErrorCode(conflict.status()), proto::ErrorCode::kIdempotencyConflict)
+      << conflict.status();
   auto next = ada->Send("desk-rates", 6, "quote 6");
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->seq, 6u);
