@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +44,106 @@ TEST(ProtocolDocTest, EveryHexExampleDecodesAsDocumentedAndReencodesIdentically)
     if (IsKnownMessageType(static_cast<uint16_t>(type))) {
       EXPECT_TRUE(documented.count(static_cast<MessageType>(type)))
           << "no example of " << MessageTypeName(static_cast<MessageType>(type));
+    }
+  }
+}
+
+// The examples tell one story: lists come sorted by name as the server sorts them, a HISTORY
+// answers its FETCH_HISTORY (same correlation id) in the direction asked and within its limit,
+// and a seq of a channel is the same message wherever it appears (MESSAGE, HISTORY, SENT, and
+// the SEND that SENT answers).
+TEST(ProtocolDocTest, TheExamplesTellOneConsistentStory) {
+  std::vector<testing_support::DocExample> examples =
+      testing_support::ReadDocExamples("docs/PROTOCOL.md");
+  std::vector<std::string> frames;  // The decoded messages view these.
+  for (const testing_support::DocExample& example : examples) {
+    std::optional<std::string> bytes = base::HexDecode(example.hex);
+    ASSERT_TRUE(bytes.has_value());
+    frames.push_back(*bytes);
+  }
+  struct Decoded {
+    int line;
+    uint32_t correlation_id;
+    AnyMessage message;
+  };
+  std::vector<Decoded> decoded;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    Frame frame;
+    ASSERT_EQ(ParseFrame(frames[i], &frame), DecodeStatus::kOk);
+    AnyMessage message;
+    ASSERT_EQ(DecodeMessage(frame, &message), DecodeStatus::kOk);
+    decoded.push_back({examples[i].line, frame.correlation_id, message});
+  }
+  struct Known {
+    uint64_t timestamp_unix_ns;
+    std::string sender;
+    std::string body;
+    int line;
+  };
+  std::map<std::pair<std::string, uint64_t>, Known> records;  // (channel, seq)
+  auto same_record = [&](int line, std::string_view channel, const Record& record) {
+    auto [found, fresh] = records.try_emplace(
+        {std::string(channel), record.seq},
+        Known{record.timestamp_unix_ns, std::string(record.sender), std::string(record.body), line});
+    if (fresh) return;
+    EXPECT_EQ(found->second.timestamp_unix_ns, record.timestamp_unix_ns)
+        << "line " << line << ": seq " << record.seq << " differs from line " << found->second.line;
+    EXPECT_EQ(found->second.sender, record.sender) << "line " << line << " vs " << found->second.line;
+    EXPECT_EQ(found->second.body, record.body) << "line " << line << " vs " << found->second.line;
+  };
+  for (const Decoded& d : decoded) {
+    SCOPED_TRACE("docs/PROTOCOL.md line " + std::to_string(d.line));
+    if (const auto* list = std::get_if<ChannelList>(&d.message)) {
+      std::vector<std::string> names;
+      for (const ChannelListEntry& entry : list->channels) names.emplace_back(entry.channel);
+      EXPECT_TRUE(std::is_sorted(names.begin(), names.end())) << "CHANNEL_LIST not sorted by name";
+    }
+    if (const auto* cursors = std::get_if<Cursors>(&d.message)) {
+      std::vector<std::string> names;
+      for (const CursorEntry& entry : cursors->cursors) names.emplace_back(entry.channel);
+      EXPECT_TRUE(std::is_sorted(names.begin(), names.end())) << "CURSORS not sorted by name";
+    }
+    if (const auto* message = std::get_if<Message>(&d.message)) {
+      same_record(d.line, message->channel, message->record);
+    }
+    if (const auto* history = std::get_if<History>(&d.message)) {
+      const FetchHistory* fetch = nullptr;
+      for (const Decoded& other : decoded) {
+        if (other.correlation_id == d.correlation_id) fetch = std::get_if<FetchHistory>(&other.message);
+        if (fetch != nullptr) break;
+      }
+      ASSERT_NE(fetch, nullptr) << "a HISTORY example answering no FETCH_HISTORY example";
+      EXPECT_EQ(history->channel, fetch->channel);
+      EXPECT_LE(history->records.size(), fetch->limit);
+      std::vector<uint64_t> seqs;
+      for (const Record& record : history->records) {
+        seqs.push_back(record.seq);
+        same_record(d.line, history->channel, record);
+      }
+      for (size_t i = 1; i < seqs.size(); ++i) {
+        if (fetch->direction == Direction::kBackward) {
+          EXPECT_EQ(seqs[i] + 1, seqs[i - 1]) << "a backward answer runs newest first";
+        } else {
+          EXPECT_EQ(seqs[i], seqs[i - 1] + 1) << "a forward answer runs oldest first";
+        }
+      }
+      if (!seqs.empty() && fetch->from_seq != 0) {
+        EXPECT_EQ(seqs.front(), fetch->from_seq);
+      }
+    }
+  }
+  // SENT: its seq is the message its SEND sent, wherever else that seq appears.
+  for (const Decoded& d : decoded) {
+    const auto* sent = std::get_if<Sent>(&d.message);
+    if (sent == nullptr) continue;
+    SCOPED_TRACE("docs/PROTOCOL.md line " + std::to_string(d.line));
+    for (const Decoded& other : decoded) {
+      const auto* send = std::get_if<Send>(&other.message);
+      if (send == nullptr || other.correlation_id != d.correlation_id) continue;
+      auto found = records.find({std::string(send->channel), sent->seq});
+      ASSERT_NE(found, records.end()) << "no example shows the message SENT acknowledges";
+      EXPECT_EQ(found->second.body, send->body);
+      EXPECT_EQ(found->second.timestamp_unix_ns, sent->timestamp_unix_ns);
     }
   }
 }
