@@ -1244,6 +1244,13 @@ void ChatShard::ReturnPage(Page* page) {
 
 void ChatShard::Housekeeping() {
   auto now = std::chrono::steady_clock::now();
+  // A bucket refilled to its burst is what a fresh one would be: dropping it bounds the
+  // buckets by the users who sent within the last burst / rate seconds.
+  std::erase_if(send_buckets_, [&](const auto& entry) {
+    double seconds = std::chrono::duration<double>(now - entry.second.refilled).count();
+    return entry.second.tokens + seconds * options_.send_rate_per_user >=
+           options_.send_burst_per_user;
+  });
   std::vector<Session*> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session.get());
   for (Session* session : sessions) {
