@@ -195,7 +195,7 @@ struct PendingAck {
 };
 
 // A sender's client message id, with the sender as the number the shard gave its name
-// (ChatShard::SenderNumber): 16 bytes, so the table below allocates nothing per message.
+// (ChatShard::Remember): 16 bytes, so the table below allocates nothing per message.
 struct DedupKey {
   uint64_t client_message_id = 0;
   uint32_t sender = 0;
@@ -218,14 +218,18 @@ class Dedup {
     auto found = by_key_.find(key);
     return found == by_key_.end() ? nullptr : &found->second;
   }
-  void Insert(DedupKey key, Entry entry, size_t window) {
-    if (window == 0) return;
-    if (!by_key_.emplace(key, entry).second) return;
+  // Returns whether `key` is new here; `forget` runs for each key the window drops.
+  template <class Forget>
+  bool Insert(DedupKey key, Entry entry, size_t window, Forget&& forget) {
+    if (window == 0) return false;
+    if (!by_key_.emplace(key, entry).second) return false;
     order_.push_back(key);
     while (order_.size() > window) {
       by_key_.erase(order_.front());
+      forget(order_.front());
       order_.pop_front();
     }
+    return true;
   }
 
  private:
@@ -449,9 +453,8 @@ absl::Status ChatShard::Open() {
     HOOT_RETURN_IF_ERROR(Replay(log, window_start, [&](const log::RecordView& record) {
       raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
       if (record.client_message_id != 0) {
-        raw->dedup.Insert(DedupKey{record.client_message_id, SenderNumber(record.sender)},
-                          {record.seq, record.timestamp_unix_ns, BodyHash(record.body)},
-                          options_.dedup_window);
+        Remember(raw->dedup, record.sender, record.client_message_id, record.seq,
+                 record.timestamp_unix_ns, BodyHash(record.body));
       }
     }));
     owned_by_log_[log] = raw;
@@ -1731,22 +1734,56 @@ void ChatShard::OwnerRead(Request* request) {
                });
 }
 
-uint32_t ChatShard::SenderNumber(std::string_view user) {
-  // This Abseil's string_view is its own type, not std::string_view.
+std::optional<uint32_t> ChatShard::FindSenderNumber(std::string_view user) const {
   auto found = sender_numbers_.find(absl::string_view(user.data(), user.size()));
-  if (found != sender_numbers_.end()) return found->second;
-  uint32_t number = static_cast<uint32_t>(sender_numbers_.size());
-  sender_numbers_.emplace(std::string(user), number);
-  return number;
+  if (found == sender_numbers_.end()) return std::nullopt;
+  return found->second.number;
+}
+
+void ChatShard::Remember(Dedup& dedup, std::string_view user, uint64_t client_message_id,
+                         uint64_t seq, uint64_t timestamp_unix_ns, uint64_t body_hash) {
+  Dedup::Entry entry{seq, timestamp_unix_ns, body_hash};
+  auto [found, fresh] =
+      sender_numbers_.try_emplace(absl::string_view(user.data(), user.size()), SenderName{});
+  if (fresh) {
+    if (free_sender_numbers_.empty()) {
+      found->second.number = static_cast<uint32_t>(sender_names_.size());
+      sender_names_.push_back(found->first);
+    } else {
+      found->second.number = free_sender_numbers_.back();
+      free_sender_numbers_.pop_back();
+      sender_names_[found->second.number] = found->first;
+    }
+  }
+  DedupKey key{client_message_id, found->second.number};
+  bool inserted = dedup.Insert(key, entry, options_.dedup_window, [this](DedupKey dropped) {
+    // A sender no window remembers any more gives its number back.
+    auto name = sender_numbers_.find(sender_names_[dropped.sender]);
+    if (--name->second.references == 0) {
+      free_sender_numbers_.push_back(name->second.number);
+      sender_names_[name->second.number].clear();
+      sender_numbers_.erase(name);
+    }
+  });
+  // The entry found again (it may have been the one dropped, with a window of 1).
+  auto name = sender_numbers_.find(absl::string_view(user.data(), user.size()));
+  if (inserted && name != sender_numbers_.end()) {
+    ++name->second.references;
+  } else if (name != sender_numbers_.end() && name->second.references == 0) {
+    free_sender_numbers_.push_back(name->second.number);
+    sender_names_[name->second.number].clear();
+    sender_numbers_.erase(name);
+  }
 }
 
 void ChatShard::OwnerSend(Request* request) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
-  DedupKey key{request->client_message_id, 0};
-  if (request->client_message_id != 0) {
-    key.sender = SenderNumber(request->user);
+  std::optional<uint32_t> sender =
+      request->client_message_id != 0 ? FindSenderNumber(request->user) : std::nullopt;
+  if (sender.has_value()) {
+    DedupKey key{request->client_message_id, *sender};
     if (const Dedup::Entry* original = channel->dedup.Find(key)) {
       if (original->body_hash != BodyHash(request->body)) {
         return AnswerError(request, ErrorCode::kIdempotencyConflict,
@@ -1778,8 +1815,8 @@ void ChatShard::OwnerSend(Request* request) {
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
   if (request->client_message_id != 0) {
-    channel->dedup.Insert(key, {seq, record.timestamp_unix_ns, BodyHash(record.body)},
-                          options_.dedup_window);
+    Remember(channel->dedup, request->user, request->client_message_id, seq,
+             record.timestamp_unix_ns, BodyHash(record.body));
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
 }

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -43,6 +44,7 @@ struct Subscription;
 struct OwnedChannel;
 struct OwnedRecord;
 struct RangeRead;
+class Dedup;
 
 // The shard that owns a channel.
 unsigned OwnerOf(std::string_view channel, unsigned shard_count);
@@ -183,9 +185,20 @@ class ChatShard : public io::TcpHandler {
     std::chrono::steady_clock::time_point refilled;
   };
   std::unordered_map<std::string, SendBucket> send_buckets_;
-  // Every sender this shard's dedup tables have seen, numbered (the tables key on numbers).
-  uint32_t SenderNumber(std::string_view user);
-  absl::flat_hash_map<std::string, uint32_t> sender_numbers_;
+  // Senders are numbered for the dedup tables (which key on numbers), for as long as some
+  // table remembers a message of theirs: then the number is freed and reused, so the names
+  // kept are bounded by the dedup windows, not by every user who ever sent.
+  std::optional<uint32_t> FindSenderNumber(std::string_view user) const;
+  // Enters (user, client message id) -> (seq, ...) in `dedup`, numbering the user if new.
+  void Remember(Dedup& dedup, std::string_view user, uint64_t client_message_id, uint64_t seq,
+                uint64_t timestamp_unix_ns, uint64_t body_hash);
+  struct SenderName {
+    uint32_t number = 0;
+    uint32_t references = 0;  // Dedup entries under this number, in every table.
+  };
+  absl::flat_hash_map<std::string, SenderName> sender_numbers_;
+  std::vector<std::string> sender_names_;  // By number; empty when free.
+  std::vector<uint32_t> free_sender_numbers_;
 
   // Gateway state.
   std::unique_ptr<io::TcpServer> tcp_;

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "auth/token.h"
 #include "client/client.h"
@@ -238,6 +239,47 @@ TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
     EXPECT_EQ(message->record.seq, seq);
   }
   EXPECT_EQ((*second)->Stop(), 0);
+}
+
+// Senders are numbered for the dedup tables only while a window remembers them; a number
+// given back is reused by the next new sender. Retries must still find exactly their own
+// messages, and a sender the window forgot is a new message.
+TEST(Hootd, DedupForgetsSendersBeyondTheWindowAndReusesTheirNumbersSafely) {
+  auto hootd = StartHootd("dedup-senders", 1, {"--dedup-window", "4"});
+  ASSERT_NE(hootd, nullptr);
+  std::map<std::string, std::unique_ptr<Client>> users;
+  for (const char* name : {"ann", "ben", "cat", "dan", "eve"}) {
+    users[name] = MustConnect(*hootd, name);
+    ASSERT_TRUE(users[name]);
+  }
+  auto info = users["ann"]->CreateChannel("window", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok());
+  for (const char* name : {"ben", "cat", "dan", "eve"}) {
+    ASSERT_TRUE(users[name]->Join("window").ok());
+  }
+  auto send = [&](const std::string& user, uint64_t id) {
+    auto sent = users[user]->Send("window", id, user + " " + std::to_string(id));
+    EXPECT_TRUE(sent.ok()) << sent.status();
+    return sent.ok() ? *sent : client::Sent{};
+  };
+  EXPECT_EQ(send("ann", 1).seq, 1u);
+  EXPECT_EQ(send("ann", 2).seq, 2u);
+  EXPECT_EQ(send("ben", 1).seq, 3u);
+  EXPECT_EQ(send("ben", 2).seq, 4u);
+  EXPECT_EQ(send("cat", 1).seq, 5u);  // The window drops ann 1.
+  EXPECT_EQ(send("dan", 1).seq, 6u);  // ... and ann 2: ann's number is free.
+  EXPECT_EQ(send("eve", 1).seq, 7u);  // eve may get it; the window drops ben 1.
+  // The window holds ben 2, cat 1, dan 1, eve 1: their retries are duplicates of their own.
+  for (auto [user, id, seq] : {std::tuple{"ben", 2, 4}, {"cat", 1, 5}, {"dan", 1, 6}, {"eve", 1, 7}}) {
+    client::Sent retry = send(user, static_cast<uint64_t>(id));
+    EXPECT_TRUE(retry.duplicate) << user << " " << id;
+    EXPECT_EQ(retry.seq, static_cast<uint64_t>(seq)) << user << " " << id;
+  }
+  // ann is forgotten: her id 1 is a new message, not eve's (who may hold her old number).
+  client::Sent again = send("ann", 1);
+  EXPECT_FALSE(again.duplicate);
+  EXPECT_EQ(again.seq, 8u);
+  EXPECT_EQ(hootd->Stop(), 0);
 }
 
 TEST(Hootd, HistoryPagesBothWaysAndResets) {
