@@ -38,6 +38,7 @@ absl::StatusCode StatusCodeFor(proto::ErrorCode code) {
     case ErrorCode::kTooManyConnections:
     case ErrorCode::kTooManySubscriptions:
     case ErrorCode::kRateLimited:
+    case ErrorCode::kBusy:
     case ErrorCode::kDiskFull: return absl::StatusCode::kResourceExhausted;
     case ErrorCode::kHandshakeTimeout:
     case ErrorCode::kIdleTimeout:

@@ -25,6 +25,25 @@ unsigned OwnerOf(std::string_view channel, unsigned shard_count) {
 
 namespace {
 
+// Client requests the gateway hands to channel owners (the rest it answers itself).
+bool GoesToOwners(proto::MessageType type) {
+  switch (type) {
+    case proto::MessageType::kCreateChannel:
+    case proto::MessageType::kJoin:
+    case proto::MessageType::kLeave:
+    case proto::MessageType::kInvite:
+    case proto::MessageType::kListChannels:
+    case proto::MessageType::kSubscribe:
+    case proto::MessageType::kSend:
+    case proto::MessageType::kFetchHistory:
+    case proto::MessageType::kSetCursor:
+    case proto::MessageType::kGetCursors:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A reader's page: how many records and bytes the owner reads for one round trip. Small
 // enough to keep a catching-up subscriber from hogging its owner, large enough to stream.
 constexpr size_t kReadPageRecordsMax = 16384;
@@ -798,6 +817,14 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
               "channel names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start with '.'");
     return false;
   };
+  if (GoesToOwners(frame.type) &&
+      shard_.overflowed() >= options_.requests_queued_per_shard_max) {
+    // The rings to other shards are full and their overflow is at its bound: refusing here
+    // keeps this shard's memory bounded however the owners fall behind.
+    return SendError(session, correlation, ErrorCode::kBusy,
+                     "hootd is overloaded (" + std::to_string(shard_.overflowed()) +
+                         " requests wait for another thread); nothing was done, retry later");
+  }
   switch (frame.type) {
     case proto::MessageType::kPing: {
       proto::Pong pong;
@@ -1372,6 +1399,12 @@ void ChatShard::AnswerError(Request* request, ErrorCode code, std::string_view t
   AnswerWith(request, error);
 }
 
+void ChatShard::AnswerBusy(Request* request) {
+  AnswerError(request, ErrorCode::kBusy,
+              "hootd is overloaded (" + std::to_string(options_.requests_queued_per_shard_max) +
+                  " requests wait for this channel's thread); nothing was done, retry later");
+}
+
 void ChatShard::AnswerAfterMetaCommit(Request* request) {
   uint64_t wait_for = log::LogStore::AppendedSeq(meta_log_);
   if (log::LogStore::DurableSeq(meta_log_) >= wait_for) return Answer(request);
@@ -1423,8 +1456,14 @@ void ChatShard::OnRequest(Request* request) {
                  request->op == kOpLeave || request->op == kOpInvite || request->op == kOpSetCursor;
   if (appends && !busy_sends_.empty() && !retrying_busy_) {
     // Requests that append wait behind those the journal refused, in order.
+    if (busy_sends_.size() >= options_.requests_queued_per_shard_max) return AnswerBusy(request);
     busy_sends_.push_back(request);
     return;
+  }
+  if (appends && request->op != kOpSend &&
+      meta_waiters_.size() >= options_.requests_queued_per_shard_max) {
+    // Checked before anything is appended, so that busy always means "nothing was done".
+    return AnswerBusy(request);
   }
   switch (request->op) {
     case kOpCreate:
@@ -1463,6 +1502,10 @@ bool ChatShard::Appended(Request* request, log::AppendStatus status) {
     case log::AppendStatus::kBusy:
       // The journal is full until a checkpoint frees it: the request runs again, from the
       // start, after the next commit.
+      if (busy_sends_.size() >= options_.requests_queued_per_shard_max) {
+        AnswerBusy(request);
+        return false;
+      }
       busy_sends_.push_back(request);
       return false;
     case log::AppendStatus::kDiskFull:

@@ -140,6 +140,7 @@ class ChatShard : public io::TcpHandler {
   void AnswerWith(Request* request, const M& message);
   // Answers once every metadata event appended so far is durable.
   void AnswerAfterMetaCommit(Request* request);
+  void AnswerBusy(Request* request);
   log::AppendStatus AppendMeta(const MetaEvent& event);
   // Whether the append worked; if not, the request was answered or queued for a retry.
   bool Appended(Request* request, log::AppendStatus status);
@@ -224,7 +225,8 @@ class ChatShard : public io::TcpHandler {
   // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
   // requests for the name that wait for it; they run again once it exists.
   std::unordered_map<std::string, std::vector<Request*>> creating_;
-  std::deque<Request*> busy_sends_;  // Appends refused with kBusy, retried after a commit.
+  // Appends refused with kBusy, retried after a commit (at most requests_queued_per_shard_max).
+  std::deque<Request*> busy_sends_;
   bool retrying_busy_ = false;
   bool flush_posted_ = false;
   std::vector<std::unique_ptr<Page>> page_pool_;

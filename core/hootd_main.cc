@@ -60,6 +60,9 @@ Server flags:
                            requests of one connection being worked on (default 1024): at
                            the limit hootd reads no more from that connection until half
                            are answered; TCP then slows the client down
+  --max-queued-requests N  requests one shard holds, of each kind, while its journal is full,
+                           its metadata commits or other shards' rings are full (default
+                           65536, 1 to 10000000); past it requests are answered busy
   --journal-mib N          each of a shard's two journal files, pre-zeroed on first start
                            (default 64); a commit batch is at most half of one
   --segment-mib N          channel segment files are sealed at this size (default 64)
@@ -243,6 +246,10 @@ int main(int argc, char** argv) {
       uint64_t requests = ParseCount(flag, args.Value(flag));
       if (requests == 0 || requests > 1000000) Fail("--max-requests-in-flight wants 1 to 1000000");
       options.requests_in_flight_per_connection_max = requests;
+    } else if (flag == "--max-queued-requests") {
+      uint64_t requests = ParseCount(flag, args.Value(flag));
+      if (requests == 0 || requests > 10000000) Fail("--max-queued-requests wants 1 to 10000000");
+      options.requests_queued_per_shard_max = requests;
     } else if (flag == "--journal-mib") {
       uint64_t mib = ParseCount(flag, args.Value(flag));
       if (mib < 1 || mib > 4096) Fail("--journal-mib wants 1 to 4096");

@@ -30,6 +30,10 @@ struct ServerOptions {
   size_t outbound_bytes_max = 8u << 20;  // Per connection.
   // A connection's requests at owners, not yet answered; past it hootd stops reading it.
   size_t requests_in_flight_per_connection_max = 1024;
+  // Requests a shard holds beyond the per-connection bound, of each kind: appends waiting for
+  // journal room, metadata changes waiting for their commit, and envelopes waiting for room in
+  // full rings to other shards. Past it new requests are answered busy (nothing done).
+  size_t requests_queued_per_shard_max = 65536;
   size_t subscriptions_per_connection_max = 1024;
   size_t connections_max = 10000;          // Open connections, server-wide.
   size_t connections_per_user_max = 64;    // Authenticated connections of one user.

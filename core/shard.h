@@ -78,6 +78,8 @@ class Shard {
   bool CancelTimer(TimerId timer);
 
   bool stopping() const { return runtime_stopping(); }
+  // Envelopes waiting in the overflow queues for room in full rings, to all targets.
+  size_t overflowed() const { return overflowed_; }
   const ShardStats& stats() const { return stats_; }
   // The service running on this shard (set and used on its thread), for envelope handlers
   // to find it; null once the service is gone.

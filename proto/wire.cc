@@ -49,6 +49,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kStorageFailed: return "storage_failed";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kIdempotencyConflict: return "idempotency_conflict";
+    case ErrorCode::kBusy: return "busy";
   }
   return "unknown";
 }

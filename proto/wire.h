@@ -110,6 +110,7 @@ enum class ErrorCode : uint16_t {
   kStorageFailed = 25,
   kInternal = 26,
   kIdempotencyConflict = 27,
+  kBusy = 28,
 };
 
 // The stable lower-case name of a code ("malformed_frame"), or "unknown" for a value this

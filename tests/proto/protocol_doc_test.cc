@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -146,6 +147,36 @@ TEST(ProtocolDocTest, TheExamplesTellOneConsistentStory) {
       EXPECT_EQ(found->second.timestamp_unix_ns, sent->timestamp_unix_ns);
     }
   }
+}
+
+// Section 8 lists every error code the server can send, under the name the code gives it,
+// and nothing else: a client written from the document knows every code it can meet.
+TEST(ProtocolDocTest, TheErrorCodeTableListsEveryCodeUnderItsName) {
+  std::string doc = testing_support::ReadSourceFile("docs/PROTOCOL.md");
+  size_t section = doc.find("## 8. Error codes");
+  ASSERT_NE(section, std::string::npos);
+  std::map<int, std::string> documented;
+  size_t at = section;
+  while ((at = doc.find("\n| ", at)) != std::string::npos) {
+    ++at;
+    size_t end = doc.find('\n', at);
+    std::string line = doc.substr(at, end - at);
+    int code = 0;
+    char name[64] = {};
+    if (std::sscanf(line.c_str(), "| %d | `%63[a-z_]` |", &code, name) == 2) {
+      EXPECT_TRUE(documented.emplace(code, name).second) << "code " << code << " twice";
+    }
+  }
+  int code = 1;
+  for (; ErrorCodeName(static_cast<ErrorCode>(code)) != "unknown"; ++code) {
+    auto found = documented.find(code);
+    ASSERT_NE(found, documented.end()) << "code " << code << " ("
+                                       << ErrorCodeName(static_cast<ErrorCode>(code))
+                                       << ") is not in section 8";
+    EXPECT_EQ(found->second, ErrorCodeName(static_cast<ErrorCode>(code)));
+  }
+  EXPECT_EQ(documented.size(), static_cast<size_t>(code - 1))
+      << "section 8 lists codes the server does not have";
 }
 
 }  // namespace

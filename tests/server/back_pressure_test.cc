@@ -2,11 +2,7 @@
 // its answers is slowed by TCP once it has --max-requests-in-flight requests at work or
 // --outbound-cap bytes of answers queued; hootd's memory stays bounded, other clients are
 // served meanwhile, and once the client reads it gets every answer, in commit order.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +18,7 @@
 #include "client/client.h"
 #include "client/session.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/raw_client.h"
 
 namespace hoot::testing {
 namespace {
@@ -61,36 +58,6 @@ uint64_t StatusBytes(pid_t pid, const std::string& field) {
   return 0;
 }
 
-int ConnectLoopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads frames into `session` until `until` holds or 30 s pass without a byte.
-bool ReadUntil(int fd, client::ClientSession& session, std::vector<client::Incoming>* frames,
-               const std::function<bool()>& until) {
-  std::vector<char> buffer(1 << 20);
-  while (!until()) {
-    pollfd poll_fd{fd, POLLIN, 0};
-    if (::poll(&poll_fd, 1, 30000) <= 0) return false;
-    ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (got <= 0) return false;
-    if (!session.Feed(std::string_view(buffer.data(), static_cast<size_t>(got)), frames).ok()) {
-      ADD_FAILURE() << session.status();
-      return false;
-    }
-  }
-  return true;
-}
-
 TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitOrder) {
   const uint64_t kSends = SendCount();
   auto started = Clock::now();
@@ -100,21 +67,14 @@ TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitO
   };
   auto hootd = StartHootd("back-pressure", 2, {"--send-rate", "0"});
   ASSERT_NE(hootd, nullptr);
-  int fd = ConnectLoopback(hootd->port());
-  ASSERT_GE(fd, 0);
-  client::ClientSession session;
-  std::vector<client::Incoming> frames;
-  auto exchange = [&](size_t frames_wanted) {
-    ASSERT_EQ(::send(fd, session.outbound().data(), session.outbound().size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(session.outbound().size()));
-    session.outbound().clear();
-    ASSERT_TRUE(ReadUntil(fd, session, &frames, [&] { return frames.size() >= frames_wanted; }));
-  };
-  ASSERT_TRUE(session.Hello(hootd->Token("flood"), "back-pressure-test").ok());
-  ASSERT_NO_FATAL_FAILURE(exchange(1));
+  auto raw = RawClient::Connect(hootd->port(), hootd->Token("flood"));
+  ASSERT_NE(raw, nullptr);
+  int fd = raw->fd();
+  client::ClientSession& session = raw->session();
+  std::vector<client::Incoming>& frames = raw->frames();
   ASSERT_TRUE(session.CreateChannel("flood", proto::Visibility::kPublic).ok());
-  ASSERT_NO_FATAL_FAILURE(exchange(2));
-  ASSERT_EQ(frames[1].type, proto::MessageType::kChannelInfo);
+  ASSERT_TRUE(raw->Exchange(1));
+  ASSERT_EQ(frames[0].type, proto::MessageType::kChannelInfo);
 
   // Every SEND encoded first (about 156 bytes each), so that the writer only writes.
   std::vector<uint32_t> correlations;
@@ -181,7 +141,7 @@ TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitO
   frames.clear();
   uint64_t answered = 0;
   bool in_order = true;
-  bool read_all = ReadUntil(fd, session, &frames, [&] {
+  bool read_all = raw->ReadUntil([&] {
     for (const client::Incoming& frame : frames) {
       if (frame.type != proto::MessageType::kSent || !in_order) {
         in_order = false;
@@ -199,7 +159,7 @@ TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitO
     return answered == kSends || !in_order;
   });
   writer.join();
-  ::close(fd);
+  raw.reset();
   EXPECT_TRUE(read_all) << "answers stopped after " << answered;
   EXPECT_TRUE(in_order);
   EXPECT_EQ(answered, kSends);

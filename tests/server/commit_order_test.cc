@@ -6,65 +6,19 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <deque>
+#include <chrono>
+#include <ctime>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "client/client.h"
 #include "core/server.h"
-#include "tests/server/forwarding_storage.h"
+#include "tests/server/gated_storage.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/raw_client.h"
 
 namespace hoot::testing {
 namespace {
-
-// Holds every journal WriteThenSync while the gate is closed.
-class GatedStorage : public ForwardingStorage {
- public:
-  GatedStorage(std::unique_ptr<log::Storage> inner, std::atomic<bool>* closed,
-               std::atomic<int>* held)
-      : ForwardingStorage(std::move(inner)), closed_(closed), held_count_(held) {}
-
-  absl::StatusOr<log::FileHandle> Open(const std::string& path, bool create) override {
-    auto file = inner().Open(path, create);
-    if (file.ok() && path.find("/journal/") != std::string::npos) journal_files_.insert(*file);
-    return file;
-  }
-  void Close(log::FileHandle file) override {
-    journal_files_.erase(file);
-    inner().Close(file);
-  }
-  void WriteThenSync(log::FileHandle file, uint64_t offset, std::string_view data,
-                     log::IoCallback done) override {
-    if (closed_->load() && journal_files_.count(file)) {
-      held_.push_back({file, offset, data, std::move(done)});
-      held_count_->fetch_add(1);
-      return;
-    }
-    inner().WriteThenSync(file, offset, data, std::move(done));
-  }
-  size_t in_flight() const override { return ForwardingStorage::in_flight() + held_.size(); }
-
-  // On the shard's thread: lets the held commits go to the disk.
-  void Release() {
-    std::deque<Held> held;
-    held.swap(held_);
-    for (Held& op : held) inner().WriteThenSync(op.file, op.offset, op.data, std::move(op.done));
-  }
-
- private:
-  struct Held {
-    log::FileHandle file;
-    uint64_t offset;
-    std::string_view data;
-    log::IoCallback done;
-  };
-  std::atomic<bool>* closed_;
-  std::atomic<int>* held_count_;
-  std::set<log::FileHandle> journal_files_;
-  std::deque<Held> held_;
-};
 
 bool NothingToRead(int fd, int wait_ms) {
   pollfd poll_fd{fd, POLLIN, 0};
@@ -142,6 +96,96 @@ TEST(CommitOrder, NoAcknowledgementAndNoPushBeforeTheCommit) {
     EXPECT_EQ(std::get<client::Message>(**push).record.seq, 1u);
   }
   EXPECT_TRUE((*server)->Stop().ok());
+}
+
+// PROTOCOL.md 5.4: once the server is stopping, a request it receives is answered
+// shutting_down with that request's own correlation id and has no effect; a send it had read
+// before is finished. Here the stop waits on a held commit, so the order is certain.
+TEST(CommitOrder, ASendReceivedDuringTheStopIsRefusedWithItsOwnIdAndNotAppended) {
+  std::atomic<bool> closed{false};
+  std::atomic<int> held{0};
+  GatedStorage* gate = nullptr;
+  core::ServerOptions options;
+  options.port = 0;
+  options.data_directory = FreshDirectory("send-during-stop");
+  options.shards = 1;
+  options.pin_shards = false;
+  options.journal_file_bytes = 4u << 20;
+  options.segment_bytes = 4u << 20;
+  core::ServerOptions gated_options = options;
+  gated_options.wrap_storage = [&](unsigned, std::unique_ptr<log::Storage> inner) {
+    auto gated = std::make_unique<GatedStorage>(std::move(inner), &closed, &held);
+    gate = gated.get();
+    return std::unique_ptr<log::Storage>(std::move(gated));
+  };
+  auto server = core::Server::Start(gated_options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto token = (*server)->signer().Mint("ada", std::time(nullptr) + 600);
+  auto raw = RawClient::Connect((*server)->port(), token);
+  ASSERT_NE(raw, nullptr);
+  ASSERT_TRUE(raw->session().CreateChannel("close", proto::Visibility::kPublic).ok());
+  ASSERT_TRUE(raw->Exchange(1));
+  raw->frames().clear();
+
+  closed = true;
+  auto first = raw->session().Send("close", 1, "read before the stop");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(raw->Flush());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (held.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GT(held.load(), 0) << "the first send's commit never reached the storage";
+
+  // The stop waits for that commit; it has begun once the server refuses new connections.
+  std::thread stopping([&] { EXPECT_TRUE((*server)->Stop().ok()); });
+  bool refusing = false;
+  while (!refusing && std::chrono::steady_clock::now() < deadline) {
+    int fd = ConnectLoopback((*server)->port());
+    refusing = fd < 0;
+    if (fd >= 0) ::close(fd);
+    if (!refusing) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(refusing) << "the server never began to stop";
+
+  auto second = raw->session().Send("close", 2, "received during the stop");
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(raw->Flush());
+  bool refused = false;
+  raw->ReadUntil([&] {
+    for (const client::Incoming& frame : raw->frames()) {
+      if (frame.correlation_id != *second) continue;
+      EXPECT_EQ(frame.type, proto::MessageType::kError);
+      if (frame.type == proto::MessageType::kError) {
+        EXPECT_EQ(std::get<proto::Error>(frame.message).code, proto::ErrorCode::kShuttingDown);
+      }
+      refused = true;
+    }
+    return refused;
+  });
+  EXPECT_TRUE(refused) << "the send received during the stop got no answer of its own";
+
+  closed = false;
+  (*server)->runtime().RunOnShard(0, [&] { gate->Release(); });
+  stopping.join();
+  raw.reset();
+  server->reset();  // Releases the data directory.
+
+  // After a restart: the send read before the stop is there, the refused one is not.
+  auto again = core::Server::Start(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  client::ConnectOptions connect_options;
+  connect_options.port = (*again)->port();
+  connect_options.token = (*again)->signer().Mint("ada", std::time(nullptr) + 600);
+  auto reader = client::Client::Connect(connect_options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto history = (*reader)->FetchHistory("close", 0, 0, proto::Direction::kForward, 100);
+  ASSERT_TRUE(history.ok()) << history.status();
+  const auto& records = std::get<client::History>(*history).records;
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].body, "read before the stop");
+  reader->reset();
+  EXPECT_TRUE((*again)->Stop().ok());
 }
 
 }  // namespace

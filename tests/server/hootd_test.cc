@@ -766,7 +766,8 @@ TEST(Hootd, TokenCommandAndHelp) {
   auto [help_status, help] = run(std::string(HOOTD_PATH) + " --help");
   EXPECT_EQ(help_status, 0);
   for (const char* flag : {"--listen", "--data-dir", "--shards", "--secret-file", "--dedup-window",
-                           "--handshake-timeout", "--idle-timeout", "--no-pin", "token", "--ttl"}) {
+                           "--handshake-timeout", "--idle-timeout", "--no-pin", "token", "--ttl",
+                           "--max-requests-in-flight", "--max-queued-requests"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(hootd->Stop(), 0);
