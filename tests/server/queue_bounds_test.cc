@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -116,6 +117,39 @@ size_t AnsweredThenBusy(RawClient& raw, const std::vector<uint32_t>& correlation
   return ok;
 }
 
+// With the server held (commits or an owner's thread), writes the `count` requests `encode`
+// makes and reads until the last is answered: everything answered while held must be busy.
+// Then `release` lets the server go on. Returns how many were answered `ok_type` (the first
+// ones; the rest were busy).
+size_t PipelinePastTheBound(RawClient& raw, size_t count,
+                            const std::function<absl::StatusOr<uint32_t>(size_t)>& encode,
+                            const std::function<void()>& release, proto::MessageType ok_type) {
+  std::vector<uint32_t> correlations;
+  for (size_t i = 0; i < count; ++i) {
+    auto correlation = encode(i);
+    EXPECT_TRUE(correlation.ok()) << correlation.status();
+    if (!correlation.ok()) return 0;
+    correlations.push_back(*correlation);
+  }
+  EXPECT_TRUE(raw.Flush());
+  EXPECT_TRUE(ReadUntilAnswered(raw, correlations.back()));
+  size_t refused_while_held = raw.frames().size();
+  for (const client::Incoming& frame : raw.frames()) EXPECT_TRUE(IsBusy(frame));
+  release();
+  size_t ok = AnsweredThenBusy(raw, correlations, ok_type);
+  EXPECT_EQ(ok + refused_while_held, count) << "answered busy after the hold ended";
+  EXPECT_LT(ok, count) << "nothing was refused: the queue has no bound";
+  if (ok_type == proto::MessageType::kSent) {
+    for (size_t i = 0; i < ok; ++i) {
+      for (const client::Incoming& frame : raw.frames()) {
+        if (frame.correlation_id != correlations[i]) continue;
+        EXPECT_EQ(std::get<proto::Sent>(frame.message).seq, i + 1);
+      }
+    }
+  }
+  return ok;
+}
+
 TEST(QueueBounds, AppendsWaitingForJournalRoomStopAtTheBound) {
   GatedServer gated;
   ASSERT_TRUE(gated.Start("queue-bounds-journal"));
@@ -129,31 +163,11 @@ TEST(QueueBounds, AppendsWaitingForJournalRoomStopAtTheBound) {
   // kQueuedMax wait for journal room, and the rest are answered busy.
   constexpr size_t kSends = 200;
   gated.closed = true;
-  std::vector<uint32_t> correlations;
-  for (uint64_t id = 1; id <= kSends; ++id) {
-    auto correlation = raw->session().Send("desk", id, std::string(16 << 10, 'j'));
-    ASSERT_TRUE(correlation.ok());
-    correlations.push_back(*correlation);
-  }
-  ASSERT_TRUE(raw->Flush());
-  ASSERT_TRUE(ReadUntilAnswered(*raw, correlations.back()));
-  // Nothing is committed, so whatever came so far is a refusal.
-  size_t refused_while_held = raw->frames().size();
-  for (const client::Incoming& frame : raw->frames()) EXPECT_TRUE(IsBusy(frame));
-
-  gated.Open();
-  size_t sent = AnsweredThenBusy(*raw, correlations, proto::MessageType::kSent);
-  EXPECT_EQ(sent + refused_while_held, kSends);
+  size_t sent = PipelinePastTheBound(
+      *raw, kSends,
+      [&](size_t i) { return raw->session().Send("desk", i + 1, std::string(16 << 10, 'j')); },
+      [&] { gated.Open(); }, proto::MessageType::kSent);
   EXPECT_GT(sent, kQueuedMax) << "the waiting appends were not all kept";
-  EXPECT_LT(sent, kSends) << "nothing was refused: the queue has no bound";
-  for (size_t i = 0; i < sent; ++i) {
-    const client::Incoming* frame = nullptr;
-    for (const client::Incoming& f : raw->frames()) {
-      if (f.correlation_id == correlations[i]) frame = &f;
-    }
-    ASSERT_NE(frame, nullptr);
-    EXPECT_EQ(std::get<proto::Sent>(frame->message).seq, i + 1);
-  }
   std::printf("%zu of %zu sends acknowledged, %zu refused busy (queue bound %zu)\n", sent, kSends,
               kSends - sent, kQueuedMax);
 
@@ -179,20 +193,10 @@ TEST(QueueBounds, MetadataChangesWaitingForTheirCommitStopAtTheBound) {
   // Each invitation of a new user is a metadata change answered after its commit.
   constexpr size_t kInvites = 100;
   gated.closed = true;
-  std::vector<uint32_t> correlations;
-  for (size_t i = 0; i < kInvites; ++i) {
-    auto correlation = raw->session().Invite("board", "guest" + std::to_string(i));
-    ASSERT_TRUE(correlation.ok());
-    correlations.push_back(*correlation);
-  }
-  ASSERT_TRUE(raw->Flush());
-  ASSERT_TRUE(ReadUntilAnswered(*raw, correlations.back()));
-  size_t refused_while_held = raw->frames().size();
-  for (const client::Incoming& frame : raw->frames()) EXPECT_TRUE(IsBusy(frame));
-
-  gated.Open();
-  size_t invited = AnsweredThenBusy(*raw, correlations, proto::MessageType::kOk);
-  EXPECT_EQ(invited + refused_while_held, kInvites);
+  size_t invited = PipelinePastTheBound(
+      *raw, kInvites,
+      [&](size_t i) { return raw->session().Invite("board", "guest" + std::to_string(i)); },
+      [&] { gated.Open(); }, proto::MessageType::kOk);
   EXPECT_EQ(invited, kQueuedMax) << "metadata changes waiting for one commit";
   std::printf("%zu of %zu invitations made, %zu refused busy (queue bound %zu)\n", invited,
               kInvites, kInvites - invited, kQueuedMax);
@@ -294,20 +298,9 @@ TEST(QueueBounds, RequestsWaitingForRoomInAFullRingStopAtTheBound) {
   // are refused by the gateway at once.
   const size_t ring_capacity = core::RuntimeOptions{}.mesh_ring_capacity;
   const size_t sends = ring_capacity + kQueuedMax + 300;
-  std::vector<uint32_t> correlations;
-  for (uint64_t id = 1; id <= sends; ++id) {
-    auto correlation = raw->session().Send(channel_of[owner], id, "r");
-    ASSERT_TRUE(correlation.ok());
-    correlations.push_back(*correlation);
-  }
-  ASSERT_TRUE(raw->Flush());
-  ASSERT_TRUE(ReadUntilAnswered(*raw, correlations.back()));
-  size_t refused_while_stopped = raw->frames().size();
-  for (const client::Incoming& frame : raw->frames()) EXPECT_TRUE(IsBusy(frame));
-
-  stopper.Release();
-  size_t sent = AnsweredThenBusy(*raw, correlations, proto::MessageType::kSent);
-  EXPECT_EQ(sent + refused_while_stopped, sends);
+  size_t sent = PipelinePastTheBound(
+      *raw, sends, [&](size_t i) { return raw->session().Send(channel_of[owner], i + 1, "r"); },
+      [&] { stopper.Release(); }, proto::MessageType::kSent);
   EXPECT_LE(sent, ring_capacity + kQueuedMax) << "the overflow queue went past its bound";
   EXPECT_GE(sent, kQueuedMax);
   std::printf("%zu of %zu sends acknowledged, %zu refused busy (ring %zu, overflow bound %zu)\n",
