@@ -2,13 +2,17 @@
 
 #include <cstring>
 
+#include "base/endian.h"
+
 namespace hoot::core {
 namespace {
 
 constexpr uint8_t kMetaFormatVersion = 1;
 
 void PutU64(std::string* out, uint64_t value) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(value >> (8 * i)));
+  char bytes[8];
+  base::StoreLittleEndian(bytes, value);
+  out->append(bytes, sizeof(bytes));
 }
 
 void PutStr8(std::string* out, std::string_view text) {
@@ -27,8 +31,7 @@ class Reader {
   }
   bool U64(uint64_t* value) {
     if (data_.size() < 8) return false;
-    *value = 0;
-    for (int i = 0; i < 8; ++i) *value |= uint64_t{static_cast<uint8_t>(data_[i])} << (8 * i);
+    *value = base::LoadLittleEndian<uint64_t>(data_.data());
     data_.remove_prefix(8);
     return true;
   }

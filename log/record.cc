@@ -5,14 +5,14 @@
 #include <cstring>
 
 #include "base/check.h"
-#include "proto/field_codec.h"
+#include "base/endian.h"
 
 namespace hoot::log {
 
-void StoreU32(char* p, uint32_t value) { proto::internal::StoreLittleEndian(p, value); }
-void StoreU64(char* p, uint64_t value) { proto::internal::StoreLittleEndian(p, value); }
-uint32_t LoadU32(const char* p) { return proto::internal::LoadLittleEndian<uint32_t>(p); }
-uint64_t LoadU64(const char* p) { return proto::internal::LoadLittleEndian<uint64_t>(p); }
+void StoreU32(char* p, uint32_t value) { base::StoreLittleEndian(p, value); }
+void StoreU64(char* p, uint64_t value) { base::StoreLittleEndian(p, value); }
+uint32_t LoadU32(const char* p) { return base::LoadLittleEndian<uint32_t>(p); }
+uint64_t LoadU64(const char* p) { return base::LoadLittleEndian<uint64_t>(p); }
 
 uint64_t Checksum(std::string_view bytes, uint64_t seed) {
   return XXH3_64bits_withSeed(bytes.data(), bytes.size(), seed);

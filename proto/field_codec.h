@@ -3,11 +3,12 @@
 // code: the decoder is on every connection's receive path.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 #include <type_traits>
+
+#include "base/endian.h"
 
 namespace hoot::proto {
 
@@ -16,29 +17,8 @@ class EntryList;
 
 namespace internal {
 
-template <class T>
-inline T LoadLittleEndian(const char* p) {
-  static_assert(std::is_unsigned_v<T>);
-  T value;
-  std::memcpy(&value, p, sizeof(T));
-  if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) {
-    if constexpr (sizeof(T) == 2) value = __builtin_bswap16(value);
-    if constexpr (sizeof(T) == 4) value = __builtin_bswap32(value);
-    if constexpr (sizeof(T) == 8) value = __builtin_bswap64(value);
-  }
-  return value;
-}
-
-template <class T>
-inline void StoreLittleEndian(char* p, T value) {
-  static_assert(std::is_unsigned_v<T>);
-  if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) {
-    if constexpr (sizeof(T) == 2) value = __builtin_bswap16(value);
-    if constexpr (sizeof(T) == 4) value = __builtin_bswap32(value);
-    if constexpr (sizeof(T) == 8) value = __builtin_bswap64(value);
-  }
-  std::memcpy(p, &value, sizeof(T));
-}
+using base::LoadLittleEndian;
+using base::StoreLittleEndian;
 
 // Counts the encoded bytes of a message's fields; ok() turns false if a field breaks its
 // limits (a string too long for its prefix, a body over kBodyBytesMax), so that nothing

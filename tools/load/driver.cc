@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "auth/token.h"
 #include "base/check.h"
+#include "base/endian.h"
 #include "base/status.h"
 #include "client/session.h"
 #include "io/ring.h"
@@ -69,17 +70,6 @@ int64_t ThreadCpuNs() {
   timespec now{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
   return int64_t{now.tv_sec} * kSecond + now.tv_nsec;
-}
-
-void StoreLittleEndian(char* out, uint64_t value, size_t bytes) {
-  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<char>(value >> (8 * i));
-}
-
-uint64_t LoadLittleEndian(const char* in, size_t bytes) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < bytes; ++i)
-    value |= uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return value;
 }
 
 // The body layout: intended send time, publisher, the publisher's message counter, filler.
@@ -714,9 +704,9 @@ bool Driver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_
   }
   uint64_t counter = publisher.messages_sent++;
   uint32_t channel = workload_.replay ? 0 : workload_.PublisherChannel(publisher.index, counter);
-  StoreLittleEndian(body_.data() + kBodyIntendedAt, static_cast<uint64_t>(intended_ns), 8);
-  StoreLittleEndian(body_.data() + kBodyPublisherAt, publisher.index, 4);
-  StoreLittleEndian(body_.data() + kBodyCounterAt, counter, 8);
+  base::StoreLittleEndian(body_.data() + kBodyIntendedAt, static_cast<uint64_t>(intended_ns));
+  base::StoreLittleEndian(body_.data() + kBodyPublisherAt, publisher.index);
+  base::StoreLittleEndian(body_.data() + kBodyCounterAt, counter);
   // Unique per user for this run (the counter), and unlike any earlier run's (the random
   // base): the server's deduplication must never take a new message for a retry.
   uint64_t client_message_id =
@@ -837,11 +827,11 @@ void Driver::HandleMessage(Connection& subscriber, const proto::Message& message
   }
   std::string_view body = message.record.body;
   if (body.size() < kBodyBytesMin ||
-      LoadLittleEndian(body.data() + kBodyPublisherAt, 4) >= workload_.publishers) {
+      base::LoadLittleEndian<uint32_t>(body.data() + kBodyPublisherAt) >= workload_.publishers) {
     ++result_.errors.foreign_messages;
     return;
   }
-  auto intended = static_cast<int64_t>(LoadLittleEndian(body.data() + kBodyIntendedAt, 8));
+  auto intended = static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
   if (intended < start_ns_ || intended > arrival_ns) {
     ++result_.errors.foreign_messages;
     return;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The folders' dependency rules, checked (make test runs this). Each folder's README.md says
+# what the folder may depend on, in a "May depend on:" paragraph (or a "## May depend on"
+# section): the project's folders as `name/` (or single files as `name/file.h`), "every
+# module", and libraries by name. Every #include in the folder's sources (and in subfolders
+# without a README of their own) must be allowed by it: a header of this repository outside
+# the folder, or of a library below, that the paragraph does not name is reported.
+# Exits 1 listing every violation, 0 when there is none.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Sets `library` to the name a README gives the library a header belongs to ("" for the
+# standard library, the system's headers and anything else).
+library=""
+find_library() {
+  case "$1" in
+    liburing.h | liburing/*) library=liburing ;;
+    absl/*) library=Abseil ;;
+    xxhash.h) library=xxHash ;;
+    gtest/* | gmock/*) library=GoogleTest ;;
+    benchmark/*) library="Google Benchmark" ;;
+    openssl/*) library=OpenSSL ;;
+    fuse.h | fuse3/* | fuse_*.h) library=libfuse3 ;;
+    *) library="" ;;
+  esac
+}
+
+# The repository's files matching the patterns (without git: every such file but build/).
+list_files() {
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files "$@"
+  else
+    local args=() pattern
+    for pattern in "$@"; do args+=(-o -name "$pattern"); done
+    find . -path ./build -prune -o \( -false "${args[@]}" \) -type f -print | sed 's|^\./||'
+  fi
+}
+
+# Folders with a rule, longest first, so that the first prefix that matches is the nearest.
+mapfile -t ruled < <(
+  list_files '*README.md' | while read -r readme; do
+    grep -qi '^\(## \)\?May depend on' "$readme" && dirname "$readme"
+  done | grep -v '^\.$' | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-)
+
+# Sets `governing` to the folder whose rule governs a path (a file of this repository), or ""
+# if none does. (A variable, not output: this runs for every include.)
+governing=""
+find_governing() {
+  local path=$1 folder
+  governing=""
+  for folder in "${ruled[@]}"; do
+    if [[ "$path" == "$folder"/* ]]; then
+      governing=$folder
+      return
+    fi
+  done
+}
+
+# A folder's rule text: the "May depend on" paragraph or section, on one line.
+declare -A rule_text
+for folder in "${ruled[@]}"; do
+  rule_text[$folder]=$(awk '
+    /^## May depend on/ { inside = 1; next }
+    inside && /^#/ { exit }
+    /^May depend on/ { inside = 1 }
+    inside && /^$/ && started { exit }
+    inside && NF { started = 1; printf "%s ", $0 }
+  ' "$folder/README.md")
+done
+
+allows() {  # allows FOLDER DEPENDENCY(a repository path or a library name)
+  local text=${rule_text[$1]} dependency=$2 ancestor
+  if [[ "$dependency" == */* ]]; then
+    [[ "$text" == *"every module"* ]] && return 0
+    [[ "$text" == *"\`$dependency\`"* ]] && return 0  # The file itself is named.
+    ancestor=$dependency
+    while [[ "$ancestor" == */* ]]; do
+      ancestor=${ancestor%/*}
+      [[ "$text" == *"\`$ancestor/\`"* ]] && return 0
+    done
+    find_governing "$dependency"
+    [[ -z "$governing" ]]  # No rule covers it.
+    return
+  fi
+  [[ "$text" == *"$dependency"* ]]
+}
+
+violations=0
+while IFS= read -r match; do
+  file=${match%%:*}
+  include=${match#*:#include }
+  find_governing "$file"
+  folder=$governing
+  [[ -z "$folder" ]] && continue
+  header=${include:1:${#include}-2}
+  if [[ "$include" == \"* ]]; then
+    [[ -f "$header" ]] || continue  # Relative to the file, or generated: within the folder.
+    find_governing "$header"
+    [[ "$governing" == "$folder" ]] && continue
+    allows "$folder" "$header" && continue
+  else
+    find_library "$header"
+    [[ -z "$library" ]] && continue
+    allows "$folder" "$library" && continue
+    header="$header ($library)"
+  fi
+  echo "$file includes $header: $folder/README.md does not allow it"
+  violations=$((violations + 1))
+done < <(list_files '*.h' '*.cc' '*.cpp' '*.c' |
+         tr '\n' '\0' | xargs -0 grep -HE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*[>"]' |
+         sed -E 's/^([^:]*):[[:space:]]*#[[:space:]]*include[[:space:]]*([<"][^>"]*[>"]).*$/\1:#include \2/')
+
+if ((violations > 0)); then
+  echo "check-layering: $violations include(s) break a folder's \"May depend on\" rule"
+  exit 1
+fi
+echo "check-layering: every include is allowed by its folder's README (${#ruled[@]} folders)"
