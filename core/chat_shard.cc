@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
 #include "base/check.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "core/server.h"
 #include "log/uring_storage.h"
@@ -265,6 +265,7 @@ struct OwnedChannel {
   bool fanout_reading = false;
   uint64_t last_timestamp_unix_ns = 0;
   std::deque<PendingAck> pending_acks;
+  uint64_t acknowledged_seq = 0;  // The newest seq acknowledged as new (not a duplicate).
   Dedup dedup;
 };
 
@@ -410,10 +411,10 @@ absl::Status ChatShard::Open() {
   store_->set_failure_callback([this](const absl::Status& status) {
     // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
     // write or sync cannot be retried into being durable. Stop, loudly.
-    std::fprintf(stderr, "hootd: shard %u: the log failed: %s\nhootd: exiting; nothing that "
-                 "was not durable has been acknowledged\n",
-                 shard_.id(), std::string(status.message()).c_str());
-    std::fflush(stderr);
+    base::Logf(base::LogLevel::kError,
+               "the log failed: %s; hootd exits (3): nothing that was not durable has been "
+               "acknowledged",
+               status.message());
     std::_Exit(3);
   });
 
@@ -442,10 +443,11 @@ absl::Status ChatShard::Open() {
     for (log::ChannelLog* log : store_->Channels()) {
       const std::string& name = log::LogStore::Name(log);
       if (log == meta_log_ || meta_.Find(name) != nullptr) continue;
-      std::fprintf(stderr, "hootd: shard %u: channel %s has a log but no metadata (the "
-                   "metadata log is damaged); it is not served until an operator repairs "
-                   "the metadata log (hootd repair --channel .meta --shard %u)\n",
-                   shard_.id(), name.c_str(), shard_.id());
+      base::Logf(base::LogLevel::kError,
+                 "channel %s has a log but no metadata (the metadata log is damaged); it is "
+                 "not served until an operator repairs the metadata log (hootd repair "
+                 "--channel .meta --shard %u)",
+                 name, shard_.id());
     }
   }
 
@@ -454,8 +456,8 @@ absl::Status ChatShard::Open() {
     if (log == nullptr) {
       // Its files are gone (removed by hand, or lost): the channel starts a new history,
       // under a new epoch, so no client's old position can point into it.
-      std::fprintf(stderr, "hootd: shard %u: channel %s has no log on disk; starting it afresh\n",
-                   shard_.id(), name.c_str());
+      base::Logf(base::LogLevel::kWarning, "channel %s has no log on disk; starting it afresh",
+                 name);
       HOOT_ASSIGN_OR_RETURN(log, store_->CreateChannel(name));
     }
     auto owned = std::make_unique<OwnedChannel>();
@@ -496,10 +498,9 @@ absl::Status ChatShard::Replay(log::ChannelLog* log, uint64_t after_seq,
     while (!done) storage_->Poll(/*wait=*/true);
     if (result.status == log::ReadStatus::kDamaged) {
       const log::ChannelDamage& damage = log::LogStore::Damage(log);
-      std::fprintf(stderr, "hootd: shard %u: channel %s is fenced at damage in %s offset %llu; "
-                   "read up to seq %llu\n", shard_.id(), log::LogStore::Name(log).c_str(),
-                   damage.file.c_str(), static_cast<unsigned long long>(damage.offset),
-                   static_cast<unsigned long long>(after));
+      base::Logf(base::LogLevel::kError,
+                 "channel %s is fenced at damage in %s offset %u; read up to seq %u",
+                 log::LogStore::Name(log), damage.file, damage.offset, after);
       return absl::OkStatus();
     }
     if (result.status != log::ReadStatus::kOk) {
@@ -969,6 +970,7 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
 // ---- Gateway: answers, replays, fan-out ---------------------------------------------------
 
 void ChatShard::OnAnswer(Request* request) {
+  HOOT_CHECK(requests_in_flight_ > 0);
   --requests_in_flight_;
   uint64_t connection_id = request->connection_id;
   Session* session = FindSession(connection_id);
@@ -977,7 +979,10 @@ void ChatShard::OnAnswer(Request* request) {
   bool complete = request->op != kOpHistory || request->done || session == nullptr || draining_;
   if (request->holds_slot && complete) {
     request->holds_slot = false;
-    if (session != nullptr) --session->requests_in_flight;
+    if (session != nullptr) {
+      HOOT_CHECK(session->requests_in_flight > 0);
+      --session->requests_in_flight;
+    }
   }
   switch (request->op) {
     case kOpSubscribe:
@@ -1348,8 +1353,8 @@ void ChatShard::CheckDrained() {
   // that the next start has nothing to recover.
   store_->CheckpointAndRetireJournal([this, drained = std::move(drained)](absl::Status status) {
     if (!status.ok()) {
-      std::fprintf(stderr, "hootd: shard %u: the checkpoint at shutdown failed: %s\n",
-                   shard_.id(), std::string(status.message()).c_str());
+      base::Logf(base::LogLevel::kError, "the checkpoint at shutdown failed: %s",
+                 status.message());
     }
     drained();
   });
@@ -2063,6 +2068,11 @@ void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
       while (!channel.pending_acks.empty() && channel.pending_acks.front().seq <= durable_seq) {
         PendingAck ack = channel.pending_acks.front();
         channel.pending_acks.pop_front();
+        // New messages are acknowledged in seq order, each once.
+        if (!ack.duplicate) {
+          HOOT_CHECK(ack.seq > channel.acknowledged_seq);
+          channel.acknowledged_seq = ack.seq;
+        }
         proto::Sent sent;
         sent.epoch = epoch;
         sent.seq = ack.seq;
@@ -2142,9 +2152,10 @@ void ChatShard::FanOut(OwnedChannel& channel) {
                    return EndAllSubscriptions(*target, notice);
                  }
                  if (result.status != log::ReadStatus::kOk || result.records.empty()) {
-                   std::fprintf(stderr, "hootd: shard %u: fan-out read of %s failed: its "
-                                "subscriptions end with storage_failed\n",
-                                shard_.id(), target->name.c_str());
+                   base::Logf(base::LogLevel::kError,
+                              "fan-out read of %s failed: its subscriptions end with "
+                              "storage_failed",
+                              target->name);
                    proto::SubscriptionEnded ended;
                    ended.channel = target->name;
                    ended.reason = ErrorCode::kStorageFailed;
@@ -2156,6 +2167,9 @@ void ChatShard::FanOut(OwnedChannel& channel) {
                  page->channel = target->name;
                  page->epoch = log::LogStore::Epoch(target->log);
                  for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
+                 // Nothing goes out that is not durable, and nothing goes out twice.
+                 HOOT_CHECK(page->last_seq <= log::LogStore::DurableSeq(target->log) &&
+                            page->last_seq > target->fanned_out);
                  target->fanned_out = page->last_seq;
                  uint32_t gateways = 0;
                  for (uint32_t count : target->subscribers) gateways += count > 0 ? 1 : 0;

@@ -1,8 +1,8 @@
 #include "core/shard.h"
 
-#include <cstdio>
 
 #include "base/check.h"
+#include "base/log.h"
 #include "core/cpu.h"
 
 namespace hoot::core {
@@ -225,13 +225,14 @@ absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
     Shard* shard = shard_ptr.get();
     int core = cores_.empty() ? -1 : cores_[shard->id() % cores_.size()];
     shard->thread_ = std::thread([this, shard, core, on_start] {
+      base::SetLogShard(static_cast<int>(shard->id()));
       if (options_.pin) PinCurrentThreadTo(core);
       io::RingOptions ring_options;
       ring_options.entries = options_.ring_entries;
       auto ring = io::Ring::Create(ring_options);
       if (!ring.ok()) {
-        std::fprintf(stderr, "shard %u: %s\n", shard->id(),
-                     std::string(ring.status().message()).c_str());
+        base::Logf(base::LogLevel::kError, "no io_uring for this shard: %s",
+                   ring.status().message());
         start_errors_.fetch_add(1);
         ready_.fetch_add(1);
         return;

@@ -9,6 +9,7 @@
 
 #include "base/byte_buffer.h"
 #include "base/check.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "log/log_store_internal.h"
 
@@ -861,8 +862,8 @@ void LogStore::FinishCheckpoint() {
 void LogStore::Fail(absl::Status status) {
   if (failed()) return;
   failure_ = std::move(status);
-  std::fprintf(stderr, "hoot log: FAILED, no further commits: %s\n",
-               std::string(failure_.message()).c_str());
+  base::Logf(base::LogLevel::kError, "the log failed, no further commits: %s",
+             failure_.message());
   if (failure_callback_) failure_callback_(failure_);
   std::vector<std::function<void(absl::Status)>> waiters;
   waiters.swap(journal_->checkpoint_waiters);
@@ -886,10 +887,9 @@ void LogStore::FenceAt(ChannelLog* channel, const std::string& file, uint64_t of
   // The earliest damage is the one that counts: nothing past it can be read.
   if (channel->damage.fenced && channel->damage.last_good_seq <= last_good_seq) return;
   channel->damage = ChannelDamage{true, file, offset, last_good_seq};
-  std::fprintf(stderr,
-               "hoot log: channel %s is fenced: damage at offset %" PRIu64 " of %s (%s); "
-               "readable up to seq %" PRIu64 "\n",
-               channel->name.c_str(), offset, file.c_str(), reason.c_str(), last_good_seq);
+  base::Logf(base::LogLevel::kError,
+             "channel %s is fenced: damage at offset %u of %s (%s); readable up to seq %u",
+             channel->name, offset, file, reason, last_good_seq);
   if (fence_callback_) fence_callback_(channel);
 }
 
