@@ -84,11 +84,6 @@ class TokenSigner {
   std::string key_;
 };
 
-// "90s", "30m", "12h", "7d", "1h30m" -> seconds. A duration is one or more <digits><unit>
-// terms, units d, h, m, s, each at most once and in that order. Errors (InvalidArgument) for an
-// empty text, a zero total, a sign, a missing or unknown unit, or a total past int64.
-absl::StatusOr<int64_t> ParseDuration(std::string_view text);
-
 // HMAC-SHA256 of `data` keyed with `key`: the raw 32 bytes. (OpenSSL's one-shot HMAC; exposed
 // so tests can check it against published vectors.)
 std::string HmacSha256(std::string_view key, std::string_view data);

@@ -408,7 +408,7 @@ absl::Status ChatShard::Open() {
                                &notice));
     EndAllSubscriptions(*owned->second, notice);
   });
-  store_->set_failure_callback([this](const absl::Status& status) {
+  store_->set_failure_callback([](const absl::Status& status) {
     // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
     // write or sync cannot be retried into being durable. Stop, loudly.
     base::Logf(base::LogLevel::kError,
@@ -1351,7 +1351,7 @@ void ChatShard::CheckDrained() {
   drained_ = nullptr;
   // A last checkpoint: every segment and directory entry durable and the journal retired, so
   // that the next start has nothing to recover.
-  store_->CheckpointAndRetireJournal([this, drained = std::move(drained)](absl::Status status) {
+  store_->CheckpointAndRetireJournal([drained = std::move(drained)](absl::Status status) {
     if (!status.ok()) {
       base::Logf(base::LogLevel::kError, "the checkpoint at shutdown failed: %s",
                  status.message());

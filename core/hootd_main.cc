@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "auth/token.h"
+#include "base/parse.h"
 #include "core/repair.h"
 #include "core/server.h"
 #include "proto/wire.h"
@@ -29,8 +31,9 @@ Usage:
                                      (docs/DATA.md, "Damage and repair")
 
 Server flags:
-  --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; port 0 picks a
-                           free port, printed in the ready line). IPv4 only.
+  --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; an IPv6 address in
+                           brackets, [::1]:7420; port 0 picks a free port, printed in the
+                           ready line)
   --data-dir DIR           the data directory (default ./hoot-data): channel logs, journals,
                            the secret and FORMAT (docs/DATA.md describes the layout)
   --shards N               shards (threads pinned one per core); default: what the data
@@ -77,7 +80,7 @@ Repair flags:
   --channel NAME           the fenced channel (its files live on its owner shard)
   --shard N                the shard to look in; needed for a shard's metadata log, .meta
 
-DURATION is a number with a unit: s, m, h or d (several may follow each other: 1h30m).
+DURATION (and DUR) is numbers with units d, h, m, s, ms, in that order: 500ms, 90s, 1h30m.
 
 On SIGTERM or SIGINT hootd stops accepting, finishes the requests in flight (every
 acknowledged message is durable before it is acknowledged), tells clients `shutting_down`,
@@ -103,20 +106,16 @@ struct Args {
 };
 
 uint64_t ParseCount(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
-    Fail(flag + " wants a whole number, not \"" + text + "\"");
-  }
-  return value;
+  std::optional<uint64_t> value = hoot::base::ParseUint(text);
+  if (!value.has_value()) Fail(flag + " wants a whole number, not \"" + text + "\"");
+  return *value;
 }
 
 std::chrono::milliseconds ParseDurationFlag(const std::string& flag, const std::string& text) {
   if (text == "0") return std::chrono::milliseconds(0);
-  auto seconds = hoot::auth::ParseDuration(text);
-  if (!seconds.ok()) Fail(flag + ": " + std::string(seconds.status().message()));
-  return std::chrono::milliseconds(*seconds * 1000);
+  auto duration = hoot::base::ParseDuration(text);
+  if (!duration.ok()) Fail(flag + ": " + std::string(duration.status().message()));
+  return *duration;
 }
 
 int MintToken(Args& args) {
@@ -145,15 +144,16 @@ int MintToken(Args& args) {
   if (!hoot::proto::IsValidUserName(user)) {
     Fail("bad user name \"" + user + "\": 1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'");
   }
-  auto seconds = hoot::auth::ParseDuration(ttl);
-  if (!seconds.ok()) Fail("--ttl: " + std::string(seconds.status().message()));
+  std::chrono::milliseconds lifetime = ParseDurationFlag("--ttl", ttl);
+  if (lifetime < std::chrono::seconds(1)) Fail("--ttl: a token lives at least 1s");
+  int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(lifetime).count();
   if (secret_file.empty()) secret_file = data_directory + "/secret";
   auto signer = hoot::auth::TokenSigner::FromSecretFile(secret_file);
   if (!signer.ok()) {
     Fail(std::string(signer.status().message()) +
          " (start hootd once to create it, or pass --secret-file)");
   }
-  int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + *seconds;
+  int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + seconds;
   std::printf("%s\n", signer->Mint(user, expiry).c_str());
   return 0;
 }
@@ -205,13 +205,10 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (flag == "--listen") {
-      std::string value = args.Value(flag);
-      size_t colon = value.rfind(':');
-      if (colon == std::string::npos) Fail("--listen wants HOST:PORT, not \"" + value + "\"");
-      options.listen_host = value.substr(0, colon);
-      uint64_t port = ParseCount(flag, value.substr(colon + 1));
-      if (port > 65535) Fail("--listen: port " + std::to_string(port) + " is over 65535");
-      options.port = static_cast<uint16_t>(port);
+      auto address = hoot::base::ParseHostPort(args.Value(flag));
+      if (!address.ok()) Fail("--listen: " + std::string(address.status().message()));
+      options.listen_host = address->host;
+      options.port = address->port;
     } else if (flag == "--data-dir") {
       options.data_directory = args.Value(flag);
     } else if (flag == "--shards") {
@@ -275,8 +272,9 @@ int main(int argc, char** argv) {
 
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
-  std::printf("hootd: ready on %s:%u (%u shards, pinned to cores %s; io_uring %s; data %s)\n",
-              options.listen_host.c_str(), (*server)->port(), (*server)->shard_count(),
+  bool v6 = options.listen_host.find(':') != std::string::npos;
+  std::printf("hootd: ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s)\n",
+              v6 ? "[" : "", options.listen_host.c_str(), v6 ? "]" : "", (*server)->port(), (*server)->shard_count(),
               (*server)->pinning().c_str(), (*server)->ring_flags().c_str(),
               options.data_directory.c_str());
   std::fflush(stdout);

@@ -16,6 +16,7 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "core/chat_shard.h"
+#include "io/tcp.h"
 #include "core/cpu.h"
 
 namespace hoot::core {
@@ -26,24 +27,19 @@ constexpr int kDataFormatVersion = 1;
 // Finds a free port for port 0: every shard must listen on the same one. The socket stays
 // bound (not listening, so it takes no connections) until the shards have bound theirs.
 absl::StatusOr<int> ReservePort(const std::string& host, uint16_t* port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  HOOT_ASSIGN_OR_RETURN(io::SocketAddress address, io::NumericSocketAddress(host, 0));
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return base::ErrnoStatus(errno, "socket");
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
-    ::close(fd);
-    return absl::InvalidArgumentError("not an IPv4 address: " + host);
-  }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+  if (::bind(fd, address.get(), address.length) != 0) {
     int error = errno;
     ::close(fd);
     return base::ErrnoStatus(error, "bind " + host + ":0");
   }
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  *port = ntohs(address.sin_port);
+  socklen_t length = sizeof(address.storage);
+  ::getsockname(fd, address.get(), &length);
+  *port = address.port();
   return fd;
 }
 

@@ -350,13 +350,40 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Create(Ring& ring,
   return server;
 }
 
+uint16_t SocketAddress::port() const {
+  if (storage.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+absl::StatusOr<SocketAddress> NumericSocketAddress(const std::string& host, uint16_t port) {
+  SocketAddress address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    address.length = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    address.length = sizeof(sockaddr_in6);
+  } else {
+    return absl::InvalidArgumentError("not an IPv4 or IPv6 address: \"" + host + "\"");
+  }
+  return address;
+}
+
 absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
                                                             const TcpServerOptions& options,
                                                             TcpHandler* handler) {
   auto created = Create(ring, options, handler);
   if (!created.ok()) return created.status();
   std::unique_ptr<TcpServer> server = std::move(*created);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  absl::StatusOr<SocketAddress> address = NumericSocketAddress(options.host, options.port);
+  if (!address.ok()) return address.status();
+  int fd = ::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return base::ErrnoStatus(errno, "socket");
   server->listen_fd_ = fd;
   int one = 1;
@@ -365,13 +392,7 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     return base::ErrnoStatus(errno, "SO_REUSEPORT");
   }
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(options.port);
-  if (::inet_pton(AF_INET, options.host.c_str(), &address.sin_addr) != 1) {
-    return absl::InvalidArgumentError("not an IPv4 address: " + options.host);
-  }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+  if (::bind(fd, address->get(), address->length) != 0) {
     return base::ErrnoStatus(errno, "bind " + options.host + ":" + std::to_string(options.port));
   }
   // Accepted sockets inherit it: a direct descriptor cannot be given socket options.
@@ -379,9 +400,9 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
   if (::listen(fd, options.backlog) != 0) return base::ErrnoStatus(errno, "listen");
   server->accept_direct_ = options.direct_descriptors &&
                            ring.EnableDirectDescriptors(options.direct_descriptor_slots).ok();
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  server->port_ = ntohs(address.sin_port);
+  socklen_t length = sizeof(address->storage);
+  ::getsockname(fd, address->get(), &length);
+  server->port_ = address->port();
   server->ArmAccept();
   return server;
 }

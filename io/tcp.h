@@ -5,6 +5,7 @@
 // Everything here runs on the thread that owns the Ring; handler callbacks run there too.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -19,6 +20,19 @@
 #include "io/ring.h"
 
 namespace hoot::io {
+
+// A numeric IPv4 or IPv6 address ("127.0.0.1", "::1") and a port, ready for socket and bind.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+  // The port in the address (after getsockname, the one the kernel picked).
+  uint16_t port() const;
+};
+// InvalidArgument if `host` is neither an IPv4 nor an IPv6 address (names are not resolved:
+// a server binds to exactly the address it is told).
+absl::StatusOr<SocketAddress> NumericSocketAddress(const std::string& host, uint16_t port);
 
 // Receive buffers the kernel picks from (IORING_REGISTER_PBUF_RING). Debian's liburing 2.3
 // has no io_uring_setup_buf_ring, so the ring memory is mapped and registered here.

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/parse.h"
 #include "client/client.h"
 #include "client/session.h"
 #include "proto/wire.h"
@@ -85,7 +86,7 @@ Flags, anywhere on the line ("--" ends them, so TEXT may start with "-"; --flag=
   --token TOKEN            your token (default: $HOOT_TOKEN; required): `hootd token --user NAME`
   --json                   one JSON object per line instead of text (integers exact, 64-bit)
   --timeout DURATION       the bound on connecting and on each request (default 10s); a
-                           DURATION is a number with a unit, ms s m h or d: 500ms, 30s, 1m30s
+                           DURATION is numbers with units d h m s ms, in that order: 500ms, 1m30s
   --help                   this text
 
 Output:
@@ -454,20 +455,18 @@ int Cli::Run(const std::vector<std::string>& args) {
   json_ = line_.Has("--json");
   server_text_ = line_.Has("--server") ? line_.flags["--server"] : Env("HOOT_SERVER");
   if (server_text_.empty()) server_text_ = kDefaultServer;
-  std::optional<ServerAddress> address = ParseServerAddress(server_text_);
-  if (!address.has_value()) {
-    return UsageError("the server must be HOST:PORT, not \"" + server_text_ + "\"");
+  absl::StatusOr<base::HostPort> address = base::ParseHostPort(server_text_);
+  if (!address.ok() || address->port == 0) {
+    return UsageError("the server must be HOST:PORT with a port from 1 to 65535, not \"" +
+                      server_text_ + "\"");
   }
   connect_.host = address->host;
   connect_.port = address->port;
   connect_.client_name = kClientName;
   connect_.timeout = kDefaultTimeout;
   if (line_.Has("--timeout")) {
-    std::optional<milliseconds> timeout = ParseDuration(line_.flags["--timeout"]);
-    if (!timeout.has_value()) {
-      return UsageError("--timeout wants a duration such as 500ms, 10s or 1m, not \"" +
-                        line_.flags["--timeout"] + "\"");
-    }
+    absl::StatusOr<milliseconds> timeout = base::ParseDuration(line_.flags["--timeout"]);
+    if (!timeout.ok()) return UsageError("--timeout: " + std::string(timeout.status().message()));
     connect_.timeout = *timeout;
   }
   connect_.token = line_.Has("--token") ? line_.flags["--token"] : Env("HOOT_TOKEN");

@@ -8,21 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/parse.h"
+
 namespace hoot::tools {
 
-// A decimal whole number: digits only (no sign, no spaces), at most UINT64_MAX.
-std::optional<uint64_t> ParseUint(std::string_view text);
-
-// A duration: one or more <number><unit> with unit ms, s, m, h or d ("500ms", "10s",
-// "1m30s"); the total must be above zero. nullopt for anything else.
-std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
-
-struct ServerAddress {
-  std::string host;
-  uint16_t port = 0;
-};
-// HOST:PORT, or [IPV6]:PORT; the port is 1..65535. nullopt for anything else.
-std::optional<ServerAddress> ParseServerAddress(std::string_view text);
+// Flag values are parsed by base/parse.h, the one parser hootd, hoot and hoot-load share.
+using base::ParseUint;
 
 // "2026-11-27 10:00:00.123": UTC, milliseconds truncated.
 std::string FormatTimestamp(uint64_t unix_ns);

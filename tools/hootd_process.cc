@@ -40,9 +40,12 @@ absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& a
     ssize_t got = ::read(out[0], buffer, sizeof(buffer));
     if (got <= 0) break;
     seen.append(buffer, static_cast<size_t>(got));
-    size_t at = seen.find("ready on 127.0.0.1:");
-    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
-      return StartedHootd{pid, static_cast<uint16_t>(std::atoi(seen.c_str() + at + 19)), out[0]};
+    // "hootd: ready on HOST:PORT (...)", HOST an IPv4 address or a bracketed IPv6 one.
+    size_t at = seen.find("ready on ");
+    size_t end = at == std::string::npos ? at : seen.find(' ', at + 9);
+    if (end != std::string::npos && seen.find('\n', at) != std::string::npos) {
+      size_t colon = seen.rfind(':', end);
+      return StartedHootd{pid, static_cast<uint16_t>(std::atoi(seen.c_str() + colon + 1)), out[0]};
     }
   }
   ::close(out[0]);

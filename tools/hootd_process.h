@@ -1,5 +1,5 @@
 // Starting and stopping a hootd process from another program (the tests, bench/e2e): fork and
-// exec with its standard output on a pipe, wait for its "ready on 127.0.0.1:PORT" line, and
+// exec with its standard output on a pipe, wait for its "ready on HOST:PORT" line, and
 // stop it with a signal, always reaped within a bound.
 #pragma once
 

@@ -451,58 +451,5 @@ TEST_F(SecretFileTest, DirectoryIsRefused) {
   ::rmdir(path.c_str());
 }
 
-// --- ParseDuration ----------------------------------------------------------------------------
-
-TEST(ParseDurationTest, AcceptsUnitsAndCombinations) {
-  const std::pair<std::string, int64_t> cases[] = {
-      {"90s", 90},        {"30m", 1800},
-      {"12h", 43200},     {"7d", 604800},
-      {"1h30m", 5400},    {"1d2h3m4s", 93784},
-      {"1s", 1},          {"0h1s", 1},
-      {"365d", 31536000}, {"0090s", 90},
-      {"1d1s", 86401},    {"9223372036854775807s", std::numeric_limits<int64_t>::max()},
-  };
-  for (const auto& [text, seconds] : cases) {
-    absl::StatusOr<int64_t> parsed = ParseDuration(text);
-    ASSERT_TRUE(parsed.ok()) << text << ": " << parsed.status();
-    EXPECT_EQ(*parsed, seconds) << text;
-  }
-}
-
-TEST(ParseDurationTest, RefusesBadDurations) {
-  const std::string cases[] = {
-      "",
-      "0s",
-      "0h0m",
-      "-5s",
-      "+5s",
-      "5",
-      "s",
-      "h30m",
-      "5x",
-      "5S",
-      "5 s",
-      " 5s",
-      "5s ",
-      "1.5h",
-      "30m1h",
-      "1h1h",
-      "5sm",
-      "1w",
-      "1h30",
-      "9223372036854775808s",
-      "106751991167301d",
-      "99999999999999999999999s",
-      "1d9223372036854775807s",
-  };
-  for (const std::string& text : cases) {
-    absl::StatusOr<int64_t> parsed = ParseDuration(text);
-    EXPECT_FALSE(parsed.ok()) << "\"" << text << "\" gave " << (parsed.ok() ? *parsed : 0);
-    if (!parsed.ok()) {
-      EXPECT_TRUE(absl::IsInvalidArgument(parsed.status())) << parsed.status();
-    }
-  }
-}
-
 }  // namespace
 }  // namespace hoot::auth

@@ -80,10 +80,11 @@ class HootdProcess {
     std::string data_directory;
     unsigned shards = 2;
     std::vector<std::string> extra_flags;
+    std::string listen = "127.0.0.1:0";  // Or "[::1]:0".
   };
 
   static absl::StatusOr<std::unique_ptr<HootdProcess>> Start(const Options& options) {
-    std::vector<std::string> args = {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+    std::vector<std::string> args = {HOOTD_PATH, "--listen", options.listen, "--data-dir",
                                      options.data_directory, "--shards",
                                      std::to_string(options.shards), "--no-pin"};
     for (std::string& flag : SmallFilesFlags()) args.push_back(flag);
@@ -96,6 +97,10 @@ class HootdProcess {
     process->stdout_fd_ = started->stdout_fd;
     process->port_ = started->port;
     process->data_directory_ = options.data_directory;
+    process->host_ = options.listen.substr(0, options.listen.rfind(':'));
+    if (process->host_.size() > 2 && process->host_.front() == '[') {
+      process->host_ = process->host_.substr(1, process->host_.size() - 2);
+    }
     return process;
   }
 
@@ -118,6 +123,7 @@ class HootdProcess {
                                                           int receive_buffer_bytes = 0) const {
     client::ConnectOptions options;
     options.receive_buffer_bytes = receive_buffer_bytes;
+    options.host = host_;
     options.port = port_;
     options.token = Token(user);
     options.client_name = "hoot-test";
@@ -160,6 +166,7 @@ class HootdProcess {
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
   std::string data_directory_;
+  std::string host_ = "127.0.0.1";
 };
 
 // A hootd on `data_directory`; a test failure (and null) if it does not start.

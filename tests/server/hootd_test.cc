@@ -3,10 +3,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -819,6 +821,54 @@ TEST(Hootd, SigtermFinishesInFlightSendsAndExitsZero) {
   std::printf("SIGTERM with 2000 sends in flight: %llu acknowledged before the stop, %zu in the "
               "log\n", static_cast<unsigned long long>(acknowledged), records.size());
   EXPECT_EQ((*again)->Stop(), 0);
+}
+
+// One parser for every program's flags (base/parse.h): hootd takes the durations hoot takes
+// (500ms) and listens on an IPv6 address as the client library connects to one.
+TEST(Hootd, ListensOnIpv6AndTakesMillisecondDurations) {
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  bool has_ipv6 = probe >= 0 &&
+                  ::bind(probe, reinterpret_cast<sockaddr*>(&loopback), sizeof(loopback)) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!has_ipv6) GTEST_SKIP() << "this machine has no IPv6 loopback (::1) to listen on";
+
+  HootdProcess::Options options;
+  options.data_directory = FreshDirectory("ipv6");
+  options.listen = "[::1]:0";
+  options.extra_flags = {"--idle-timeout", "1500ms", "--handshake-timeout", "2s500ms"};
+  auto hootd = HootdProcess::Start(options);
+  ASSERT_TRUE(hootd.ok()) << hootd.status();
+  auto ada = (*hootd)->Connect("ada");
+  ASSERT_TRUE(ada.ok()) << ada.status();
+  EXPECT_EQ((*ada)->welcome().idle_timeout_ms, 1500u);
+  ASSERT_TRUE((*ada)->CreateChannel("v6", proto::Visibility::kPublic).ok());
+  auto sent = (*ada)->Send("v6", 1, "over ::1");
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->seq, 1u);
+  ada->reset();
+  EXPECT_EQ((*hootd)->Stop(), 0);
+
+  // A bad value is refused with what is wrong, before anything starts.
+  auto run = [](const std::string& command) {
+    std::string output;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    char buffer[512];
+    while (pipe != nullptr && std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+    int status = pipe == nullptr ? -1 : ::pclose(pipe);
+    return std::make_pair(status, output);
+  };
+  for (const char* bad : {"--idle-timeout 30m1h", "--listen ::1:7420", "--listen [::1]:70000",
+                          "--handshake-timeout 5"}) {
+    auto [status, output] = run(std::string(HOOTD_PATH) + " " + bad + " --data-dir " +
+                                FreshDirectory("bad-flag") + " 2>&1");
+    EXPECT_NE(status, 0) << bad;
+    EXPECT_NE(output.find(std::string(bad).substr(0, std::string(bad).find(' '))),
+              std::string::npos)
+        << bad << ": " << output;
+  }
 }
 
 }  // namespace

@@ -329,7 +329,7 @@ class SilentPort {
 
 // --- Text helpers.
 
-TEST(HootFormat, ParsesNumbersDurationsAndAddresses) {
+TEST(HootFormat, ParsesNumbers) {
   EXPECT_EQ(tools::ParseUint("0"), 0u);
   EXPECT_EQ(tools::ParseUint("18446744073709551615"), UINT64_MAX);
   EXPECT_FALSE(tools::ParseUint("18446744073709551616"));
@@ -337,31 +337,6 @@ TEST(HootFormat, ParsesNumbersDurationsAndAddresses) {
   EXPECT_FALSE(tools::ParseUint("-1"));
   EXPECT_FALSE(tools::ParseUint("12x"));
 
-  EXPECT_EQ(tools::ParseDuration("500ms"), milliseconds(500));
-  EXPECT_EQ(tools::ParseDuration("10s"), milliseconds(10000));
-  EXPECT_EQ(tools::ParseDuration("1m30s"), milliseconds(90000));
-  EXPECT_EQ(tools::ParseDuration("2h"), milliseconds(7200000));
-  EXPECT_EQ(tools::ParseDuration("1d"), milliseconds(86400000));
-  EXPECT_FALSE(tools::ParseDuration("10"));
-  EXPECT_FALSE(tools::ParseDuration("0s"));
-  EXPECT_FALSE(tools::ParseDuration("s"));
-  EXPECT_FALSE(tools::ParseDuration("5 s"));
-  EXPECT_FALSE(tools::ParseDuration("3w"));
-  EXPECT_FALSE(tools::ParseDuration("99999999999999999999d"));
-
-  auto address = tools::ParseServerAddress("chat.example:7420");
-  ASSERT_TRUE(address);
-  EXPECT_EQ(address->host, "chat.example");
-  EXPECT_EQ(address->port, 7420);
-  auto v6 = tools::ParseServerAddress("[::1]:9");
-  ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, 9);
-  EXPECT_FALSE(tools::ParseServerAddress("localhost"));
-  EXPECT_FALSE(tools::ParseServerAddress(":7420"));
-  EXPECT_FALSE(tools::ParseServerAddress("host:0"));
-  EXPECT_FALSE(tools::ParseServerAddress("host:65536"));
-  EXPECT_FALSE(tools::ParseServerAddress("::1:7420"));
 }
 
 TEST(HootFormat, PrintsTimesTextAndJson) {
@@ -412,7 +387,8 @@ TEST(HootCli, UsageErrorsExitOne) {
       {{"--token", "t", "channels", "extra"}, "wrong number of arguments for channels"},
       {{"channels"}, "no token"},
       {{"--token", "t", "--server", "nowhere", "channels"}, "HOST:PORT"},
-      {{"--token", "t", "--timeout", "10", "channels"}, "--timeout wants a duration"},
+      {{"--token", "t", "--timeout", "10", "channels"},
+       "--timeout: duration \"10\": number without a unit"},
       {{"--token", "t", "tail", "general", "--from"}, "--from needs a value"},
       {{"--token", "t", "tail", "general", "--from", "0"}, "--from wants a whole number from 1"},
       {{"--token", "t", "tail", "general", "--new", "--from", "3"}, "exclude each other"},

@@ -3,7 +3,9 @@
 #include <map>
 #include <numeric>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "base/parse.h"
 #include "proto/wire.h"
 #include "tools/format.h"
 
@@ -81,7 +83,7 @@ Output:
                                 generator's thread is saturated)
   --help                        this text
 
-DURATION is a number with a unit, ms s m h or d: 500ms, 2s, 1m30s.
+DURATION is numbers with units d h m s ms, in that order: 500ms, 2s, 1m30s.
 
 Every delivery is checked: each subscription must see its channels' seqs in order with no gap
 or duplicate, and every acknowledged message must reach every subscription of its channel.
@@ -158,10 +160,10 @@ std::optional<std::string> ParseDurationFlag(const std::string& flag, const std:
     *out = Milliseconds(0);
     return std::nullopt;
   }
-  std::optional<Milliseconds> value = tools::ParseDuration(text);
-  if (!value.has_value()) {
-    return absl::StrFormat("%s wants a duration such as 500ms, 10s or 1m30s%s, not \"%s\"", flag,
-                           zero_allowed ? " (or 0)" : "", text);
+  absl::StatusOr<Milliseconds> value = base::ParseDuration(text);
+  if (!value.ok()) {
+    return absl::StrFormat("%s: %s%s", flag, value.status().message(),
+                           zero_allowed ? " (or 0)" : "");
   }
   *out = *value;
   return std::nullopt;
@@ -385,9 +387,10 @@ ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
   }
 
   if (auto it = flags.find("--server"); it != flags.end()) {
-    std::optional<tools::ServerAddress> address = tools::ParseServerAddress(it->second);
-    if (!address.has_value()) {
-      return UsageError("--server wants HOST:PORT, not \"" + it->second + "\"");
+    absl::StatusOr<base::HostPort> address = base::ParseHostPort(it->second);
+    if (!address.ok() || address->port == 0) {
+      return UsageError("--server wants HOST:PORT with a port from 1 to 65535, not \"" +
+                        it->second + "\"");
     }
     config.host = address->host;
     config.port = address->port;
