@@ -1912,6 +1912,9 @@ void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
 }
 
 void ChatShard::OwnerFetchHistory(Request* request) {
+  // Every answer ends the fetch unless a page says otherwise: a refusal of a later page (the
+  // user left between pages) must not send the gateway back for another.
+  request->done = true;
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1920,7 +1923,6 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   uint64_t head = log::LogStore::DurableSeq(channel->log);
   // A damaged log serves nothing past its last good record.
   if (damage.fenced) head = std::min(head, damage.last_good_seq);
-  request->done = true;
   if (!request->range_set) {
     auto reset = [&](proto::ResetReason reason) {
       AnswerWith(request, HistoryResetFor(*channel, reason));

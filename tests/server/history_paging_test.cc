@@ -3,13 +3,18 @@
 // read). Each answer must hold exactly the records the model says, in the fetch's direction.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/client.h"
 #include "proto/wire.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/raw_client.h"
 
 namespace hoot::testing {
 namespace {
@@ -142,6 +147,80 @@ TEST(HistoryPaging, EveryPageMatchesTheModelFromCacheAndDiskBeforeAndAfterAResta
   ada = hootd->Connect("ada");
   ASSERT_TRUE(ada.ok()) << ada.status();
   ASSERT_NO_FATAL_FAILURE(CheckEveryWay(**ada, channels, random, "after a restart:"));
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// A fetch of many pages whose user leaves the channel between two pages ends with one
+// not_member for that correlation id, and nothing after it. (It used to be answered
+// not_member over and over: the owner refused the next page before marking the fetch done,
+// so the gateway asked again, forever.)
+TEST(HistoryPaging, LeavingBetweenPagesEndsTheFetchWithOneError) {
+  std::vector<std::string> flags = SmallFilesFlags();
+  for (const char* flag : {"--outbound-cap", "65536", "--send-rate", "0"}) flags.push_back(flag);
+  auto hootd = StartHootdOn(FreshDirectory("history-leave"), 2, flags);
+  ASSERT_NE(hootd, nullptr);
+  auto ada = hootd->Connect("ada");
+  ASSERT_TRUE(ada.ok()) << ada.status();
+  ASSERT_TRUE((*ada)->CreateChannel("desk", proto::Visibility::kPublic).ok());
+  constexpr uint64_t kMessages = 2000;  // 2 MB: many pages through a 64 KiB outbound cap.
+  std::vector<uint32_t> sends;
+  for (uint64_t id = 1; id <= kMessages; ++id) {
+    auto correlation = (*ada)->SendAsync("desk", id, BodyFor(id, 1000));
+    ASSERT_TRUE(correlation.ok()) << correlation.status();
+    sends.push_back(*correlation);
+  }
+  for (uint32_t correlation : sends) ASSERT_TRUE((*ada)->WaitSent(correlation).ok());
+
+  // The fetch and the leave go together; the first pages fill the outbound cap, so the leave
+  // is handled while the fetch has pages to go.
+  auto raw = RawClient::Connect(hootd->port(), hootd->Token("ada"));
+  ASSERT_NE(raw, nullptr);
+  auto fetch = raw->session().FetchHistory("desk", 0, 0, proto::Direction::kBackward, 10000);
+  auto leave = raw->session().Leave("desk");
+  ASSERT_TRUE(fetch.ok() && leave.ok());
+  ASSERT_TRUE(raw->Flush());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  size_t records = 0;
+  bool fetch_done = false;
+  bool left = false;
+  std::optional<proto::ErrorCode> fetch_error;
+  ASSERT_TRUE(raw->ReadUntil([&] {
+    for (const client::Incoming& frame : raw->frames()) {
+      if (frame.correlation_id == *fetch) {
+        if (frame.type == proto::MessageType::kHistory) {
+          records += std::get<proto::History>(frame.message).records.size();
+        } else if (frame.type == proto::MessageType::kError) {
+          fetch_error = std::get<proto::Error>(frame.message).code;
+        }
+        fetch_done |= frame.completes_request;
+      } else if (frame.correlation_id == *leave) {
+        left = frame.type == proto::MessageType::kOk;
+      }
+    }
+    raw->frames().clear();
+    return fetch_done && left;
+  })) << "the fetch or the leave was never answered";
+  EXPECT_TRUE(left);
+  // Either the whole history came before the leave took effect, or the fetch ended with
+  // not_member; the ClientSession has already failed the test if a second answer came.
+  if (fetch_error.has_value()) {
+    EXPECT_EQ(*fetch_error, proto::ErrorCode::kNotMember);
+    EXPECT_LT(records, kMessages);
+  } else {
+    EXPECT_EQ(records, kMessages);
+  }
+  std::printf("leave between pages: %zu of %llu records, then %s\n", records,
+              static_cast<unsigned long long>(kMessages),
+              fetch_error ? "not_member" : "the end of the history");
+
+  // Nothing more comes for the fetch: the next frame is the answer to a PING.
+  ASSERT_TRUE(raw->session().Ping(7).ok());
+  ASSERT_TRUE(raw->Flush());
+  ASSERT_TRUE(raw->ReadUntil([&] { return !raw->frames().empty(); }));
+  EXPECT_EQ(raw->frames()[0].type, proto::MessageType::kPong);
+  raw.reset();
+  ada->reset();
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
