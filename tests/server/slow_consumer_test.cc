@@ -202,7 +202,9 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
   uint64_t last = Publish(**publisher, &next_id, kBurstMessages, 0, kBurstBodyBytes);
   ASSERT_TRUE(fast.WaitFor(last));
 
-  std::vector<double> ratios;
+  std::vector<double> ratios;  // Each pair's, printed.
+  // Every pair's samples, pooled per side: the verdict's p99 is over all of them.
+  std::vector<int64_t> pooled_without, pooled_with;
   uint64_t growth_without = 0;  // Largest resident memory growth over a phase, either way.
   uint64_t growth_with = 0;
   uint64_t sent_to_slow = 0;
@@ -261,10 +263,13 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     growth_without = std::max(growth_without, grown(resident_before));
   };
 
-  // p99 over a phase is the worst 1% of a few thousand samples, and the disk's fdatasync
-  // (most of the latency) has bad moments on a shared machine: so the phases alternate, in
-  // both orders, and the verdict is the median of the pairs' ratios. A slow consumer that
-  // really hurt the others would lose most pairs.
+  // p99 over one phase is the worst 36 of 3,600 samples, and the disk's fdatasync (most of
+  // the latency) has bad moments on a shared machine that land in one phase or the other: a
+  // single pair's ratio ranges from 0.35 to 1.6 with nothing changed. So the phases
+  // alternate, in both orders, and the verdict is the ratio of the p99s over all the pairs'
+  // samples pooled per side (25,200 or more each): a bad moment then weighs what it weighs
+  // in time, on whichever side it fell, while a slow consumer that hurt the others would
+  // raise every phase it is in.
   auto run_pair = [&](int pair) {
     std::vector<int64_t> without_slow, with_slow;
     if (pair % 2 == 0) {
@@ -283,27 +288,34 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
                 pair + 1, p99_without / 1e6, p99_with / 1e6, ratios.back(),
                 Percentile(without_slow, 0.5) / 1e6, Percentile(with_slow, 0.5) / 1e6,
                 without_slow.size(), with_slow.size());
+    pooled_without.insert(pooled_without.end(), without_slow.begin(), without_slow.end());
+    pooled_with.insert(pooled_with.end(), with_slow.begin(), with_slow.end());
   };
-  auto median_ratio = [&] {
+  auto pooled_ratio = [&] {
+    return Percentile(pooled_with, 0.99) / Percentile(pooled_without, 0.99);
+  };
+  auto median_pair_ratio = [&] {
     std::vector<double> sorted = ratios;
     std::sort(sorted.begin(), sorted.end());
     return sorted[sorted.size() / 2];
   };
-  // When the median of 7 pairs is over the bound, 7 more pairs decide: noise rarely keeps a
-  // median of 14 up; a real effect does.
+  // When the pooled ratio of 7 pairs is over the bound, 7 more pairs decide: noise rarely
+  // keeps the p99 of twice the samples up; a real effect does.
   const int kPairs = kSanitized ? 3 : 7;
   for (int pair = 0; pair < kPairs; ++pair) {
     run_pair(pair);
     if (::testing::Test::HasFatalFailure()) return;
   }
-  if (median_ratio() >= 1.10 && !kSanitized) {
+  if (pooled_ratio() >= 1.10 && !kSanitized) {
     for (int pair = kPairs; pair < 2 * kPairs; ++pair) {
       run_pair(pair);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
-  std::printf("slow consumer: median p99 ratio (with / without) %.3f over %zu pairs\n",
-              median_ratio(), ratios.size());
+  std::printf("slow consumer: others' end-to-end p99 over %zu pairs pooled: %.3f ms without it, "
+              "%.3f ms with it: ratio %.3f (median of the pairs' ratios %.3f)\n",
+              ratios.size(), Percentile(pooled_without, 0.99) / 1e6,
+              Percentile(pooled_with, 0.99) / 1e6, pooled_ratio(), median_pair_ratio());
 
   // Memory, decisively: the slow subscriber is sent 60 MB it does not read. Held in hootd
   // (past the 4 MiB its socket takes), they would add some 55 MiB to its resident memory;
@@ -329,7 +341,7 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
               static_cast<double>(growth_with) / (1 << 20),
               static_cast<double>(sent_to_slow) / 1e6, kOutboundCap >> 10);
   if (!kSanitized) {
-    EXPECT_LT(median_ratio(), 1.10);
+    EXPECT_LT(pooled_ratio(), 1.10);
     EXPECT_LT(unread_growth, 32u << 20);
   }
   EXPECT_EQ(fast.errors(), 0u);
