@@ -12,11 +12,17 @@
 #include "base/check.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "core/chat/dedup.h"
+#include "core/chat/ops.h"
 #include "core/server.h"
 #include "log/uring_storage.h"
 
 namespace hoot::core {
 
+using chat::BodyHash;
+using chat::Dedup;
+using chat::Page;
+using chat::Row;
 using proto::ErrorCode;
 
 unsigned OwnerOf(std::string_view channel, unsigned shard_count) {
@@ -65,8 +71,6 @@ uint64_t NowUnixNs() {
                                    .count());
 }
 
-uint64_t BodyHash(std::string_view body) { return XXH3_64bits(body.data(), body.size()); }
-
 enum Op : uint8_t {
   kOpCreate,
   kOpJoin,
@@ -89,15 +93,6 @@ struct OwnedRecord {
   uint64_t timestamp_unix_ns = 0;
   std::string sender;
   std::string body;
-};
-
-// One row of a LIST_CHANNELS or GET_CURSORS answer, gathered from every owner.
-struct Row {
-  std::string channel;
-  proto::Visibility visibility = proto::Visibility::kPublic;
-  uint64_t epoch = 0;
-  uint64_t head_seq = 0;
-  uint64_t cursor_seq = 0;
 };
 
 struct Gather {
@@ -144,32 +139,6 @@ struct Request {
   bool end_subscription = false;   // A replay read ended the subscription (answer says why).
 };
 
-// Records (as encoded MESSAGE frames) or rows, from an owner to a gateway. Allocated by the
-// owner and returned to it to be reused.
-struct Page {
-  unsigned owner = 0;
-  std::atomic<uint32_t> refs{0};  // Fan-out: gateways that have not finished with it yet.
-  std::string channel;
-  uint64_t epoch = 0;
-  uint64_t first_seq = 0;  // The seq of the first MESSAGE frame.
-  uint64_t last_seq = 0;   // The seq of the last one (first_seq - 1 when empty).
-  uint64_t live_from = 0;  // Reads: the owner's fan-out position when it answered.
-  std::string frames;
-  std::vector<uint32_t> frame_ends;
-  std::vector<Row> rows;
-  std::string user;  // Revocations: whose subscriptions end.
-
-  void Clear() {
-    refs.store(0, std::memory_order_relaxed);
-    channel.clear();
-    epoch = first_seq = last_seq = live_from = 0;
-    frames.clear();
-    frame_ends.clear();
-    rows.clear();
-    user.clear();
-  }
-};
-
 struct Subscription {
   enum class State : uint8_t { kAttaching, kReplaying, kLive };
   uint64_t id = 0;
@@ -211,49 +180,6 @@ struct PendingAck {
   uint64_t timestamp_unix_ns = 0;
   Request* request = nullptr;
   bool duplicate = false;
-};
-
-// A sender's client message id, with the sender as the number the shard gave its name
-// (ChatShard::Remember): 16 bytes, so the table below allocates nothing per message.
-struct DedupKey {
-  uint64_t client_message_id = 0;
-  uint32_t sender = 0;
-  bool operator==(const DedupKey&) const = default;
-  template <class H>
-  friend H AbslHashValue(H hash, const DedupKey& key) {
-    return H::combine(std::move(hash), key.client_message_id, key.sender);
-  }
-};
-
-// (sender, client message id) -> the seq it got, for the last `window` messages.
-class Dedup {
- public:
-  struct Entry {
-    uint64_t seq = 0;
-    uint64_t timestamp_unix_ns = 0;
-    uint64_t body_hash = 0;  // A retry must carry the same body (idempotency_conflict).
-  };
-  const Entry* Find(DedupKey key) const {
-    auto found = by_key_.find(key);
-    return found == by_key_.end() ? nullptr : &found->second;
-  }
-  // Returns whether `key` is new here; `forget` runs for each key the window drops.
-  template <class Forget>
-  bool Insert(DedupKey key, Entry entry, size_t window, Forget&& forget) {
-    if (window == 0) return false;
-    if (!by_key_.emplace(key, entry).second) return false;
-    order_.push_back(key);
-    while (order_.size() > window) {
-      by_key_.erase(order_.front());
-      forget(order_.front());
-      order_.pop_front();
-    }
-    return true;
-  }
-
- private:
-  absl::flat_hash_map<DedupKey, Entry> by_key_;
-  std::deque<DedupKey> order_;
 };
 
 struct OwnedChannel {
@@ -474,8 +400,9 @@ absl::Status ChatShard::Open() {
     HOOT_RETURN_IF_ERROR(Replay(log, window_start, [&](const log::RecordView& record) {
       raw->last_timestamp_unix_ns = std::max(raw->last_timestamp_unix_ns, record.timestamp_unix_ns);
       if (record.client_message_id != 0) {
-        Remember(raw->dedup, record.sender, record.client_message_id, record.seq,
-                 record.timestamp_unix_ns, BodyHash(record.body));
+        senders_.Remember(raw->dedup, options_.dedup_window, record.sender,
+                          record.client_message_id,
+                          {record.seq, record.timestamp_unix_ns, BodyHash(record.body)});
       }
     }));
     owned_by_log_[log] = raw;
@@ -1782,57 +1709,16 @@ void ChatShard::OwnerRead(Request* request) {
                });
 }
 
-std::optional<uint32_t> ChatShard::FindSenderNumber(std::string_view user) const {
-  auto found = sender_numbers_.find(absl::string_view(user.data(), user.size()));
-  if (found == sender_numbers_.end()) return std::nullopt;
-  return found->second.number;
-}
-
-void ChatShard::Remember(Dedup& dedup, std::string_view user, uint64_t client_message_id,
-                         uint64_t seq, uint64_t timestamp_unix_ns, uint64_t body_hash) {
-  Dedup::Entry entry{seq, timestamp_unix_ns, body_hash};
-  auto [found, fresh] =
-      sender_numbers_.try_emplace(absl::string_view(user.data(), user.size()), SenderName{});
-  if (fresh) {
-    if (free_sender_numbers_.empty()) {
-      found->second.number = static_cast<uint32_t>(sender_names_.size());
-      sender_names_.push_back(found->first);
-    } else {
-      found->second.number = free_sender_numbers_.back();
-      free_sender_numbers_.pop_back();
-      sender_names_[found->second.number] = found->first;
-    }
-  }
-  DedupKey key{client_message_id, found->second.number};
-  bool inserted = dedup.Insert(key, entry, options_.dedup_window, [this](DedupKey dropped) {
-    // A sender no window remembers any more gives its number back.
-    auto name = sender_numbers_.find(sender_names_[dropped.sender]);
-    if (--name->second.references == 0) {
-      free_sender_numbers_.push_back(name->second.number);
-      sender_names_[name->second.number].clear();
-      sender_numbers_.erase(name);
-    }
-  });
-  // The entry found again (it may have been the one dropped, with a window of 1).
-  auto name = sender_numbers_.find(absl::string_view(user.data(), user.size()));
-  if (inserted && name != sender_numbers_.end()) {
-    ++name->second.references;
-  } else if (name != sender_numbers_.end() && name->second.references == 0) {
-    free_sender_numbers_.push_back(name->second.number);
-    sender_names_[name->second.number].clear();
-    sender_numbers_.erase(name);
-  }
-}
-
 void ChatShard::OwnerSend(Request* request) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
-  std::optional<uint32_t> sender =
-      request->client_message_id != 0 ? FindSenderNumber(request->user) : std::nullopt;
-  if (sender.has_value()) {
-    DedupKey key{request->client_message_id, *sender};
-    if (const Dedup::Entry* original = channel->dedup.Find(key)) {
+  std::optional<chat::DedupKey> key =
+      request->client_message_id != 0
+          ? senders_.KeyOf(request->user, request->client_message_id)
+          : std::nullopt;
+  if (key.has_value()) {
+    if (const Dedup::Entry* original = channel->dedup.Find(*key)) {
       if (original->body_hash != BodyHash(request->body)) {
         return AnswerError(request, ErrorCode::kIdempotencyConflict,
                            "client message id " + std::to_string(request->client_message_id) +
@@ -1863,8 +1749,9 @@ void ChatShard::OwnerSend(Request* request) {
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
   if (request->client_message_id != 0) {
-    Remember(channel->dedup, request->user, request->client_message_id, seq,
-             record.timestamp_unix_ns, BodyHash(record.body));
+    senders_.Remember(channel->dedup, options_.dedup_window, request->user,
+                      request->client_message_id,
+                      {seq, record.timestamp_unix_ns, BodyHash(record.body)});
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
 }

@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "auth/token.h"
+#include "core/chat/dedup.h"
 #include "core/connection_limits.h"
 #include "core/metadata.h"
 #include "core/server_options.h"
@@ -37,14 +38,16 @@
 
 namespace hoot::core {
 
-struct Request;
+namespace chat {
 struct Page;
+}
+struct Request;
+using chat::Page;
 struct Session;
 struct Subscription;
 struct OwnedChannel;
 struct OwnedRecord;
 struct RangeRead;
-class Dedup;
 
 // The shard that owns a channel.
 unsigned OwnerOf(std::string_view channel, unsigned shard_count);
@@ -186,20 +189,6 @@ class ChatShard : public io::TcpHandler {
     std::chrono::steady_clock::time_point refilled;
   };
   std::unordered_map<std::string, SendBucket> send_buckets_;
-  // Senders are numbered for the dedup tables (which key on numbers), for as long as some
-  // table remembers a message of theirs: then the number is freed and reused, so the names
-  // kept are bounded by the dedup windows, not by every user who ever sent.
-  std::optional<uint32_t> FindSenderNumber(std::string_view user) const;
-  // Enters (user, client message id) -> (seq, ...) in `dedup`, numbering the user if new.
-  void Remember(Dedup& dedup, std::string_view user, uint64_t client_message_id, uint64_t seq,
-                uint64_t timestamp_unix_ns, uint64_t body_hash);
-  struct SenderName {
-    uint32_t number = 0;
-    uint32_t references = 0;  // Dedup entries under this number, in every table.
-  };
-  absl::flat_hash_map<std::string, SenderName> sender_numbers_;
-  std::vector<std::string> sender_names_;  // By number; empty when free.
-  std::vector<uint32_t> free_sender_numbers_;
 
   // Gateway state.
   std::unique_ptr<io::TcpServer> tcp_;
@@ -221,6 +210,7 @@ class ChatShard : public io::TcpHandler {
   MetaState meta_;
   std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
+  chat::SenderNumbers senders_;  // For every owned channel's dedup table.
   std::deque<std::pair<uint64_t, Request*>> meta_waiters_;  // (meta seq, request)
   // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
   // requests for the name that wait for it; they run again once it exists.

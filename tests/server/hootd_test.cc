@@ -284,6 +284,42 @@ TEST(Hootd, DedupForgetsSendersBeyondTheWindowAndReusesTheirNumbersSafely) {
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
+// A sender's only remembered message is dropped by the window as the same sender's next one
+// goes in: the number stays with the new one. (It was given back first: the next new sender
+// got it and found the other's message as its own, so its SEND was answered "duplicate" and
+// never stored, and the first sender's retry was stored twice.)
+TEST(Hootd, DedupKeepsTheSendersNumberWhenTheWindowDropsItsOnlyOtherMessage) {
+  auto hootd = StartHootd("dedup-own-drop", 1, {"--dedup-window", "2"});
+  ASSERT_NE(hootd, nullptr);
+  auto ann = MustConnect(*hootd, "ann");
+  auto ben = MustConnect(*hootd, "ben");
+  auto cat = MustConnect(*hootd, "cat");
+  ASSERT_TRUE(ann && ben && cat);
+  ASSERT_TRUE(ann->CreateChannel("desk", proto::Visibility::kPublic).ok());
+  ASSERT_TRUE(ben->Join("desk").ok());
+  ASSERT_TRUE(cat->Join("desk").ok());
+  auto send = [](Client& client, uint64_t id, const std::string& body) {
+    auto sent = client.Send("desk", id, body);
+    EXPECT_TRUE(sent.ok()) << sent.status();
+    return sent.ok() ? *sent : client::Sent{};
+  };
+  EXPECT_EQ(send(*ann, 1, "buy 100").seq, 1u);
+  EXPECT_EQ(send(*ben, 1, "sell 50").seq, 2u);
+  EXPECT_EQ(send(*ann, 2, "buy 200").seq, 3u);  // The window drops ann 1.
+  client::Sent cats = send(*cat, 2, "buy 200");  // Same id and body as ann's, another sender.
+  EXPECT_FALSE(cats.duplicate);
+  EXPECT_EQ(cats.seq, 4u);
+  client::Sent retry = send(*ann, 2, "buy 200");
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.seq, 3u);
+  auto history = ann->FetchHistory("desk", 0, 0, proto::Direction::kForward, 100);
+  ASSERT_TRUE(history.ok()) << history.status();
+  const auto& records = std::get<client::History>(*history).records;
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3].sender, "cat");
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
 TEST(Hootd, HistoryPagesBothWaysAndResets) {
   auto hootd = StartHootd("history");
   ASSERT_NE(hootd, nullptr);

@@ -1,0 +1,44 @@
+// What gateways and owners hand each other across the shards' rings (core/shard.h). Owned
+// data only: the one piece of memory a gateway reads that another shard allocated is a Page,
+// and every Page goes back to the owner that allocated it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/wire.h"
+
+namespace hoot::core::chat {
+
+// One row of a LIST_CHANNELS or GET_CURSORS answer, gathered from every owner.
+struct Row {
+  std::string channel;
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t head_seq = 0;
+  uint64_t cursor_seq = 0;
+};
+
+// Records (as encoded MESSAGE or HISTORY frames) or rows, from an owner to one or more
+// gateways: a fan-out batch, a replay or history read, gathered rows, or a revocation. The
+// owner's, from its pool; handed back to it (PageHome) once every gateway is done with it.
+struct Page {
+  unsigned owner = 0;
+  std::atomic<uint32_t> refs{0};  // Fan-out: gateways that have not finished with it yet.
+  std::string channel;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;  // The seq of the first MESSAGE frame.
+  uint64_t last_seq = 0;   // The seq of the last one (first_seq - 1 when empty).
+  uint64_t live_from = 0;  // Reads: the owner's fan-out position when it answered.
+  std::string frames;
+  std::vector<uint32_t> frame_ends;
+  std::vector<Row> rows;
+  std::string user;  // Revocations: whose subscriptions end.
+
+  // Empties it for reuse, keeping the buffers' capacity.
+  void Clear();
+};
+
+}  // namespace hoot::core::chat
