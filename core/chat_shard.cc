@@ -12,6 +12,7 @@
 #include "base/check.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "core/chat/answer_frames.h"
 #include "core/chat/dedup.h"
 #include "core/chat/ops.h"
 #include "core/server.h"
@@ -60,7 +61,6 @@ constexpr size_t kFanOutBytesMax = 1u << 20;
 // record is at most 64 KiB plus its header).
 constexpr size_t kHistoryFrameBytesTarget = 512u << 10;
 constexpr uint64_t kBackwardChunkRecords = 128;
-constexpr size_t kAnswerReserveBytes = 256;
 constexpr auto kHousekeepingPeriod = std::chrono::milliseconds(250);
 constexpr auto kDrainPollPeriod = std::chrono::milliseconds(2);
 constexpr auto kCloseGracePeriod = std::chrono::seconds(2);
@@ -129,14 +129,10 @@ struct Request {
   uint64_t range_high = 0;
 
   // Filled by the owner.
-  std::string answer;     // Frames for the client, encoded by the owner.
-  Page* page = nullptr;   // Bulk results: the owner's, returned to it after use.
-  bool attached = false;  // SUBSCRIBE: the owner now fans out to this gateway for it.
-  uint64_t result_epoch = 0;
-  uint64_t result_after = 0;
-  uint64_t result_head = 0;
-  bool done = true;                // FETCH_HISTORY: this was the last page.
-  bool end_subscription = false;   // A replay read ended the subscription (answer says why).
+  chat::Answer result;   // Encoded for the client by the gateway (chat/answer_frames.h).
+  std::string answer;    // HISTORY frames of an empty answer, encoded by the owner.
+  Page* page = nullptr;  // Bulk results: the owner's, returned to it after use.
+  bool done = true;      // FETCH_HISTORY: this was the last page.
 };
 
 struct Subscription {
@@ -329,10 +325,7 @@ absl::Status ChatShard::Open() {
     // A read found damage: live subscribers would wait for messages that cannot come.
     auto owned = owned_by_log_.find(log);
     if (owned == owned_by_log_.end()) return;
-    std::string notice;
-    HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*owned->second, proto::ResetReason::kDamaged), 0,
-                               &notice));
-    EndAllSubscriptions(*owned->second, notice);
+    EndAllSubscriptions(*owned->second, ResetFor(*owned->second, proto::ResetReason::kDamaged));
   });
   store_->set_failure_callback([](const absl::Status& status) {
     // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
@@ -635,6 +628,14 @@ void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode c
   }
 }
 
+void ChatShard::SendAnswer(Session& session, const Request& request) {
+  if (!request.answer.empty()) session.connection->Send(std::string_view(request.answer));
+  if (std::holds_alternative<std::monostate>(request.result)) return;
+  answer_bytes_.clear();
+  chat::EncodeAnswer(request.result, request.channel, request.correlation_id, &answer_bytes_);
+  session.connection->Send(std::string_view(answer_bytes_));
+}
+
 void ChatShard::HandleFrame(Session& session, const proto::Frame& frame) {
   if (!session.welcomed && frame.type != proto::MessageType::kHello) {
     return SendError(session, frame.correlation_id, ErrorCode::kUnexpectedType,
@@ -710,7 +711,6 @@ Request* ChatShard::NewRequest(Session& session, uint8_t op, uint32_t correlatio
   request->user = session.user;
   request->channel = channel;
   request->owner = channel.empty() ? shard_.id() : OwnerOf(channel, shard_.shard_count());
-  request->answer.reserve(kAnswerReserveBytes);
   // What a client's frame asked for counts toward its bound; a replay's reads and a detach's
   // unsubscribe are the gateway's own (bounded by the subscriptions).
   if (op != kOpRead && op != kOpUnsubscribe) {
@@ -929,9 +929,7 @@ void ChatShard::OnAnswer(Request* request) {
         OnGatherAnswer(request, session);
         break;
       }
-      if (session != nullptr && !request->answer.empty()) {
-        session->connection->Send(std::string_view(request->answer));
-      }
+      if (session != nullptr) SendAnswer(*session, *request);
       delete request;
   }
   if (Session* still_open = FindSession(connection_id)) ResumeIfRoom(*still_open);
@@ -946,38 +944,39 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
       subscription = found->second.get();
     }
   }
+  const auto* attached = std::get_if<chat::SubscribedAnswer>(&request->result);
   if (subscription != nullptr && subscription->unsubscribe_requested) {
-    session->connection->Send(std::string_view(request->answer));
+    SendAnswer(*session, *request);
     SendFrame(*session, proto::Ok{}, subscription->unsubscribe_correlation);
     session->subscriptions.erase(request->channel);
     subscription = nullptr;
-    if (!request->attached) {
+    if (attached == nullptr) {
       delete request;
       return;
     }
     request->op = kOpUnsubscribe;
-    request->answer.clear();
+    request->result = {};
     ToOwner(request);
     return;
   }
-  if (!request->attached) {
+  if (attached == nullptr) {
     if (subscription != nullptr) session->subscriptions.erase(request->channel);
-    if (session != nullptr) session->connection->Send(std::string_view(request->answer));
+    if (session != nullptr) SendAnswer(*session, *request);
     delete request;
     return;
   }
   if (subscription == nullptr) {
     // Disconnected while attaching: let the owner stop fanning out for it.
     request->op = kOpUnsubscribe;
-    request->answer.clear();
+    request->result = {};
     ToOwner(request);
     return;
   }
-  session->connection->Send(std::string_view(request->answer));
-  subscription->epoch = request->result_epoch;
-  subscription->delivered = request->result_after;
+  SendAnswer(*session, *request);
+  subscription->epoch = attached->epoch;
+  subscription->delivered = attached->after_seq;
   subscribers_[subscription->channel].insert(subscription);
-  bool caught_up = request->result_after >= request->result_head;
+  bool caught_up = attached->after_seq >= attached->head_seq;
   delete request;
   if (caught_up) {
     subscription->state = Subscription::State::kLive;
@@ -1015,8 +1014,9 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
   }
   if (subscription != nullptr) {
     subscription->read_in_flight = false;
-    if (request->end_subscription) {
-      session->connection->Send(std::string_view(request->answer));
+    if (!std::holds_alternative<std::monostate>(request->result)) {
+      // A reset or an end: the read ended the subscription.
+      SendAnswer(*session, *request);
       DetachSubscription(*session, *subscription);
     } else if (page != nullptr) {
       subscription->epoch = page->epoch;
@@ -1049,7 +1049,7 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
 
 void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
   if (session != nullptr) {
-    if (!request->answer.empty()) session->connection->Send(std::string_view(request->answer));
+    SendAnswer(*session, *request);
     if (request->page != nullptr) session->connection->Send(std::string_view(request->page->frames));
   }
   if (request->page != nullptr) {
@@ -1058,6 +1058,7 @@ void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
   }
   if (session != nullptr && !request->done && !draining_) {
     request->answer.clear();
+    request->result = {};
     if (session->connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
       // The next page once the socket has drained (OnOutboundBelow).
       session->paused_history.push_back(request);
@@ -1317,18 +1318,14 @@ void ChatShard::Answer(Request* request) {
   shard_.Send(request->gateway, MakeEnvelope(&Envelopes::ToGateway, request));
 }
 
-template <class M>
-void ChatShard::AnswerWith(Request* request, const M& message) {
-  HOOT_CHECK(proto::EncodeTo(message, request->correlation_id, &request->answer));
+void ChatShard::AnswerWith(Request* request, chat::Answer answer) {
+  request->answer.clear();
+  request->result = std::move(answer);
   Answer(request);
 }
 
 void ChatShard::AnswerError(Request* request, ErrorCode code, std::string_view text) {
-  proto::Error error;
-  error.code = code;
-  error.text = text.substr(0, proto::kErrorTextBytesMax);
-  request->answer.clear();
-  AnswerWith(request, error);
+  AnswerWith(request, chat::Refused{code, std::string(text.substr(0, proto::kErrorTextBytesMax))});
 }
 
 void ChatShard::AnswerBusy(Request* request) {
@@ -1364,13 +1361,9 @@ OwnedChannel* ChatShard::MemberChannel(Request* request) {
 }
 
 void ChatShard::FillChannelInfo(Request* request, OwnedChannel& channel) {
-  proto::ChannelInfo info;
-  info.channel = channel.name;
-  info.visibility = channel.meta->visibility;
-  info.epoch = log::LogStore::Epoch(channel.log);
-  info.first_seq = log::LogStore::FirstSeq(channel.log);
-  info.head_seq = log::LogStore::DurableSeq(channel.log);
-  HOOT_CHECK(proto::EncodeTo(info, request->correlation_id, &request->answer));
+  request->result = chat::ChannelInfoAnswer{
+      channel.meta->visibility, log::LogStore::Epoch(channel.log),
+      log::LogStore::FirstSeq(channel.log), log::LogStore::DurableSeq(channel.log)};
 }
 
 void ChatShard::ScheduleFlush() {
@@ -1569,7 +1562,7 @@ void ChatShard::OwnerLeave(Request* request) {
     page->user = request->user;
     shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
   }
-  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  request->result = chat::OkAnswer{};
   AnswerAfterMetaCommit(request);
 }
 
@@ -1585,7 +1578,7 @@ void ChatShard::OwnerInvite(Request* request) {
     event.user = request->other_user;
     if (!Appended(request, AppendMeta(event))) return;
   }
-  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  request->result = chat::OkAnswer{};
   AnswerAfterMetaCommit(request);
 }
 
@@ -1616,7 +1609,7 @@ void ChatShard::OwnerSubscribe(Request* request) {
   uint64_t first = log::LogStore::FirstSeq(channel->log);
   uint64_t head = log::LogStore::DurableSeq(channel->log);
   auto reset = [&](proto::ResetReason reason) {
-    AnswerWith(request, HistoryResetFor(*channel, reason));
+    AnswerWith(request, ResetFor(*channel, reason));
   };
   uint64_t asked_epoch = request->epoch;
   uint64_t after = request->seq;
@@ -1636,18 +1629,9 @@ void ChatShard::OwnerSubscribe(Request* request) {
   if (log::LogStore::Damage(channel->log).fenced) return reset(proto::ResetReason::kDamaged);
 
   ++channel->subscribers[request->gateway];
-  request->attached = true;
-  request->result_epoch = epoch;
-  request->result_after = after;
   // Everything past the fan-out position reaches the gateway as fan-out, after this answer
   // (one ring, in order); what lies before it, the gateway reads from the log.
-  request->result_head = std::max(channel->fanned_out, after);
-  proto::Subscribed answer;
-  answer.channel = channel->name;
-  answer.epoch = epoch;
-  answer.after_seq = after;
-  answer.head_seq = request->result_head;
-  AnswerWith(request, answer);
+  AnswerWith(request, chat::SubscribedAnswer{epoch, after, std::max(channel->fanned_out, after)});
 }
 
 void ChatShard::OwnerUnsubscribe(Request* request) {
@@ -1660,20 +1644,12 @@ void ChatShard::OwnerUnsubscribe(Request* request) {
 
 void ChatShard::OwnerRead(Request* request) {
   OwnedChannel* channel = FindOwned(request->channel);
-  auto end = [&](ErrorCode reason) {
-    request->end_subscription = true;
-    proto::SubscriptionEnded ended;
-    ended.channel = request->channel;
-    ended.reason = reason;
-    AnswerWith(request, ended);
-  };
+  auto end = [&](ErrorCode reason) { AnswerWith(request, chat::EndedAnswer{reason}); };
   if (channel == nullptr || !channel->meta->members.count(request->user)) {
     return end(ErrorCode::kNotMember);
   }
   auto reset = [this, request, channel](proto::ResetReason reason) {
-    request->end_subscription = true;
-    HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*channel, reason), 0, &request->answer));
-    Answer(request);
+    AnswerWith(request, ResetFor(*channel, reason));
   };
   if (request->epoch != log::LogStore::Epoch(channel->log)) {
     return reset(proto::ResetReason::kEpochChanged);
@@ -1687,13 +1663,8 @@ void ChatShard::OwnerRead(Request* request) {
                      return reset(proto::ResetReason::kNotRetained);
                    case log::ReadStatus::kDamaged:
                      return reset(proto::ResetReason::kDamaged);
-                   case log::ReadStatus::kFailed: {
-                     request->end_subscription = true;
-                     proto::SubscriptionEnded ended;
-                     ended.channel = request->channel;
-                     ended.reason = ErrorCode::kStorageFailed;
-                     return AnswerWith(request, ended);
-                   }
+                   case log::ReadStatus::kFailed:
+                     return AnswerWith(request, chat::EndedAnswer{ErrorCode::kStorageFailed});
                  }
                  Page* page = NewPage();
                  page->channel = channel->name;
@@ -1727,12 +1698,8 @@ void ChatShard::OwnerSend(Request* request) {
       }
       PendingAck ack{original->seq, original->timestamp_unix_ns, request, /*duplicate=*/true};
       if (original->seq <= log::LogStore::DurableSeq(channel->log)) {
-        proto::Sent sent;
-        sent.epoch = epoch;
-        sent.seq = ack.seq;
-        sent.timestamp_unix_ns = ack.timestamp_unix_ns;
-        sent.flags = proto::kSentDuplicate;
-        return AnswerWith(request, sent);
+        return AnswerWith(request, chat::SentAnswer{epoch, ack.seq, ack.timestamp_unix_ns,
+                                                    /*duplicate=*/true});
       }
       // The original is not durable yet: the retry is answered with it, after its commit.
       channel->pending_acks.push_back(ack);
@@ -1812,7 +1779,7 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   if (damage.fenced) head = std::min(head, damage.last_good_seq);
   if (!request->range_set) {
     auto reset = [&](proto::ResetReason reason) {
-      AnswerWith(request, HistoryResetFor(*channel, reason));
+      AnswerWith(request, ResetFor(*channel, reason));
     };
     if (request->epoch != 0 && request->epoch != epoch) {
       return reset(proto::ResetReason::kEpochChanged);
@@ -1856,7 +1823,7 @@ void ChatShard::OwnerFetchHistory(Request* request) {
                                    "reading the channel's log failed");
               }
               if (damaged && records.empty() && !request->history_sent) {
-                return AnswerWith(request, HistoryResetFor(*channel, proto::ResetReason::kDamaged));
+                return AnswerWith(request, ResetFor(*channel, proto::ResetReason::kDamaged));
               }
               // Found damage ends the answer with what was read before it; the next fetch
               // past it is answered HISTORY_RESET damaged.
@@ -1908,7 +1875,7 @@ void ChatShard::OwnerSetCursor(Request* request) {
     event.seq = request->seq;
     if (!Appended(request, AppendMeta(event))) return;
   }
-  HOOT_CHECK(proto::EncodeTo(proto::Ok{}, request->correlation_id, &request->answer));
+  request->result = chat::OkAnswer{};
   AnswerAfterMetaCommit(request);
 }
 
@@ -1934,10 +1901,7 @@ void ChatShard::OwnerGetCursors(Request* request) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   Row row = row_of(*channel);
-  proto::CursorEntry entry{row.channel, row.epoch, row.cursor_seq};
-  proto::Cursors cursors;
-  cursors.cursors = proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(&entry, 1));
-  AnswerWith(request, cursors);
+  AnswerWith(request, chat::CursorAnswer{row.epoch, row.cursor_seq});
 }
 
 void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
@@ -1962,12 +1926,8 @@ void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
           HOOT_CHECK(ack.seq > channel.acknowledged_seq);
           channel.acknowledged_seq = ack.seq;
         }
-        proto::Sent sent;
-        sent.epoch = epoch;
-        sent.seq = ack.seq;
-        sent.timestamp_unix_ns = ack.timestamp_unix_ns;
-        sent.flags = ack.duplicate ? proto::kSentDuplicate : 0;
-        AnswerWith(ack.request, sent);
+        AnswerWith(ack.request,
+                   chat::SentAnswer{epoch, ack.seq, ack.timestamp_unix_ns, ack.duplicate});
       }
       FanOut(channel);
     }
@@ -1977,10 +1937,8 @@ void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
   }
 }
 
-proto::HistoryReset ChatShard::HistoryResetFor(const OwnedChannel& channel,
-                                               proto::ResetReason reason) {
-  proto::HistoryReset reset;
-  reset.channel = channel.name;
+chat::ResetAnswer ChatShard::ResetFor(const OwnedChannel& channel, proto::ResetReason reason) {
+  chat::ResetAnswer reset;
   reset.reason = reason;
   reset.epoch = log::LogStore::Epoch(channel.log);
   reset.first_seq = log::LogStore::FirstSeq(channel.log);
@@ -1991,14 +1949,14 @@ proto::HistoryReset ChatShard::HistoryResetFor(const OwnedChannel& channel,
   return reset;
 }
 
-void ChatShard::EndAllSubscriptions(OwnedChannel& channel, const std::string& notice) {
+void ChatShard::EndAllSubscriptions(OwnedChannel& channel, const chat::Answer& notice) {
   // Nothing more can be served from the log, so every subscription ends with an explicit
   // notice rather than waiting for messages that cannot come.
   for (unsigned gateway = 0; gateway < channel.subscribers.size(); ++gateway) {
     if (channel.subscribers[gateway] == 0) continue;
     Page* page = NewPage();
     page->channel = channel.name;
-    page->frames = notice;
+    chat::EncodeAnswer(notice, channel.name, 0, &page->frames);
     shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
   }
 }
@@ -2035,22 +1993,16 @@ void ChatShard::FanOut(OwnedChannel& channel) {
                  target->fanout_reading = false;
                  if (result.status == log::ReadStatus::kDamaged) {
                    // The log is fenced at damage: the notice says where it ends.
-                   std::string notice;
-                   HOOT_CHECK(proto::EncodeTo(HistoryResetFor(*target, proto::ResetReason::kDamaged),
-                                              0, &notice));
-                   return EndAllSubscriptions(*target, notice);
+                   return EndAllSubscriptions(*target,
+                                              ResetFor(*target, proto::ResetReason::kDamaged));
                  }
                  if (result.status != log::ReadStatus::kOk || result.records.empty()) {
                    base::Logf(base::LogLevel::kError,
                               "fan-out read of %s failed: its subscriptions end with "
                               "storage_failed",
                               target->name);
-                   proto::SubscriptionEnded ended;
-                   ended.channel = target->name;
-                   ended.reason = ErrorCode::kStorageFailed;
-                   std::string notice;
-                   HOOT_CHECK(proto::EncodeTo(ended, 0, &notice));
-                   return EndAllSubscriptions(*target, notice);
+                   return EndAllSubscriptions(*target,
+                                              chat::EndedAnswer{ErrorCode::kStorageFailed});
                  }
                  Page* page = NewPage();
                  page->channel = target->name;

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "auth/token.h"
 #include "core/chat/dedup.h"
+#include "core/chat/ops.h"
 #include "core/connection_limits.h"
 #include "core/metadata.h"
 #include "core/server_options.h"
@@ -38,9 +39,6 @@
 
 namespace hoot::core {
 
-namespace chat {
-struct Page;
-}
 struct Request;
 using chat::Page;
 struct Session;
@@ -99,6 +97,8 @@ class ChatShard : public io::TcpHandler {
                      const proto::AnyMessage& message);
   void SendError(Session& session, uint32_t correlation_id, proto::ErrorCode code,
                  std::string_view text);
+  // The owner's answer to `request`, encoded for its client.
+  void SendAnswer(Session& session, const Request& request);
   // False (nothing sent) if the message does not fit in a frame.
   template <class M>
   bool SendFrame(Session& session, const M& message, uint32_t correlation_id);
@@ -139,8 +139,7 @@ class ChatShard : public io::TcpHandler {
   void OnRequest(Request* request);
   void Answer(Request* request);  // Sends the request back to its gateway.
   void AnswerError(Request* request, proto::ErrorCode code, std::string_view text);
-  template <class M>
-  void AnswerWith(Request* request, const M& message);
+  void AnswerWith(Request* request, chat::Answer answer);
   // Answers once every metadata event appended so far is durable.
   void AnswerAfterMetaCommit(Request* request);
   void AnswerBusy(Request* request);
@@ -170,11 +169,10 @@ class ChatShard : public io::TcpHandler {
   void FillChannelInfo(Request* request, OwnedChannel& channel);
   void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
   void FanOut(OwnedChannel& channel);
-  // Ends every subscription to the channel, on every gateway, with `notice` (encoded frames).
-  void EndAllSubscriptions(OwnedChannel& channel, const std::string& notice);
+  // Ends every subscription to the channel, on every gateway, with `notice`.
+  void EndAllSubscriptions(OwnedChannel& channel, const chat::Answer& notice);
   // The HISTORY_RESET for the channel as it is now.
-  static proto::HistoryReset HistoryResetFor(const OwnedChannel& channel,
-                                             proto::ResetReason reason);
+  static chat::ResetAnswer ResetFor(const OwnedChannel& channel, proto::ResetReason reason);
   void ScheduleFlush();
   void RetryBusySends();
   Page* NewPage();
@@ -192,6 +190,7 @@ class ChatShard : public io::TcpHandler {
 
   // Gateway state.
   std::unique_ptr<io::TcpServer> tcp_;
+  std::string answer_bytes_;  // SendAnswer's, reused.
   std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
   // Channel -> the local subscriptions to it, for fan-out.
   std::unordered_map<std::string, std::set<Subscription*>> subscribers_;

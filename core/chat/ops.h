@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "proto/wire.h"
@@ -40,5 +41,57 @@ struct Page {
   // Empties it for reuse, keeping the buffers' capacity.
   void Clear();
 };
+
+// ---- Owner -> gateway: the answer to one operation, typed; the gateway encodes it for the
+// client (answer_frames.h), under the operation's channel and the request's correlation id.
+
+// ERROR.
+struct Refused {
+  proto::ErrorCode code = proto::ErrorCode::kInternal;
+  std::string text;  // Cut to proto::kErrorTextBytesMax when encoded.
+};
+// HISTORY_RESET: the channel as it is now.
+struct ResetAnswer {
+  proto::ResetReason reason = proto::ResetReason::kEpochChanged;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  uint64_t head_seq = 0;
+};
+// CHANNEL_INFO (CREATE_CHANNEL, JOIN).
+struct ChannelInfoAnswer {
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  uint64_t head_seq = 0;
+};
+// OK (LEAVE, INVITE, SET_CURSOR).
+struct OkAnswer {};
+// SENT.
+struct SentAnswer {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t timestamp_unix_ns = 0;
+  bool duplicate = false;  // A retry: seq and timestamp are the original's.
+};
+// SUBSCRIBED: the owner now fans the channel out to this gateway for the subscription;
+// everything after head_seq follows as fan-out, after this answer (one ring, in order).
+struct SubscribedAnswer {
+  uint64_t epoch = 0;
+  uint64_t after_seq = 0;
+  uint64_t head_seq = 0;
+};
+// SUBSCRIPTION_ENDED (a replay read refused).
+struct EndedAnswer {
+  proto::ErrorCode reason = proto::ErrorCode::kNotMember;
+};
+// CURSORS of one channel (GET_CURSORS naming it).
+struct CursorAnswer {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+};
+
+// monostate: nothing typed (the request's legacy encoded bytes, while the split goes on).
+using Answer = std::variant<std::monostate, Refused, ResetAnswer, ChannelInfoAnswer, OkAnswer,
+                            SubscribedAnswer, EndedAnswer, SentAnswer, CursorAnswer>;
 
 }  // namespace hoot::core::chat
