@@ -71,20 +71,6 @@ uint64_t NowUnixNs() {
                                    .count());
 }
 
-enum Op : uint8_t {
-  kOpCreate,
-  kOpJoin,
-  kOpLeave,
-  kOpInvite,
-  kOpList,
-  kOpSubscribe,
-  kOpUnsubscribe,
-  kOpRead,
-  kOpSend,
-  kOpHistory,
-  kOpSetCursor,
-  kOpGetCursors,
-};
 
 }  // namespace
 
@@ -103,30 +89,16 @@ struct Gather {
 // A client's request on its way to the channel's owner and back with the answer. Allocated
 // and freed by the gateway; the owner fills the answer fields.
 struct Request {
-  uint8_t op = 0;
+  chat::Op op;
   unsigned gateway = 0;
   unsigned owner = 0;
   uint64_t connection_id = 0;
   uint32_t correlation_id = 0;
   std::string user;
-  std::string channel;
-  std::string other_user;
-  std::string body;
-  proto::Visibility visibility = proto::Visibility::kPublic;
-  proto::Direction direction = proto::Direction::kForward;
-  uint8_t flags = 0;
-  uint32_t limit = 0;
-  uint64_t epoch = 0;
-  uint64_t seq = 0;
-  uint64_t client_message_id = 0;
+  std::string channel;  // Empty for the scatters (LIST_CHANNELS, GET_CURSORS of all).
   uint64_t subscription_id = 0;
   bool holds_slot = false;  // Counts in its session's requests_in_flight until answered.
   std::shared_ptr<Gather> gather;
-  // History paging: the seqs still to send, [range_low, range_high].
-  bool range_set = false;
-  bool history_sent = false;  // A HISTORY frame of this answer has gone out.
-  uint64_t range_low = 0;
-  uint64_t range_high = 0;
 
   // Filled by the owner.
   chat::Answer result;   // Encoded for the client by the gateway (chat/answer_frames.h).
@@ -701,10 +673,10 @@ void ChatShard::HandleHello(Session& session, const proto::Frame& frame,
   SendFrame(session, welcome, frame.correlation_id);
 }
 
-Request* ChatShard::NewRequest(Session& session, uint8_t op, uint32_t correlation_id,
+Request* ChatShard::NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
                                std::string_view channel) {
   auto* request = new Request;
-  request->op = op;
+  request->op = std::move(op);
   request->gateway = shard_.id();
   request->connection_id = session.id;
   request->correlation_id = correlation_id;
@@ -713,7 +685,8 @@ Request* ChatShard::NewRequest(Session& session, uint8_t op, uint32_t correlatio
   request->owner = channel.empty() ? shard_.id() : OwnerOf(channel, shard_.shard_count());
   // What a client's frame asked for counts toward its bound; a replay's reads and a detach's
   // unsubscribe are the gateway's own (bounded by the subscriptions).
-  if (op != kOpRead && op != kOpUnsubscribe) {
+  if (!std::holds_alternative<chat::ReplayReadOp>(request->op) &&
+      !std::holds_alternative<chat::UnsubscribeOp>(request->op)) {
     request->holds_slot = true;
     ++session.requests_in_flight;
   }
@@ -725,7 +698,8 @@ void ChatShard::ToOwner(Request* request) {
   shard_.Send(request->owner, MakeEnvelope(&Envelopes::ToOwner, request));
 }
 
-void ChatShard::ScatterToAllShards(Session& session, uint8_t op, uint32_t correlation_id) {
+void ChatShard::ScatterToAllShards(Session& session, const chat::Op& op,
+                                   uint32_t correlation_id) {
   auto gather = std::make_shared<Gather>();
   gather->remaining = shard_.shard_count();
   for (unsigned owner = 0; owner < shard_.shard_count(); ++owner) {
@@ -765,19 +739,18 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
     case proto::MessageType::kCreateChannel: {
       const auto& create = std::get<proto::CreateChannel>(message);
       if (!check_channel(create.channel)) return;
-      Request* request = NewRequest(session, kOpCreate, correlation, create.channel);
-      request->visibility = create.visibility;
-      return ToOwner(request);
+      return ToOwner(NewRequest(session, chat::CreateChannelOp{create.visibility}, correlation,
+                                create.channel));
     }
     case proto::MessageType::kJoin: {
       const auto& join = std::get<proto::Join>(message);
       if (!check_channel(join.channel)) return;
-      return ToOwner(NewRequest(session, kOpJoin, correlation, join.channel));
+      return ToOwner(NewRequest(session, chat::JoinOp{}, correlation, join.channel));
     }
     case proto::MessageType::kLeave: {
       const auto& leave = std::get<proto::Leave>(message);
       if (!check_channel(leave.channel)) return;
-      return ToOwner(NewRequest(session, kOpLeave, correlation, leave.channel));
+      return ToOwner(NewRequest(session, chat::LeaveOp{}, correlation, leave.channel));
     }
     case proto::MessageType::kInvite: {
       const auto& invite = std::get<proto::Invite>(message);
@@ -787,12 +760,11 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
                          "user names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start "
                          "with '.'");
       }
-      Request* request = NewRequest(session, kOpInvite, correlation, invite.channel);
-      request->other_user = invite.user;
-      return ToOwner(request);
+      return ToOwner(NewRequest(session, chat::InviteOp{std::string(invite.user)}, correlation,
+                                invite.channel));
     }
     case proto::MessageType::kListChannels:
-      return ScatterToAllShards(session, kOpList, correlation);
+      return ScatterToAllShards(session, chat::ListChannelsOp{}, correlation);
     case proto::MessageType::kSubscribe: {
       const auto& subscribe = std::get<proto::Subscribe>(message);
       if (!check_channel(subscribe.channel)) return;
@@ -815,10 +787,9 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
       subscription->id = next_subscription_id_++;
       subscription->channel = channel;
       subscription->session = &session;
-      Request* request = NewRequest(session, kOpSubscribe, correlation, channel);
-      request->epoch = subscribe.epoch;
-      request->seq = subscribe.after_seq;
-      request->flags = subscribe.flags;
+      Request* request = NewRequest(
+          session, chat::SubscribeOp{subscribe.epoch, subscribe.after_seq, from_cursor},
+          correlation, channel);
       request->subscription_id = subscription->id;
       session.subscriptions[channel] = std::move(subscription);
       return ToOwner(request);
@@ -851,10 +822,9 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
                                             options_.send_rate_per_user)) +
                              " sends a second; retry later");
       }
-      Request* request = NewRequest(session, kOpSend, correlation, send.channel);
-      request->client_message_id = send.client_message_id;
-      request->body = send.body;
-      return ToOwner(request);
+      return ToOwner(NewRequest(
+          session, chat::SendOp{send.client_message_id, std::string(send.body)}, correlation,
+          send.channel));
     }
     case proto::MessageType::kFetchHistory: {
       const auto& fetch = std::get<proto::FetchHistory>(message);
@@ -863,26 +833,24 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
         return SendError(session, correlation, ErrorCode::kInvalidArgument,
                          "limit must be 1 to " + std::to_string(proto::kHistoryLimitMax));
       }
-      Request* request = NewRequest(session, kOpHistory, correlation, fetch.channel);
-      request->epoch = fetch.epoch;
-      request->seq = fetch.from_seq;
-      request->direction = fetch.direction;
-      request->limit = fetch.limit;
-      return ToOwner(request);
+      chat::FetchHistoryOp op;
+      op.epoch = fetch.epoch;
+      op.from_seq = fetch.from_seq;
+      op.direction = fetch.direction;
+      op.limit = fetch.limit;
+      return ToOwner(NewRequest(session, std::move(op), correlation, fetch.channel));
     }
     case proto::MessageType::kSetCursor: {
       const auto& set = std::get<proto::SetCursor>(message);
       if (!check_channel(set.channel)) return;
-      Request* request = NewRequest(session, kOpSetCursor, correlation, set.channel);
-      request->epoch = set.epoch;
-      request->seq = set.seq;
-      return ToOwner(request);
+      return ToOwner(
+          NewRequest(session, chat::SetCursorOp{set.epoch, set.seq}, correlation, set.channel));
     }
     case proto::MessageType::kGetCursors: {
       const auto& get = std::get<proto::GetCursors>(message);
-      if (get.channel.empty()) return ScatterToAllShards(session, kOpGetCursors, correlation);
+      if (get.channel.empty()) return ScatterToAllShards(session, chat::GetCursorsOp{}, correlation);
       if (!check_channel(get.channel)) return;
-      return ToOwner(NewRequest(session, kOpGetCursors, correlation, get.channel));
+      return ToOwner(NewRequest(session, chat::GetCursorsOp{}, correlation, get.channel));
     }
     case proto::MessageType::kHello:
       return SendError(session, correlation, ErrorCode::kUnexpectedType,
@@ -903,7 +871,8 @@ void ChatShard::OnAnswer(Request* request) {
   Session* session = FindSession(connection_id);
   // A history answer of several pages holds its slot until its last page (or until it ends
   // without one: the client gone, or hootd stopping).
-  bool complete = request->op != kOpHistory || request->done || session == nullptr || draining_;
+  bool complete = !std::holds_alternative<chat::FetchHistoryOp>(request->op) || request->done ||
+                  session == nullptr || draining_;
   if (request->holds_slot && complete) {
     request->holds_slot = false;
     if (session != nullptr) {
@@ -911,26 +880,19 @@ void ChatShard::OnAnswer(Request* request) {
       --session->requests_in_flight;
     }
   }
-  switch (request->op) {
-    case kOpSubscribe:
-      OnSubscribeAnswer(request, session);
-      break;
-    case kOpRead:
-      OnReadAnswer(request, session);
-      break;
-    case kOpHistory:
-      OnHistoryAnswer(request, session);
-      break;
-    case kOpUnsubscribe:
-      delete request;
-      break;
-    default:
-      if (request->gather) {
-        OnGatherAnswer(request, session);
-        break;
-      }
-      if (session != nullptr) SendAnswer(*session, *request);
-      delete request;
+  if (std::holds_alternative<chat::SubscribeOp>(request->op)) {
+    OnSubscribeAnswer(request, session);
+  } else if (std::holds_alternative<chat::ReplayReadOp>(request->op)) {
+    OnReadAnswer(request, session);
+  } else if (std::holds_alternative<chat::FetchHistoryOp>(request->op)) {
+    OnHistoryAnswer(request, session);
+  } else if (std::holds_alternative<chat::UnsubscribeOp>(request->op)) {
+    delete request;
+  } else if (request->gather) {
+    OnGatherAnswer(request, session);
+  } else {
+    if (session != nullptr) SendAnswer(*session, *request);
+    delete request;
   }
   if (Session* still_open = FindSession(connection_id)) ResumeIfRoom(*still_open);
   CheckDrained();
@@ -954,7 +916,7 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
       delete request;
       return;
     }
-    request->op = kOpUnsubscribe;
+    request->op = chat::UnsubscribeOp{};
     request->result = {};
     ToOwner(request);
     return;
@@ -967,7 +929,7 @@ void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
   }
   if (subscription == nullptr) {
     // Disconnected while attaching: let the owner stop fanning out for it.
-    request->op = kOpUnsubscribe;
+    request->op = chat::UnsubscribeOp{};
     request->result = {};
     ToOwner(request);
     return;
@@ -994,9 +956,9 @@ void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
     session.connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
     return;
   }
-  Request* request = NewRequest(session, kOpRead, 0, subscription.channel);
-  request->seq = subscription.delivered;
-  request->epoch = subscription.epoch;
+  Request* request = NewRequest(
+      session, chat::ReplayReadOp{subscription.epoch, subscription.delivered}, 0,
+      subscription.channel);
   request->subscription_id = subscription.id;
   subscription.read_in_flight = true;
   ToOwner(request);
@@ -1081,7 +1043,7 @@ void ChatShard::OnGatherAnswer(Request* request, Session* session) {
   if (--gather.remaining == 0 && session != nullptr) {
     std::sort(gather.rows.begin(), gather.rows.end(),
               [](const Row& a, const Row& b) { return a.channel < b.channel; });
-    if (request->op == kOpList) {
+    if (std::holds_alternative<chat::ListChannelsOp>(request->op)) {
       std::vector<proto::ChannelListEntry> entries;
       for (const Row& row : gather.rows) {
         entries.push_back({row.channel, row.visibility, row.epoch, row.head_seq, row.cursor_seq});
@@ -1190,7 +1152,7 @@ void ChatShard::EndSubscription(Session& session, const std::string& channel, bo
 void ChatShard::DetachSubscription(Session& session, Subscription& subscription) {
   std::string channel = subscription.channel;
   if (subscription.state != Subscription::State::kAttaching) {
-    ToOwner(NewRequest(session, kOpUnsubscribe, 0, channel));
+    ToOwner(NewRequest(session, chat::UnsubscribeOp{}, 0, channel));
     auto indexed = subscribers_.find(channel);
     if (indexed != subscribers_.end()) {
       indexed->second.erase(&subscription);
@@ -1377,46 +1339,19 @@ void ChatShard::ScheduleFlush() {
 }
 
 void ChatShard::OnRequest(Request* request) {
-  bool appends = request->op == kOpSend || request->op == kOpCreate || request->op == kOpJoin ||
-                 request->op == kOpLeave || request->op == kOpInvite || request->op == kOpSetCursor;
+  bool appends = chat::Appends(request->op);
   if (appends && !busy_sends_.empty() && !retrying_busy_) {
     // Requests that append wait behind those the journal refused, in order.
     if (busy_sends_.size() >= options_.requests_queued_per_shard_max) return AnswerBusy(request);
     busy_sends_.push_back(request);
     return;
   }
-  if (appends && request->op != kOpSend &&
+  if (appends && !std::holds_alternative<chat::SendOp>(request->op) &&
       meta_waiters_.size() >= options_.requests_queued_per_shard_max) {
     // Checked before anything is appended, so that busy always means "nothing was done".
     return AnswerBusy(request);
   }
-  switch (request->op) {
-    case kOpCreate:
-      return OwnerCreate(request);
-    case kOpJoin:
-      return OwnerJoin(request);
-    case kOpLeave:
-      return OwnerLeave(request);
-    case kOpInvite:
-      return OwnerInvite(request);
-    case kOpList:
-      return OwnerList(request);
-    case kOpSubscribe:
-      return OwnerSubscribe(request);
-    case kOpUnsubscribe:
-      return OwnerUnsubscribe(request);
-    case kOpRead:
-      return OwnerRead(request);
-    case kOpSend:
-      return OwnerSend(request);
-    case kOpHistory:
-      return OwnerFetchHistory(request);
-    case kOpSetCursor:
-      return OwnerSetCursor(request);
-    case kOpGetCursors:
-      return OwnerGetCursors(request);
-  }
-  AnswerError(request, ErrorCode::kInternal, "unknown request");
+  std::visit([this, request](auto& op) { Owner(request, op); }, request->op);
 }
 
 bool ChatShard::Appended(Request* request, log::AppendStatus status) {
@@ -1461,7 +1396,7 @@ log::AppendStatus ChatShard::AppendMeta(const MetaEvent& event) {
   return status;
 }
 
-void ChatShard::OwnerCreate(Request* request) {
+void ChatShard::Owner(Request* request, chat::CreateChannelOp& create) {
   if (meta_.Find(request->channel) != nullptr) {
     return AnswerError(request, ErrorCode::kChannelExists, request->channel + " already exists");
   }
@@ -1507,7 +1442,7 @@ void ChatShard::OwnerCreate(Request* request) {
   }
   MetaEvent event;
   event.kind = MetaKind::kCreated;
-  event.visibility = request->visibility;
+  event.visibility = create.visibility;
   event.channel = request->channel;
   event.user = request->user;
   if (!Appended(request, AppendMeta(event))) return;
@@ -1524,7 +1459,7 @@ void ChatShard::OwnerCreate(Request* request) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::OwnerJoin(Request* request) {
+void ChatShard::Owner(Request* request, chat::JoinOp&) {
   OwnedChannel* channel = FindOwned(request->channel);
   if (channel == nullptr) {
     return AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
@@ -1545,7 +1480,7 @@ void ChatShard::OwnerJoin(Request* request) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::OwnerLeave(Request* request) {
+void ChatShard::Owner(Request* request, chat::LeaveOp&) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   MetaEvent event;
@@ -1566,23 +1501,23 @@ void ChatShard::OwnerLeave(Request* request) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::OwnerInvite(Request* request) {
+void ChatShard::Owner(Request* request, chat::InviteOp& invite) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   ChannelMeta& meta = *channel->meta;
-  if (meta.visibility == proto::Visibility::kPrivate && !meta.members.count(request->other_user) &&
-      !meta.invited.count(request->other_user)) {
+  if (meta.visibility == proto::Visibility::kPrivate && !meta.members.count(invite.invitee) &&
+      !meta.invited.count(invite.invitee)) {
     MetaEvent event;
     event.kind = MetaKind::kInvited;
     event.channel = request->channel;
-    event.user = request->other_user;
+    event.user = invite.invitee;
     if (!Appended(request, AppendMeta(event))) return;
   }
   request->result = chat::OkAnswer{};
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::OwnerList(Request* request) {
+void ChatShard::Owner(Request* request, chat::ListChannelsOp&) {
   Page* page = NewPage();
   for (const std::string& name : meta_.ChannelsOf(request->user)) {
     OwnedChannel* channel = FindOwned(name);
@@ -1602,7 +1537,7 @@ void ChatShard::OwnerList(Request* request) {
   Answer(request);
 }
 
-void ChatShard::OwnerSubscribe(Request* request) {
+void ChatShard::Owner(Request* request, chat::SubscribeOp& subscribe) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1611,9 +1546,9 @@ void ChatShard::OwnerSubscribe(Request* request) {
   auto reset = [&](proto::ResetReason reason) {
     AnswerWith(request, ResetFor(*channel, reason));
   };
-  uint64_t asked_epoch = request->epoch;
-  uint64_t after = request->seq;
-  if (request->flags & proto::kSubscribeFromReadCursor) {
+  uint64_t asked_epoch = subscribe.epoch;
+  uint64_t after = subscribe.after_seq;
+  if (subscribe.from_read_cursor) {
     auto cursor = channel->meta->cursors.find(request->user);
     asked_epoch = cursor == channel->meta->cursors.end() ? 0 : cursor->second.epoch;
     after = cursor == channel->meta->cursors.end() ? 0 : cursor->second.seq;
@@ -1634,7 +1569,7 @@ void ChatShard::OwnerSubscribe(Request* request) {
   AnswerWith(request, chat::SubscribedAnswer{epoch, after, std::max(channel->fanned_out, after)});
 }
 
-void ChatShard::OwnerUnsubscribe(Request* request) {
+void ChatShard::Owner(Request* request, chat::UnsubscribeOp&) {
   OwnedChannel* channel = FindOwned(request->channel);
   if (channel != nullptr && channel->subscribers[request->gateway] > 0) {
     --channel->subscribers[request->gateway];
@@ -1642,7 +1577,7 @@ void ChatShard::OwnerUnsubscribe(Request* request) {
   Answer(request);
 }
 
-void ChatShard::OwnerRead(Request* request) {
+void ChatShard::Owner(Request* request, chat::ReplayReadOp& read) {
   OwnedChannel* channel = FindOwned(request->channel);
   auto end = [&](ErrorCode reason) { AnswerWith(request, chat::EndedAnswer{reason}); };
   if (channel == nullptr || !channel->meta->members.count(request->user)) {
@@ -1651,11 +1586,12 @@ void ChatShard::OwnerRead(Request* request) {
   auto reset = [this, request, channel](proto::ResetReason reason) {
     AnswerWith(request, ResetFor(*channel, reason));
   };
-  if (request->epoch != log::LogStore::Epoch(channel->log)) {
+  if (read.epoch != log::LogStore::Epoch(channel->log)) {
     return reset(proto::ResetReason::kEpochChanged);
   }
-  store_->Read(channel->log, request->seq, kReadPageRecordsMax, kReadPageBytesMax,
-               [this, request, channel, reset](log::ReadResult&& result) {
+  uint64_t after = read.after_seq;
+  store_->Read(channel->log, after, kReadPageRecordsMax, kReadPageBytesMax,
+               [this, request, channel, reset, after](log::ReadResult&& result) {
                  switch (result.status) {
                    case log::ReadStatus::kOk:
                      break;
@@ -1671,8 +1607,8 @@ void ChatShard::OwnerRead(Request* request) {
                  page->epoch = log::LogStore::Epoch(channel->log);
                  for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
                  if (result.records.empty()) {
-                   page->first_seq = request->seq + 1;
-                   page->last_seq = request->seq;
+                   page->first_seq = after + 1;
+                   page->last_seq = after;
                  }
                  page->live_from = channel->fanned_out;
                  request->page = page;
@@ -1680,19 +1616,19 @@ void ChatShard::OwnerRead(Request* request) {
                });
 }
 
-void ChatShard::OwnerSend(Request* request) {
+void ChatShard::Owner(Request* request, chat::SendOp& send) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
   std::optional<chat::DedupKey> key =
-      request->client_message_id != 0
-          ? senders_.KeyOf(request->user, request->client_message_id)
+      send.client_message_id != 0
+          ? senders_.KeyOf(request->user, send.client_message_id)
           : std::nullopt;
   if (key.has_value()) {
     if (const Dedup::Entry* original = channel->dedup.Find(*key)) {
-      if (original->body_hash != BodyHash(request->body)) {
+      if (original->body_hash != BodyHash(send.body)) {
         return AnswerError(request, ErrorCode::kIdempotencyConflict,
-                           "client message id " + std::to_string(request->client_message_id) +
+                           "client message id " + std::to_string(send.client_message_id) +
                                " was sent before with another body, as seq " +
                                std::to_string(original->seq));
       }
@@ -1710,14 +1646,14 @@ void ChatShard::OwnerSend(Request* request) {
   channel->last_timestamp_unix_ns = std::max(channel->last_timestamp_unix_ns, now);
   log::RecordView record;
   record.timestamp_unix_ns = channel->last_timestamp_unix_ns;
-  record.client_message_id = request->client_message_id;
+  record.client_message_id = send.client_message_id;
   record.sender = request->user;
-  record.body = request->body;
+  record.body = send.body;
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
-  if (request->client_message_id != 0) {
+  if (send.client_message_id != 0) {
     senders_.Remember(channel->dedup, options_.dedup_window, request->user,
-                      request->client_message_id,
+                      send.client_message_id,
                       {seq, record.timestamp_unix_ns, BodyHash(record.body)});
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
@@ -1765,7 +1701,7 @@ void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
   });
 }
 
-void ChatShard::OwnerFetchHistory(Request* request) {
+void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
   // Every answer ends the fetch unless a page says otherwise: a refusal of a later page (the
   // user left between pages) must not send the gateway back for another.
   request->done = true;
@@ -1777,109 +1713,110 @@ void ChatShard::OwnerFetchHistory(Request* request) {
   uint64_t head = log::LogStore::DurableSeq(channel->log);
   // A damaged log serves nothing past its last good record.
   if (damage.fenced) head = std::min(head, damage.last_good_seq);
-  if (!request->range_set) {
+  if (!fetch.range.set) {
     auto reset = [&](proto::ResetReason reason) {
       AnswerWith(request, ResetFor(*channel, reason));
     };
-    if (request->epoch != 0 && request->epoch != epoch) {
+    if (fetch.epoch != 0 && fetch.epoch != epoch) {
       return reset(proto::ResetReason::kEpochChanged);
     }
-    uint64_t limit = request->limit;
-    if (request->direction == proto::Direction::kForward) {
-      uint64_t from = request->seq == 0 ? first : request->seq;
+    uint64_t limit = fetch.limit;
+    if (fetch.direction == proto::Direction::kForward) {
+      uint64_t from = fetch.from_seq == 0 ? first : fetch.from_seq;
       if (from < first) return reset(proto::ResetReason::kNotRetained);
       if (damage.fenced && from > head) return reset(proto::ResetReason::kDamaged);
-      request->range_low = from;
-      request->range_high = from > head ? 0 : std::min(head, from + limit - 1);
+      fetch.range.low = from;
+      fetch.range.high = from > head ? 0 : std::min(head, from + limit - 1);
     } else {
       // Backward from beyond the damage: the reader must learn where the history ends.
-      if (damage.fenced && (request->seq == 0 || request->seq > head)) {
+      if (damage.fenced && (fetch.from_seq == 0 || fetch.from_seq > head)) {
         return reset(proto::ResetReason::kDamaged);
       }
-      uint64_t from = request->seq == 0 ? head : std::min(request->seq, head);
-      request->range_high = from;
-      request->range_low = from < first ? from + 1 : std::max(first, from >= limit ? from - limit + 1 : 1);
+      uint64_t from = fetch.from_seq == 0 ? head : std::min(fetch.from_seq, head);
+      fetch.range.high = from;
+      fetch.range.low = from < first ? from + 1 : std::max(first, from >= limit ? from - limit + 1 : 1);
     }
-    request->range_set = true;
+    fetch.range.set = true;
   }
-  if (request->range_low > request->range_high || request->range_high == 0) {
+  if (fetch.range.low > fetch.range.high || fetch.range.high == 0) {
     AddHistoryFrames(channel->name, epoch, request->correlation_id, {}, /*last=*/true,
                      &request->answer);
     return Answer(request);
   }
-  bool forward = request->direction == proto::Direction::kForward;
-  uint64_t span = request->range_high - request->range_low + 1;
-  uint64_t after = forward ? request->range_low - 1
-                           : request->range_high - std::min(span, kBackwardChunkRecords);
+  bool forward = fetch.direction == proto::Direction::kForward;
+  uint64_t span = fetch.range.high - fetch.range.low + 1;
+  uint64_t after = forward ? fetch.range.low - 1
+                           : fetch.range.high - std::min(span, kBackwardChunkRecords);
   uint64_t count = forward ? std::min<uint64_t>(span, kReadPageRecordsMax)
                            : std::min(span, kBackwardChunkRecords);
   size_t max_bytes = forward ? kReadPageBytesMax : std::numeric_limits<size_t>::max();
   ReadRange(channel->log, after, count, max_bytes,
-            [this, request, channel, epoch, forward](log::ReadStatus status,
-                                                    std::vector<OwnedRecord>&& records) {
+            // `fetch` lives in the request, which waits for this read.
+            [this, request, channel, epoch, forward, &fetch](log::ReadStatus status,
+                                                            std::vector<OwnedRecord>&& records) {
               bool damaged = status == log::ReadStatus::kDamaged;
               if (status != log::ReadStatus::kOk && !damaged) {
                 return AnswerError(request, ErrorCode::kStorageFailed,
                                    "reading the channel's log failed");
               }
-              if (damaged && records.empty() && !request->history_sent) {
+              if (damaged && records.empty() && !fetch.range.sent) {
                 return AnswerWith(request, ResetFor(*channel, proto::ResetReason::kDamaged));
               }
               // Found damage ends the answer with what was read before it; the next fetch
               // past it is answered HISTORY_RESET damaged.
-              if (damaged) request->range_high = 0;
+              if (damaged) fetch.range.high = 0;
               if (records.empty()) {
-                request->range_low = request->range_high + 1;
+                fetch.range.low = fetch.range.high + 1;
               } else if (forward) {
-                request->range_low = records.back().seq + 1;
+                fetch.range.low = records.back().seq + 1;
               } else {
-                request->range_high = records.front().seq - 1;
+                fetch.range.high = records.front().seq - 1;
                 std::reverse(records.begin(), records.end());
               }
-              bool done = records.empty() || request->range_low > request->range_high ||
-                          request->range_high == 0;
+              bool done = records.empty() || fetch.range.low > fetch.range.high ||
+                          fetch.range.high == 0;
               Page* page = NewPage();
               AddHistoryFrames(channel->name, epoch, request->correlation_id, records, done,
                                &page->frames);
               request->page = page;
               request->done = done;
-              request->history_sent = true;
+              fetch.range.sent = true;
               Answer(request);
             });
 }
 
-void ChatShard::OwnerSetCursor(Request* request) {
+void ChatShard::Owner(Request* request, chat::SetCursorOp& set) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
   uint64_t head = log::LogStore::DurableSeq(channel->log);
-  if (request->epoch != epoch) {
+  if (set.epoch != epoch) {
     return AnswerError(request, ErrorCode::kInvalidArgument,
-                       "epoch " + std::to_string(request->epoch) +
+                       "epoch " + std::to_string(set.epoch) +
                            " is not the channel's current epoch " + std::to_string(epoch));
   }
-  if (request->seq > head) {
+  if (set.seq > head) {
     return AnswerError(request, ErrorCode::kInvalidArgument,
-                       "seq " + std::to_string(request->seq) + " is above the head " +
+                       "seq " + std::to_string(set.seq) + " is above the head " +
                            std::to_string(head));
   }
   auto cursor = channel->meta->cursors.find(request->user);
   bool unchanged = cursor != channel->meta->cursors.end() && cursor->second.epoch == epoch &&
-                   cursor->second.seq == request->seq;
+                   cursor->second.seq == set.seq;
   if (!unchanged) {
     MetaEvent event;
     event.kind = MetaKind::kCursor;
     event.channel = request->channel;
     event.user = request->user;
     event.epoch = epoch;
-    event.seq = request->seq;
+    event.seq = set.seq;
     if (!Appended(request, AppendMeta(event))) return;
   }
   request->result = chat::OkAnswer{};
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::OwnerGetCursors(Request* request) {
+void ChatShard::Owner(Request* request, chat::GetCursorsOp&) {
   auto row_of = [&](OwnedChannel& channel) {
     Row row;
     row.channel = channel.name;

@@ -115,10 +115,10 @@ class ChatShard : public io::TcpHandler {
       if (!alive.expired()) task();
     };
   }
-  Request* NewRequest(Session& session, uint8_t op, uint32_t correlation_id,
+  Request* NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
                       std::string_view channel);
   void ToOwner(Request* request);
-  void ScatterToAllShards(Session& session, uint8_t op, uint32_t correlation_id);
+  void ScatterToAllShards(Session& session, const chat::Op& op, uint32_t correlation_id);
   void OnAnswer(Request* request);
   void OnSubscribeAnswer(Request* request, Session* session);
   void OnReadAnswer(Request* request, Session* session);
@@ -151,18 +151,19 @@ class ChatShard : public io::TcpHandler {
   void ReadRange(log::ChannelLog* log, uint64_t after_seq, uint64_t count, size_t max_bytes,
                  RangeCallback done);
   void ReadRangeStep(std::shared_ptr<RangeRead> state);
-  void OwnerCreate(Request* request);
-  void OwnerJoin(Request* request);
-  void OwnerLeave(Request* request);
-  void OwnerInvite(Request* request);
-  void OwnerList(Request* request);
-  void OwnerSubscribe(Request* request);
-  void OwnerUnsubscribe(Request* request);
-  void OwnerRead(Request* request);
-  void OwnerSend(Request* request);
-  void OwnerFetchHistory(Request* request);
-  void OwnerSetCursor(Request* request);
-  void OwnerGetCursors(Request* request);
+  // One per operation (OnRequest dispatches on the request's op).
+  void Owner(Request* request, chat::CreateChannelOp& create);
+  void Owner(Request* request, chat::JoinOp& join);
+  void Owner(Request* request, chat::LeaveOp& leave);
+  void Owner(Request* request, chat::InviteOp& invite);
+  void Owner(Request* request, chat::ListChannelsOp& list);
+  void Owner(Request* request, chat::SubscribeOp& subscribe);
+  void Owner(Request* request, chat::UnsubscribeOp& unsubscribe);
+  void Owner(Request* request, chat::ReplayReadOp& read);
+  void Owner(Request* request, chat::SendOp& send);
+  void Owner(Request* request, chat::FetchHistoryOp& fetch);
+  void Owner(Request* request, chat::SetCursorOp& set);
+  void Owner(Request* request, chat::GetCursorsOp& get);
   OwnedChannel* FindOwned(const std::string& channel);
   // The channel when `request`'s user may use it; otherwise answers the error and returns null.
   OwnedChannel* MemberChannel(Request* request);

@@ -12,4 +12,10 @@ void Page::Clear() {
   user.clear();
 }
 
+bool Appends(const Op& op) {
+  return std::holds_alternative<SendOp>(op) || std::holds_alternative<CreateChannelOp>(op) ||
+         std::holds_alternative<JoinOp>(op) || std::holds_alternative<LeaveOp>(op) ||
+         std::holds_alternative<InviteOp>(op) || std::holds_alternative<SetCursorOp>(op);
+}
+
 }  // namespace hoot::core::chat

@@ -42,6 +42,65 @@ struct Page {
   void Clear();
 };
 
+// ---- Gateway -> owner: one struct per operation. The channel travels beside the operation
+// (in the request), since all but the scatters name one.
+
+struct CreateChannelOp {
+  proto::Visibility visibility = proto::Visibility::kPublic;
+};
+struct JoinOp {};
+struct LeaveOp {};
+struct InviteOp {
+  std::string invitee;
+};
+// Sent to every owner (scatter); each answers with its rows.
+struct ListChannelsOp {};
+struct SubscribeOp {
+  uint64_t epoch = 0;
+  uint64_t after_seq = 0;
+  bool from_read_cursor = false;  // Where the user's read cursor is, not epoch/after_seq.
+};
+// The gateway's own (a subscription detached): holds no slot, answered with nothing.
+struct UnsubscribeOp {};
+// The gateway's own (a subscription replaying): holds no slot.
+struct ReplayReadOp {
+  uint64_t epoch = 0;
+  uint64_t after_seq = 0;
+};
+struct SendOp {
+  uint64_t client_message_id = 0;
+  std::string body;
+};
+// History paging state: [low, high] still to send, set by the owner on the first page and
+// carried by the request to the next.
+struct HistoryRange {
+  bool set = false;
+  bool sent = false;  // A HISTORY frame of this answer has gone out.
+  uint64_t low = 0;
+  uint64_t high = 0;
+};
+struct FetchHistoryOp {
+  uint64_t epoch = 0;
+  uint64_t from_seq = 0;
+  proto::Direction direction = proto::Direction::kForward;
+  uint32_t limit = 0;
+  HistoryRange range;
+};
+struct SetCursorOp {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+};
+// With a channel: its cursor; without (scatter): every channel of the user on that owner.
+struct GetCursorsOp {};
+
+using Op = std::variant<CreateChannelOp, JoinOp, LeaveOp, InviteOp, ListChannelsOp, SubscribeOp,
+                        UnsubscribeOp, ReplayReadOp, SendOp, FetchHistoryOp, SetCursorOp,
+                        GetCursorsOp>;
+
+// Whether the operation appends to a log (its channel's or the metadata log): such requests
+// wait, in order, behind appends the journal refused.
+bool Appends(const Op& op);
+
 // ---- Owner -> gateway: the answer to one operation, typed; the gateway encodes it for the
 // client (answer_frames.h), under the operation's channel and the request's correlation id.
 
