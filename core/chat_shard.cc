@@ -101,10 +101,7 @@ struct Request {
   std::shared_ptr<Gather> gather;
 
   // Filled by the owner.
-  chat::Answer result;   // Encoded for the client by the gateway (chat/answer_frames.h).
-  std::string answer;    // HISTORY frames of an empty answer, encoded by the owner.
-  Page* page = nullptr;  // Bulk results: the owner's, returned to it after use.
-  bool done = true;      // FETCH_HISTORY: this was the last page.
+  chat::Answer result;  // Encoded for the client by the gateway (chat/answer_frames.h).
 };
 
 struct Subscription {
@@ -168,7 +165,7 @@ struct OwnedChannel {
 struct Envelopes {
   static ChatShard* Of(Shard& shard) { return static_cast<ChatShard*>(shard.context); }
   static void FreeRequest(Request* request) {
-    delete request->page;
+    delete chat::TakePage(request->result);
     delete request;
   }
   static void ToOwner(Shard& shard, core::Envelope& envelope) {
@@ -601,7 +598,6 @@ void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode c
 }
 
 void ChatShard::SendAnswer(Session& session, const Request& request) {
-  if (!request.answer.empty()) session.connection->Send(std::string_view(request.answer));
   if (std::holds_alternative<std::monostate>(request.result)) return;
   answer_bytes_.clear();
   chat::EncodeAnswer(request.result, request.channel, request.correlation_id, &answer_bytes_);
@@ -871,7 +867,9 @@ void ChatShard::OnAnswer(Request* request) {
   Session* session = FindSession(connection_id);
   // A history answer of several pages holds its slot until its last page (or until it ends
   // without one: the client gone, or hootd stopping).
-  bool complete = !std::holds_alternative<chat::FetchHistoryOp>(request->op) || request->done ||
+  const auto* history_page = std::get_if<chat::HistoryPageAnswer>(&request->result);
+  bool complete = !std::holds_alternative<chat::FetchHistoryOp>(request->op) ||
+                  history_page == nullptr || history_page->done ||
                   session == nullptr || draining_;
   if (request->holds_slot && complete) {
     request->holds_slot = false;
@@ -965,8 +963,8 @@ void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
 }
 
 void ChatShard::OnReadAnswer(Request* request, Session* session) {
-  Page* page = request->page;
-  request->page = nullptr;
+  bool ended = !std::holds_alternative<chat::ReplayPageAnswer>(request->result);
+  Page* page = chat::TakePage(request->result);
   Subscription* subscription = nullptr;
   if (session != nullptr) {
     auto found = session->subscriptions.find(request->channel);
@@ -976,7 +974,7 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
   }
   if (subscription != nullptr) {
     subscription->read_in_flight = false;
-    if (!std::holds_alternative<std::monostate>(request->result)) {
+    if (ended) {
       // A reset or an end: the read ended the subscription.
       SendAnswer(*session, *request);
       DetachSubscription(*session, *subscription);
@@ -1010,16 +1008,15 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
 }
 
 void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
+  const auto* history_page = std::get_if<chat::HistoryPageAnswer>(&request->result);
+  bool more = history_page != nullptr && !history_page->done;
+  Page* page = chat::TakePage(request->result);
   if (session != nullptr) {
     SendAnswer(*session, *request);
-    if (request->page != nullptr) session->connection->Send(std::string_view(request->page->frames));
+    if (page != nullptr) session->connection->Send(std::string_view(page->frames));
   }
-  if (request->page != nullptr) {
-    ReturnPage(request->page);
-    request->page = nullptr;
-  }
-  if (session != nullptr && !request->done && !draining_) {
-    request->answer.clear();
+  if (page != nullptr) ReturnPage(page);
+  if (session != nullptr && more && !draining_) {
     request->result = {};
     if (session->connection->outbound_bytes() > options_.outbound_bytes_max / 2) {
       // The next page once the socket has drained (OnOutboundBelow).
@@ -1035,10 +1032,9 @@ void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
 
 void ChatShard::OnGatherAnswer(Request* request, Session* session) {
   Gather& gather = *request->gather;
-  if (request->page != nullptr) {
-    for (Row& row : request->page->rows) gather.rows.push_back(std::move(row));
-    ReturnPage(request->page);
-    request->page = nullptr;
+  if (Page* page = chat::TakePage(request->result)) {
+    for (Row& row : page->rows) gather.rows.push_back(std::move(row));
+    ReturnPage(page);
   }
   if (--gather.remaining == 0 && session != nullptr) {
     std::sort(gather.rows.begin(), gather.rows.end(),
@@ -1281,7 +1277,6 @@ void ChatShard::Answer(Request* request) {
 }
 
 void ChatShard::AnswerWith(Request* request, chat::Answer answer) {
-  request->answer.clear();
   request->result = std::move(answer);
   Answer(request);
 }
@@ -1533,8 +1528,7 @@ void ChatShard::Owner(Request* request, chat::ListChannelsOp&) {
     }
     page->rows.push_back(std::move(row));
   }
-  request->page = page;
-  Answer(request);
+  AnswerWith(request, chat::RowsAnswer{page});
 }
 
 void ChatShard::Owner(Request* request, chat::SubscribeOp& subscribe) {
@@ -1611,8 +1605,7 @@ void ChatShard::Owner(Request* request, chat::ReplayReadOp& read) {
                    page->last_seq = after;
                  }
                  page->live_from = channel->fanned_out;
-                 request->page = page;
-                 Answer(request);
+                 AnswerWith(request, chat::ReplayPageAnswer{page});
                });
 }
 
@@ -1702,9 +1695,6 @@ void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
 }
 
 void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
-  // Every answer ends the fetch unless a page says otherwise: a refusal of a later page (the
-  // user left between pages) must not send the gateway back for another.
-  request->done = true;
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1739,9 +1729,10 @@ void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
     fetch.range.set = true;
   }
   if (fetch.range.low > fetch.range.high || fetch.range.high == 0) {
+    Page* page = NewPage();
     AddHistoryFrames(channel->name, epoch, request->correlation_id, {}, /*last=*/true,
-                     &request->answer);
-    return Answer(request);
+                     &page->frames);
+    return AnswerWith(request, chat::HistoryPageAnswer{page, /*done=*/true});
   }
   bool forward = fetch.direction == proto::Direction::kForward;
   uint64_t span = fetch.range.high - fetch.range.low + 1;
@@ -1778,10 +1769,8 @@ void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
               Page* page = NewPage();
               AddHistoryFrames(channel->name, epoch, request->correlation_id, records, done,
                                &page->frames);
-              request->page = page;
-              request->done = done;
               fetch.range.sent = true;
-              Answer(request);
+              AnswerWith(request, chat::HistoryPageAnswer{page, done});
             });
 }
 
@@ -1832,8 +1821,7 @@ void ChatShard::Owner(Request* request, chat::GetCursorsOp&) {
     for (const std::string& name : meta_.ChannelsOf(request->user)) {
       if (OwnedChannel* channel = FindOwned(name)) page->rows.push_back(row_of(*channel));
     }
-    request->page = page;
-    return Answer(request);
+    return AnswerWith(request, chat::RowsAnswer{page});
   }
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;

@@ -17,6 +17,10 @@ struct Encoder {
     HOOT_CHECK(proto::EncodeTo(message, correlation_id, out));
   }
   void operator()(std::monostate) const {}
+  // Their frames are in their pages.
+  void operator()(const RowsAnswer&) const {}
+  void operator()(const ReplayPageAnswer&) const {}
+  void operator()(const HistoryPageAnswer&) const {}
   void operator()(const Refused& refused) const {
     proto::Error error;
     error.code = refused.code;

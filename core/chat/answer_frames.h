@@ -11,7 +11,8 @@
 namespace hoot::core::chat {
 
 // Appends the frame of `answer` (to an operation on `channel`, asked under `correlation_id`)
-// to *out; appends nothing for std::monostate.
+// to *out; appends nothing for std::monostate nor for the answers whose frames are in their
+// page.
 void EncodeAnswer(const Answer& answer, std::string_view channel, uint32_t correlation_id,
                   std::string* out);
 

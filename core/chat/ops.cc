@@ -1,5 +1,7 @@
 #include "core/chat/ops.h"
 
+#include <utility>
+
 namespace hoot::core::chat {
 
 void Page::Clear() {
@@ -10,6 +12,16 @@ void Page::Clear() {
   frame_ends.clear();
   rows.clear();
   user.clear();
+}
+
+Page* TakePage(Answer& answer) {
+  Page* page = nullptr;
+  std::visit(
+      [&page](auto& alternative) {
+        if constexpr (requires { alternative.page; }) page = std::exchange(alternative.page, nullptr);
+      },
+      answer);
+  return page;
 }
 
 bool Appends(const Op& op) {

@@ -149,8 +149,30 @@ struct CursorAnswer {
   uint64_t seq = 0;
 };
 
-// monostate: nothing typed (the request's legacy encoded bytes, while the split goes on).
+// The answers that lend a Page: the gateway takes it (TakePage) and hands it back. Their
+// frames are in the page; EncodeAnswer writes nothing for them.
+// LIST_CHANNELS, GET_CURSORS of every channel: this owner's rows, which the gateway gathers.
+struct RowsAnswer {
+  Page* page = nullptr;
+};
+// A replay read: MESSAGE frames after the asked seq, and live_from.
+struct ReplayPageAnswer {
+  Page* page = nullptr;
+};
+// FETCH_HISTORY: one page of HISTORY frames; unless `done`, the gateway asks for the next
+// with the same request (its op carries the range still to send). Any other answer to a
+// fetch ends it.
+struct HistoryPageAnswer {
+  Page* page = nullptr;
+  bool done = true;
+};
+
+// monostate: no answer (UNSUBSCRIBE, the gateway's own, has none).
 using Answer = std::variant<std::monostate, Refused, ResetAnswer, ChannelInfoAnswer, OkAnswer,
-                            SubscribedAnswer, EndedAnswer, SentAnswer, CursorAnswer>;
+                            SubscribedAnswer, EndedAnswer, SentAnswer, CursorAnswer, RowsAnswer,
+                            ReplayPageAnswer, HistoryPageAnswer>;
+
+// The page `answer` lends, now the caller's (null if none; the answer keeps a null page).
+Page* TakePage(Answer& answer);
 
 }  // namespace hoot::core::chat
