@@ -21,7 +21,9 @@
 namespace hoot::core {
 
 using chat::BodyHash;
+using chat::Call;
 using chat::Dedup;
+using chat::Gather;
 using chat::Page;
 using chat::Row;
 using proto::ErrorCode;
@@ -81,29 +83,6 @@ struct OwnedRecord {
   std::string body;
 };
 
-struct Gather {
-  unsigned remaining = 0;
-  std::vector<Row> rows;
-};
-
-// A client's request on its way to the channel's owner and back with the answer. Allocated
-// and freed by the gateway; the owner fills the answer fields.
-struct Request {
-  chat::Op op;
-  unsigned gateway = 0;
-  unsigned owner = 0;
-  uint64_t connection_id = 0;
-  uint32_t correlation_id = 0;
-  std::string user;
-  std::string channel;  // Empty for the scatters (LIST_CHANNELS, GET_CURSORS of all).
-  uint64_t subscription_id = 0;
-  bool holds_slot = false;  // Counts in its session's requests_in_flight until answered.
-  std::shared_ptr<Gather> gather;
-
-  // Filled by the owner.
-  chat::Answer result;  // Encoded for the client by the gateway (chat/answer_frames.h).
-};
-
 struct Subscription {
   enum class State : uint8_t { kAttaching, kReplaying, kLive };
   uint64_t id = 0;
@@ -132,7 +111,7 @@ struct Session {
   std::chrono::steady_clock::time_point last_received;
   bool ping_outstanding = false;
   uint64_t ping_nonce = 0;
-  std::vector<Request*> paused_history;  // Pages waiting for the socket to drain.
+  std::vector<Call*> paused_history;  // Pages waiting for the socket to drain.
   // Requests of this client's at owners, not yet answered in full. At the bound (or with its
   // outbound queue over the cap) the gateway stops reading the socket: see PauseIfFull.
   size_t requests_in_flight = 0;
@@ -143,7 +122,7 @@ struct Session {
 struct PendingAck {
   uint64_t seq = 0;
   uint64_t timestamp_unix_ns = 0;
-  Request* request = nullptr;
+  Call* request = nullptr;
   bool duplicate = false;
 };
 
@@ -164,19 +143,19 @@ struct OwnedChannel {
 // on the thread that joins them (no service left: the payload is only freed).
 struct Envelopes {
   static ChatShard* Of(Shard& shard) { return static_cast<ChatShard*>(shard.context); }
-  static void FreeRequest(Request* request) {
+  static void DiscardCall(Call* request) {
     delete chat::TakePage(request->result);
     delete request;
   }
   static void ToOwner(Shard& shard, core::Envelope& envelope) {
-    auto* request = static_cast<Request*>(envelope.pointer);
+    auto* request = static_cast<Call*>(envelope.pointer);
     if (ChatShard* chat = Of(shard)) return chat->OnRequest(request);
-    FreeRequest(request);
+    DiscardCall(request);
   }
   static void ToGateway(Shard& shard, core::Envelope& envelope) {
-    auto* request = static_cast<Request*>(envelope.pointer);
+    auto* request = static_cast<Call*>(envelope.pointer);
     if (ChatShard* chat = Of(shard)) return chat->OnAnswer(request);
-    FreeRequest(request);
+    DiscardCall(request);
   }
   static void FanOut(Shard& shard, core::Envelope& envelope) {
     auto* page = static_cast<Page*>(envelope.pointer);
@@ -271,10 +250,10 @@ ChatShard::~ChatShard() {
   shard_.CancelTimer(housekeeping_timer_);
   tcp_.reset();  // Closes every connection (their sessions go in OnClose).
   for (auto& [name, channel] : owned_) {
-    for (PendingAck& ack : channel->pending_acks) Envelopes::FreeRequest(ack.request);
+    for (PendingAck& ack : channel->pending_acks) Envelopes::DiscardCall(ack.request);
   }
-  for (auto& [seq, request] : meta_waiters_) Envelopes::FreeRequest(request);
-  for (Request* request : busy_sends_) Envelopes::FreeRequest(request);
+  for (auto& [seq, request] : meta_waiters_) Envelopes::DiscardCall(request);
+  for (Call* request : busy_sends_) Envelopes::DiscardCall(request);
   store_.reset();
 }
 
@@ -488,7 +467,7 @@ void ChatShard::OnClose(io::TcpConnection& connection, int /*error*/) {
   while (!session->subscriptions.empty()) {
     DetachSubscription(*session, *session->subscriptions.begin()->second);
   }
-  for (Request* request : session->paused_history) delete request;
+  for (Call* request : session->paused_history) delete request;
   session->paused_history.clear();
   if (session->counted) limits_->Closed();
   if (session->user_counted) limits_->ClosedForUser(session->user);
@@ -508,9 +487,9 @@ void ChatShard::OnOutboundBelow(io::TcpConnection& connection) {
     subscription->paused = false;
     ContinueReplay(*session, *subscription);
   }
-  std::vector<Request*> history;
+  std::vector<Call*> history;
   history.swap(session->paused_history);
-  for (Request* request : history) {
+  for (Call* request : history) {
     if (draining_) {
       delete request;
     } else {
@@ -597,7 +576,7 @@ void ChatShard::SendError(Session& session, uint32_t correlation_id, ErrorCode c
   }
 }
 
-void ChatShard::SendAnswer(Session& session, const Request& request) {
+void ChatShard::SendAnswer(Session& session, const Call& request) {
   if (std::holds_alternative<std::monostate>(request.result)) return;
   answer_bytes_.clear();
   chat::EncodeAnswer(request.result, request.channel, request.correlation_id, &answer_bytes_);
@@ -669,9 +648,9 @@ void ChatShard::HandleHello(Session& session, const proto::Frame& frame,
   SendFrame(session, welcome, frame.correlation_id);
 }
 
-Request* ChatShard::NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
+Call* ChatShard::NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
                                std::string_view channel) {
-  auto* request = new Request;
+  auto* request = new Call;
   request->op = std::move(op);
   request->gateway = shard_.id();
   request->connection_id = session.id;
@@ -689,7 +668,7 @@ Request* ChatShard::NewRequest(Session& session, chat::Op op, uint32_t correlati
   return request;
 }
 
-void ChatShard::ToOwner(Request* request) {
+void ChatShard::ToOwner(Call* request) {
   ++requests_in_flight_;
   shard_.Send(request->owner, MakeEnvelope(&Envelopes::ToOwner, request));
 }
@@ -699,7 +678,7 @@ void ChatShard::ScatterToAllShards(Session& session, const chat::Op& op,
   auto gather = std::make_shared<Gather>();
   gather->remaining = shard_.shard_count();
   for (unsigned owner = 0; owner < shard_.shard_count(); ++owner) {
-    Request* request = NewRequest(session, op, correlation_id, "");
+    Call* request = NewRequest(session, op, correlation_id, "");
     request->owner = owner;
     request->gather = gather;
     ToOwner(request);
@@ -783,7 +762,7 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
       subscription->id = next_subscription_id_++;
       subscription->channel = channel;
       subscription->session = &session;
-      Request* request = NewRequest(
+      Call* request = NewRequest(
           session, chat::SubscribeOp{subscribe.epoch, subscribe.after_seq, from_cursor},
           correlation, channel);
       request->subscription_id = subscription->id;
@@ -860,7 +839,7 @@ void ChatShard::HandleRequest(Session& session, const proto::Frame& frame,
 
 // ---- Gateway: answers, replays, fan-out ---------------------------------------------------
 
-void ChatShard::OnAnswer(Request* request) {
+void ChatShard::OnAnswer(Call* request) {
   HOOT_CHECK(requests_in_flight_ > 0);
   --requests_in_flight_;
   uint64_t connection_id = request->connection_id;
@@ -896,7 +875,7 @@ void ChatShard::OnAnswer(Request* request) {
   CheckDrained();
 }
 
-void ChatShard::OnSubscribeAnswer(Request* request, Session* session) {
+void ChatShard::OnSubscribeAnswer(Call* request, Session* session) {
   Subscription* subscription = nullptr;
   if (session != nullptr) {
     auto found = session->subscriptions.find(request->channel);
@@ -954,7 +933,7 @@ void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
     session.connection->NotifyWhenOutboundBelow(options_.outbound_bytes_max / 2);
     return;
   }
-  Request* request = NewRequest(
+  Call* request = NewRequest(
       session, chat::ReplayReadOp{subscription.epoch, subscription.delivered}, 0,
       subscription.channel);
   request->subscription_id = subscription.id;
@@ -962,7 +941,7 @@ void ChatShard::ContinueReplay(Session& session, Subscription& subscription) {
   ToOwner(request);
 }
 
-void ChatShard::OnReadAnswer(Request* request, Session* session) {
+void ChatShard::OnReadAnswer(Call* request, Session* session) {
   bool ended = !std::holds_alternative<chat::ReplayPageAnswer>(request->result);
   Page* page = chat::TakePage(request->result);
   Subscription* subscription = nullptr;
@@ -1007,7 +986,7 @@ void ChatShard::OnReadAnswer(Request* request, Session* session) {
   delete request;
 }
 
-void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
+void ChatShard::OnHistoryAnswer(Call* request, Session* session) {
   const auto* history_page = std::get_if<chat::HistoryPageAnswer>(&request->result);
   bool more = history_page != nullptr && !history_page->done;
   Page* page = chat::TakePage(request->result);
@@ -1030,7 +1009,7 @@ void ChatShard::OnHistoryAnswer(Request* request, Session* session) {
   delete request;
 }
 
-void ChatShard::OnGatherAnswer(Request* request, Session* session) {
+void ChatShard::OnGatherAnswer(Call* request, Session* session) {
   Gather& gather = *request->gather;
   if (Page* page = chat::TakePage(request->result)) {
     for (Row& row : page->rows) gather.rows.push_back(std::move(row));
@@ -1272,26 +1251,26 @@ void ChatShard::RecyclePage(Page* page) {
   page_pool_.emplace_back(page);
 }
 
-void ChatShard::Answer(Request* request) {
+void ChatShard::Answer(Call* request) {
   shard_.Send(request->gateway, MakeEnvelope(&Envelopes::ToGateway, request));
 }
 
-void ChatShard::AnswerWith(Request* request, chat::Answer answer) {
+void ChatShard::AnswerWith(Call* request, chat::Answer answer) {
   request->result = std::move(answer);
   Answer(request);
 }
 
-void ChatShard::AnswerError(Request* request, ErrorCode code, std::string_view text) {
+void ChatShard::AnswerError(Call* request, ErrorCode code, std::string_view text) {
   AnswerWith(request, chat::Refused{code, std::string(text.substr(0, proto::kErrorTextBytesMax))});
 }
 
-void ChatShard::AnswerBusy(Request* request) {
+void ChatShard::AnswerBusy(Call* request) {
   AnswerError(request, ErrorCode::kBusy,
               "hootd is overloaded (" + std::to_string(options_.requests_queued_per_shard_max) +
                   " requests wait for this channel's thread); nothing was done, retry later");
 }
 
-void ChatShard::AnswerAfterMetaCommit(Request* request) {
+void ChatShard::AnswerAfterMetaCommit(Call* request) {
   uint64_t wait_for = log::LogStore::AppendedSeq(meta_log_);
   if (log::LogStore::DurableSeq(meta_log_) >= wait_for) return Answer(request);
   meta_waiters_.emplace_back(wait_for, request);
@@ -1303,7 +1282,7 @@ OwnedChannel* ChatShard::FindOwned(const std::string& channel) {
   return found == owned_.end() ? nullptr : found->second.get();
 }
 
-OwnedChannel* ChatShard::MemberChannel(Request* request) {
+OwnedChannel* ChatShard::MemberChannel(Call* request) {
   OwnedChannel* channel = FindOwned(request->channel);
   if (channel == nullptr) {
     AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
@@ -1317,7 +1296,7 @@ OwnedChannel* ChatShard::MemberChannel(Request* request) {
   return channel;
 }
 
-void ChatShard::FillChannelInfo(Request* request, OwnedChannel& channel) {
+void ChatShard::FillChannelInfo(Call* request, OwnedChannel& channel) {
   request->result = chat::ChannelInfoAnswer{
       channel.meta->visibility, log::LogStore::Epoch(channel.log),
       log::LogStore::FirstSeq(channel.log), log::LogStore::DurableSeq(channel.log)};
@@ -1333,7 +1312,7 @@ void ChatShard::ScheduleFlush() {
   }));
 }
 
-void ChatShard::OnRequest(Request* request) {
+void ChatShard::OnRequest(Call* request) {
   bool appends = chat::Appends(request->op);
   if (appends && !busy_sends_.empty() && !retrying_busy_) {
     // Requests that append wait behind those the journal refused, in order.
@@ -1349,7 +1328,7 @@ void ChatShard::OnRequest(Request* request) {
   std::visit([this, request](auto& op) { Owner(request, op); }, request->op);
 }
 
-bool ChatShard::Appended(Request* request, log::AppendStatus status) {
+bool ChatShard::Appended(Call* request, log::AppendStatus status) {
   switch (status) {
     case log::AppendStatus::kOk:
       ScheduleFlush();
@@ -1391,7 +1370,7 @@ log::AppendStatus ChatShard::AppendMeta(const MetaEvent& event) {
   return status;
 }
 
-void ChatShard::Owner(Request* request, chat::CreateChannelOp& create) {
+void ChatShard::Owner(Call* request, chat::CreateChannelOp& create) {
   if (meta_.Find(request->channel) != nullptr) {
     return AnswerError(request, ErrorCode::kChannelExists, request->channel + " already exists");
   }
@@ -1407,9 +1386,9 @@ void ChatShard::Owner(Request* request, chat::CreateChannelOp& create) {
     const std::string name = request->channel;
     absl::Status started = store_->StartCreateChannel(
         name, [this, name](absl::StatusOr<log::ChannelLog*> created) {
-          std::vector<Request*> requests = std::move(creating_[name]);
+          std::vector<Call*> requests = std::move(creating_[name]);
           creating_.erase(name);
-          for (Request* waiter : requests) {
+          for (Call* waiter : requests) {
             if (!created.ok()) {
               AnswerError(waiter, ErrorCode::kStorageFailed,
                           "creating the channel's log failed: " +
@@ -1454,7 +1433,7 @@ void ChatShard::Owner(Request* request, chat::CreateChannelOp& create) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::Owner(Request* request, chat::JoinOp&) {
+void ChatShard::Owner(Call* request, chat::JoinOp&) {
   OwnedChannel* channel = FindOwned(request->channel);
   if (channel == nullptr) {
     return AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
@@ -1475,7 +1454,7 @@ void ChatShard::Owner(Request* request, chat::JoinOp&) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::Owner(Request* request, chat::LeaveOp&) {
+void ChatShard::Owner(Call* request, chat::LeaveOp&) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   MetaEvent event;
@@ -1496,7 +1475,7 @@ void ChatShard::Owner(Request* request, chat::LeaveOp&) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::Owner(Request* request, chat::InviteOp& invite) {
+void ChatShard::Owner(Call* request, chat::InviteOp& invite) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   ChannelMeta& meta = *channel->meta;
@@ -1512,7 +1491,7 @@ void ChatShard::Owner(Request* request, chat::InviteOp& invite) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::Owner(Request* request, chat::ListChannelsOp&) {
+void ChatShard::Owner(Call* request, chat::ListChannelsOp&) {
   Page* page = NewPage();
   for (const std::string& name : meta_.ChannelsOf(request->user)) {
     OwnedChannel* channel = FindOwned(name);
@@ -1531,7 +1510,7 @@ void ChatShard::Owner(Request* request, chat::ListChannelsOp&) {
   AnswerWith(request, chat::RowsAnswer{page});
 }
 
-void ChatShard::Owner(Request* request, chat::SubscribeOp& subscribe) {
+void ChatShard::Owner(Call* request, chat::SubscribeOp& subscribe) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1563,7 +1542,7 @@ void ChatShard::Owner(Request* request, chat::SubscribeOp& subscribe) {
   AnswerWith(request, chat::SubscribedAnswer{epoch, after, std::max(channel->fanned_out, after)});
 }
 
-void ChatShard::Owner(Request* request, chat::UnsubscribeOp&) {
+void ChatShard::Owner(Call* request, chat::UnsubscribeOp&) {
   OwnedChannel* channel = FindOwned(request->channel);
   if (channel != nullptr && channel->subscribers[request->gateway] > 0) {
     --channel->subscribers[request->gateway];
@@ -1571,7 +1550,7 @@ void ChatShard::Owner(Request* request, chat::UnsubscribeOp&) {
   Answer(request);
 }
 
-void ChatShard::Owner(Request* request, chat::ReplayReadOp& read) {
+void ChatShard::Owner(Call* request, chat::ReplayReadOp& read) {
   OwnedChannel* channel = FindOwned(request->channel);
   auto end = [&](ErrorCode reason) { AnswerWith(request, chat::EndedAnswer{reason}); };
   if (channel == nullptr || !channel->meta->members.count(request->user)) {
@@ -1609,7 +1588,7 @@ void ChatShard::Owner(Request* request, chat::ReplayReadOp& read) {
                });
 }
 
-void ChatShard::Owner(Request* request, chat::SendOp& send) {
+void ChatShard::Owner(Call* request, chat::SendOp& send) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1694,7 +1673,7 @@ void ChatShard::ReadRangeStep(std::shared_ptr<RangeRead> state) {
   });
 }
 
-void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
+void ChatShard::Owner(Call* request, chat::FetchHistoryOp& fetch) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1774,7 +1753,7 @@ void ChatShard::Owner(Request* request, chat::FetchHistoryOp& fetch) {
             });
 }
 
-void ChatShard::Owner(Request* request, chat::SetCursorOp& set) {
+void ChatShard::Owner(Call* request, chat::SetCursorOp& set) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
@@ -1805,7 +1784,7 @@ void ChatShard::Owner(Request* request, chat::SetCursorOp& set) {
   AnswerAfterMetaCommit(request);
 }
 
-void ChatShard::Owner(Request* request, chat::GetCursorsOp&) {
+void ChatShard::Owner(Call* request, chat::GetCursorsOp&) {
   auto row_of = [&](OwnedChannel& channel) {
     Row row;
     row.channel = channel.name;
@@ -1832,7 +1811,7 @@ void ChatShard::Owner(Request* request, chat::GetCursorsOp&) {
 void ChatShard::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
   if (log == meta_log_) {
     while (!meta_waiters_.empty() && meta_waiters_.front().first <= durable_seq) {
-      Request* request = meta_waiters_.front().second;
+      Call* request = meta_waiters_.front().second;
       meta_waiters_.pop_front();
       Answer(request);
     }
@@ -1887,10 +1866,10 @@ void ChatShard::EndAllSubscriptions(OwnedChannel& channel, const chat::Answer& n
 }
 
 void ChatShard::RetryBusySends() {
-  std::deque<Request*> retry;
+  std::deque<Call*> retry;
   retry.swap(busy_sends_);
   retrying_busy_ = true;
-  for (Request* request : retry) {
+  for (Call* request : retry) {
     // Once one is refused again, the rest wait behind it: appends keep their order.
     if (!busy_sends_.empty()) {
       busy_sends_.push_back(request);

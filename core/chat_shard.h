@@ -8,9 +8,9 @@
 //   ring entry per gateway shard with subscribers, whatever the number of subscribers.
 //
 // Gateways and owners talk only through the runtime's rings (core/shard.h), and memory that
-// crosses goes back to the shard that allocated it: a Request is the gateway's and comes back
-// to it with its answer; a Page (records read for a reader, or a fan-out batch) is the
-// owner's and comes back to be reused.
+// crosses goes back to the shard that allocated it: a chat::Call (a request) is the
+// gateway's and comes back to it with its answer; a chat::Page (records read for a reader,
+// or a fan-out batch) is the owner's and comes back to be reused.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +39,7 @@
 
 namespace hoot::core {
 
-struct Request;
+using chat::Call;
 using chat::Page;
 struct Session;
 struct Subscription;
@@ -98,7 +98,7 @@ class ChatShard : public io::TcpHandler {
   void SendError(Session& session, uint32_t correlation_id, proto::ErrorCode code,
                  std::string_view text);
   // The owner's answer to `request`, encoded for its client.
-  void SendAnswer(Session& session, const Request& request);
+  void SendAnswer(Session& session, const Call& request);
   // False (nothing sent) if the message does not fit in a frame.
   template <class M>
   bool SendFrame(Session& session, const M& message, uint32_t correlation_id);
@@ -115,15 +115,15 @@ class ChatShard : public io::TcpHandler {
       if (!alive.expired()) task();
     };
   }
-  Request* NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
+  Call* NewRequest(Session& session, chat::Op op, uint32_t correlation_id,
                       std::string_view channel);
-  void ToOwner(Request* request);
+  void ToOwner(Call* request);
   void ScatterToAllShards(Session& session, const chat::Op& op, uint32_t correlation_id);
-  void OnAnswer(Request* request);
-  void OnSubscribeAnswer(Request* request, Session* session);
-  void OnReadAnswer(Request* request, Session* session);
-  void OnHistoryAnswer(Request* request, Session* session);
-  void OnGatherAnswer(Request* request, Session* session);
+  void OnAnswer(Call* request);
+  void OnSubscribeAnswer(Call* request, Session* session);
+  void OnReadAnswer(Call* request, Session* session);
+  void OnHistoryAnswer(Call* request, Session* session);
+  void OnGatherAnswer(Call* request, Session* session);
   void OnFanOut(Page* page);
   void OnRevoke(Page* page);
   void ContinueReplay(Session& session, Subscription& subscription);
@@ -136,38 +136,38 @@ class ChatShard : public io::TcpHandler {
   Session* FindSession(uint64_t connection_id);
 
   // ---- Owner ----
-  void OnRequest(Request* request);
-  void Answer(Request* request);  // Sends the request back to its gateway.
-  void AnswerError(Request* request, proto::ErrorCode code, std::string_view text);
-  void AnswerWith(Request* request, chat::Answer answer);
+  void OnRequest(Call* request);
+  void Answer(Call* request);  // Sends the request back to its gateway.
+  void AnswerError(Call* request, proto::ErrorCode code, std::string_view text);
+  void AnswerWith(Call* request, chat::Answer answer);
   // Answers once every metadata event appended so far is durable.
-  void AnswerAfterMetaCommit(Request* request);
-  void AnswerBusy(Request* request);
+  void AnswerAfterMetaCommit(Call* request);
+  void AnswerBusy(Call* request);
   log::AppendStatus AppendMeta(const MetaEvent& event);
   // Whether the append worked; if not, the request was answered or queued for a retry.
-  bool Appended(Request* request, log::AppendStatus status);
+  bool Appended(Call* request, log::AppendStatus status);
   // Reads `count` records after `after_seq` (fewer at the head), stopping early past
   // `max_bytes`, across as many log reads as it takes.
   void ReadRange(log::ChannelLog* log, uint64_t after_seq, uint64_t count, size_t max_bytes,
                  RangeCallback done);
   void ReadRangeStep(std::shared_ptr<RangeRead> state);
   // One per operation (OnRequest dispatches on the request's op).
-  void Owner(Request* request, chat::CreateChannelOp& create);
-  void Owner(Request* request, chat::JoinOp& join);
-  void Owner(Request* request, chat::LeaveOp& leave);
-  void Owner(Request* request, chat::InviteOp& invite);
-  void Owner(Request* request, chat::ListChannelsOp& list);
-  void Owner(Request* request, chat::SubscribeOp& subscribe);
-  void Owner(Request* request, chat::UnsubscribeOp& unsubscribe);
-  void Owner(Request* request, chat::ReplayReadOp& read);
-  void Owner(Request* request, chat::SendOp& send);
-  void Owner(Request* request, chat::FetchHistoryOp& fetch);
-  void Owner(Request* request, chat::SetCursorOp& set);
-  void Owner(Request* request, chat::GetCursorsOp& get);
+  void Owner(Call* request, chat::CreateChannelOp& create);
+  void Owner(Call* request, chat::JoinOp& join);
+  void Owner(Call* request, chat::LeaveOp& leave);
+  void Owner(Call* request, chat::InviteOp& invite);
+  void Owner(Call* request, chat::ListChannelsOp& list);
+  void Owner(Call* request, chat::SubscribeOp& subscribe);
+  void Owner(Call* request, chat::UnsubscribeOp& unsubscribe);
+  void Owner(Call* request, chat::ReplayReadOp& read);
+  void Owner(Call* request, chat::SendOp& send);
+  void Owner(Call* request, chat::FetchHistoryOp& fetch);
+  void Owner(Call* request, chat::SetCursorOp& set);
+  void Owner(Call* request, chat::GetCursorsOp& get);
   OwnedChannel* FindOwned(const std::string& channel);
   // The channel when `request`'s user may use it; otherwise answers the error and returns null.
-  OwnedChannel* MemberChannel(Request* request);
-  void FillChannelInfo(Request* request, OwnedChannel& channel);
+  OwnedChannel* MemberChannel(Call* request);
+  void FillChannelInfo(Call* request, OwnedChannel& channel);
   void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
   void FanOut(OwnedChannel& channel);
   // Ends every subscription to the channel, on every gateway, with `notice`.
@@ -211,12 +211,12 @@ class ChatShard : public io::TcpHandler {
   std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
   chat::SenderNumbers senders_;  // For every owned channel's dedup table.
-  std::deque<std::pair<uint64_t, Request*>> meta_waiters_;  // (meta seq, request)
+  std::deque<std::pair<uint64_t, Call*>> meta_waiters_;  // (meta seq, request)
   // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
   // requests for the name that wait for it; they run again once it exists.
-  std::unordered_map<std::string, std::vector<Request*>> creating_;
+  std::unordered_map<std::string, std::vector<Call*>> creating_;
   // Appends refused with kBusy, retried after a commit (at most requests_queued_per_shard_max).
-  std::deque<Request*> busy_sends_;
+  std::deque<Call*> busy_sends_;
   bool retrying_busy_ = false;
   bool flush_posted_ = false;
   std::vector<std::unique_ptr<Page>> page_pool_;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -174,5 +175,33 @@ using Answer = std::variant<std::monostate, Refused, ResetAnswer, ChannelInfoAns
 
 // The page `answer` lends, now the caller's (null if none; the answer keeps a null page).
 Page* TakePage(Answer& answer);
+
+// ---- What crosses: a client's request on its way to the channel's owner and back with
+// the answer. Allocated and freed by the gateway; the owner reads the route and the op,
+// fills `answer` and sends the call back (one ring each way, in order).
+
+// A scatter's rows from every owner, merged by the gateway.
+struct Gather {
+  unsigned remaining = 0;
+  std::vector<Row> rows;
+};
+
+struct Call {
+  // The route.
+  unsigned gateway = 0;
+  unsigned owner = 0;
+  uint64_t connection_id = 0;
+  uint32_t correlation_id = 0;
+  std::string user;
+  std::string channel;  // Empty for the scatters (LIST_CHANNELS, GET_CURSORS of all).
+
+  Op op;
+  Answer result;  // The owner's; encoded for the client by the gateway (answer_frames.h).
+
+  // The gateway's own bookkeeping, which the owner never reads.
+  uint64_t subscription_id = 0;
+  bool holds_slot = false;  // Counts in its session's requests_in_flight until answered.
+  std::shared_ptr<Gather> gather;
+};
 
 }  // namespace hoot::core::chat
