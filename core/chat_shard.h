@@ -29,6 +29,7 @@
 #include "auth/token.h"
 #include "core/chat/dedup.h"
 #include "core/chat/ops.h"
+#include "core/chat/owner.h"
 #include "core/connection_limits.h"
 #include "core/metadata.h"
 #include "core/server_options.h"
@@ -43,17 +44,12 @@ using chat::Call;
 using chat::Page;
 struct Session;
 struct Subscription;
-struct OwnedChannel;
-struct OwnedRecord;
-struct RangeRead;
 
 // The shard that owns a channel.
 unsigned OwnerOf(std::string_view channel, unsigned shard_count);
 
-class ChatShard : public io::TcpHandler {
+class ChatShard : public io::TcpHandler, private chat::OwnerHost {
  public:
-  using RangeCallback = std::function<void(log::ReadStatus, std::vector<OwnedRecord>&&)>;
-
   // On the shard's thread: opens and recovers the shard's log and metadata, then listens.
   static absl::StatusOr<std::unique_ptr<ChatShard>> Create(Shard& shard,
                                                           const ServerOptions& options,
@@ -79,9 +75,6 @@ class ChatShard : public io::TcpHandler {
             ConnectionLimits* limits);
   // Whether `user` may send now (their token bucket on this shard).
   bool TakeSendToken(const std::string& user);
-  absl::Status Open();
-  absl::Status Replay(log::ChannelLog* channel, uint64_t after_seq,
-                      const std::function<void(const log::RecordView&)>& on_record);
 
   // ---- Gateway ----
   // Parses and handles `data` (after what the session holds) until the session is full.
@@ -135,49 +128,13 @@ class ChatShard : public io::TcpHandler {
   void CheckDrained();
   Session* FindSession(uint64_t connection_id);
 
-  // ---- Owner ----
-  void OnRequest(Call* request);
-  void Answer(Call* request);  // Sends the request back to its gateway.
-  void AnswerError(Call* request, proto::ErrorCode code, std::string_view text);
-  void AnswerWith(Call* request, chat::Answer answer);
-  // Answers once every metadata event appended so far is durable.
-  void AnswerAfterMetaCommit(Call* request);
-  void AnswerBusy(Call* request);
-  log::AppendStatus AppendMeta(const MetaEvent& event);
-  // Whether the append worked; if not, the request was answered or queued for a retry.
-  bool Appended(Call* request, log::AppendStatus status);
-  // Reads `count` records after `after_seq` (fewer at the head), stopping early past
-  // `max_bytes`, across as many log reads as it takes.
-  void ReadRange(log::ChannelLog* log, uint64_t after_seq, uint64_t count, size_t max_bytes,
-                 RangeCallback done);
-  void ReadRangeStep(std::shared_ptr<RangeRead> state);
-  // One per operation (OnRequest dispatches on the request's op).
-  void Owner(Call* request, chat::CreateChannelOp& create);
-  void Owner(Call* request, chat::JoinOp& join);
-  void Owner(Call* request, chat::LeaveOp& leave);
-  void Owner(Call* request, chat::InviteOp& invite);
-  void Owner(Call* request, chat::ListChannelsOp& list);
-  void Owner(Call* request, chat::SubscribeOp& subscribe);
-  void Owner(Call* request, chat::UnsubscribeOp& unsubscribe);
-  void Owner(Call* request, chat::ReplayReadOp& read);
-  void Owner(Call* request, chat::SendOp& send);
-  void Owner(Call* request, chat::FetchHistoryOp& fetch);
-  void Owner(Call* request, chat::SetCursorOp& set);
-  void Owner(Call* request, chat::GetCursorsOp& get);
-  OwnedChannel* FindOwned(const std::string& channel);
-  // The channel when `request`'s user may use it; otherwise answers the error and returns null.
-  OwnedChannel* MemberChannel(Call* request);
-  void FillChannelInfo(Call* request, OwnedChannel& channel);
-  void OnCommit(log::ChannelLog* log, uint64_t durable_seq);
-  void FanOut(OwnedChannel& channel);
-  // Ends every subscription to the channel, on every gateway, with `notice`.
-  void EndAllSubscriptions(OwnedChannel& channel, const chat::Answer& notice);
-  // The HISTORY_RESET for the channel as it is now.
-  static chat::ResetAnswer ResetFor(const OwnedChannel& channel, proto::ResetReason reason);
-  void ScheduleFlush();
-  void RetryBusySends();
-  Page* NewPage();
-  void RecyclePage(Page* page);
+  // chat::OwnerHost (the owner's sends go through the shard's rings).
+  unsigned shard_id() const override { return shard_.id(); }
+  unsigned shard_count() const override { return shard_.shard_count(); }
+  void ToGateway(Call* call) override;
+  void FanOut(unsigned gateway, Page* page) override;
+  void Revoke(unsigned gateway, Page* page) override;
+  void Post(std::function<void()> task) override;
 
   Shard& shard_;
   const ServerOptions& options_;
@@ -203,24 +160,9 @@ class ChatShard : public io::TcpHandler {
   std::function<void()> drained_;
   TimerId housekeeping_timer_ = 0;
 
-  // Owner state.
+  // Owner state (the storage outlives the owner's log store).
   std::unique_ptr<log::Storage> storage_;
-  std::unique_ptr<log::LogStore> store_;
-  log::ChannelLog* meta_log_ = nullptr;
-  MetaState meta_;
-  std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
-  std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
-  chat::SenderNumbers senders_;  // For every owned channel's dedup table.
-  std::deque<std::pair<uint64_t, Call*>> meta_waiters_;  // (meta seq, request)
-  // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
-  // requests for the name that wait for it; they run again once it exists.
-  std::unordered_map<std::string, std::vector<Call*>> creating_;
-  // Appends refused with kBusy, retried after a commit (at most requests_queued_per_shard_max).
-  std::deque<Call*> busy_sends_;
-  bool retrying_busy_ = false;
-  bool flush_posted_ = false;
-  std::vector<std::unique_ptr<Page>> page_pool_;
-  size_t pages_out_ = 0;
+  std::unique_ptr<chat::Owner> owner_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -24,6 +24,11 @@ Page* TakePage(Answer& answer) {
   return page;
 }
 
+void DiscardCall(Call* call) {
+  delete TakePage(call->result);
+  delete call;
+}
+
 bool Appends(const Op& op) {
   return std::holds_alternative<SendOp>(op) || std::holds_alternative<CreateChannelOp>(op) ||
          std::holds_alternative<JoinOp>(op) || std::holds_alternative<LeaveOp>(op) ||

@@ -186,6 +186,11 @@ struct Gather {
   std::vector<Row> rows;
 };
 
+struct Call;
+// Frees a call and any page its answer holds: only where no service is left to answer it or
+// take the page back (a shard's teardown, envelopes delivered after the shards stopped).
+void DiscardCall(Call* call);
+
 struct Call {
   // The route.
   unsigned gateway = 0;
