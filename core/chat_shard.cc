@@ -1039,4 +1039,8 @@ void ChatShard::Revoke(unsigned gateway, Page* page) {
 
 void ChatShard::Post(std::function<void()> task) { shard_.Post(Guarded(std::move(task))); }
 
+void ChatShard::OnLogFailure(const absl::Status& status) {
+  if (options_.on_log_failure) options_.on_log_failure(shard_.id(), status);
+}
+
 }  // namespace hoot::core

@@ -135,6 +135,7 @@ class ChatShard : public io::TcpHandler, private chat::OwnerHost {
   void FanOut(unsigned gateway, Page* page) override;
   void Revoke(unsigned gateway, Page* page) override;
   void Post(std::function<void()> task) override;
+  void OnLogFailure(const absl::Status& status) override;
 
   Shard& shard_;
   const ServerOptions& options_;

@@ -270,6 +270,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // The fsyncgate rule: after a failed write or fdatasync the page cache may lie, so the
+  // process ends and a restart recovers from what is really on the disk (the log has
+  // already said why, and acknowledged nothing that was not durable).
+  options.on_log_failure = [](unsigned shard, const absl::Status&) {
+    std::fprintf(stderr, "hootd: shard %u's log failed; exiting (3) to recover on restart\n",
+                 shard);
+    std::_Exit(3);
+  };
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
   bool v6 = options.listen_host.find(':') != std::string::npos;

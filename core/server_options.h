@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "io/ring.h"
 #include "log/log_store.h"
 #include "log/storage.h"
@@ -52,6 +53,12 @@ struct ServerOptions {
   uint64_t journal_file_bytes = 64u << 20;
   uint64_t segment_bytes = 64u << 20;
   size_t cache_bytes_per_channel = 1u << 20;
+
+  // Called on the shard's thread once its log has failed for good (a failed write or
+  // fdatasync: a retry cannot make it durable, so the log acknowledges nothing more and every
+  // append is refused with storage_failed). hootd exits with code 3 (the fsyncgate rule);
+  // empty: the server goes on, refusing appends and serving reads.
+  std::function<void(unsigned shard, const absl::Status& status)> on_log_failure;
 
   // Tests only: wraps each shard's storage (for fault and ordering hooks). Called on the
   // shard's thread with the real storage, which the wrapper must use and keep alive.

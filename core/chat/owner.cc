@@ -59,6 +59,26 @@ Owner::~Owner() {
   }
 }
 
+void Owner::RefuseEverythingWaiting() {
+  // They waited for commits that will never come. Each client learns its request was not
+  // acknowledged; a send retried with the same client message id after a restart is
+  // answered with its original if the record did reach the disk.
+  const std::string text =
+      "the server's log failed before this was durable: it is not acknowledged (retry it "
+      "once the server has restarted)";
+  for (auto& [name, channel] : owned_) {
+    std::deque<PendingAck> acks;
+    acks.swap(channel->pending_acks);
+    for (PendingAck& ack : acks) AnswerError(ack.request, ErrorCode::kStorageFailed, text);
+  }
+  std::deque<std::pair<uint64_t, Call*>> waiters;
+  waiters.swap(meta_waiters_);
+  for (auto& [seq, request] : waiters) AnswerError(request, ErrorCode::kStorageFailed, text);
+  std::deque<Call*> busy;
+  busy.swap(busy_sends_);
+  for (Call* request : busy) AnswerError(request, ErrorCode::kStorageFailed, text);
+}
+
 bool Owner::Quiet() const {
   return store_->idle() && meta_waiters_.empty() && busy_sends_.empty();
 }
@@ -73,14 +93,15 @@ absl::Status Owner::Recover(const log::LogOptions& log_options) {
     if (owned == owned_by_log_.end()) return;
     EndAllSubscriptions(*owned->second, ResetFor(*owned->second, proto::ResetReason::kDamaged));
   });
-  store_->set_failure_callback([](const absl::Status& status) {
+  store_->set_failure_callback([this](const absl::Status& status) {
     // The fsyncgate rule: nothing that was not durable may ever be acknowledged, and a failed
-    // write or sync cannot be retried into being durable. Stop, loudly.
+    // write or sync cannot be retried into being durable: the log refuses every append now.
     base::Logf(base::LogLevel::kError,
-               "the log failed: %s; hootd exits (3): nothing that was not durable has been "
-               "acknowledged",
+               "the log failed: %s; nothing that was not durable has been acknowledged, and "
+               "nothing more will be",
                status.message());
-    std::_Exit(3);
+    RefuseEverythingWaiting();
+    host_.OnLogFailure(status);
   });
 
   const std::string meta_name(kMetaChannel);

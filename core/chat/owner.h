@@ -39,6 +39,9 @@ class OwnerHost {
   virtual void Revoke(unsigned gateway, Page* page) = 0;
   // Runs `task` later on this shard (never once the owner is gone).
   virtual void Post(std::function<void()> task) = 0;
+  // The shard's log failed for good: it acknowledges nothing more (the process decides
+  // whether to go on).
+  virtual void OnLogFailure(const absl::Status& status) = 0;
 };
 
 // A record read back for catch-up, owning its bytes.
@@ -140,6 +143,8 @@ class Owner {
   static ResetAnswer ResetFor(const OwnedChannel& channel, proto::ResetReason reason);
   void ScheduleFlush();
   void RetryBusySends();
+  // The log failed: every call waiting for a commit or for journal room is refused.
+  void RefuseEverythingWaiting();
   Page* NewPage();
 
   OwnerHost& host_;

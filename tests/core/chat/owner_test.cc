@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <deque>
 #include <memory>
 #include <variant>
@@ -37,8 +38,10 @@ class RecordingHost : public OwnerHost {
     events.push_back({Event::Kind::kRevoke, gateway, nullptr, page});
   }
   void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
+  void OnLogFailure(const absl::Status& status) override { failures.push_back(status); }
 
   std::deque<std::function<void()>> posted;
+  std::vector<absl::Status> failures;
   std::vector<Event> events;
 };
 
@@ -295,6 +298,21 @@ TEST_F(OwnerTest, TwoCreatesOfOneNameGiveOneChannel) {
   EXPECT_EQ(AnswerAs<ChannelInfoAnswer>(first)->visibility, proto::Visibility::kPublic);
   ASSERT_NE(AnswerAs<Refused>(second), nullptr);
   EXPECT_EQ(AnswerAs<Refused>(second)->code, proto::ErrorCode::kChannelExists);
+}
+
+TEST_F(OwnerTest, AFailedJournalSyncRefusesWhatWaitedAndEverythingAfterAndSaysSo) {
+  CreateChannel("desk", proto::Visibility::kPublic);
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(Ask(0, "ann", "desk", SendOp{1, "durable"})));
+  storage_->FailNextSync("data/shards/0/journal/0/0.jnl", EIO);
+  uint32_t waiting = Submit(0, "ann", "desk", SendOp{2, "never durable"});
+  Pump();
+  ASSERT_EQ(host_.failures.size(), 1u);
+  ASSERT_NE(AnswerAs<Refused>(waiting), nullptr) << "the send that waited got no answer";
+  EXPECT_EQ(AnswerAs<Refused>(waiting)->code, proto::ErrorCode::kStorageFailed);
+  const Answer& after = Ask(0, "ann", "desk", SendOp{3, "after"});
+  ASSERT_TRUE(std::holds_alternative<Refused>(after));
+  EXPECT_EQ(std::get<Refused>(after).code, proto::ErrorCode::kStorageFailed);
+  EXPECT_EQ(DurableSeq("desk"), 1u);
 }
 
 TEST_F(OwnerTest, EveryPageLentComesBack) {
