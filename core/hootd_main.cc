@@ -7,11 +7,13 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "auth/token.h"
+#include "base/flags.h"
 #include "base/parse.h"
 #include "core/repair.h"
 #include "core/server.h"
@@ -29,6 +31,9 @@ Usage:
                                      with hootd stopped: cut the history of a channel fenced
                                      at damage, at the damage, and give it a new epoch
                                      (docs/DATA.md, "Damage and repair")
+
+A flag's value follows it or an "=": --listen 127.0.0.1:0 or --listen=127.0.0.1:0. Durations
+are written like 500ms, 30s, 1h30m.
 
 Server flags:
   --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; an IPv6 address in
@@ -95,15 +100,54 @@ is refused with exit 1.
   std::exit(1);
 }
 
-struct Args {
-  std::vector<std::string> items;
-  size_t next = 0;
-  bool Done() const { return next >= items.size(); }
-  std::string Value(const std::string& flag) {
-    if (next >= items.size()) Fail(flag + " needs a value (see hootd --help)");
-    return items[next++];
-  }
+using hoot::base::FlagKind;
+using hoot::base::FlagSpec;
+
+constexpr FlagSpec kServeFlags[] = {
+    {"--help", FlagKind::kSwitch},
+    {"--listen", FlagKind::kValue},
+    {"--data-dir", FlagKind::kValue},
+    {"--shards", FlagKind::kValue},
+    {"--secret-file", FlagKind::kValue},
+    {"--dedup-window", FlagKind::kValue},
+    {"--handshake-timeout", FlagKind::kValue},
+    {"--idle-timeout", FlagKind::kValue},
+    {"--max-connections", FlagKind::kValue},
+    {"--max-connections-per-user", FlagKind::kValue},
+    {"--max-subscriptions", FlagKind::kValue},
+    {"--send-rate", FlagKind::kValue},
+    {"--send-burst", FlagKind::kValue},
+    {"--outbound-cap", FlagKind::kValue},
+    {"--max-requests-in-flight", FlagKind::kValue},
+    {"--max-queued-requests", FlagKind::kValue},
+    {"--journal-mib", FlagKind::kValue},
+    {"--segment-mib", FlagKind::kValue},
+    {"--no-pin", FlagKind::kSwitch},
 };
+constexpr FlagSpec kTokenFlags[] = {
+    {"--help", FlagKind::kSwitch},      {"--user", FlagKind::kValue},
+    {"--ttl", FlagKind::kValue},        {"--data-dir", FlagKind::kValue},
+    {"--secret-file", FlagKind::kValue},
+};
+constexpr FlagSpec kRepairFlags[] = {
+    {"--help", FlagKind::kSwitch},
+    {"--data-dir", FlagKind::kValue},
+    {"--channel", FlagKind::kValue},
+    {"--shard", FlagKind::kValue},
+};
+
+// The flags of `args` (after the subcommand, if any), or exits saying what is wrong.
+hoot::base::ParsedFlags FlagsOrFail(const std::vector<std::string>& args,
+                                    std::span<const FlagSpec> specs, const std::string& what) {
+  hoot::base::ParsedFlags parsed;
+  if (std::optional<std::string> problem = hoot::base::ParseFlags(args, specs, &parsed)) {
+    Fail(*problem + (what.empty() ? "" : " for " + what) + " (see hootd --help)");
+  }
+  if (!parsed.operands.empty()) {
+    Fail("unexpected argument \"" + parsed.operands.front() + "\" (see hootd --help)");
+  }
+  return parsed;
+}
 
 uint64_t ParseCount(const std::string& flag, const std::string& text) {
   std::optional<uint64_t> value = hoot::base::ParseUint(text);
@@ -118,26 +162,23 @@ std::chrono::milliseconds ParseDurationFlag(const std::string& flag, const std::
   return *duration;
 }
 
-int MintToken(Args& args) {
+int MintToken(const std::vector<std::string>& args) {
   std::string user;
   std::string ttl = "24h";
   std::string data_directory = "hoot-data";
   std::string secret_file;
-  while (!args.Done()) {
-    std::string flag = args.items[args.next++];
+  for (const auto& [flag, value] : FlagsOrFail(args, kTokenFlags, "token").in_order) {
     if (flag == "--user") {
-      user = args.Value(flag);
+      user = value;
     } else if (flag == "--ttl") {
-      ttl = args.Value(flag);
+      ttl = value;
     } else if (flag == "--data-dir") {
-      data_directory = args.Value(flag);
+      data_directory = value;
     } else if (flag == "--secret-file") {
-      secret_file = args.Value(flag);
-    } else if (flag == "--help" || flag == "-h") {
+      secret_file = value;
+    } else if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else {
-      Fail("unknown flag for token: " + flag + " (see hootd --help)");
     }
   }
   if (user.empty()) Fail("token needs --user NAME");
@@ -158,24 +199,21 @@ int MintToken(Args& args) {
   return 0;
 }
 
-int Repair(Args& args) {
+int Repair(const std::vector<std::string>& args) {
   hoot::core::RepairOptions options;
   options.data_directory = "hoot-data";
-  while (!args.Done()) {
-    std::string flag = args.items[args.next++];
+  for (const auto& [flag, value] : FlagsOrFail(args, kRepairFlags, "repair").in_order) {
     if (flag == "--data-dir") {
-      options.data_directory = args.Value(flag);
+      options.data_directory = value;
     } else if (flag == "--channel") {
-      options.channel = args.Value(flag);
+      options.channel = value;
     } else if (flag == "--shard") {
-      uint64_t shard = ParseCount(flag, args.Value(flag));
+      uint64_t shard = ParseCount(flag, value);
       if (shard > 255) Fail("--shard wants 0 to 255");
       options.shard = static_cast<int>(shard);
-    } else if (flag == "--help" || flag == "-h") {
+    } else if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else {
-      Fail("unknown flag for repair: " + flag + " (see hootd --help)");
     }
   }
   if (options.channel.empty()) Fail("repair needs --channel NAME");
@@ -188,77 +226,71 @@ int Repair(Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) args.items.emplace_back(argv[i]);
-  if (!args.Done() && args.items[0] == "token") {
-    args.next = 1;
-    return MintToken(args);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "token") {
+    return MintToken(std::vector<std::string>(args.begin() + 1, args.end()));
   }
-  if (!args.Done() && args.items[0] == "repair") {
-    args.next = 1;
-    return Repair(args);
+  if (!args.empty() && args[0] == "repair") {
+    return Repair(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   hoot::core::ServerOptions options;
-  while (!args.Done()) {
-    std::string flag = args.items[args.next++];
-    if (flag == "--help" || flag == "-h") {
+  for (const auto& [flag, value] : FlagsOrFail(args, kServeFlags, "").in_order) {
+    if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (flag == "--listen") {
-      auto address = hoot::base::ParseHostPort(args.Value(flag));
+      auto address = hoot::base::ParseHostPort(value);
       if (!address.ok()) Fail("--listen: " + std::string(address.status().message()));
       options.listen_host = address->host;
       options.port = address->port;
     } else if (flag == "--data-dir") {
-      options.data_directory = args.Value(flag);
+      options.data_directory = value;
     } else if (flag == "--shards") {
-      uint64_t shards = ParseCount(flag, args.Value(flag));
+      uint64_t shards = ParseCount(flag, value);
       if (shards == 0 || shards > 256) Fail("--shards wants 1 to 256");
       options.shards = static_cast<unsigned>(shards);
     } else if (flag == "--secret-file") {
-      options.secret_file = args.Value(flag);
+      options.secret_file = value;
     } else if (flag == "--dedup-window") {
-      options.dedup_window = ParseCount(flag, args.Value(flag));
+      options.dedup_window = ParseCount(flag, value);
     } else if (flag == "--handshake-timeout") {
-      options.handshake_timeout = ParseDurationFlag(flag, args.Value(flag));
+      options.handshake_timeout = ParseDurationFlag(flag, value);
     } else if (flag == "--idle-timeout") {
-      options.idle_timeout = ParseDurationFlag(flag, args.Value(flag));
+      options.idle_timeout = ParseDurationFlag(flag, value);
     } else if (flag == "--max-connections") {
-      options.connections_max = ParseCount(flag, args.Value(flag));
+      options.connections_max = ParseCount(flag, value);
     } else if (flag == "--max-connections-per-user") {
-      options.connections_per_user_max = ParseCount(flag, args.Value(flag));
+      options.connections_per_user_max = ParseCount(flag, value);
     } else if (flag == "--max-subscriptions") {
-      options.subscriptions_per_connection_max = ParseCount(flag, args.Value(flag));
+      options.subscriptions_per_connection_max = ParseCount(flag, value);
     } else if (flag == "--send-rate") {
-      options.send_rate_per_user = static_cast<double>(ParseCount(flag, args.Value(flag)));
+      options.send_rate_per_user = static_cast<double>(ParseCount(flag, value));
     } else if (flag == "--send-burst") {
-      uint64_t burst = ParseCount(flag, args.Value(flag));
+      uint64_t burst = ParseCount(flag, value);
       if (burst == 0) Fail("--send-burst wants at least 1");
       options.send_burst_per_user = static_cast<double>(burst);
     } else if (flag == "--outbound-cap") {
-      uint64_t cap = ParseCount(flag, args.Value(flag));
+      uint64_t cap = ParseCount(flag, value);
       if (cap < 65536) Fail("--outbound-cap wants at least 65536 bytes");
       options.outbound_bytes_max = cap;
     } else if (flag == "--max-requests-in-flight") {
-      uint64_t requests = ParseCount(flag, args.Value(flag));
+      uint64_t requests = ParseCount(flag, value);
       if (requests == 0 || requests > 1000000) Fail("--max-requests-in-flight wants 1 to 1000000");
       options.requests_in_flight_per_connection_max = requests;
     } else if (flag == "--max-queued-requests") {
-      uint64_t requests = ParseCount(flag, args.Value(flag));
+      uint64_t requests = ParseCount(flag, value);
       if (requests == 0 || requests > 10000000) Fail("--max-queued-requests wants 1 to 10000000");
       options.requests_queued_per_shard_max = requests;
     } else if (flag == "--journal-mib") {
-      uint64_t mib = ParseCount(flag, args.Value(flag));
+      uint64_t mib = ParseCount(flag, value);
       if (mib < 1 || mib > 4096) Fail("--journal-mib wants 1 to 4096");
       options.journal_file_bytes = mib << 20;
     } else if (flag == "--segment-mib") {
-      uint64_t mib = ParseCount(flag, args.Value(flag));
+      uint64_t mib = ParseCount(flag, value);
       if (mib < 1 || mib > 65536) Fail("--segment-mib wants 1 to 65536");
       options.segment_bytes = mib << 20;
     } else if (flag == "--no-pin") {
       options.pin_shards = false;
-    } else {
-      Fail("unknown flag " + flag + " (see hootd --help)");
     }
   }
 

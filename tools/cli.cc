@@ -5,50 +5,16 @@
 namespace hoot::tools {
 namespace cli_internal {
 
-const FlagSpec* FindFlag(std::string_view name) {
-  for (const FlagSpec& spec : kFlagSpecs) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
-}
-
 std::optional<std::string> ParseCommandLine(const std::vector<std::string>& args,
                                             CommandLine* line) {
-  bool flags_done = false;
-  std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (flags_done || arg.size() < 2 || arg[0] != '-') {
-      positional.push_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      flags_done = true;
-      continue;
-    }
-    std::string name = arg == "-h" ? "--help" : arg;
-    std::optional<std::string> value;
-    size_t equals = name.find('=');
-    if (equals != std::string::npos) {
-      value = name.substr(equals + 1);
-      name = name.substr(0, equals);
-    }
-    const FlagSpec* spec = FindFlag(name);
-    if (spec == nullptr) return "unknown flag " + name;
-    if (spec->kind == FlagKind::kSwitch) {
-      if (value.has_value()) return name + " takes no value";
-      line->flags[name] = "";
-      continue;
-    }
-    if (!value.has_value()) {
-      if (i + 1 >= args.size()) return name + " needs a value";
-      value = args[++i];
-    }
-    line->flags[name] = *value;
+  base::ParsedFlags parsed;
+  if (std::optional<std::string> problem = base::ParseFlags(args, kFlagSpecs, &parsed)) {
+    return problem;
   }
-  if (!positional.empty()) {
-    line->command = positional.front();
-    line->operands.assign(positional.begin() + 1, positional.end());
+  line->flags = std::move(parsed.flags);
+  if (!parsed.operands.empty()) {
+    line->command = parsed.operands.front();
+    line->operands.assign(parsed.operands.begin() + 1, parsed.operands.end());
   }
   return std::nullopt;
 }

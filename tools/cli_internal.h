@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/flags.h"
 #include "base/parse.h"
 #include "client/client.h"
 #include "client/session.h"
@@ -117,14 +118,9 @@ Exit codes:
 
 // --- The command line.
 
-enum class FlagKind { kSwitch, kValue };
+using base::FlagKind;
 
-struct FlagSpec {
-  std::string_view name;
-  FlagKind kind;
-};
-
-inline constexpr FlagSpec kFlagSpecs[] = {
+inline constexpr base::FlagSpec kFlagSpecs[] = {
     {"--server", FlagKind::kValue},   {"--token", FlagKind::kValue},
     {"--json", FlagKind::kSwitch},    {"--timeout", FlagKind::kValue},
     {"--help", FlagKind::kSwitch},    {"--from", FlagKind::kValue},
@@ -132,8 +128,6 @@ inline constexpr FlagSpec kFlagSpecs[] = {
     {"--before", FlagKind::kValue},   {"--limit", FlagKind::kValue},
     {"--private", FlagKind::kSwitch}, {"--count", FlagKind::kValue},
 };
-
-const FlagSpec* FindFlag(std::string_view name);
 
 struct CommandLine {
   std::string command;

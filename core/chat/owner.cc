@@ -1,7 +1,6 @@
 #include "core/chat/owner.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "base/check.h"
 #include "base/clock.h"

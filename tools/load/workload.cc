@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "base/flags.h"
 #include "base/parse.h"
 #include "proto/wire.h"
 #include "tools/format.h"
@@ -96,14 +97,9 @@ Exit codes:
   3  set-up failure: cannot connect, handshake, create/join/subscribe, measure a floor
 )";
 
-enum class FlagKind : uint8_t { kSwitch, kValue };
+using base::FlagKind;
 
-struct FlagSpec {
-  std::string_view name;
-  FlagKind kind;
-};
-
-constexpr FlagSpec kFlagSpecs[] = {
+constexpr base::FlagSpec kFlagSpecs[] = {
     {"--server", FlagKind::kValue},
     {"--data-dir", FlagKind::kValue},
     {"--secret-file", FlagKind::kValue},
@@ -126,13 +122,6 @@ constexpr FlagSpec kFlagSpecs[] = {
     {"--quiet", FlagKind::kSwitch},
     {"--help", FlagKind::kSwitch},
 };
-
-const FlagSpec* FindFlag(std::string_view name) {
-  for (const FlagSpec& spec : kFlagSpecs) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
-}
 
 ParsedCommandLine UsageError(std::string error) {
   ParsedCommandLine parsed;
@@ -285,34 +274,12 @@ std::optional<Workload> PresetWorkload(std::string_view name) {
 std::string_view LoadUsage() { return kUsage; }
 
 ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg.size() < 2 || arg[0] != '-') {
-      positional.push_back(arg);
-      continue;
-    }
-    std::string name = arg == "-h" ? "--help" : arg;
-    std::optional<std::string> value;
-    size_t equals = name.find('=');
-    if (equals != std::string::npos) {
-      value = name.substr(equals + 1);
-      name = name.substr(0, equals);
-    }
-    const FlagSpec* spec = FindFlag(name);
-    if (spec == nullptr) return UsageError("unknown flag " + name);
-    if (spec->kind == FlagKind::kSwitch) {
-      if (value.has_value()) return UsageError(name + " takes no value");
-      flags[name] = "";
-      continue;
-    }
-    if (!value.has_value()) {
-      if (i + 1 >= args.size()) return UsageError(name + " needs a value");
-      value = args[++i];
-    }
-    flags[name] = *value;
+  base::ParsedFlags parsed_flags;
+  if (std::optional<std::string> problem = base::ParseFlags(args, kFlagSpecs, &parsed_flags)) {
+    return UsageError(*problem);
   }
+  const std::vector<std::string>& positional = parsed_flags.operands;
+  std::map<std::string, std::string>& flags = parsed_flags.flags;
   ParsedCommandLine parsed;
   if (flags.contains("--help")) {
     parsed.outcome = ParsedCommandLine::Outcome::kHelp;
