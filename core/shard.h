@@ -58,6 +58,21 @@ struct ShardStats {
 
 using TimerId = uint64_t;
 
+// Wraps tasks for Shard::Post and Shard::AddTimer so that they do nothing once the object
+// holding this guard is gone (the runtime may run leftover tasks after the shards stop).
+class TaskGuard {
+ public:
+  template <class F>
+  auto Wrap(F task) const {
+    return [alive = std::weak_ptr<bool>(alive_), task = std::move(task)]() mutable {
+      if (!alive.expired()) task();
+    };
+  }
+
+ private:
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
 class Runtime;
 
 class Shard {
@@ -165,7 +180,7 @@ class Runtime {
   std::atomic<int> start_errors_{0};
   std::string pinning_;
   std::string ring_flags_;
-  std::mutex control_mutex_;          // Guards control_ring_: any thread may request a stop.
+  std::mutex control_mutex_;  // Guards control_ring_: any thread may request a stop.
   std::unique_ptr<io::Ring> control_ring_;
   bool joined_ = false;
 };

@@ -1,8 +1,14 @@
 #include "core/chat/ops.h"
 
+#include <xxhash.h>
+
 #include <utility>
 
 namespace hoot::core::chat {
+
+unsigned OwnerOf(std::string_view channel, unsigned shard_count) {
+  return static_cast<unsigned>(XXH3_64bits(channel.data(), channel.size()) % shard_count);
+}
 
 void Page::Clear() {
   refs.store(0, std::memory_order_relaxed);
@@ -18,7 +24,8 @@ Page* TakePage(Answer& answer) {
   Page* page = nullptr;
   std::visit(
       [&page](auto& alternative) {
-        if constexpr (requires { alternative.page; }) page = std::exchange(alternative.page, nullptr);
+        if constexpr (requires { alternative.page; })
+          page = std::exchange(alternative.page, nullptr);
       },
       answer);
   return page;

@@ -7,12 +7,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "proto/wire.h"
 
 namespace hoot::core::chat {
+
+// The shard that owns a channel: its name's hash, modulo the shards.
+unsigned OwnerOf(std::string_view channel, unsigned shard_count);
 
 // One row of a LIST_CHANNELS or GET_CURSORS answer, gathered from every owner.
 struct Row {
@@ -94,9 +98,9 @@ struct SetCursorOp {
 // With a channel: its cursor; without (scatter): every channel of the user on that owner.
 struct GetCursorsOp {};
 
-using Op = std::variant<CreateChannelOp, JoinOp, LeaveOp, InviteOp, ListChannelsOp, SubscribeOp,
-                        UnsubscribeOp, ReplayReadOp, SendOp, FetchHistoryOp, SetCursorOp,
-                        GetCursorsOp>;
+using Op =
+    std::variant<CreateChannelOp, JoinOp, LeaveOp, InviteOp, ListChannelsOp, SubscribeOp,
+                 UnsubscribeOp, ReplayReadOp, SendOp, FetchHistoryOp, SetCursorOp, GetCursorsOp>;
 
 // Whether the operation appends to a log (its channel's or the metadata log): such requests
 // wait, in order, behind appends the journal refused.
