@@ -1,5 +1,7 @@
 // The on-disk format of hoot's channel logs, shared by every writer and reader of it.
-// log/FORMAT.md is the prose specification with a worked example.
+// log/FORMAT.md is the prose specification with a worked example; its sections, this
+// header's and format.cc's come in the same order. Parsing never reads outside the given bytes
+// and never returns a record whose checksum does not match.
 //
 // All integers are little-endian. Every record and journal entry starts 8-byte aligned and is
 // padded with zeros to a multiple of 8. A header whose length field is 0 marks the end of
@@ -17,7 +19,16 @@
 namespace hoot::log {
 
 inline constexpr size_t kAlignment = 8;
-inline constexpr size_t AlignUp(size_t bytes) { return (bytes + kAlignment - 1) & ~(kAlignment - 1); }
+inline constexpr size_t AlignUp(size_t bytes) {
+  return (bytes + kAlignment - 1) & ~(kAlignment - 1);
+}
+
+// Little-endian fields (base/endian.h) and the checksum every header carries.
+void StoreU32(char* p, uint32_t value);
+void StoreU64(char* p, uint64_t value);
+uint32_t LoadU32(const char* p);
+uint64_t LoadU64(const char* p);
+uint64_t Checksum(std::string_view bytes, uint64_t seed);
 
 // --- Segment records --------------------------------------------------------------------
 // offset size field
@@ -36,6 +47,96 @@ inline constexpr uint8_t kRecordKindMessage = 1;
 inline constexpr size_t kSenderBytesMax = 64;
 inline constexpr size_t kBodyBytesMax = 64u << 10;
 inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kSenderBytesMax + kBodyBytesMax;
+
+// One chat message as the log stores it. Views borrow the caller's bytes.
+struct RecordView {
+  uint64_t seq = 0;
+  uint64_t timestamp_unix_ns = 0;
+  uint64_t client_message_id = 0;
+  std::string_view sender;
+  std::string_view body;
+};
+
+// Bytes a record takes in a segment, padding included.
+inline size_t RecordBytes(size_t sender_bytes, size_t body_bytes) {
+  return AlignUp(kRecordHeaderBytes + sender_bytes + body_bytes);
+}
+inline size_t RecordBytes(const RecordView& record) {
+  return RecordBytes(record.sender.size(), record.body.size());
+}
+
+// Writes the record, padded, into out[0, RecordBytes(record)). The sender must be 1..64
+// bytes and the body at most kBodyBytesMax (checked).
+void EncodeRecord(const RecordView& record, char* out);
+
+enum class ParseStatus : uint8_t {
+  kOk,
+  kEnd,      // Zeros where a header would start (or fewer bytes than a length field): no more.
+  kCorrupt,  // A header or checksum that does not hold: a torn write or damage.
+};
+
+// Parses the record at the start of `data`. On kOk, *record views `data` and *padded_bytes
+// is how far the next record starts.
+ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padded_bytes);
+
+// Decodes a record this process encoded itself and kept in memory (the recent-records
+// cache): no checksum is computed, since nothing between encoding and here can damage it.
+RecordView DecodeTrustedRecord(const char* record);
+
+// Could a valid record of a seq above `last_seq` start at `bytes`? A look at the header's fixed
+// fields only, before any checksum, so that recovery probes a damaged stretch cheaply.
+bool PlausibleRecordHeader(std::string_view bytes, uint64_t last_seq);
+
+// --- Segment index ------------------------------------------------------------------------
+// <first_seq>.idx beside each sealed segment <first_seq>.seg: a sparse index, one entry per
+// kIndexIntervalBytes of segment (and one for the first record):
+//  0     8    checksum        XXH3-64 (seed kIndexChecksumSeed) of bytes [8, end of file)
+//  8     8    magic           kIndexMagic
+// 16     8    entry_count
+// 24     8    segment_bytes   the sealed segment's data size
+// 32     8    last_seq        the segment's last record
+// 40     8    last_timestamp_unix_ns   of that record (retention by age uses it)
+// 48          entries: u64 seq, u64 offset
+inline constexpr size_t kIndexHeaderBytes = 48;
+inline constexpr size_t kIndexIntervalBytes = 4096;
+inline constexpr uint64_t kIndexMagic = 0x5844494e544f4f48;         // "HOOTINDX"
+inline constexpr uint64_t kIndexChecksumSeed = 0x686f6f742d696478;  // "hoot-idx"
+
+struct SegmentIndex {
+  uint64_t segment_bytes = 0;
+  uint64_t last_seq = 0;
+  uint64_t last_timestamp_unix_ns = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> entries;  // (seq, offset)
+};
+std::string EncodeSegmentIndex(const SegmentIndex& index);
+bool ParseSegmentIndex(std::string_view bytes, SegmentIndex* index);
+
+// --- Channel metadata ---------------------------------------------------------------------
+// channels/<name>/meta, replaced atomically (write meta.tmp, fdatasync, rename, fsync dir):
+//  0     8    checksum        XXH3-64 (seed kMetaChecksumSeed) of bytes [8, 64 + name_bytes)
+//  8     8    magic           kMetaMagic
+// 16     4    version         kMetaVersion
+// 20     4    name_bytes
+// 24     8    channel_id
+// 32     8    epoch           random, non-zero; changes only when history is cut
+// 40     8    created_unix_ns
+// 48     8    first_seq       the first seq of the channel's history in this epoch
+// 56     8    reserved        0
+// 64          the channel name
+inline constexpr size_t kMetaHeaderBytes = 64;
+inline constexpr uint64_t kMetaMagic = 0x4154454d544f4f48;  // "HOOTMETA"
+inline constexpr uint32_t kMetaVersion = 1;
+inline constexpr uint64_t kMetaChecksumSeed = 0x686f6f742d6d6574;  // "hoot-met"
+
+struct ChannelMeta {
+  uint64_t channel_id = 0;
+  uint64_t epoch = 0;
+  uint64_t created_unix_ns = 0;
+  uint64_t first_seq = 1;
+  std::string name;
+};
+std::string EncodeChannelMeta(const ChannelMeta& meta);
+bool ParseChannelMeta(std::string_view bytes, ChannelMeta* meta);
 
 // --- Journal ------------------------------------------------------------------------------
 // A journal file starts with a header block of kJournalHeaderBytes:
@@ -72,14 +173,28 @@ void EncodeJournalHeader(const JournalHeader& header, char* out);
 // False unless `bytes` holds a whole, valid header of this version.
 bool ParseJournalHeader(std::string_view bytes, JournalHeader* header);
 
+// Journal entries: a record tagged with its channel, checksummed with the seed of the journal
+// file it is in (JournalHeader::entry_seed).
+inline size_t JournalEntryBytes(const RecordView& record) {
+  return kJournalEntryHeaderBytes + RecordBytes(record);
+}
+void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch,
+                        const RecordView& record, char* out);
+// The pieces of EncodeJournalEntry, for a record already encoded at out + 32 (padded): the
+// header fields, and later, once the entry's journal file is known, its checksum.
+void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch, size_t record_bytes);
+void SealJournalEntry(char* entry, uint64_t entry_seed);
+ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64_t* channel_id,
+                              uint64_t* epoch, RecordView* record, size_t* padded_bytes);
+
 // --- Checkpoint files ---------------------------------------------------------------------
 // journal/<name>/checkpoint-0 and checkpoint-1, written in turn (write + fdatasync) by each
 // checkpoint once its segment and directory syncs completed, before the journal space they
 // free is reused. They record how much of each channel's active segment is durable, so that
 // recovery takes missing bytes below that length for damage, never for the end of the log.
 // The valid file with the higher serial counts.
-//  0     8    checksum        XXH3-64 (seed kCheckpointChecksumSeed) of bytes [8, 40 + 32 * entry_count)
-//  8     8    magic           kCheckpointMagic
+//  0     8    checksum        XXH3-64 (seed kCheckpointChecksumSeed) of bytes [8, 40 + 32 *
+//  entry_count) 8     8    magic           kCheckpointMagic
 // 16     4    version         kCheckpointVersion
 // 20     4    reserved        0
 // 24     8    serial          one more each checkpoint
@@ -103,57 +218,6 @@ struct CheckpointFile {
 };
 std::string EncodeCheckpoint(const CheckpointFile& checkpoint);
 bool ParseCheckpoint(std::string_view bytes, CheckpointFile* checkpoint);
-
-// --- Channel metadata ---------------------------------------------------------------------
-// channels/<name>/meta, replaced atomically (write meta.tmp, fdatasync, rename, fsync dir):
-//  0     8    checksum        XXH3-64 (seed kMetaChecksumSeed) of bytes [8, 64 + name_bytes)
-//  8     8    magic           kMetaMagic
-// 16     4    version         kMetaVersion
-// 20     4    name_bytes
-// 24     8    channel_id
-// 32     8    epoch           random, non-zero; changes only when history is cut
-// 40     8    created_unix_ns
-// 48     8    first_seq       the first seq of the channel's history in this epoch
-// 56     8    reserved        0
-// 64          the channel name
-inline constexpr size_t kMetaHeaderBytes = 64;
-inline constexpr uint64_t kMetaMagic = 0x4154454d544f4f48;  // "HOOTMETA"
-inline constexpr uint32_t kMetaVersion = 1;
-inline constexpr uint64_t kMetaChecksumSeed = 0x686f6f742d6d6574;  // "hoot-met"
-
-struct ChannelMeta {
-  uint64_t channel_id = 0;
-  uint64_t epoch = 0;
-  uint64_t created_unix_ns = 0;
-  uint64_t first_seq = 1;
-  std::string name;
-};
-std::string EncodeChannelMeta(const ChannelMeta& meta);
-bool ParseChannelMeta(std::string_view bytes, ChannelMeta* meta);
-
-// --- Segment index ------------------------------------------------------------------------
-// <first_seq>.idx beside each sealed segment <first_seq>.seg: a sparse index, one entry per
-// kIndexIntervalBytes of segment (and one for the first record):
-//  0     8    checksum        XXH3-64 (seed kIndexChecksumSeed) of bytes [8, end of file)
-//  8     8    magic           kIndexMagic
-// 16     8    entry_count
-// 24     8    segment_bytes   the sealed segment's data size
-// 32     8    last_seq        the segment's last record
-// 40     8    last_timestamp_unix_ns   of that record (retention by age uses it)
-// 48          entries: u64 seq, u64 offset
-inline constexpr size_t kIndexHeaderBytes = 48;
-inline constexpr size_t kIndexIntervalBytes = 4096;
-inline constexpr uint64_t kIndexMagic = 0x5844494e544f4f48;  // "HOOTINDX"
-inline constexpr uint64_t kIndexChecksumSeed = 0x686f6f742d696478;  // "hoot-idx"
-
-struct SegmentIndex {
-  uint64_t segment_bytes = 0;
-  uint64_t last_seq = 0;
-  uint64_t last_timestamp_unix_ns = 0;
-  std::vector<std::pair<uint64_t, uint64_t>> entries;  // (seq, offset)
-};
-std::string EncodeSegmentIndex(const SegmentIndex& index);
-bool ParseSegmentIndex(std::string_view bytes, SegmentIndex* index);
 
 // File names. Seqs in names have 20 digits so that names sort in seq order.
 inline constexpr std::string_view kChannelsDirectory = "channels";

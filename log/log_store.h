@@ -28,7 +28,6 @@
 #include "absl/status/statusor.h"
 #include "base/byte_buffer.h"
 #include "log/format.h"
-#include "log/record.h"
 #include "log/storage.h"
 
 namespace hoot::log {

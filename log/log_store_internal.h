@@ -15,7 +15,6 @@
 #include "base/byte_buffer.h"
 #include "log/format.h"
 #include "log/log_store.h"
-#include "log/record.h"
 
 namespace hoot::log {
 

@@ -45,19 +45,6 @@ std::optional<uint64_t> SegmentNameSeq(const std::string& name) {
   return seq;
 }
 
-// Could a valid record of seq above `last_seq` start here? A cheap look at the header's fixed
-// fields before the checksum is computed, so probing a damaged stretch stays fast.
-bool PlausibleRecordAt(std::string_view bytes, uint64_t last_seq) {
-  if (bytes.size() < kRecordHeaderBytes) return false;
-  const char* p = bytes.data();
-  uint32_t record_bytes = LoadU32(p + 8);
-  uint8_t sender_bytes = static_cast<uint8_t>(p[12]);
-  return record_bytes >= kRecordHeaderBytes && record_bytes <= kRecordBytesMax &&
-         sender_bytes >= 1 && sender_bytes <= kSenderBytesMax &&
-         static_cast<uint8_t>(p[13]) == kRecordKindMessage && p[14] == 0 && p[15] == 0 &&
-         LoadU64(p + 16) > last_seq;
-}
-
 // A segment's records from the start: the index, where valid data ends, and whether a valid
 // record lies beyond that end (damage: a hole or a bad record, not a torn tail).
 struct SegmentScan : SegmentIndex {
@@ -94,9 +81,9 @@ SegmentScan ScanSegment(std::string_view bytes, uint64_t first_seq) {
   }
   scan.segment_bytes = std::min<uint64_t>(offset, bytes.size());
   // Zeros are the end of the log only if nothing valid follows them.
-  for (uint64_t probe = AlignUp(scan.segment_bytes) + kAlignment; probe + kRecordHeaderBytes <= bytes.size();
-       probe += kAlignment) {
-    if (!PlausibleRecordAt(bytes.substr(probe), scan.last_seq)) continue;
+  for (uint64_t probe = AlignUp(scan.segment_bytes) + kAlignment;
+       probe + kRecordHeaderBytes <= bytes.size(); probe += kAlignment) {
+    if (!PlausibleRecordHeader(bytes.substr(probe), scan.last_seq)) continue;
     RecordView record;
     size_t padded = 0;
     if (ParseRecord(bytes.substr(probe), &record, &padded) == ParseStatus::kOk) {
@@ -116,7 +103,8 @@ class LargeBuffer {
     constexpr size_t kHugePage = 2u << 20;
     mapped_ = (capacity + kHugePage - 1) / kHugePage * kHugePage;
     if (mapped_ == 0) return;
-    void* memory = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* memory =
+        ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     HOOT_CHECK(memory != MAP_FAILED);
     ::madvise(memory, mapped_, MADV_HUGEPAGE);  // Advice: without it, 4 KiB pages.
     data_ = static_cast<char*>(memory);
@@ -178,7 +166,8 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
   channel->created_unix_ns = meta.created_unix_ns;
   channel->first_seq = meta.first_seq;
 
-  HOOT_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDirectory(channel->directory));
+  HOOT_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                        storage_->ListDirectory(channel->directory));
   std::vector<uint64_t> segment_seqs;
   for (const std::string& file : names) {
     if (file == kSpareSegmentFileName) {
@@ -200,7 +189,8 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
     segment.first_seq = segment_seqs[i];
     segment.path = channel->directory + "/" + SeqFileName(segment.first_seq, kSegmentSuffix);
     bool active = i + 1 == segment_seqs.size();
-    std::string index_path = channel->directory + "/" + SeqFileName(segment.first_seq, kIndexSuffix);
+    std::string index_path =
+        channel->directory + "/" + SeqFileName(segment.first_seq, kIndexSuffix);
     if (!active && storage_->Exists(index_path)) {
       HOOT_ASSIGN_OR_RETURN(FileHandle index_file, storage_->Open(index_path, false));
       absl::StatusOr<std::string> index_bytes = storage_->ReadWhole(index_file, index_path);
@@ -228,7 +218,8 @@ absl::StatusOr<std::unique_ptr<ChannelLog>> LogStore::LoadChannel(const std::str
     channel->segments.back().scanned = true;
   } else if (channel->segments.front().first_seq > channel->first_seq) {
     // The records from first_seq on were in a file that is gone.
-    std::string missing = channel->directory + "/" + SeqFileName(channel->first_seq, kSegmentSuffix);
+    std::string missing =
+        channel->directory + "/" + SeqFileName(channel->first_seq, kSegmentSuffix);
     FenceAt(channel.get(), missing, 0, channel->first_seq - 1, "the segment file is missing");
   }
   return channel;  // FinishRecovery sets the watermarks once the journal is replayed.
@@ -261,8 +252,9 @@ absl::Status LogStore::LoadCheckpointFile() {
 absl::StatusOr<LogStore::ReplayPosition> LogStore::LocateForReplay(ChannelLog* channel,
                                                                    uint64_t seq) {
   auto& segments = channel->segments;
-  auto it = std::upper_bound(segments.begin(), segments.end(), seq,
-                             [](uint64_t s, const Segment& segment) { return s < segment.first_seq; });
+  auto it =
+      std::upper_bound(segments.begin(), segments.end(), seq,
+                       [](uint64_t s, const Segment& segment) { return s < segment.first_seq; });
   if (it == segments.begin()) return ReplayPosition{ReplayPosition::kSkip};
   size_t index = static_cast<size_t>(it - segments.begin()) - 1;
   Segment& segment = segments[index];
@@ -271,21 +263,21 @@ absl::StatusOr<LogStore::ReplayPosition> LogStore::LocateForReplay(ChannelLog* c
                           index};
   }
   if (seq == segment.first_seq) return ReplayPosition{ReplayPosition::kAt, index, 0};
-  if (seq == segment.last_seq + 1) return ReplayPosition{ReplayPosition::kAt, index, segment.data_bytes};
+  if (seq == segment.last_seq + 1)
+    return ReplayPosition{ReplayPosition::kAt, index, segment.data_bytes};
   if (seq > segment.last_seq + 1) return ReplayPosition{ReplayPosition::kGap, index};
   // Inside the scanned records: walk from the nearest index entry.
-  auto entry = std::upper_bound(segment.index.begin(), segment.index.end(), seq,
-                                [](uint64_t s, const std::pair<uint64_t, uint64_t>& e) {
-                                  return s < e.first;
-                                });
+  auto entry = std::upper_bound(
+      segment.index.begin(), segment.index.end(), seq,
+      [](uint64_t s, const std::pair<uint64_t, uint64_t>& e) { return s < e.first; });
   uint64_t offset = entry == segment.index.begin() ? 0 : (entry - 1)->second;
   std::string buffer;
   while (offset < segment.data_bytes) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kIndexIntervalBytes + 2 * kRecordBytesMax,
-                                                         segment.data_bytes - offset));
+    size_t want = static_cast<size_t>(
+        std::min<uint64_t>(kIndexIntervalBytes + 2 * kRecordBytesMax, segment.data_bytes - offset));
     buffer.resize(want);
-    HOOT_ASSIGN_OR_RETURN(size_t read, storage_->ReadNow(segment.handle, offset, buffer.data(), want,
-                                                         segment.path));
+    HOOT_ASSIGN_OR_RETURN(
+        size_t read, storage_->ReadNow(segment.handle, offset, buffer.data(), want, segment.path));
     std::string_view data(buffer.data(), read);
     size_t position = 0;
     while (position < data.size()) {
@@ -391,7 +383,7 @@ absl::Status LogStore::ReplayJournal() {
     HOOT_ASSIGN_OR_RETURN(file.handle, storage_->Open(file.path, /*create=*/true));
     std::string header_bytes(kJournalHeaderBytes, '\0');
     HOOT_ASSIGN_OR_RETURN(size_t read, storage_->ReadNow(file.handle, 0, header_bytes.data(),
-                                                          header_bytes.size(), file.path));
+                                                         header_bytes.size(), file.path));
     JournalHeader header;
     if (read == kJournalHeaderBytes && ParseJournalHeader(header_bytes, &header)) {
       found.push_back(Found{i, header});
@@ -414,7 +406,8 @@ absl::Status LogStore::ReplayJournal() {
     file_bytes = std::max<uint64_t>(file_bytes, kJournalHeaderBytes) - kJournalHeaderBytes;
     buffers.push_back(std::make_unique<LargeBuffer>(static_cast<size_t>(file_bytes)));
     LargeBuffer& buffer = *buffers.back();
-    const size_t chunk_bytes = static_cast<size_t>(std::min<uint64_t>(kJournalReadChunkBytes, file_bytes));
+    const size_t chunk_bytes =
+        static_cast<size_t>(std::min<uint64_t>(kJournalReadChunkBytes, file_bytes));
     size_t position = 0;
     size_t have = 0;
     bool end_of_file = false;
@@ -435,8 +428,8 @@ absl::Status LogStore::ReplayJournal() {
       uint64_t epoch = 0;
       RecordView record;
       size_t padded = 0;
-      if (ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed,
-                            &channel_id, &epoch, &record, &padded) != ParseStatus::kOk) {
+      if (ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed, &channel_id,
+                            &epoch, &record, &padded) != ParseStatus::kOk) {
         break;
       }
       auto channel = channels_by_id_.find(channel_id);
@@ -500,8 +493,9 @@ absl::Status LogStore::FinishRecovery(ChannelLog* channel) {
       if (segment.first_seq < synced->segment_first_seq) before = segment.last_seq;
     }
     if (!present && synced->synced_bytes > 0) {
-      FenceAt(channel, channel->directory + "/" + SeqFileName(synced->segment_first_seq, kSegmentSuffix),
-              0, before, "the last checkpoint made this segment durable, and it is missing");
+      FenceAt(channel,
+              channel->directory + "/" + SeqFileName(synced->segment_first_seq, kSegmentSuffix), 0,
+              before, "the last checkpoint made this segment durable, and it is missing");
     }
   }
   for (size_t i = 0; i < channel->segments.size(); ++i) {
@@ -511,14 +505,16 @@ absl::Status LogStore::FinishRecovery(ChannelLog* channel) {
     HOOT_ASSIGN_OR_RETURN(std::string bytes, storage_->ReadWhole(segment.handle, segment.path));
     SegmentScan scan = ScanSegment(bytes, segment.first_seq);
     bool continuous = active || scan.last_seq + 1 == channel->segments[i + 1].first_seq;
-    uint64_t durable_bytes =
-        synced != nullptr && synced->segment_first_seq == segment.first_seq ? synced->synced_bytes : 0;
+    uint64_t durable_bytes = synced != nullptr && synced->segment_first_seq == segment.first_seq
+                                 ? synced->synced_bytes
+                                 : 0;
     const char* reason = scan.valid_after_end ? "valid records lie beyond a damaged one"
                          : !continuous        ? "the segment ends before the next one begins"
                          : scan.segment_bytes < durable_bytes
                              ? "the segment holds less than the last checkpoint made durable"
                              : nullptr;
-    if (reason != nullptr) FenceAt(channel, segment.path, scan.segment_bytes, scan.last_seq, reason);
+    if (reason != nullptr)
+      FenceAt(channel, segment.path, scan.segment_bytes, scan.last_seq, reason);
     if (!channel->damage.fenced && bytes.size() > scan.segment_bytes) {
       HOOT_RETURN_IF_ERROR(storage_->Truncate(segment.handle, scan.segment_bytes));
     }
@@ -557,7 +553,8 @@ absl::Status LogStore::SyncDirectoriesNow(const std::vector<std::string>& direct
   absl::Status status;
   for (const std::string& directory : directories) {
     storage_->SyncDirectory(directory, [&, directory](int32_t result) {
-      if (result < 0 && status.ok()) status = base::ErrnoStatus(-result, "fsync directory " + directory);
+      if (result < 0 && status.ok())
+        status = base::ErrnoStatus(-result, "fsync directory " + directory);
       --remaining;
     });
   }
@@ -570,7 +567,8 @@ absl::Status LogStore::Recover() {
   HOOT_RETURN_IF_ERROR(storage_->CreateDirectories(channels_directory));
   HOOT_RETURN_IF_ERROR(storage_->CreateDirectories(JournalDirectory()));
   HOOT_RETURN_IF_ERROR(LoadCheckpointFile());
-  HOOT_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDirectory(channels_directory));
+  HOOT_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                        storage_->ListDirectory(channels_directory));
   for (const std::string& name : names) {
     absl::StatusOr<std::unique_ptr<ChannelLog>> channel = LoadChannel(name);
     if (absl::IsNotFound(channel.status())) continue;  // Created, crashed before its meta.
