@@ -14,11 +14,30 @@
 
 namespace hoot::log {
 
+// What every operation has: the storage whose in-flight count includes it, and its callback.
+class UringStorage::Operation {
+ public:
+  Operation(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
+  virtual ~Operation() = default;
+
+ protected:
+  // Frees the operation, then hands the result on (the callback may start new operations).
+  void Finish(int32_t result) {
+    --storage_->in_flight_;
+    IoCallback done = std::move(done_);
+    delete this;
+    done(result);
+  }
+
+  UringStorage* storage_;
+  IoCallback done_;
+};
+
 // A write that finishes its own short writes.
-class UringStorage::WriteOp : public io::Completion {
+class UringStorage::WriteOp : public io::Completion, private Operation {
  public:
   WriteOp(UringStorage* storage, int fd, uint64_t offset, std::string_view data, IoCallback done)
-      : storage_(storage), fd_(fd), offset_(offset), data_(data), done_(std::move(done)) {}
+      : Operation(storage, std::move(done)), fd_(fd), offset_(offset), data_(data) {}
 
   void Start() {
     io_uring_sqe* sqe = storage_->ring_->GetSqe(this);
@@ -38,41 +57,20 @@ class UringStorage::WriteOp : public io::Completion {
   }
 
  private:
-  void Finish(int32_t result) {
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
-  }
-
-  UringStorage* storage_;
   int fd_;
   uint64_t offset_;
   std::string_view data_;
-  IoCallback done_;
   size_t written_ = 0;
 };
 
 // An operation of one SQE whose result goes straight to the callback (fdatasync, read).
-class UringStorage::SingleOp : public io::Completion {
+class UringStorage::SingleOp : public io::Completion, protected Operation {
  public:
-  SingleOp(UringStorage* storage, IoCallback done) : storage_(storage), done_(std::move(done)) {}
+  SingleOp(UringStorage* storage, IoCallback done) : Operation(storage, std::move(done)) {}
 
   io_uring_sqe* Sqe() { return storage_->ring_->GetSqe(this); }
 
   void Complete(int32_t result, uint32_t) override { Finish(result); }
-
- protected:
-  // Frees the operation, then hands the result on (the callback may start new operations).
-  void Finish(int32_t result) {
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
-  }
-
-  UringStorage* storage_;
-  IoCallback done_;
 };
 
 // The write and the fdatasync are linked (IOSQE_IO_LINK), so the kernel starts the sync
@@ -81,12 +79,16 @@ class UringStorage::SingleOp : public io::Completion {
 // two completions may arrive in either order; the operation resolves once it has both. A
 // failed or short write cancels the sync (-ECANCELED); after a short write the rest is
 // written and synced by a new chain.
-class UringStorage::WriteThenSyncOp {
+class UringStorage::WriteThenSyncOp : private Operation {
  public:
   WriteThenSyncOp(UringStorage* storage, int fd, uint64_t offset, std::string_view data,
                   IoCallback done)
-      : storage_(storage), fd_(fd), offset_(offset), data_(data), done_(std::move(done)),
-        write_part_(this), sync_part_(this) {}
+      : Operation(storage, std::move(done)),
+        fd_(fd),
+        offset_(offset),
+        data_(data),
+        write_part_(this),
+        sync_part_(this) {}
 
   void Start() {
     io::Completion* parts[2] = {&write_part_, &sync_part_};
@@ -124,26 +126,16 @@ class UringStorage::WriteThenSyncOp {
       // sync, as a new chain.
       storage_->in_flight_ -= 1;
       std::string_view rest = data_.substr(written);
-      storage_->WriteThenSync(storage_->FileOfFd(fd_), offset_ + written, rest,
-                              std::move(done_));
+      storage_->WriteThenSync(storage_->FileOfFd(fd_), offset_ + written, rest, std::move(done_));
       delete this;
       return;
     }
     Finish(sync_result_ < 0 ? sync_result_ : static_cast<int32_t>(data_.size()));
   }
 
-  void Finish(int32_t result) {
-    --storage_->in_flight_;
-    IoCallback done = std::move(done_);
-    delete this;
-    done(result);
-  }
-
-  UringStorage* storage_;
   int fd_;
   uint64_t offset_;
   std::string_view data_;
-  IoCallback done_;
   WritePart write_part_;
   SyncPart sync_part_;
   int parts_pending_ = 2;
@@ -231,12 +223,8 @@ class UringStorage::PathOp : public SingleOp {
   PathOp(UringStorage* storage, Kind kind, std::string path, IoCallback done)
       : SingleOp(storage, std::move(done)), kind_(kind), path_(std::move(path)) {}
 
-  void StartOpen(int flags) {
-    io_uring_prep_openat(Sqe(), AT_FDCWD, path_.c_str(), flags, 0644);
-  }
-  void StartMakeDirectory() {
-    io_uring_prep_mkdirat(Sqe(), AT_FDCWD, path_.c_str(), 0755);
-  }
+  void StartOpen(int flags) { io_uring_prep_openat(Sqe(), AT_FDCWD, path_.c_str(), flags, 0644); }
+  void StartMakeDirectory() { io_uring_prep_mkdirat(Sqe(), AT_FDCWD, path_.c_str(), 0755); }
 
   void Complete(int32_t result, uint32_t) override {
     if (kind_ == Kind::kOpen && result >= 0) result = storage_->AddFile(result, path_);
@@ -249,8 +237,7 @@ class UringStorage::PathOp : public SingleOp {
   std::string path_;
 };
 
-void UringStorage::OpenAsync(const std::string& path, bool create, bool truncate,
-                             IoCallback done) {
+void UringStorage::OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) {
   ++in_flight_;
   int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0) | (truncate ? O_TRUNC : 0);
   (new PathOp(this, PathOp::Kind::kOpen, path, std::move(done)))->StartOpen(flags);
@@ -334,8 +321,7 @@ void UringStorage::SyncDirectory(const std::string& path, IoCallback done) {
   new DirectorySyncOp(this, path, std::move(done));
 }
 
-void UringStorage::Write(FileHandle file, uint64_t offset, std::string_view data,
-                         IoCallback done) {
+void UringStorage::Write(FileHandle file, uint64_t offset, std::string_view data, IoCallback done) {
   ++in_flight_;
   (new WriteOp(this, Fd(file), offset, data, std::move(done)))->Start();
 }

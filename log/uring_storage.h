@@ -42,6 +42,7 @@ class UringStorage : public Storage {
   size_t in_flight() const override { return in_flight_; }
 
  private:
+  class Operation;
   class WriteOp;
   class SingleOp;
   class WriteThenSyncOp;
