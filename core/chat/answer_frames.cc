@@ -22,59 +22,44 @@ struct Encoder {
   void operator()(const ReplayPageAnswer&) const {}
   void operator()(const HistoryPageAnswer&) const {}
   void operator()(const Refused& refused) const {
-    proto::Error error;
-    error.code = refused.code;
-    error.text = std::string_view(refused.text).substr(0, proto::kErrorTextBytesMax);
-    Put(error);
+    Put(proto::Error{.code = refused.code,
+                     .text = std::string_view(refused.text).substr(0, proto::kErrorTextBytesMax)});
   }
   void operator()(const ResetAnswer& reset) const {
-    proto::HistoryReset message;
-    message.channel = channel;
-    message.reason = reset.reason;
-    message.epoch = reset.epoch;
-    message.first_seq = reset.first_seq;
-    message.head_seq = reset.head_seq;
-    Put(message);
+    Put(proto::HistoryReset{.channel = channel,
+                            .reason = reset.reason,
+                            .epoch = reset.epoch,
+                            .first_seq = reset.first_seq,
+                            .head_seq = reset.head_seq});
   }
   void operator()(const ChannelInfoAnswer& info) const {
-    proto::ChannelInfo message;
-    message.channel = channel;
-    message.visibility = info.visibility;
-    message.epoch = info.epoch;
-    message.first_seq = info.first_seq;
-    message.head_seq = info.head_seq;
-    Put(message);
+    Put(proto::ChannelInfo{.channel = channel,
+                           .visibility = info.visibility,
+                           .epoch = info.epoch,
+                           .first_seq = info.first_seq,
+                           .head_seq = info.head_seq});
   }
   void operator()(const OkAnswer&) const { Put(proto::Ok{}); }
   void operator()(const SubscribedAnswer& subscribed) const {
-    proto::Subscribed message;
-    message.channel = channel;
-    message.epoch = subscribed.epoch;
-    message.after_seq = subscribed.after_seq;
-    message.head_seq = subscribed.head_seq;
-    Put(message);
+    Put(proto::Subscribed{.channel = channel,
+                          .epoch = subscribed.epoch,
+                          .after_seq = subscribed.after_seq,
+                          .head_seq = subscribed.head_seq});
   }
   void operator()(const EndedAnswer& ended) const {
-    proto::SubscriptionEnded message;
-    message.channel = channel;
-    message.reason = ended.reason;
-    Put(message);
+    Put(proto::SubscriptionEnded{.channel = channel, .reason = ended.reason});
   }
   void operator()(const SentAnswer& sent) const {
-    proto::Sent message;
-    message.epoch = sent.epoch;
-    message.seq = sent.seq;
-    message.timestamp_unix_ns = sent.timestamp_unix_ns;
-    message.flags = sent.duplicate ? proto::kSentDuplicate : 0;
-    Put(message);
+    Put(proto::Sent{.epoch = sent.epoch,
+                    .seq = sent.seq,
+                    .timestamp_unix_ns = sent.timestamp_unix_ns,
+                    .flags = sent.duplicate ? proto::kSentDuplicate : uint8_t{0}});
   }
   void operator()(const CursorAnswer& cursor) const {
-    proto::CursorEntry entry;
-    entry.channel = channel;
-    entry.epoch = cursor.epoch;
-    entry.seq = cursor.seq;
+    proto::CursorEntry entry{.channel = channel, .epoch = cursor.epoch, .seq = cursor.seq};
     proto::Cursors message;
-    message.cursors = proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(&entry, 1));
+    message.cursors =
+        proto::EntryList<proto::CursorEntry>(std::span<const proto::CursorEntry>(&entry, 1));
     Put(message);
   }
 };
