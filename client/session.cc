@@ -235,11 +235,12 @@ absl::StatusOr<uint32_t> ClientSession::Ping(uint64_t nonce) {
   return Encode(proto::Ping{nonce}, Request{.nonce = nonce});
 }
 
-absl::Status ClientSession::Feed(std::string_view bytes, std::vector<Incoming>* out) {
+absl::Status ClientSession::Feed(std::string_view bytes,
+                                 absl::FunctionRef<void(const FrameView&)> visit) {
   if (!broken_.ok()) return broken_;
-  proto::DecodeStatus status = reader_.Feed(bytes, [this, out](const proto::Frame& frame) {
+  proto::DecodeStatus status = reader_.Feed(bytes, [this, &visit](const proto::Frame& frame) {
     // The reader hands out the rest of this read even after a bad frame; none of it counts.
-    if (broken_.ok()) broken_ = OnFrame(frame, out);
+    if (broken_.ok()) broken_ = OnFrame(frame, visit);
   });
   if (broken_.ok() && status != proto::DecodeStatus::kOk) {
     broken_ = Violation(Cat("undecodable byte stream (", proto::DecodeStatusName(status), ")"));
@@ -247,48 +248,57 @@ absl::Status ClientSession::Feed(std::string_view bytes, std::vector<Incoming>* 
   return broken_;
 }
 
-absl::Status ClientSession::OnFrame(const proto::Frame& frame, std::vector<Incoming>* out) {
+absl::Status ClientSession::Feed(std::string_view bytes, std::vector<Incoming>* out) {
+  return Feed(bytes, [out](const FrameView& view) {
+    // The view lives only during this call: copy the frame once, and decode from the copy so
+    // that the message's views live as long as the Incoming's bytes.
+    Incoming incoming;
+    incoming.bytes = std::make_shared<const std::string>(view.bytes);
+    proto::Frame owned;
+    proto::DecodeStatus parsed = proto::ParseFrame(*incoming.bytes, &owned);
+    HOOT_CHECK(parsed == proto::DecodeStatus::kOk);
+    parsed = proto::DecodeMessage(owned, &incoming.message);
+    HOOT_CHECK(parsed == proto::DecodeStatus::kOk);  // It decoded once already.
+    incoming.correlation_id = view.correlation_id;
+    incoming.type = view.type;
+    incoming.completes_request = view.completes_request;
+    out->push_back(std::move(incoming));
+  });
+}
+
+absl::Status ClientSession::OnFrame(const proto::Frame& frame,
+                                    absl::FunctionRef<void(const FrameView&)> visit) {
   // PROTOCOL.md section 6: a type this client does not know is skipped; the framing is intact.
   if (!proto::IsKnownMessageType(static_cast<uint16_t>(frame.type))) return absl::OkStatus();
-  std::string_view name = proto::MessageTypeName(frame.type);
-
-  // The frame views the reader's buffer only during this call: copy it once, and decode from
-  // the copy so that the message's views live as long as the Incoming's bytes.
-  Incoming incoming;
-  auto bytes = std::make_shared<const std::string>(frame.bytes);
-  proto::Frame owned;
-  proto::DecodeStatus parsed = proto::ParseFrame(*bytes, &owned);
-  HOOT_CHECK(parsed == proto::DecodeStatus::kOk);
-  if (proto::DecodeMessage(owned, &incoming.message) != proto::DecodeStatus::kOk) {
-    return Violation(
-        Cat("a ", name, " frame (correlation id ", frame.correlation_id, ") that does not decode"));
+  proto::AnyMessage message;
+  if (proto::DecodeMessage(frame, &message) != proto::DecodeStatus::kOk) {
+    return Violation(Cat("a ", proto::MessageTypeName(frame.type), " frame (correlation id ",
+                         frame.correlation_id, ") that does not decode"));
   }
-  incoming.bytes = std::move(bytes);
-  incoming.correlation_id = frame.correlation_id;
-  incoming.type = frame.type;
-
-  if (incoming.type == MessageType::kPing) {
+  FrameView view{frame.bytes, frame.correlation_id, frame.type, &message, false};
+  if (view.type == MessageType::kPing) {
     // Section 5.3: answered with the same nonce and correlation id, and not surfaced.
     proto::Pong pong;
-    pong.nonce = std::get<proto::Ping>(incoming.message).nonce;
-    bool encoded = proto::EncodeTo(pong, incoming.correlation_id, &outbound_);
+    pong.nonce = std::get<proto::Ping>(message).nonce;
+    bool encoded = proto::EncodeTo(pong, view.correlation_id, &outbound_);
     HOOT_CHECK(encoded);
     return absl::OkStatus();
   }
-  HOOT_RETURN_IF_ERROR(incoming.correlation_id == 0 ? OnPush(incoming) : OnAnswer(incoming));
-  out->push_back(std::move(incoming));
+  HOOT_RETURN_IF_ERROR(view.correlation_id == 0 ? OnPush(view) : OnAnswer(view));
+  visit(view);
   return absl::OkStatus();
 }
 
-absl::Status ClientSession::OnPush(Incoming& incoming) {
+absl::Status ClientSession::OnPush(const FrameView& incoming) {
   switch (incoming.type) {
-    case MessageType::kMessage: return OnMessage(std::get<proto::Message>(incoming.message));
+    case MessageType::kMessage: return OnMessage(std::get<proto::Message>(*incoming.message));
     case MessageType::kHistoryReset:
     case MessageType::kSubscriptionEnded: {
       // Either ends the channel's subscription on this connection.
-      std::string_view channel = incoming.type == MessageType::kHistoryReset
-                                     ? std::get<proto::HistoryReset>(incoming.message).channel
-                                     : std::get<proto::SubscriptionEnded>(incoming.message).channel;
+      std::string_view channel =
+          incoming.type == MessageType::kHistoryReset
+              ? std::get<proto::HistoryReset>(*incoming.message).channel
+              : std::get<proto::SubscriptionEnded>(*incoming.message).channel;
       auto it = subscriptions_.find(channel);
       if (it != subscriptions_.end()) subscriptions_.erase(it);
       return absl::OkStatus();
@@ -323,7 +333,7 @@ absl::Status ClientSession::OnMessage(const proto::Message& message) {
   return absl::OkStatus();
 }
 
-absl::Status ClientSession::OnAnswer(Incoming& incoming) {
+absl::Status ClientSession::OnAnswer(FrameView& incoming) {
   std::string_view name = proto::MessageTypeName(incoming.type);
   auto it = in_flight_.find(incoming.correlation_id);
   if (it == in_flight_.end()) {
@@ -338,7 +348,7 @@ absl::Status ClientSession::OnAnswer(Incoming& incoming) {
   incoming.completes_request = true;
   switch (incoming.type) {
     case MessageType::kWelcome: {
-      const auto& welcome = std::get<proto::Welcome>(incoming.message);
+      const auto& welcome = std::get<proto::Welcome>(*incoming.message);
       if (welcome.version < proto::kVersionMin || welcome.version > proto::kVersionMax) {
         return Violation(Cat("WELCOME with version ", welcome.version, ", outside the ",
                              proto::kVersionMin, "..", proto::kVersionMax, " offered"));
@@ -349,7 +359,7 @@ absl::Status ClientSession::OnAnswer(Incoming& incoming) {
       break;
     }
     case MessageType::kSubscribed: {
-      const auto& subscribed = std::get<proto::Subscribed>(incoming.message);
+      const auto& subscribed = std::get<proto::Subscribed>(*incoming.message);
       if (subscribed.channel != request.channel) {
         return Violation(Cat("SUBSCRIBED to ", Quoted(subscribed.channel),
                              " in answer to SUBSCRIBE to ", Quoted(request.channel)));
@@ -362,7 +372,7 @@ absl::Status ClientSession::OnAnswer(Incoming& incoming) {
       if (request.type == MessageType::kUnsubscribe) subscriptions_.erase(request.channel);
       break;
     case MessageType::kPong: {
-      uint64_t nonce = std::get<proto::Pong>(incoming.message).nonce;
+      uint64_t nonce = std::get<proto::Pong>(*incoming.message).nonce;
       if (nonce != request.nonce) {
         return Violation(
             Cat("PONG with nonce ", nonce, " in answer to PING with nonce ", request.nonce));
@@ -371,15 +381,15 @@ absl::Status ClientSession::OnAnswer(Incoming& incoming) {
     }
     case MessageType::kHistory:
       incoming.completes_request =
-          (std::get<proto::History>(incoming.message).flags & proto::kLastFrame) != 0;
+          (std::get<proto::History>(*incoming.message).flags & proto::kLastFrame) != 0;
       break;
     case MessageType::kChannelList:
       incoming.completes_request =
-          (std::get<proto::ChannelList>(incoming.message).flags & proto::kLastFrame) != 0;
+          (std::get<proto::ChannelList>(*incoming.message).flags & proto::kLastFrame) != 0;
       break;
     case MessageType::kCursors:
       incoming.completes_request =
-          (std::get<proto::Cursors>(incoming.message).flags & proto::kLastFrame) != 0;
+          (std::get<proto::Cursors>(*incoming.message).flags & proto::kLastFrame) != 0;
       break;
     default: break;
   }
