@@ -253,13 +253,9 @@ void Driver::OnData(io::TcpConnection& tcp, std::string_view data) {
   Connection& connection = *static_cast<Connection*>(tcp.user_data);
   int64_t arrival_ns = MonotonicNs();
   connection.bytes_received += data.size();
-  proto::DecodeStatus status = connection.reader.Feed(
-      data, [&](const proto::Frame& frame) { OnFrame(connection, frame, arrival_ns); });
-  if (status != proto::DecodeStatus::kOk) {
-    ProtocolViolation(connection,
-                      absl::StrFormat("server broke the protocol: undecodable byte stream (%s)",
-                                      proto::DecodeStatusName(status)));
-  }
+  absl::Status status = connection.session.Feed(
+      data, [&](const client::FrameView& frame) { OnFrame(connection, frame, arrival_ns); });
+  if (!status.ok()) ProtocolViolation(connection, std::string(status.message()));
   if (connection.tcp != nullptr && !connection.tcp->closing()) Flush(connection);
   // A busy ring can keep the loop dispatching completions for a while: sends that fell due
   // meanwhile go now, not when the loop comes round.
@@ -270,43 +266,23 @@ void Driver::OnData(io::TcpConnection& tcp, std::string_view data) {
   }
 }
 
-void Driver::OnFrame(Connection& connection, const proto::Frame& frame, int64_t arrival_ns) {
+void Driver::OnFrame(Connection& connection, const client::FrameView& frame, int64_t arrival_ns) {
   if (connection.tcp == nullptr || connection.tcp->closing()) return;  // After a violation.
-  bool ours = frame.correlation_id >= kFirstSendCorrelationId;
-  if (frame.type == MessageType::kMessage && frame.correlation_id == 0) {
-    proto::Message message;
-    if (proto::Decode(frame, &message) != proto::DecodeStatus::kOk) {
-      return ProtocolViolation(connection,
-                               "server broke the protocol: a MESSAGE frame that does not decode");
+  // The session has checked it (an answer to a request in flight, of a type that request
+  // allows; a MESSAGE next in its subscription): what is left is to count it.
+  if (frame.type == MessageType::kMessage) {
+    return HandleMessage(connection, std::get<proto::Message>(*frame.message), frame.bytes.size(),
+                         arrival_ns);
+  }
+  if (frame.correlation_id != 0 && connection.pending_sends.contains(frame.correlation_id)) {
+    if (frame.type == MessageType::kSent) {
+      return HandleSent(connection, frame.correlation_id, std::get<proto::Sent>(*frame.message),
+                        arrival_ns);
     }
-    return HandleMessage(connection, message, frame.bytes.size(), arrival_ns);
+    return HandleSendError(connection, frame.correlation_id,
+                           std::get<proto::Error>(*frame.message));
   }
-  if (ours && frame.type == MessageType::kSent) {
-    proto::Sent sent;
-    if (proto::Decode(frame, &sent) != proto::DecodeStatus::kOk) {
-      return ProtocolViolation(connection,
-                               "server broke the protocol: a SENT frame that does not decode");
-    }
-    return HandleSent(connection, frame.correlation_id, sent, arrival_ns);
-  }
-  if (ours && frame.type == MessageType::kError) {
-    proto::Error error;
-    if (proto::Decode(frame, &error) != proto::DecodeStatus::kOk) {
-      return ProtocolViolation(connection,
-                               "server broke the protocol: an ERROR frame that does not decode");
-    }
-    return HandleSendError(connection, frame.correlation_id, error);
-  }
-  if (ours) {
-    return ProtocolViolation(connection,
-                             absl::StrFormat("server broke the protocol: %s in answer to a SEND",
-                                             proto::MessageTypeName(frame.type)));
-  }
-  incoming_.clear();
-  absl::Status status = connection.session.Feed(frame.bytes, &incoming_);
-  for (client::Incoming& incoming : incoming_) Handle(connection, incoming);
-  incoming_.clear();
-  if (!status.ok()) ProtocolViolation(connection, std::string(status.message()));
+  Handle(connection, frame);
 }
 
 void Driver::OtherEpoch(Connection& connection, uint32_t channel, uint64_t epoch) {
@@ -343,10 +319,10 @@ void Driver::OnClose(io::TcpConnection& tcp, int error) {
   connection.pending_sends.clear();
 }
 
-void Driver::Handle(Connection& connection, client::Incoming& incoming) {
+void Driver::Handle(Connection& connection, const client::FrameView& incoming) {
   switch (incoming.type) {
     case MessageType::kStreamLag:
-      if (std::get<proto::StreamLag>(incoming.message).mode == proto::StreamMode::kFromLog) {
+      if (std::get<proto::StreamLag>(*incoming.message).mode == proto::StreamMode::kFromLog) {
         ++result_.stream_lag_notices;
       }
       return;
@@ -354,8 +330,8 @@ void Driver::Handle(Connection& connection, client::Incoming& incoming) {
       ++result_.errors.subscriptions_ended;
       NoteError(absl::StrFormat(
           "%s: SUBSCRIPTION_ENDED in %s (%s)", connection.user,
-          std::get<proto::SubscriptionEnded>(incoming.message).channel,
-          proto::ErrorCodeName(std::get<proto::SubscriptionEnded>(incoming.message).reason)));
+          std::get<proto::SubscriptionEnded>(*incoming.message).channel,
+          proto::ErrorCodeName(std::get<proto::SubscriptionEnded>(*incoming.message).reason)));
       return;
     default: break;
   }
@@ -363,9 +339,9 @@ void Driver::Handle(Connection& connection, client::Incoming& incoming) {
     if (incoming.type == MessageType::kHistoryReset) {
       ++result_.errors.subscriptions_ended;
       NoteError(absl::StrFormat("%s: pushed HISTORY_RESET in %s", connection.user,
-                                std::get<proto::HistoryReset>(incoming.message).channel));
+                                std::get<proto::HistoryReset>(*incoming.message).channel));
     } else if (incoming.type == MessageType::kError) {
-      const auto& error = std::get<proto::Error>(incoming.message);
+      const auto& error = std::get<proto::Error>(*incoming.message);
       ++result_.errors.server_errors[std::string(proto::ErrorCodeName(error.code))];
       connection.last_server_error =
           absl::StrFormat("%s: %s", proto::ErrorCodeName(error.code), error.text);
@@ -381,7 +357,7 @@ void Driver::Handle(Connection& connection, client::Incoming& incoming) {
     return;
   }
   if (incoming.type == MessageType::kError) {
-    const auto& error = std::get<proto::Error>(incoming.message);
+    const auto& error = std::get<proto::Error>(*incoming.message);
     ++result_.errors.server_errors[std::string(proto::ErrorCodeName(error.code))];
     NoteError(absl::StrFormat("%s got ERROR %s: %s", connection.user,
                               proto::ErrorCodeName(error.code), error.text));
@@ -390,11 +366,11 @@ void Driver::Handle(Connection& connection, client::Incoming& incoming) {
 }
 
 void Driver::HandleSetupAnswer(Connection& connection, const SetupRequest& request,
-                               client::Incoming& incoming) {
+                               const client::FrameView& incoming) {
   --awaiting_;
   const std::string& channel = channel_names_[request.channel];
   if (incoming.type == MessageType::kError) {
-    const auto& error = std::get<proto::Error>(incoming.message);
+    const auto& error = std::get<proto::Error>(*incoming.message);
     if (request.kind == SetupRequest::Kind::kCreate &&
         error.code == proto::ErrorCode::kChannelExists) {
       return;  // Made by an earlier run: used as it is.
@@ -412,7 +388,7 @@ void Driver::HandleSetupAnswer(Connection& connection, const SetupRequest& reque
   switch (incoming.type) {
     case MessageType::kWelcome: connection.welcomed = true; return;
     case MessageType::kChannelInfo: {
-      const auto& info = std::get<proto::ChannelInfo>(incoming.message);
+      const auto& info = std::get<proto::ChannelInfo>(*incoming.message);
       if (request.kind == SetupRequest::Kind::kJoin) {
         connection.joined[request.channel] = {info.epoch, info.head_seq};
         channel_epochs_[request.channel] = info.epoch;
@@ -420,7 +396,7 @@ void Driver::HandleSetupAnswer(Connection& connection, const SetupRequest& reque
       return;
     }
     case MessageType::kSubscribed: {
-      const auto& subscribed = std::get<proto::Subscribed>(incoming.message);
+      const auto& subscribed = std::get<proto::Subscribed>(*incoming.message);
       checker_.Subscribed(connection.index, request.channel, subscribed.after_seq + 1);
       channel_epochs_[request.channel] = subscribed.epoch;
       if (replaying_) {
@@ -431,7 +407,7 @@ void Driver::HandleSetupAnswer(Connection& connection, const SetupRequest& reque
       return;
     }
     case MessageType::kHistoryReset: {
-      const auto& reset = std::get<proto::HistoryReset>(incoming.message);
+      const auto& reset = std::get<proto::HistoryReset>(*incoming.message);
       Fail(absl::FailedPreconditionError(absl::StrFormat(
           "SUBSCRIBE %s by %s: HISTORY_RESET (the channel's history changed during set-up: "
           "epoch %d, seqs %d..%d)",
@@ -482,18 +458,18 @@ bool Driver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_
       client_message_id_base_ + (uint64_t{publisher.index} << 40) + counter;
   bool measured =
       intended_ns >= measure_start_ns_ && intended_ns < send_end_ns_ && phase_ != Phase::kSetup;
-  // A free id: ids wrap within [kFirstSendCorrelationId, 2^32), and one still in flight after
-  // two billion later sends is skipped rather than reused.
-  uint32_t id = publisher.next_send_id;
-  while (!publisher.pending_sends.try_emplace(id, PendingSend{intended_ns, channel, measured})
-              .second) {
-    id = id == UINT32_MAX ? kFirstSendCorrelationId : id + 1;
+  absl::StatusOr<uint32_t> id =
+      publisher.session.Send(channel_names_[channel], client_message_id, body_);
+  if (!id.ok()) {
+    // Names and the body were checked against the protocol's limits before the run: only a
+    // session the server broke refuses (its connection is closing).
+    ++result_.errors.unanswered_sends;
+    return false;
   }
-  publisher.next_send_id = id == UINT32_MAX ? kFirstSendCorrelationId : id + 1;
-  proto::Send send{channel_names_[channel], client_message_id, body_};
-  // Names and the body were checked against the protocol's limits before the run.
-  bool encoded = proto::EncodeTo(send, id, &publisher.outbound);
-  HOOT_CHECK(encoded);
+  // The session's ids are unique among its requests in flight.
+  bool fresh =
+      publisher.pending_sends.try_emplace(*id, PendingSend{intended_ns, channel, measured}).second;
+  HOOT_CHECK(fresh);
   ++pending_total_;
   ++result_.sent_total;
   // The achieved rate counts sends by when they left, so a late generator shows.
@@ -600,7 +576,8 @@ void Driver::HandleMessage(Connection& subscriber, const proto::Message& message
     ++result_.errors.foreign_messages;
     return;
   }
-  auto intended = static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
+  auto intended =
+      static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
   if (intended < start_ns_ || intended > arrival_ns) {
     ++result_.errors.foreign_messages;
     return;
@@ -620,14 +597,10 @@ void Driver::MarkDirty(Connection& connection) {
 }
 
 void Driver::Flush(Connection& connection) {
-  std::string& from_session = connection.session.outbound();
-  if (!from_session.empty()) {
-    connection.outbound += from_session;
-    from_session.clear();
-  }
-  if (connection.outbound.empty()) return;
-  if (connection.tcp != nullptr) connection.tcp->Send(std::string_view(connection.outbound));
-  connection.outbound.clear();
+  std::string& outbound = connection.session.outbound();
+  if (outbound.empty()) return;
+  if (connection.tcp != nullptr) connection.tcp->Send(std::string_view(outbound));
+  outbound.clear();
 }
 
 void Driver::FlushDirty() {
