@@ -5,6 +5,7 @@
 # module", and libraries by name. Every #include in the folder's sources (and in subfolders
 # without a README of their own) must be allowed by it: a header of this repository outside
 # the folder, or of a library below, that the paragraph does not name is reported.
+# The libraries each folder's CMakeLists.txt links are checked against the same rule.
 # Exits 1 listing every violation, 0 when there is none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,8 +111,67 @@ done < <(list_files '*.h' '*.cc' '*.cpp' '*.c' |
          tr '\n' '\0' | xargs -0 grep -HE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*[>"]' |
          sed -E 's/^([^:]*):[[:space:]]*#[[:space:]]*include[[:space:]]*([<"][^>"]*[>"]).*$/\1:#include \2/')
 
+# The same rule over the build: every library a folder's CMakeLists.txt links (in
+# target_link_libraries or a LIBS list) must be one its README allows (a library of this
+# repository stands for its first source's header), so that no target reaches a folder
+# through the link graph that its includes could not name.
+declare -A target_source  # hoot_* library target -> its first source file
+while IFS= read -r cmake; do
+  while read -r target source; do
+    target_source[$target]=$(dirname "$cmake")/$source
+  done < <(tr '\n' ' ' <"$cmake" |
+           grep -oE 'add_library\([[:space:]]*hoot_[A-Za-z0-9_]+[[:space:]]+[^[:space:])]+' |
+           sed -E 's/add_library\([[:space:]]*//')
+done < <(list_files '*CMakeLists.txt')
+
+link_library() {  # Sets `library` to the README name of an imported CMake target.
+  case "$1" in
+    absl::*) library=Abseil ;;
+    PkgConfig::URING) library=liburing ;;
+    PkgConfig::XXHASH) library=xxHash ;;
+    PkgConfig::FUSE3) library=libfuse3 ;;
+    OpenSSL::*) library=OpenSSL ;;
+    GTest::*) library=GoogleTest ;;
+    benchmark::*) library="Google Benchmark" ;;
+    *) library="" ;;
+  esac
+}
+
+links_checked=0
+while IFS= read -r cmake; do
+  find_governing "$cmake"
+  folder=$governing
+  [[ -z "$folder" ]] && continue
+  # Each link list on one line: "target_link_libraries(t PUBLIC a b)" or "LIBS a b KEYWORD".
+  while IFS= read -r list; do
+    read -r -a words <<<"${list//[()]/ }"
+    for dependency in "${words[@]:1}"; do
+      [[ "$dependency" =~ ^[A-Z_]+$ && "${words[0]}" == LIBS ]] && break  # The next keyword.
+      [[ "$dependency" =~ ^(PUBLIC|PRIVATE|INTERFACE)$ || "$dependency" == *'$'* ]] && continue
+      links_checked=$((links_checked + 1))
+      if [[ "$dependency" == hoot_* ]]; then
+        source=${target_source[$dependency]:-}
+        [[ -z "$source" ]] && continue
+        source=${source#./}
+        find_governing "$source"
+        [[ "$governing" == "$folder" ]] && continue
+        # The library as its header names it (a README may allow one file of a folder).
+        allows "$folder" "${source%.*}.h" && continue
+        dependency="$dependency (${source%.*}.h)"
+      else
+        link_library "$dependency"
+        [[ -z "$library" ]] && continue
+        allows "$folder" "$library" && continue
+        dependency="$dependency ($library)"
+      fi
+      echo "$cmake links $dependency: $folder/README.md does not allow it"
+      violations=$((violations + 1))
+    done
+  done < <(tr '\n' ' ' <"$cmake" | grep -oE 'target_link_libraries\([^)]*\)|LIBS [^)]*')
+done < <(list_files '*CMakeLists.txt')
+
 if ((violations > 0)); then
-  echo "check-layering: $violations include(s) break a folder's \"May depend on\" rule"
+  echo "check-layering: $violations include(s) or link(s) break a folder's \"May depend on\" rule"
   exit 1
 fi
-echo "check-layering: every include is allowed by its folder's README (${#ruled[@]} folders)"
+echo "check-layering: every include and every link ($links_checked) is allowed by its folder's README (${#ruled[@]} folders)"
