@@ -86,7 +86,22 @@ allows() {  # allows FOLDER DEPENDENCY(a repository path or a library name)
   [[ "$text" == *"$dependency"* ]]
 }
 
+# Reports WHAT unless FOLDER may use PATH, a file of this repository (its own always), or,
+# with PATH empty, the library LIBRARY (the standard library's and the system's always).
 violations=0
+check() {  # check FOLDER PATH LIBRARY WHAT
+  if [[ -n "$2" ]]; then
+    find_governing "$2"
+    [[ "$governing" == "$1" ]] && return
+    allows "$1" "$2" && return
+  else
+    [[ -z "$3" ]] && return
+    allows "$1" "$3" && return
+  fi
+  echo "$4: $1/README.md does not allow it"
+  violations=$((violations + 1))
+}
+
 while IFS= read -r match; do
   file=${match%%:*}
   include=${match#*:#include }
@@ -96,17 +111,11 @@ while IFS= read -r match; do
   header=${include:1:${#include}-2}
   if [[ "$include" == \"* ]]; then
     [[ -f "$header" ]] || continue  # Relative to the file, or generated: within the folder.
-    find_governing "$header"
-    [[ "$governing" == "$folder" ]] && continue
-    allows "$folder" "$header" && continue
+    check "$folder" "$header" "" "$file includes $header"
   else
     find_library "$header"
-    [[ -z "$library" ]] && continue
-    allows "$folder" "$library" && continue
-    header="$header ($library)"
+    check "$folder" "" "$library" "$file includes $header ($library)"
   fi
-  echo "$file includes $header: $folder/README.md does not allow it"
-  violations=$((violations + 1))
 done < <(list_files '*.h' '*.cc' '*.cpp' '*.c' |
          tr '\n' '\0' | xargs -0 grep -HE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*[>"]' |
          sed -E 's/^([^:]*):[[:space:]]*#[[:space:]]*include[[:space:]]*([<"][^>"]*[>"]).*$/\1:#include \2/')
@@ -152,20 +161,14 @@ while IFS= read -r cmake; do
       if [[ "$dependency" == hoot_* ]]; then
         source=${target_source[$dependency]:-}
         [[ -z "$source" ]] && continue
-        source=${source#./}
-        find_governing "$source"
-        [[ "$governing" == "$folder" ]] && continue
         # The library as its header names it (a README may allow one file of a folder).
-        allows "$folder" "${source%.*}.h" && continue
-        dependency="$dependency (${source%.*}.h)"
+        header=${source#./}
+        header=${header%.*}.h
+        check "$folder" "$header" "" "$cmake links $dependency ($header)"
       else
         link_library "$dependency"
-        [[ -z "$library" ]] && continue
-        allows "$folder" "$library" && continue
-        dependency="$dependency ($library)"
+        check "$folder" "" "$library" "$cmake links $dependency ($library)"
       fi
-      echo "$cmake links $dependency: $folder/README.md does not allow it"
-      violations=$((violations + 1))
     done
   done < <(tr '\n' ' ' <"$cmake" | grep -oE 'target_link_libraries\([^)]*\)|LIBS [^)]*')
 done < <(list_files '*CMakeLists.txt')
