@@ -6,6 +6,15 @@
 #include "base/status.h"
 
 namespace hoot::log {
+namespace {
+
+// An operation's result as a status: what it was and on which file, with errno's text.
+absl::Status ResultStatus(int32_t result, std::string_view what, const std::string& name) {
+  if (result >= 0) return absl::OkStatus();
+  return base::ErrnoStatus(-result, std::string(what) + " " + name);
+}
+
+}  // namespace
 
 int32_t Storage::WaitFor(const std::function<void(IoCallback)>& start) {
   std::optional<int32_t> result;
@@ -23,14 +32,14 @@ absl::StatusOr<std::string> Storage::ReadWhole(FileHandle file,
   return bytes;
 }
 
-absl::StatusOr<size_t> Storage::ReadNow(FileHandle file, uint64_t offset, char* out,
-                                        size_t bytes, const std::string& name_for_errors) {
+absl::StatusOr<size_t> Storage::ReadNow(FileHandle file, uint64_t offset, char* out, size_t bytes,
+                                        const std::string& name_for_errors) {
   size_t done = 0;
   while (done < bytes) {
     int32_t result = WaitFor([&](IoCallback callback) {
       Read(file, offset + done, out + done, bytes - done, std::move(callback));
     });
-    if (result < 0) return base::ErrnoStatus(-result, "read " + name_for_errors);
+    HOOT_RETURN_IF_ERROR(ResultStatus(result, "read", name_for_errors));
     if (result == 0) break;
     done += static_cast<size_t>(result);
   }
@@ -39,18 +48,16 @@ absl::StatusOr<size_t> Storage::ReadNow(FileHandle file, uint64_t offset, char* 
 
 absl::Status Storage::WriteNow(FileHandle file, uint64_t offset, std::string_view data,
                                const std::string& name_for_errors) {
-  int32_t result = WaitFor(
-      [&](IoCallback callback) { Write(file, offset, data, std::move(callback)); });
-  if (result < 0) return base::ErrnoStatus(-result, "write " + name_for_errors);
-  return absl::OkStatus();
+  return ResultStatus(
+      WaitFor([&](IoCallback callback) { Write(file, offset, data, std::move(callback)); }),
+      "write", name_for_errors);
 }
 
 absl::Status Storage::WriteThenSyncNow(FileHandle file, uint64_t offset, std::string_view data,
                                        const std::string& name_for_errors) {
-  int32_t result = WaitFor(
-      [&](IoCallback callback) { WriteThenSync(file, offset, data, std::move(callback)); });
-  if (result < 0) return base::ErrnoStatus(-result, "write+fdatasync " + name_for_errors);
-  return absl::OkStatus();
+  return ResultStatus(
+      WaitFor([&](IoCallback callback) { WriteThenSync(file, offset, data, std::move(callback)); }),
+      "write+fdatasync", name_for_errors);
 }
 
 absl::Status Storage::WriteZeros(FileHandle file, uint64_t from, uint64_t to,
@@ -65,15 +72,14 @@ absl::Status Storage::WriteZeros(FileHandle file, uint64_t from, uint64_t to,
 }
 
 absl::Status Storage::SyncNow(FileHandle file, const std::string& name_for_errors) {
-  int32_t result = WaitFor([&](IoCallback callback) { Sync(file, std::move(callback)); });
-  if (result < 0) return base::ErrnoStatus(-result, "fdatasync " + name_for_errors);
-  return absl::OkStatus();
+  return ResultStatus(WaitFor([&](IoCallback callback) { Sync(file, std::move(callback)); }),
+                      "fdatasync", name_for_errors);
 }
 
 absl::Status Storage::SyncDirectoryNow(const std::string& path) {
-  int32_t result = WaitFor([&](IoCallback callback) { SyncDirectory(path, std::move(callback)); });
-  if (result < 0) return base::ErrnoStatus(-result, "fsync directory " + path);
-  return absl::OkStatus();
+  return ResultStatus(
+      WaitFor([&](IoCallback callback) { SyncDirectory(path, std::move(callback)); }),
+      "fsync directory", path);
 }
 
 }  // namespace hoot::log
