@@ -87,6 +87,19 @@ uint64_t Checksum(std::string_view bytes, uint64_t seed) {
   return XXH3_64bits_withSeed(bytes.data(), bytes.size(), seed);
 }
 
+namespace {
+
+// Writes a block's checksum: its first 8 bytes, over the bytes after them up to `end`.
+void Seal(char* block, size_t end, uint64_t seed) {
+  StoreU64(block, Checksum(std::string_view(block + kChecksumBytes, end - kChecksumBytes), seed));
+}
+bool SealHolds(std::string_view block, size_t end, uint64_t seed) {
+  return Checksum(block.substr(kChecksumBytes, end - kChecksumBytes), seed) ==
+         LoadU64(block.data());
+}
+
+}  // namespace
+
 // ---- Segment records ------------------------------------------------------------------------
 
 void EncodeRecord(const RecordView& record, char* out) {
@@ -108,8 +121,7 @@ void EncodeRecord(const RecordView& record, char* out) {
                 record.body.size());
   }
   std::memset(out + record_bytes, 0, padded - record_bytes);
-  StoreU64(out, Checksum(std::string_view(out + kChecksumBytes, record_bytes - kChecksumBytes),
-                         kRecordChecksumSeed));
+  Seal(out, record_bytes, kRecordChecksumSeed);
 }
 
 ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padded_bytes) {
@@ -121,9 +133,7 @@ ParseStatus ParseRecord(std::string_view data, RecordView* record, size_t* padde
       record_bytes > data.size()) {
     return ParseStatus::kCorrupt;
   }
-  uint64_t checksum = Checksum(std::string_view(p + kChecksumBytes, record_bytes - kChecksumBytes),
-                               kRecordChecksumSeed);
-  if (checksum != LoadU64(p)) return ParseStatus::kCorrupt;
+  if (!SealHolds(data, record_bytes, kRecordChecksumSeed)) return ParseStatus::kCorrupt;
   // Covered by the checksum, so these only fail for a writer bug or a deliberate forgery.
   if (!RecordHeaderFieldsHold(p, record_bytes)) return ParseStatus::kCorrupt;
   *record = DecodeTrustedRecord(p);
@@ -168,7 +178,7 @@ std::string EncodeSegmentIndex(const SegmentIndex& index) {
     StoreU64(entry + kIndexEntryOffsetAt, offset);
     entry += kIndexEntryBytes;
   }
-  StoreU64(p, Checksum(std::string_view(bytes).substr(kChecksumBytes), kIndexChecksumSeed));
+  Seal(p, bytes.size(), kIndexChecksumSeed);
   return bytes;
 }
 
@@ -176,7 +186,7 @@ bool ParseSegmentIndex(std::string_view bytes, SegmentIndex* index) {
   if (bytes.size() < kIndexHeaderBytes) return false;
   const char* p = bytes.data();
   if (LoadU64(p + kIndexMagicAt) != kIndexMagic ||
-      Checksum(bytes.substr(kChecksumBytes), kIndexChecksumSeed) != LoadU64(p)) {
+      !SealHolds(bytes, bytes.size(), kIndexChecksumSeed)) {
     return false;
   }
   uint64_t count = LoadU64(p + kIndexCountAt);
@@ -209,7 +219,7 @@ std::string EncodeChannelMeta(const ChannelMeta& meta) {
   StoreU64(p + kMetaCreatedAt, meta.created_unix_ns);
   StoreU64(p + kMetaFirstSeqAt, meta.first_seq);
   std::memcpy(p + kMetaHeaderBytes, meta.name.data(), meta.name.size());
-  StoreU64(p, Checksum(std::string_view(bytes).substr(kChecksumBytes), kMetaChecksumSeed));
+  Seal(p, bytes.size(), kMetaChecksumSeed);
   return bytes;
 }
 
@@ -218,7 +228,7 @@ bool ParseChannelMeta(std::string_view bytes, ChannelMeta* meta) {
   const char* p = bytes.data();
   if (LoadU64(p + kMetaMagicAt) != kMetaMagic || LoadU32(p + kMetaVersionAt) != kMetaVersion ||
       bytes.size() != kMetaHeaderBytes + LoadU32(p + kMetaNameBytesAt) ||
-      Checksum(bytes.substr(kChecksumBytes), kMetaChecksumSeed) != LoadU64(p)) {
+      !SealHolds(bytes, bytes.size(), kMetaChecksumSeed)) {
     return false;
   }
   meta->channel_id = LoadU64(p + kMetaChannelIdAt);
@@ -238,9 +248,7 @@ void EncodeJournalHeader(const JournalHeader& header, char* out) {
   StoreU64(out + kJournalGenerationAt, header.generation);
   StoreU64(out + kJournalFileBytesAt, header.file_bytes);
   StoreU64(out + kJournalEntrySeedAt, header.entry_seed);
-  StoreU64(out, Checksum(std::string_view(out + kChecksumBytes,
-                                          kJournalHeaderUsedBytes - kChecksumBytes),
-                         kJournalChecksumSeed));
+  Seal(out, kJournalHeaderUsedBytes, kJournalChecksumSeed);
 }
 
 bool ParseJournalHeader(std::string_view bytes, JournalHeader* header) {
@@ -248,8 +256,7 @@ bool ParseJournalHeader(std::string_view bytes, JournalHeader* header) {
   const char* p = bytes.data();
   if (LoadU64(p + kJournalMagicAt) != kJournalMagic ||
       LoadU32(p + kJournalVersionAt) != kJournalVersion ||
-      Checksum(bytes.substr(kChecksumBytes, kJournalHeaderUsedBytes - kChecksumBytes),
-               kJournalChecksumSeed) != LoadU64(p)) {
+      !SealHolds(bytes, kJournalHeaderUsedBytes, kJournalChecksumSeed)) {
     return false;
   }
   header->generation = LoadU64(p + kJournalGenerationAt);
@@ -266,8 +273,7 @@ void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch, siz
 }
 
 void SealJournalEntry(char* entry, uint64_t entry_seed) {
-  StoreU64(entry, Checksum(std::string_view(entry + kChecksumBytes, kJournalEntryHeaderBytes),
-                           entry_seed));
+  Seal(entry, kChecksumBytes + kJournalEntryHeaderBytes, entry_seed);
 }
 
 void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch,
@@ -287,8 +293,7 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64
       entry_bytes > kJournalEntryHeaderBytes + kRecordBytesMax || entry_bytes > data.size()) {
     return ParseStatus::kCorrupt;
   }
-  if (Checksum(data.substr(kChecksumBytes, kJournalEntryHeaderBytes), entry_seed) !=
-      LoadU64(data.data())) {
+  if (!SealHolds(data, kChecksumBytes + kJournalEntryHeaderBytes, entry_seed)) {
     return ParseStatus::kCorrupt;
   }
   size_t record_padded = 0;
@@ -324,7 +329,7 @@ std::string EncodeCheckpoint(const CheckpointFile& checkpoint) {
     StoreU64(entry + kCheckpointEntrySyncedAt, e.synced_bytes);
     entry += kCheckpointEntryBytes;
   }
-  StoreU64(p, Checksum(std::string_view(bytes).substr(kChecksumBytes), kCheckpointChecksumSeed));
+  Seal(p, bytes.size(), kCheckpointChecksumSeed);
   return bytes;
 }
 
@@ -338,9 +343,7 @@ bool ParseCheckpoint(std::string_view bytes, CheckpointFile* checkpoint) {
   uint64_t count = LoadU64(p + kCheckpointCountAt);
   if (count > (bytes.size() - kCheckpointHeaderBytes) / kCheckpointEntryBytes) return false;
   size_t used = kCheckpointHeaderBytes + kCheckpointEntryBytes * count;
-  if (Checksum(bytes.substr(kChecksumBytes, used - kChecksumBytes), kCheckpointChecksumSeed) !=
-      LoadU64(p))
-    return false;
+  if (!SealHolds(bytes, used, kCheckpointChecksumSeed)) return false;
   checkpoint->serial = LoadU64(p + kCheckpointSerialAt);
   checkpoint->entries.clear();
   const char* entry = p + kCheckpointHeaderBytes;
