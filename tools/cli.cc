@@ -85,6 +85,21 @@ std::string_view VisibilityName(proto::Visibility visibility) {
   return visibility == proto::Visibility::kPrivate ? "private" : "public";
 }
 
+namespace {
+
+// CREATE's and JOIN's answer, as one JSON line.
+std::string ChannelInfoJson(const client::ChannelInfo& info) {
+  return JsonObject()
+      .Str("channel", info.channel)
+      .Str("visibility", VisibilityName(info.visibility))
+      .Num("epoch", info.epoch)
+      .Num("first_seq", info.first_seq)
+      .Num("head_seq", info.head_seq)
+      .Text();
+}
+
+}  // namespace
+
 std::string_view ResetReasonName(proto::ResetReason reason) {
   switch (reason) {
     case proto::ResetReason::kEpochChanged: return "epoch_changed";
@@ -318,13 +333,7 @@ int Cli::Create() {
   absl::StatusOr<client::ChannelInfo> info = client->CreateChannel(line_.operands[0], visibility);
   if (!info.ok()) return Fail(info.status());
   if (json_) {
-    Line(JsonObject()
-             .Str("channel", info->channel)
-             .Str("visibility", VisibilityName(info->visibility))
-             .Num("epoch", info->epoch)
-             .Num("first_seq", info->first_seq)
-             .Num("head_seq", info->head_seq)
-             .Text());
+    Line(ChannelInfoJson(*info));
   } else {
     Line("created " + info->channel + " (" + std::string(VisibilityName(info->visibility)) + ")");
   }
@@ -339,13 +348,7 @@ int Cli::Join() {
   absl::StatusOr<client::ChannelInfo> info = client->Join(line_.operands[0]);
   if (!info.ok()) return Fail(info.status());
   if (json_) {
-    Line(JsonObject()
-             .Str("channel", info->channel)
-             .Str("visibility", VisibilityName(info->visibility))
-             .Num("epoch", info->epoch)
-             .Num("first_seq", info->first_seq)
-             .Num("head_seq", info->head_seq)
-             .Text());
+    Line(ChannelInfoJson(*info));
   } else {
     Line("joined " + info->channel + " (" + std::string(VisibilityName(info->visibility)) +
          ", head #" + std::to_string(info->head_seq) + ")");

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <limits>
 
+#include "base/strings.h"
+
 namespace hoot::tools {
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 // The length of the well-formed UTF-8 sequence at the start of `bytes`, or 0 if it does not
 // start with one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
@@ -58,20 +58,12 @@ std::string FormatTimestamp(uint64_t unix_ns) {
 std::string HumanText(std::string_view body) {
   std::string out;
   out.reserve(body.size());
-  for (unsigned char c : body) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\x";
-          out.push_back(kHexDigits[c >> 4]);
-          out.push_back(kHexDigits[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+  for (char c : body) {
+    // CEscape's rules, except that quotes and UTF-8 text show as they are.
+    if (c == '"' || static_cast<unsigned char>(c) >= 0x80) {
+      out.push_back(c);
+    } else {
+      out += base::CEscape(std::string_view(&c, 1));
     }
   }
   return out;
@@ -95,18 +87,18 @@ std::string JsonString(std::string_view bytes) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      // JSON escapes these as C does.
+      case '"':
+      case '\\':
+      case '\n':
+      case '\t':
+      case '\r': out += base::CEscape(bytes.substr(i, 1)); break;
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
         if (c < 0x20) {
           out += "\\u00";
-          out.push_back(kHexDigits[c >> 4]);
-          out.push_back(kHexDigits[c & 0xf]);
+          out += base::HexEncode(bytes.substr(i, 1));
         } else {
           out.push_back(static_cast<char>(c));
         }

@@ -1,7 +1,5 @@
 // hoot-load: the load generator for ../shared/WORKLOADS.md. `hoot-load --help` is its manual;
 // tools/load/ has the engine.
-#include <signal.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -13,15 +11,7 @@
 #include "tools/load/driver.h"
 #include "tools/load/report.h"
 #include "tools/load/workload.h"
-
-namespace {
-
-std::atomic<bool> stop_requested{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
-
-extern "C" void OnStopSignal(int) { stop_requested.store(true); }
-
-}  // namespace
+#include "tools/stop_signal.h"
 
 int main(int argc, char** argv) {
   using hoot::load::ParsedCommandLine;
@@ -35,15 +25,11 @@ int main(int argc, char** argv) {
     case ParsedCommandLine::Outcome::kRun: break;
   }
   // The first SIGINT or SIGTERM ends the measurement early; the drain, the checks and the
-  // report still follow. No SA_RESTART: the loop's wait returns and sees the flag.
-  struct sigaction action {};
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  // report still follow.
+  std::atomic<bool>* stop = hoot::tools::StopOnSignals();
 
   const hoot::load::LoadConfig& config = parsed.config;
-  hoot::load::RunResult result = hoot::load::RunLoad(config, &std::cerr, &stop_requested);
+  hoot::load::RunResult result = hoot::load::RunLoad(config, &std::cerr, stop);
   int exit_code = hoot::load::ExitCode(result);
   if (!result.setup_error.ok()) {
     std::cerr << "hoot-load: set-up failed: " << result.setup_error.message() << "\n";
