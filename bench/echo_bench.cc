@@ -21,11 +21,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <ctime>
-#include <thread>
+#include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -164,7 +164,9 @@ void Report(benchmark::State& state, const EchoResult& result, uint64_t server_s
   state.counters["p50_us"] = result.p50_us;
   state.counters["p99_us"] = result.p99_us;
   state.counters["syscalls_per_message"] =
-      result.messages == 0 ? 0 : static_cast<double>(server_syscalls) / static_cast<double>(result.messages);
+      result.messages == 0
+          ? 0
+          : static_cast<double>(server_syscalls) / static_cast<double>(result.messages);
 }
 
 // Runs `serve(port, stop)` on a thread pinned to the first core (it publishes its port, then
@@ -213,6 +215,13 @@ uint64_t ServeIoUring(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
 
 void BM_EchoIoUring(benchmark::State& state) { RunEcho(state, ServeIoUring); }
 
+void EpollControl(int epoll, int operation, int fd, uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;
+  epoll_ctl(epoll, operation, fd, &event);
+}
+
 // The comparison: level-triggered epoll, non-blocking sockets, read then write each time a
 // socket is readable (a partial write keeps the rest and waits for EPOLLOUT).
 uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
@@ -225,10 +234,7 @@ uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
   socklen_t length = sizeof(address);
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
   int epoll = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.fd = listener;
-  epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
+  EpollControl(epoll, EPOLL_CTL_ADD, listener, EPOLLIN);
   port.store(ntohs(address.sin_port));
   std::unordered_map<int, std::string> pending;  // Unsent echo bytes by fd.
   uint64_t calls = 0;
@@ -241,14 +247,12 @@ uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
       int fd = events[e].data.fd;
       if (fd == listener) {
         int client;
-        while ((client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        while ((client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+               0) {
           ++calls;
           int one = 1;
           ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-          epoll_event client_event{};
-          client_event.events = EPOLLIN;
-          client_event.data.fd = client;
-          epoll_ctl(epoll, EPOLL_CTL_ADD, client, &client_event);
+          EpollControl(epoll, EPOLL_CTL_ADD, client, EPOLLIN);
         }
         ++calls;
         continue;
@@ -259,10 +263,7 @@ uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
         ++calls;
         if (n > 0) rest.erase(0, static_cast<size_t>(n));
         if (rest.empty()) {
-          epoll_event back{};
-          back.events = EPOLLIN;
-          back.data.fd = fd;
-          epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &back);
+          EpollControl(epoll, EPOLL_CTL_MOD, fd, EPOLLIN);
           ++calls;
         }
         continue;
@@ -277,11 +278,9 @@ uint64_t ServeEpoll(std::atomic<uint16_t>& port, std::atomic<bool>& stop) {
       ssize_t written = ::write(fd, buffer, static_cast<size_t>(n));
       ++calls;
       if (written < n) {
-        pending[fd].append(buffer + std::max<ssize_t>(written, 0), n - std::max<ssize_t>(written, 0));
-        epoll_event out{};
-        out.events = EPOLLOUT;
-        out.data.fd = fd;
-        epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &out);
+        pending[fd].append(buffer + std::max<ssize_t>(written, 0),
+                           n - std::max<ssize_t>(written, 0));
+        EpollControl(epoll, EPOLL_CTL_MOD, fd, EPOLLOUT);
         ++calls;
       }
     }

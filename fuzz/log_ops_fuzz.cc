@@ -17,6 +17,7 @@
 #include "base/check.h"
 #include "log/log_store.h"
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace {
 
@@ -26,14 +27,9 @@ constexpr size_t kOperationsMax = 400;
 constexpr int kChannels = 3;
 
 LogOptions Options() {
-  LogOptions options;
-  options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytesMin;
-  options.segment_bytes = 2048;
-  options.segment_allocate_step_bytes = 1024;
-  options.cache_bytes_per_channel = 1024;
-  options.random_seed = 3;
-  return options;
+  return SimLogOptions(
+      {.segment_bytes = 2048, .segment_allocate_step_bytes = 1024, .cache_bytes_per_channel = 1024},
+      /*random_seed=*/3);
 }
 
 std::string Body(int channel, uint64_t seq, size_t bytes) {
@@ -128,24 +124,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
       }
-      case 2:
-        world.store->Flush();
-        break;
+      case 2: world.store->Flush(); break;
       case 3:
       case 4:  // One disk operation completes.
         world.storage->Step();
         break;
-      case 5:
-        world.storage->Poll(false);
-        break;
+      case 5: world.storage->Poll(false); break;
       case 6:
         CheckRead(world, model, c, model.durable[c] > 0 ? argument % model.durable[c] : 0);
         break;
       case 7: {  // A crash (a power loss, or a kill -9 that leaves the page cache) and recovery.
         std::unique_ptr<SimStorage> next =
-            argument % 2 == 0
-                ? std::make_unique<SimStorage>(SimOptions{.seed = ++seed}, world.storage->PowerLoss())
-                : world.storage->Kill(++seed);
+            argument % 2 == 0 ? std::make_unique<SimStorage>(SimOptions{.seed = ++seed},
+                                                             world.storage->PowerLoss())
+                              : world.storage->Kill(++seed);
         Open(world, model, std::move(next));
         break;
       }

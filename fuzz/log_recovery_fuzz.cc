@@ -9,19 +9,13 @@
 #include "base/check.h"
 #include "log/log_store.h"
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace {
 
 using namespace hoot::log;
 
-LogOptions Options() {
-  LogOptions options;
-  options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytesMin;
-  options.segment_bytes = 4096;
-  options.random_seed = 1;
-  return options;
-}
+LogOptions Options() { return SimLogOptions({.segment_bytes = 4096}, /*random_seed=*/1); }
 
 // A data directory with one empty channel "c" and zeroed journal files.
 const SimDisk& Template() {

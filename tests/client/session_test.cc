@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "proto/codec.h"
+#include "tests/client/frame_bytes.h"
 
 namespace hoot::client {
 namespace {
 
 using proto::MessageType;
-
-template <class M>
-std::string Frame(const M& message, uint32_t correlation_id) {
-  std::string bytes;
-  EXPECT_TRUE(proto::EncodeTo(message, correlation_id, &bytes));
-  return bytes;
-}
+using testing::Frame;
 
 // A frame of a type no version of the protocol defines (yet), with an arbitrary body.
 std::string UnknownTypeFrame(uint32_t correlation_id) {
@@ -568,9 +563,9 @@ TEST(ClientSessionTest, HistoryKeepsItsCorrelationIdInFlightUntilTheLastFrame) {
   EXPECT_TRUE(out[1].completes_request);
   EXPECT_EQ(session.request_in_flight(fetch), std::nullopt);
   // A third frame answers nothing any more.
-  EXPECT_EQ(session.Feed(Frame(proto::History{"general", 7, proto::kLastFrame, {}}, fetch), &out)
-                .code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      session.Feed(Frame(proto::History{"general", 7, proto::kLastFrame, {}}, fetch), &out).code(),
+      absl::StatusCode::kDataLoss);
 }
 
 TEST(ClientSessionTest, AnswerToNoRequestInFlightIsAnError) {

@@ -7,18 +7,13 @@
 
 #include "client/session.h"
 #include "proto/codec.h"
+#include "tests/client/frame_bytes.h"
 
 namespace hoot::client {
 namespace {
 
 using proto::MessageType;
-
-template <class M>
-std::string Frame(const M& message, uint32_t correlation_id) {
-  std::string bytes;
-  EXPECT_TRUE(proto::EncodeTo(message, correlation_id, &bytes));
-  return bytes;
-}
+using testing::Frame;
 
 std::string MessageFrame(uint64_t seq) {
   proto::Message message;
@@ -89,8 +84,8 @@ TEST_F(SessionViewsTest, AFrameSplitAcrossReadsIsHandedOverWhole) {
 
 TEST_F(SessionViewsTest, AGapBreaksTheSessionAndNothingAfterItIsHandedOver) {
   std::vector<uint64_t> seqs;
-  absl::Status status =
-      session_.Feed(MessageFrame(5) + MessageFrame(7) + MessageFrame(8), [&](const FrameView& view) {
+  absl::Status status = session_.Feed(
+      MessageFrame(5) + MessageFrame(7) + MessageFrame(8), [&](const FrameView& view) {
         seqs.push_back(std::get<proto::Message>(*view.message).record.seq);
       });
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);

@@ -3,12 +3,11 @@
 #include "io/tcp.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,10 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/loopback.h"
+
 namespace hoot::io {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ConnectLoopback;
 
 enum class Mode { kEcho, kFloodOnAccept, kFloodUntilCap };
 
@@ -138,21 +140,11 @@ class ServerThread {
   TcpStats stats_;
 };
 
-// `receive_buffer_bytes` (SO_RCVBUF, before connecting): 0 leaves the kernel's autotuning,
-// which on some machines grows to tens of MiB and swallows whatever a test sends at once.
+// `receive_buffer_bytes`: 0 leaves the kernel's autotuning, which on some machines grows to
+// tens of MiB and swallows whatever a test sends at once.
 int Connect(uint16_t port, int receive_buffer_bytes = 0) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (receive_buffer_bytes > 0) {
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
-  }
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
+  int fd = ConnectLoopback(port, SOCK_CLOEXEC, receive_buffer_bytes);
+  if (fd < 0) return -1;
   timeval timeout{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   return fd;
@@ -180,14 +172,14 @@ TEST(TcpTest, HundredsOfConnectionsAreEachEchoedTheirOwnBytes) {
   }
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kConnections; ++i) {
-      std::string message = "connection " + std::to_string(i) + " round " +
-                            std::to_string(round) + std::string(500 + i, 'x');
+      std::string message = "connection " + std::to_string(i) + " round " + std::to_string(round) +
+                            std::string(500 + i, 'x');
       ASSERT_EQ(::write(fds[i], message.data(), message.size()),
                 static_cast<ssize_t>(message.size()));
     }
     for (int i = 0; i < kConnections; ++i) {
-      std::string expected = "connection " + std::to_string(i) + " round " +
-                             std::to_string(round) + std::string(500 + i, 'x');
+      std::string expected = "connection " + std::to_string(i) + " round " + std::to_string(round) +
+                             std::string(500 + i, 'x');
       std::string echoed;
       ASSERT_TRUE(ReadExactly(fds[i], &echoed, expected.size())) << i;
       ASSERT_EQ(echoed, expected);

@@ -27,20 +27,17 @@
 
 #include "log/log_store.h"
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace hoot::log {
 namespace {
 
+// Small files, so that every seed crosses journal switches, checkpoints and segment rolls.
 LogOptions CrashOptions() {
-  LogOptions options;
-  options.directory = "data";
-  // Small files, so that every seed crosses journal switches, checkpoints and segment rolls.
-  options.journal_file_bytes = kJournalFileBytesMin;
-  options.segment_bytes = 24u << 10;
-  options.segment_allocate_step_bytes = 8u << 10;
-  options.cache_bytes_per_channel = 8u << 10;
-  options.random_seed = 11;
-  return options;
+  return SimLogOptions({.segment_bytes = 24u << 10,
+                        .segment_allocate_step_bytes = 8u << 10,
+                        .cache_bytes_per_channel = 8u << 10},
+                       /*random_seed=*/11);
 }
 
 struct ChannelModel {
@@ -107,7 +104,8 @@ class CrashSequence {
   std::vector<std::string> Paths(const std::string& suffix) {
     std::vector<std::string> paths;
     for (const auto& [path, content] : storage_->Snapshot().files) {
-      if (path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (path.size() > suffix.size() &&
+          path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
         paths.push_back(path);
       }
     }
@@ -119,7 +117,8 @@ class CrashSequence {
     // Now and then an fdatasync fails: of the journal (nothing of its batch is acknowledged)
     // or of a segment at a checkpoint. The store stops; the process exits and is restarted.
     if (std::bernoulli_distribution(0.3)(random_)) {
-      std::vector<std::string> paths = Paths(std::bernoulli_distribution(0.5)(random_) ? ".jnl" : ".seg");
+      std::vector<std::string> paths =
+          Paths(std::bernoulli_distribution(0.5)(random_) ? ".jnl" : ".seg");
       if (!paths.empty()) storage_->FailNextSync(paths[random_() % paths.size()], EIO);
     }
     int steps = std::uniform_int_distribution<int>(50, seed_ % 3 == 0 ? 3000 : 800)(random_);
@@ -221,7 +220,8 @@ class CrashSequence {
       for (size_t i = 0; i < records.size(); ++i) {
         ASSERT_EQ(records[i].first, i + 1);
         ASSERT_LT(i, model.bodies.size()) << "seq " << i + 1 << " was never appended";
-        ASSERT_EQ(records[i].second, model.bodies[i]) << "seq " << i + 1 << " is not what was appended";
+        ASSERT_EQ(records[i].second, model.bodies[i])
+            << "seq " << i + 1 << " is not what was appended";
       }
       const ChannelDamage& damage = LogStore::Damage(channel);
       if (damage.fenced || status == ReadStatus::kDamaged) {
@@ -248,15 +248,9 @@ class CrashSequence {
     std::vector<std::pair<uint64_t, std::string>> records;
     uint64_t after = 0;
     for (int page = 0; page < 1000000; ++page) {
-      bool done = false;
-      ReadResult result;
       size_t max_records = std::uniform_int_distribution<size_t>(1, 60)(random_);
       size_t max_bytes = std::uniform_int_distribution<size_t>(100, 30000)(random_);
-      store_->Read(channel, after, max_records, max_bytes, [&](ReadResult&& r) {
-        result = std::move(r);
-        done = true;
-      });
-      while (!done) storage_->Poll(true);
+      ReadResult result = ReadPage(*storage_, *store_, channel, after, max_records, max_bytes);
       *status = result.status;
       if (result.status != ReadStatus::kOk || result.records.empty()) break;
       for (const RecordView& record : result.records) {
@@ -294,17 +288,18 @@ TEST(CrashSequenceTest, EveryAcknowledgedRecordSurvivesSequencesOfCrashesAndNoth
     CrashSequence(seed, &totals).Run();
     if (::testing::Test::HasFatalFailure()) return;
   }
-  std::printf("crash sequences: %llu seeds, %llu crashes (%llu power losses, %llu kills), %llu "
-              "evictions, %llu failed fdatasyncs, %llu latent faults, %llu fences (all with "
-              "latent faults), %llu acknowledged records checked, 0 lost\n",
-              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(totals.crashes),
-              static_cast<unsigned long long>(totals.power_losses),
-              static_cast<unsigned long long>(totals.kills),
-              static_cast<unsigned long long>(totals.evictions),
-              static_cast<unsigned long long>(totals.failed_syncs),
-              static_cast<unsigned long long>(totals.latent_faults),
-              static_cast<unsigned long long>(totals.fences),
-              static_cast<unsigned long long>(totals.acked));
+  std::printf(
+      "crash sequences: %llu seeds, %llu crashes (%llu power losses, %llu kills), %llu "
+      "evictions, %llu failed fdatasyncs, %llu latent faults, %llu fences (all with "
+      "latent faults), %llu acknowledged records checked, 0 lost\n",
+      static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(totals.crashes),
+      static_cast<unsigned long long>(totals.power_losses),
+      static_cast<unsigned long long>(totals.kills),
+      static_cast<unsigned long long>(totals.evictions),
+      static_cast<unsigned long long>(totals.failed_syncs),
+      static_cast<unsigned long long>(totals.latent_faults),
+      static_cast<unsigned long long>(totals.fences),
+      static_cast<unsigned long long>(totals.acked));
   EXPECT_GT(totals.kills, 0u);
   EXPECT_GT(totals.failed_syncs, 0u);
   EXPECT_GT(totals.latent_faults, 0u);

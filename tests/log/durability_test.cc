@@ -11,6 +11,7 @@
 #include "log/log_store.h"
 #include "log/record.h"
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace hoot::log {
 namespace {
@@ -19,27 +20,16 @@ const std::string kSegment1 = "data/channels/general/00000000000000000001.seg";
 const std::string kJournal0 = "data/journal/0/0.jnl";
 
 LogOptions Options() {
-  LogOptions options;
-  options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytesMin;
-  options.segment_bytes = 64u << 10;
-  options.segment_allocate_step_bytes = 8u << 10;
-  options.cache_bytes_per_channel = 4u << 10;  // Reads come from the segments.
-  options.random_seed = 3;
-  return options;
+  return SimLogOptions({.segment_bytes = 64u << 10,
+                        .segment_allocate_step_bytes = 8u << 10,
+                        .cache_bytes_per_channel = 4u << 10},  // Reads come from the segments.
+                       /*random_seed=*/3);
 }
 
 std::string Body(uint64_t seq, size_t bytes) {
   std::string body = "record " + std::to_string(seq) + ":";
   while (body.size() < bytes) body += static_cast<char>('a' + (seq + body.size()) % 26);
   return body;
-}
-
-void Drain(Storage& storage, LogStore& store) {
-  for (int i = 0; i < 100000 && !(store.idle() && storage.in_flight() == 0); ++i) {
-    store.Flush();
-    storage.Poll(true);
-  }
 }
 
 // Appends records [from, to] of `bytes` each and waits until they are durable.
@@ -67,13 +57,7 @@ uint64_t ReadAndCheck(Storage& storage, LogStore& store, ChannelLog* channel, si
                       ReadStatus* last_status = nullptr) {
   uint64_t after = 0;
   while (true) {
-    bool done = false;
-    ReadResult result;
-    store.Read(channel, after, 50, 20000, [&](ReadResult&& r) {
-      result = std::move(r);
-      done = true;
-    });
-    while (!done) storage.Poll(true);
+    ReadResult result = ReadPage(storage, store, channel, after, 50, 20000);
     if (last_status) *last_status = result.status;
     if (result.status != ReadStatus::kOk || result.records.empty()) return after;
     for (const RecordView& record : result.records) {
@@ -153,13 +137,15 @@ TEST(DurabilityTest, AZeroedSectorOfSyncedDataFencesTheChannelAtItNeverEndsTheLo
   }
   ASSERT_GE(segments.size(), 10u);
   int sectors = 0;
-  for (size_t s = 0; s < segments.size(); s += segments.size() - 1 - s > 3 ? 3 : 1) {
+  for (size_t s = 0; s<segments.size(); s += segments.size() - 1 - s> 3 ? 3 : 1) {
     const std::string& path = segments[s];
     for (uint64_t at = 0; at < clean.files[path].size(); at += 512) {
       SimDisk disk = clean;
       std::string& content = disk.files[path];
       std::fill(content.begin() + static_cast<std::ptrdiff_t>(at),
-                content.begin() + static_cast<std::ptrdiff_t>(std::min<uint64_t>(at + 512, content.size())), '\0');
+                content.begin() +
+                    static_cast<std::ptrdiff_t>(std::min<uint64_t>(at + 512, content.size())),
+                '\0');
       // The first record the zeroed sector touches, from the segment's own records.
       uint64_t first_seq = std::stoull(path.substr(path.rfind('/') + 1, 20));
       uint64_t damaged = first_seq;

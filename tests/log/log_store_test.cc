@@ -9,19 +9,18 @@
 #include <vector>
 
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace hoot::log {
 namespace {
 
 LogOptions SmallOptions() {
-  LogOptions options;
-  options.directory = "data";
-  options.journal_file_bytes = 1u << 20;
-  options.segment_bytes = 80u << 10;  // Small, so that workloads roll several segments.
-  options.segment_allocate_step_bytes = 16u << 10;
-  options.cache_bytes_per_channel = 16u << 10;
-  options.random_seed = 7;
-  return options;
+  return SimLogOptions(
+      {.segment_bytes = 80u << 10,  // Small, so that workloads roll several segments.
+       .segment_allocate_step_bytes = 16u << 10,
+       .cache_bytes_per_channel = 16u << 10,
+       .journal_file_bytes = 1u << 20},
+      /*random_seed=*/7);
 }
 
 std::string BodyFor(const std::string& channel, uint64_t seq, size_t bytes) {
@@ -31,13 +30,8 @@ std::string BodyFor(const std::string& channel, uint64_t seq, size_t bytes) {
   return body;
 }
 
-void Drain(Storage& storage, LogStore& store) {
-  for (int i = 0; i < 100000 && !(store.idle() && storage.in_flight() == 0); ++i) {
-    store.Flush();
-    storage.Poll(true);
-  }
-  ASSERT_TRUE(store.idle());
-}
+// Drain, failing the test if the store is not idle afterwards.
+void DrainIdle(Storage& storage, LogStore& store) { ASSERT_TRUE(Drain(storage, store)); }
 
 // Reads the whole channel from `after` on, in pages, polling the storage as needed.
 std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore& store,
@@ -45,13 +39,7 @@ std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore
                                                       ReadStatus* last_status = nullptr) {
   std::vector<std::pair<uint64_t, std::string>> records;
   for (int page = 0; page < 100000; ++page) {
-    bool done = false;
-    ReadResult result;
-    store.Read(channel, after, 37, 3000, [&](ReadResult&& r) {
-      result = std::move(r);
-      done = true;
-    });
-    while (!done) storage.Poll(true);
+    ReadResult result = ReadPage(storage, store, channel, after, 37, 3000);
     if (last_status) *last_status = result.status;
     if (result.status != ReadStatus::kOk || result.records.empty()) break;
     for (const RecordView& record : result.records) {
@@ -69,9 +57,8 @@ TEST(LogStoreTest, AppendsBecomeDurableOnlyWhenTheJournalSyncCompletes) {
   ASSERT_TRUE(store.ok()) << store.status();
   ChannelLog* channel = *(*store)->CreateChannel("general");
   std::vector<std::pair<std::string, uint64_t>> commits;
-  (*store)->set_commit_callback([&](ChannelLog* c, uint64_t seq) {
-    commits.emplace_back(LogStore::Name(c), seq);
-  });
+  (*store)->set_commit_callback(
+      [&](ChannelLog* c, uint64_t seq) { commits.emplace_back(LogStore::Name(c), seq); });
   for (uint64_t i = 1; i <= 3; ++i) {
     uint64_t seq = 0;
     std::string body = BodyFor("general", i, 100);
@@ -103,7 +90,7 @@ TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
               AppendStatus::kOk);
     (*store)->Flush();  // A commit is in flight: this starts nothing.
   }
-  Drain(storage, **store);
+  DrainIdle(storage, **store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 50u);
   EXPECT_EQ((*store)->commits(), 2u);
 }
@@ -125,7 +112,7 @@ TEST(LogStoreTest, ReopenAfterCleanShutdownKeepsEveryRecordAndContinuesTheSequen
       if (i % 7 == 0) (*store)->Flush();
       if (i % 13 == 0) storage.Poll(true);
     }
-    Drain(storage, **store);
+    DrainIdle(storage, **store);
   }
   auto store = LogStore::Open(&storage, SmallOptions());
   ASSERT_TRUE(store.ok()) << store.status();
@@ -153,10 +140,11 @@ TEST(LogStoreTest, ChannelCreationTakesTheNameAtOnceAndTheChannelOnceItsFilesAre
   ASSERT_TRUE(store.ok());
   ChannelLog* created = nullptr;
   ASSERT_TRUE((*store)
-                  ->StartCreateChannel("desk", [&](absl::StatusOr<ChannelLog*> channel) {
-                    ASSERT_TRUE(channel.ok()) << channel.status();
-                    created = *channel;
-                  })
+                  ->StartCreateChannel("desk",
+                                       [&](absl::StatusOr<ChannelLog*> channel) {
+                                         ASSERT_TRUE(channel.ok()) << channel.status();
+                                         created = *channel;
+                                       })
                   .ok());
   // Nothing waited for the disk: the creation's writes and fsyncs are still queued.
   EXPECT_GT(storage.in_flight(), 0u);
@@ -179,9 +167,10 @@ TEST(LogStoreTest, ChannelCreationTakesTheNameAtOnceAndTheChannelOnceItsFilesAre
   while (created == nullptr) storage.Poll(true);
   EXPECT_EQ((*store)->FindChannel("desk"), created);
   uint64_t seq = 0;
-  ASSERT_EQ((*store)->Append(created, RecordView{0, 1, 1, "ada", "first"}, &seq), AppendStatus::kOk);
+  ASSERT_EQ((*store)->Append(created, RecordView{0, 1, 1, "ada", "first"}, &seq),
+            AppendStatus::kOk);
   EXPECT_EQ(seq, 1u);
-  Drain(storage, **store);
+  DrainIdle(storage, **store);
   // Once reported, it survives any crash.
   for (uint64_t crash_seed = 30; crash_seed < 40; ++crash_seed) {
     SimStorage restarted(SimOptions{.seed = crash_seed}, storage.PowerLoss());
@@ -210,7 +199,8 @@ TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
   EXPECT_FALSE(reported.ok());
   EXPECT_NE(std::string(reported.message()).find("0.jnl"), std::string::npos);
   EXPECT_EQ(LogStore::DurableSeq(channel), 0u);
-  EXPECT_EQ((*store)->Append(channel, RecordView{0, 1, 2, "ada", "y"}, &seq), AppendStatus::kFailed);
+  EXPECT_EQ((*store)->Append(channel, RecordView{0, 1, 2, "ada", "y"}, &seq),
+            AppendStatus::kFailed);
 }
 
 TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceReturns) {
@@ -223,7 +213,7 @@ TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceRetur
     ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "before"}, &seq),
               AppendStatus::kOk);
   }
-  Drain(storage, **store);
+  DrainIdle(storage, **store);
   storage.set_capacity_bytes(storage.used_bytes());
   AppendStatus status = AppendStatus::kOk;
   std::string big(4000, 'z');
@@ -233,7 +223,7 @@ TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceRetur
     storage.Poll(true);
   }
   EXPECT_EQ(status, AppendStatus::kDiskFull);
-  Drain(storage, **store);
+  DrainIdle(storage, **store);
   EXPECT_FALSE((*store)->failed());
   uint64_t durable = LogStore::DurableSeq(channel);
   EXPECT_EQ(ReadAll(storage, **store, channel).size(), durable);
@@ -261,7 +251,7 @@ TEST(LogStoreTest, JournalFilesAreReusedAfterCheckpointsUnderSustainedLoad) {
     (*store)->Flush();
     if (i % 3 == 0) storage.Poll(true);
   }
-  Drain(storage, **store);
+  DrainIdle(storage, **store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 8000u);
   auto reopened_disk = storage.PowerLoss();
   store->reset();

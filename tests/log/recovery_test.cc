@@ -14,29 +14,18 @@
 #include "log/log_store.h"
 #include "log/record.h"
 #include "log/sim_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace hoot::log {
 namespace {
 
 LogOptions TinyOptions() {
-  LogOptions options;
-  options.directory = "data";
-  options.journal_file_bytes = kJournalFileBytesMin;
-  options.segment_bytes = 1024;
-  options.segment_allocate_step_bytes = 1024;
-  options.cache_bytes_per_channel = 1024;
-  options.random_seed = 5;
-  return options;
+  return SimLogOptions(
+      {.segment_bytes = 1024, .segment_allocate_step_bytes = 1024, .cache_bytes_per_channel = 1024},
+      /*random_seed=*/5);
 }
 
 std::string Body(uint64_t seq) { return "message " + std::to_string(seq * 7919 % 1000003); }
-
-void Drain(Storage& storage, LogStore& store) {
-  for (int i = 0; i < 100000 && !(store.idle() && storage.in_flight() == 0); ++i) {
-    store.Flush();
-    storage.Poll(true);
-  }
-}
 
 std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore& store,
                                                       ChannelLog* channel, ReadStatus* status) {
@@ -44,13 +33,7 @@ std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore
   uint64_t after = 0;
   *status = ReadStatus::kOk;
   while (true) {
-    bool done = false;
-    ReadResult result;
-    store.Read(channel, after, 5, 500, [&](ReadResult&& r) {
-      result = std::move(r);
-      done = true;
-    });
-    while (!done) storage.Poll(true);
+    ReadResult result = ReadPage(storage, store, channel, after, 5, 500);
     *status = result.status;
     if (result.status != ReadStatus::kOk || result.records.empty()) break;
     for (const RecordView& record : result.records) {
@@ -130,8 +113,10 @@ TEST(RecoveryTest, BytesMissingAtAnyOffsetOfSyncedDataFenceTheChannelAtTheValidP
       std::string& content = disk.files[path];
       uint64_t size = content.size();
       if (cut <= start) {
-        if (path != segments.front()) disk.files.erase(path);
-        else content.clear();
+        if (path != segments.front())
+          disk.files.erase(path);
+        else
+          content.clear();
       } else if (cut < start + size) {
         content.resize(cut - start);
       }
@@ -295,7 +280,8 @@ TEST(RecoveryTest, AMissingFirstSegmentFencesTheChannel) {
   EXPECT_EQ(cut->last_seq, 0u);
   EXPECT_EQ(cut->removed_files.size(), segments.size() - 1);
   uint64_t seq = 0;
-  ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "again"}, &seq), AppendStatus::kOk);
+  ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "again"}, &seq),
+            AppendStatus::kOk);
   EXPECT_EQ(seq, 1u);
 }
 

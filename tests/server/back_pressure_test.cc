@@ -2,9 +2,8 @@
 // its answers is slowed by TCP once it has --max-requests-in-flight requests at work or
 // --outbound-cap bytes of answers queued; hootd's memory stays bounded, other clients are
 // served meanwhile, and once the client reads it gets every answer, in commit order.
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -19,23 +18,14 @@
 #include "client/session.h"
 #include "tests/server/hootd_process.h"
 #include "tests/server/raw_client.h"
+#include "tests/server/sanitizers.h"
 
 namespace hoot::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = kAddressSanitizer || kThreadSanitizer;
 
 // A million in the release build (130 MB of requests); a sanitizer's hootd is many times
 // slower, and its memory is the sanitizer's, so there half a million (65 MB) and no memory
@@ -43,7 +33,8 @@ constexpr bool kSanitized = false;
 // receive buffer grows to tcp_rmem's maximum (32 MiB here), the client's send buffer is 4 MiB.
 // HOOT_BACK_PRESSURE_SENDS sets another count.
 uint64_t SendCount() {
-  if (const char* count = std::getenv("HOOT_BACK_PRESSURE_SENDS")) return std::strtoull(count, nullptr, 10);
+  if (const char* count = std::getenv("HOOT_BACK_PRESSURE_SENDS"))
+    return std::strtoull(count, nullptr, 10);
   return kSanitized ? 500000 : 1000000;
 }
 constexpr uint64_t kResidentBytesMax = 256u << 20;
@@ -95,8 +86,8 @@ TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitO
   std::thread writer([&] {
     size_t at = 0;
     while (at < requests.size()) {
-      ssize_t sent = ::send(fd, requests.data() + at, std::min<size_t>(requests.size() - at, 1 << 20),
-                            MSG_NOSIGNAL);
+      ssize_t sent = ::send(fd, requests.data() + at,
+                            std::min<size_t>(requests.size() - at, 1 << 20), MSG_NOSIGNAL);
       if (sent <= 0) {
         write_failed = true;
         return;
@@ -164,10 +155,11 @@ TEST(BackPressure, ANonReadingClientIsSlowedByTcpAndThenGetsEveryAnswerInCommitO
   EXPECT_TRUE(in_order);
   EXPECT_EQ(answered, kSends);
   uint64_t peak = StatusBytes(hootd->pid(), "VmHWM");
-  std::printf("%lld ms: %llu answers in order; hootd's peak resident set %llu KiB (bound %llu KiB)\n",
-              elapsed_ms(), static_cast<unsigned long long>(answered),
-              static_cast<unsigned long long>(peak >> 10),
-              static_cast<unsigned long long>(kResidentBytesMax >> 10));
+  std::printf(
+      "%lld ms: %llu answers in order; hootd's peak resident set %llu KiB (bound %llu KiB)\n",
+      elapsed_ms(), static_cast<unsigned long long>(answered),
+      static_cast<unsigned long long>(peak >> 10),
+      static_cast<unsigned long long>(kResidentBytesMax >> 10));
   if (!kSanitized) {
     EXPECT_LT(peak, kResidentBytesMax);
   }

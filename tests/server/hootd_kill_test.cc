@@ -46,31 +46,23 @@ TEST(HootdKill, AcknowledgedMessagesSurviveSigkill) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::vector<SenderResult> results = senders.Finish();
 
-  uint64_t acked_total = 0, duplicates = 0, reconnects = 0, lost = 0;
-  for (int s = 0; s < kSenders; ++s) {
-    ASSERT_TRUE(results[s].error.empty()) << results[s].error;
-    acked_total += results[s].acked.size();
-    duplicates += results[s].duplicates_answered;
-    reconnects += results[s].reconnects;
-    lost += results[s].connections_lost;
-  }
+  SenderTotals totals;
+  ASSERT_NO_FATAL_FAILURE(AddUp(results, &totals));
   // Each kill must have cut the senders off mid-stream, or the test proved nothing.
-  EXPECT_GE(lost, static_cast<uint64_t>(cycles));
+  EXPECT_GE(totals.connections_lost, static_cast<uint64_t>(cycles));
 
   // Read every channel back whole, from a clean restart.
   EXPECT_EQ((*hootd)->Stop(), 0);
   hootd = HootdProcess::Start(options);
   ASSERT_TRUE(hootd.ok()) << hootd.status();
-  uint64_t records_total = 0;
-  ASSERT_NO_FATAL_FAILURE(CheckEveryAcknowledgedMessage(**hootd, results, kChannels, &records_total));
-  // Every message ever sent was eventually acknowledged (senders retried until they were), so
-  // the logs hold exactly the acknowledged messages.
-  EXPECT_EQ(records_total, acked_total);
-  std::printf("hootd kill loop: %d SIGKILL cycles, %llu messages acknowledged, %llu retries "
-              "answered as duplicates, %llu connections, %llu lost mid-stream\n",
-              cycles, static_cast<unsigned long long>(acked_total),
-              static_cast<unsigned long long>(duplicates),
-              static_cast<unsigned long long>(reconnects), static_cast<unsigned long long>(lost));
+  ASSERT_NO_FATAL_FAILURE(CheckExactlyTheAcknowledgedMessages(**hootd, results, kChannels, totals));
+  std::printf(
+      "hootd kill loop: %d SIGKILL cycles, %llu messages acknowledged, %llu retries "
+      "answered as duplicates, %llu connections, %llu lost mid-stream\n",
+      cycles, static_cast<unsigned long long>(totals.acked),
+      static_cast<unsigned long long>(totals.duplicates_answered),
+      static_cast<unsigned long long>(totals.reconnects),
+      static_cast<unsigned long long>(totals.connections_lost));
   EXPECT_EQ((*hootd)->Stop(), 0);
 }
 

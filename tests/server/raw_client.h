@@ -4,12 +4,11 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <functional>
 #include <memory>
@@ -17,23 +16,9 @@
 #include <vector>
 
 #include "client/session.h"
+#include "tests/loopback.h"
 
 namespace hoot::testing {
-
-// A connected socket to 127.0.0.1:port, or -1.
-inline int ConnectLoopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 class RawClient {
  public:
@@ -80,7 +65,8 @@ class RawClient {
       if (::poll(&poll_fd, 1, 30000) <= 0) return false;
       ssize_t got = ::recv(fd_, buffer.data(), buffer.size(), 0);
       if (got <= 0) return false;
-      if (!session_.Feed(std::string_view(buffer.data(), static_cast<size_t>(got)), &frames_).ok()) {
+      if (!session_.Feed(std::string_view(buffer.data(), static_cast<size_t>(got)), &frames_)
+               .ok()) {
         ADD_FAILURE() << session_.status();
         return false;
       }

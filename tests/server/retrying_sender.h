@@ -5,6 +5,8 @@
 // nothing there twice.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -16,8 +18,6 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "client/client.h"
 #include "tests/server/hootd_process.h"
 
@@ -28,7 +28,6 @@ inline std::string UserName(int sender) { return "trader" + std::to_string(sende
 inline std::string Body(int sender, uint64_t id) {
   return UserName(sender) + ":" + std::to_string(id) + ":" + std::string(id % 300, 'x');
 }
-
 
 struct Acked {
   int channel = 0;
@@ -51,7 +50,11 @@ class RetryingSender {
   // failed, return at once.
   RetryingSender(int index, int channels, std::atomic<uint16_t>* port, std::atomic<bool>* stop,
                  const std::string& token, std::atomic<bool>* give_up = nullptr)
-      : index_(index), channels_(channels), port_(port), stop_(stop), give_up_(give_up),
+      : index_(index),
+        channels_(channels),
+        port_(port),
+        stop_(stop),
+        give_up_(give_up),
         token_(token) {}
 
   SenderResult Run() {
@@ -74,8 +77,8 @@ class RetryingSender {
         std::optional<proto::ErrorCode> code = client::ServerErrorCode(connected.status());
         if (code.has_value() && *code != proto::ErrorCode::kShuttingDown &&
             *code != proto::ErrorCode::kTooManyConnections) {
-          result_.error = "sender " + std::to_string(index_) + ": connection refused: " +
-                          std::string(connected.status().message());
+          result_.error = "sender " + std::to_string(index_) +
+                          ": connection refused: " + std::string(connected.status().message());
           return std::move(result_);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -99,16 +102,16 @@ class RetryingSender {
   bool Pump(client::Client& client) {
     // Everything unacknowledged goes again, with the same ids, in the same order.
     for (Pending& pending : unacked_) {
-      auto correlation = client.SendAsync(ChannelName(pending.channel), pending.id,
-                                          Body(index_, pending.id));
+      auto correlation =
+          client.SendAsync(ChannelName(pending.channel), pending.id, Body(index_, pending.id));
       if (!correlation.ok()) return false;
       pending.correlation = *correlation;
     }
     while (true) {
       while (!stop_->load() && unacked_.size() < kWindow) {
         Pending pending{next_id_++, static_cast<int>(random_() % static_cast<uint64_t>(channels_))};
-        auto correlation = client.SendAsync(ChannelName(pending.channel), pending.id,
-                                            Body(index_, pending.id));
+        auto correlation =
+            client.SendAsync(ChannelName(pending.channel), pending.id, Body(index_, pending.id));
         unacked_.push_back(pending);
         if (!correlation.ok()) return false;
         unacked_.back().correlation = *correlation;
@@ -121,8 +124,8 @@ class RetryingSender {
         std::optional<proto::ErrorCode> code = client::ServerErrorCode(sent.status());
         if (code.has_value() && *code != proto::ErrorCode::kShuttingDown) {
           result_.error = "sender " + std::to_string(index_) + ": message " +
-                          std::to_string(unacked_.front().id) + " refused: " +
-                          std::string(sent.status().message());
+                          std::to_string(unacked_.front().id) +
+                          " refused: " + std::string(sent.status().message());
           give_up_local_ = true;
         }
         return false;
@@ -192,6 +195,25 @@ class SenderThreads {
   std::vector<std::thread> threads_;
 };
 
+// The senders' results added up.
+struct SenderTotals {
+  uint64_t acked = 0;
+  uint64_t duplicates_answered = 0;
+  uint64_t reconnects = 0;
+  uint64_t connections_lost = 0;
+};
+
+// Adds up `results`; a sender that failed fails the test.
+inline void AddUp(const std::vector<SenderResult>& results, SenderTotals* totals) {
+  for (const SenderResult& result : results) {
+    ASSERT_TRUE(result.error.empty()) << result.error;
+    totals->acked += result.acked.size();
+    totals->duplicates_answered += result.duplicates_answered;
+    totals->reconnects += result.reconnects;
+    totals->connections_lost += result.connections_lost;
+  }
+}
+
 // Creates the channels and makes every sender a member.
 inline void CreateChannelsAndMembers(const HootdProcess& hootd, int senders, int channels) {
   auto admin = hootd.Connect("admin");
@@ -228,8 +250,8 @@ inline void CheckEveryAcknowledgedMessage(const HootdProcess& hootd,
       for (const client::Record& record : records) {
         ASSERT_EQ(record.seq, from) << ChannelName(c) << ": seqs are not contiguous";
         ASSERT_TRUE(seq_of_body.emplace(record.body, record.seq).second)
-            << ChannelName(c) << ": appended twice: " << record.body.substr(0, 20)
-            << " at seqs " << seq_of_body[record.body] << " and " << record.seq;
+            << ChannelName(c) << ": appended twice: " << record.body.substr(0, 20) << " at seqs "
+            << seq_of_body[record.body] << " and " << record.seq;
         by_seq[record.seq] = record.body;
         ++from;
       }
@@ -239,13 +261,24 @@ inline void CheckEveryAcknowledgedMessage(const HootdProcess& hootd,
       for (const auto& [id, acked] : results[s].acked) {
         if (acked.channel != c) continue;
         auto found = by_seq.find(acked.seq);
-        ASSERT_NE(found, by_seq.end()) << "acknowledged seq " << acked.seq << " of "
-                                       << ChannelName(c) << " is missing";
+        ASSERT_NE(found, by_seq.end())
+            << "acknowledged seq " << acked.seq << " of " << ChannelName(c) << " is missing";
         EXPECT_EQ(found->second, Body(static_cast<int>(s), id))
             << "seq " << acked.seq << " holds another message";
       }
     }
   }
+}
+
+// CheckEveryAcknowledgedMessage, and that the logs hold nothing else: every message sent was
+// eventually acknowledged (the senders retry until it is, and a message whose acknowledgement
+// was lost with a connection is sent again and answered as a duplicate).
+inline void CheckExactlyTheAcknowledgedMessages(const HootdProcess& hootd,
+                                                const std::vector<SenderResult>& results,
+                                                int channels, const SenderTotals& totals) {
+  uint64_t records_total = 0;
+  ASSERT_NO_FATAL_FAILURE(CheckEveryAcknowledgedMessage(hootd, results, channels, &records_total));
+  EXPECT_EQ(records_total, totals.acked);
 }
 
 }  // namespace hoot::testing

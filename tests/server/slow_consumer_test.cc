@@ -15,6 +15,7 @@
 
 #include "client/client.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/sanitizers.h"
 
 namespace hoot::testing {
 namespace {
@@ -26,17 +27,7 @@ using std::chrono::milliseconds;
 // Under AddressSanitizer, hootd's memory and timing are the sanitizer's (its quarantine keeps
 // freed memory resident; its checks multiply the CPU per message): the runs there check the
 // behaviour (no gap, the STREAM_LAG notices) and print the figures without judging them.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = kAddressSanitizer;
 
 constexpr char kChannel[] = "floor";
 constexpr int kFastSubscribers = 6;
@@ -192,7 +183,7 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
   FastSubscribers fast(*hootd, info->epoch, 0);
   uint64_t next_id = 1;
 
-  constexpr int kMeasuredMessages = 600;   // 1.5 s at 400 msg/s, 1 KiB each.
+  constexpr int kMeasuredMessages = 600;  // 1.5 s at 400 msg/s, 1 KiB each.
   constexpr double kRate = 400;
   constexpr size_t kBodyBytes = 1024;
   // Enough to take the slow subscriber past its buffers and the cap before the measured
@@ -287,11 +278,12 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     double p99_without = Percentile(without_slow, 0.99);
     double p99_with = Percentile(with_slow, 0.99);
     ratios.push_back(p99_with / p99_without);
-    std::printf("slow consumer, pair %d: others' end-to-end p99 %.3f ms without it, %.3f ms "
-                "with it (ratio %.3f; p50 %.3f / %.3f ms; %zu / %zu samples)\n",
-                pair + 1, p99_without / 1e6, p99_with / 1e6, ratios.back(),
-                Percentile(without_slow, 0.5) / 1e6, Percentile(with_slow, 0.5) / 1e6,
-                without_slow.size(), with_slow.size());
+    std::printf(
+        "slow consumer, pair %d: others' end-to-end p99 %.3f ms without it, %.3f ms "
+        "with it (ratio %.3f; p50 %.3f / %.3f ms; %zu / %zu samples)\n",
+        pair + 1, p99_without / 1e6, p99_with / 1e6, ratios.back(),
+        Percentile(without_slow, 0.5) / 1e6, Percentile(with_slow, 0.5) / 1e6, without_slow.size(),
+        with_slow.size());
     pooled_without.insert(pooled_without.end(), without_slow.begin(), without_slow.end());
     pooled_with.insert(pooled_with.end(), with_slow.begin(), with_slow.end());
   };
@@ -328,12 +320,12 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     }
   }
   for (const Bound& bound : kBounds) {
-    std::printf("slow consumer: others' end-to-end p%.0f over %zu pairs pooled: %.3f ms without "
-                "it, %.3f ms with it: ratio %.3f (bound %.2f)\n",
-                bound.quantile * 100, ratios.size(),
-                Percentile(pooled_without, bound.quantile) / 1e6,
-                Percentile(pooled_with, bound.quantile) / 1e6, pooled_ratio(bound.quantile),
-                bound.ratio_max);
+    std::printf(
+        "slow consumer: others' end-to-end p%.0f over %zu pairs pooled: %.3f ms without "
+        "it, %.3f ms with it: ratio %.3f (bound %.2f)\n",
+        bound.quantile * 100, ratios.size(), Percentile(pooled_without, bound.quantile) / 1e6,
+        Percentile(pooled_with, bound.quantile) / 1e6, pooled_ratio(bound.quantile),
+        bound.ratio_max);
   }
   std::printf("slow consumer: median of the pairs' p99 ratios %.3f\n", median_pair_ratio());
 
@@ -354,12 +346,12 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     growth_with = std::max(growth_with, unread_growth);
     sent_to_slow += 1200 * 50000;
   }
-  std::printf("slow consumer: hootd resident memory grew at most %.1f MiB over a phase without "
-              "it and %.1f MiB with it, while %.0f MB in all went to it unread (outbound cap "
-              "%zu KiB)\n",
-              static_cast<double>(growth_without) / (1 << 20),
-              static_cast<double>(growth_with) / (1 << 20),
-              static_cast<double>(sent_to_slow) / 1e6, kOutboundCap >> 10);
+  std::printf(
+      "slow consumer: hootd resident memory grew at most %.1f MiB over a phase without "
+      "it and %.1f MiB with it, while %.0f MB in all went to it unread (outbound cap "
+      "%zu KiB)\n",
+      static_cast<double>(growth_without) / (1 << 20), static_cast<double>(growth_with) / (1 << 20),
+      static_cast<double>(sent_to_slow) / 1e6, kOutboundCap >> 10);
   if (!kSanitized) {
     for (const Bound& bound : kBounds) {
       EXPECT_LT(pooled_ratio(bound.quantile), bound.ratio_max) << "p" << bound.quantile * 100;

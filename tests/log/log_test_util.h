@@ -1,0 +1,58 @@
+// Logs on the simulated disk for the log tests and the log fuzz targets: options with files
+// small enough that a few records roll segments and switch journal files, and the polling
+// that drives the store's asynchronous calls to completion. No GoogleTest here: the fuzz
+// targets include it too.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "log/log_store.h"
+#include "log/storage.h"
+
+namespace hoot::log {
+
+struct SimLogSizes {
+  uint64_t segment_bytes = LogOptions{}.segment_bytes;
+  uint64_t segment_allocate_step_bytes = LogOptions{}.segment_allocate_step_bytes;
+  size_t cache_bytes_per_channel = LogOptions{}.cache_bytes_per_channel;
+  uint64_t journal_file_bytes = kJournalFileBytesMin;
+};
+
+// A log in "data" (the simulated disk's root); a fixed seed gives the same epochs every run.
+inline LogOptions SimLogOptions(const SimLogSizes& sizes, uint64_t random_seed) {
+  LogOptions options;
+  options.directory = "data";
+  options.journal_file_bytes = sizes.journal_file_bytes;
+  options.segment_bytes = sizes.segment_bytes;
+  options.segment_allocate_step_bytes = sizes.segment_allocate_step_bytes;
+  options.cache_bytes_per_channel = sizes.cache_bytes_per_channel;
+  options.random_seed = random_seed;
+  return options;
+}
+
+// Flushes and polls until nothing is left to write (or a bound, for a store that never gets
+// there); returns whether the store is idle.
+inline bool Drain(Storage& storage, LogStore& store) {
+  for (int i = 0; i < 100000 && !(store.idle() && storage.in_flight() == 0); ++i) {
+    store.Flush();
+    storage.Poll(true);
+  }
+  return store.idle();
+}
+
+// One page of the channel after `after`, polling the storage until it is read.
+inline ReadResult ReadPage(Storage& storage, LogStore& store, ChannelLog* channel, uint64_t after,
+                           size_t max_records, size_t max_bytes) {
+  bool done = false;
+  ReadResult result;
+  store.Read(channel, after, max_records, max_bytes, [&](ReadResult&& r) {
+    result = std::move(r);
+    done = true;
+  });
+  while (!done) storage.Poll(true);
+  return result;
+}
+
+}  // namespace hoot::log

@@ -1,0 +1,55 @@
+// Helpers of the hootd end-to-end tests (hootd_test.cc, hootd_streaming_test.cc): a failed
+// step is a test failure and a null or empty result, so the tests read as their scenarios.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "client/client.h"
+#include "tests/server/hootd_process.h"
+
+namespace hoot::testing {
+
+inline std::unique_ptr<client::Client> MustConnect(const HootdProcess& hootd,
+                                                   const std::string& user) {
+  auto client = hootd.Connect(user);
+  if (!client.ok()) {
+    ADD_FAILURE() << user << ": " << client.status();
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+// The next MESSAGE push, skipping nothing: anything else is a failure.
+inline std::optional<client::Message> NextMessage(
+    client::Client& client, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+  auto push = client.NextPush(timeout);
+  if (!push.ok()) {
+    ADD_FAILURE() << push.status();
+    return std::nullopt;
+  }
+  if (!push->has_value()) return std::nullopt;
+  if (!std::holds_alternative<client::Message>(**push)) {
+    ADD_FAILURE() << "expected a MESSAGE push, got variant index " << (*push)->index();
+    return std::nullopt;
+  }
+  return std::get<client::Message>(**push);
+}
+
+inline client::Subscribed MustSubscribe(client::Client& client, const std::string& channel,
+                                        uint64_t epoch, uint64_t after_seq) {
+  auto result = client.Subscribe(channel, epoch, after_seq);
+  EXPECT_TRUE(result.ok()) << result.status();
+  if (!result.ok() || !std::holds_alternative<client::Subscribed>(*result)) {
+    ADD_FAILURE() << "subscribe to " << channel << " did not subscribe";
+    return {};
+  }
+  return std::get<client::Subscribed>(*result);
+}
+
+}  // namespace hoot::testing
