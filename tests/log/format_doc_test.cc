@@ -6,7 +6,6 @@
 
 #include "base/strings.h"
 #include "log/format.h"
-#include "log/record.h"
 #include "tests/doc_examples.h"
 
 namespace hoot::log {

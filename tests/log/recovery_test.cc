@@ -12,7 +12,6 @@
 
 #include "log/format.h"
 #include "log/log_store.h"
-#include "log/record.h"
 #include "log/sim_storage.h"
 #include "tests/log/log_test_util.h"
 

@@ -14,7 +14,6 @@
 
 #include "client/client.h"
 #include "log/format.h"
-#include "log/record.h"
 #include "tests/server/hootd_process.h"
 
 namespace hoot::testing {
