@@ -103,30 +103,9 @@ is refused with exit 1.
 using hoot::base::FlagKind;
 using hoot::base::FlagSpec;
 
-constexpr FlagSpec kServeFlags[] = {
-    {"--help", FlagKind::kSwitch},
-    {"--listen", FlagKind::kValue},
-    {"--data-dir", FlagKind::kValue},
-    {"--shards", FlagKind::kValue},
-    {"--secret-file", FlagKind::kValue},
-    {"--dedup-window", FlagKind::kValue},
-    {"--handshake-timeout", FlagKind::kValue},
-    {"--idle-timeout", FlagKind::kValue},
-    {"--max-connections", FlagKind::kValue},
-    {"--max-connections-per-user", FlagKind::kValue},
-    {"--max-subscriptions", FlagKind::kValue},
-    {"--send-rate", FlagKind::kValue},
-    {"--send-burst", FlagKind::kValue},
-    {"--outbound-cap", FlagKind::kValue},
-    {"--max-requests-in-flight", FlagKind::kValue},
-    {"--max-queued-requests", FlagKind::kValue},
-    {"--journal-mib", FlagKind::kValue},
-    {"--segment-mib", FlagKind::kValue},
-    {"--no-pin", FlagKind::kSwitch},
-};
 constexpr FlagSpec kTokenFlags[] = {
-    {"--help", FlagKind::kSwitch},      {"--user", FlagKind::kValue},
-    {"--ttl", FlagKind::kValue},        {"--data-dir", FlagKind::kValue},
+    {"--help", FlagKind::kSwitch},       {"--user", FlagKind::kValue},
+    {"--ttl", FlagKind::kValue},         {"--data-dir", FlagKind::kValue},
     {"--secret-file", FlagKind::kValue},
 };
 constexpr FlagSpec kRepairFlags[] = {
@@ -162,6 +141,104 @@ std::chrono::milliseconds ParseDurationFlag(const std::string& flag, const std::
   return *duration;
 }
 
+// A whole number from `low` to `high` (UINT64_MAX: no bound), or exits saying so.
+uint64_t CountIn(const std::string& flag, const std::string& text, uint64_t low, uint64_t high) {
+  uint64_t value = ParseCount(flag, text);
+  if (value < low || value > high) {
+    Fail(flag + " wants " +
+         (high == UINT64_MAX ? "at least " + std::to_string(low)
+                             : std::to_string(low) + " to " + std::to_string(high)));
+  }
+  return value;
+}
+
+using hoot::core::ServerOptions;
+
+// The server's flags: each with what it sets (in the order given; --help is main's).
+struct ServeFlag {
+  FlagSpec spec;
+  void (*apply)(ServerOptions& options, const std::string& flag, const std::string& value);
+};
+
+const ServeFlag kServeFlags[] = {
+    {{"--help", FlagKind::kSwitch}, nullptr},
+    {{"--listen"},
+     [](ServerOptions& options, const std::string&, const std::string& value) {
+       auto address = hoot::base::ParseHostPort(value);
+       if (!address.ok()) Fail("--listen: " + std::string(address.status().message()));
+       options.listen_host = address->host;
+       options.port = address->port;
+     }},
+    {{"--data-dir"},
+     [](ServerOptions& options, const std::string&, const std::string& value) {
+       options.data_directory = value;
+     }},
+    {{"--shards"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.shards = static_cast<unsigned>(CountIn(flag, value, 1, 256));
+     }},
+    {{"--secret-file"},
+     [](ServerOptions& options, const std::string&, const std::string& value) {
+       options.secret_file = value;
+     }},
+    {{"--dedup-window"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.dedup_window = ParseCount(flag, value);
+     }},
+    {{"--handshake-timeout"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.handshake_timeout = ParseDurationFlag(flag, value);
+     }},
+    {{"--idle-timeout"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.idle_timeout = ParseDurationFlag(flag, value);
+     }},
+    {{"--max-connections"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.connections_max = ParseCount(flag, value);
+     }},
+    {{"--max-connections-per-user"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.connections_per_user_max = ParseCount(flag, value);
+     }},
+    {{"--max-subscriptions"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.subscriptions_per_connection_max = ParseCount(flag, value);
+     }},
+    {{"--send-rate"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.send_rate_per_user = static_cast<double>(ParseCount(flag, value));
+     }},
+    {{"--send-burst"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.send_burst_per_user = static_cast<double>(CountIn(flag, value, 1, UINT64_MAX));
+     }},
+    {{"--outbound-cap"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.outbound_bytes_max = CountIn(flag, value, 65536, UINT64_MAX);
+     }},
+    {{"--max-requests-in-flight"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.requests_in_flight_per_connection_max = CountIn(flag, value, 1, 1000000);
+     }},
+    {{"--max-queued-requests"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.requests_queued_per_shard_max = CountIn(flag, value, 1, 10000000);
+     }},
+    {{"--journal-mib"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.journal_file_bytes = CountIn(flag, value, 1, 4096) << 20;
+     }},
+    {{"--segment-mib"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       options.segment_bytes = CountIn(flag, value, 1, 65536) << 20;
+     }},
+    {{"--no-pin", FlagKind::kSwitch},
+     [](ServerOptions& options, const std::string&, const std::string&) {
+       options.pin_shards = false;
+     }},
+};
+
 int MintToken(const std::vector<std::string>& args) {
   std::string user;
   std::string ttl = "24h";
@@ -183,7 +260,8 @@ int MintToken(const std::vector<std::string>& args) {
   }
   if (user.empty()) Fail("token needs --user NAME");
   if (!hoot::proto::IsValidUserName(user)) {
-    Fail("bad user name \"" + user + "\": 1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'");
+    Fail("bad user name \"" + user +
+         "\": 1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'");
   }
   std::chrono::milliseconds lifetime = ParseDurationFlag("--ttl", ttl);
   if (lifetime < std::chrono::seconds(1)) Fail("--ttl: a token lives at least 1s");
@@ -233,64 +311,16 @@ int main(int argc, char** argv) {
   if (!args.empty() && args[0] == "repair") {
     return Repair(std::vector<std::string>(args.begin() + 1, args.end()));
   }
-  hoot::core::ServerOptions options;
-  for (const auto& [flag, value] : FlagsOrFail(args, kServeFlags, "").in_order) {
+  ServerOptions options;
+  std::vector<FlagSpec> specs;
+  for (const ServeFlag& serve_flag : kServeFlags) specs.push_back(serve_flag.spec);
+  for (const auto& [flag, value] : FlagsOrFail(args, specs, "").in_order) {
     if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (flag == "--listen") {
-      auto address = hoot::base::ParseHostPort(value);
-      if (!address.ok()) Fail("--listen: " + std::string(address.status().message()));
-      options.listen_host = address->host;
-      options.port = address->port;
-    } else if (flag == "--data-dir") {
-      options.data_directory = value;
-    } else if (flag == "--shards") {
-      uint64_t shards = ParseCount(flag, value);
-      if (shards == 0 || shards > 256) Fail("--shards wants 1 to 256");
-      options.shards = static_cast<unsigned>(shards);
-    } else if (flag == "--secret-file") {
-      options.secret_file = value;
-    } else if (flag == "--dedup-window") {
-      options.dedup_window = ParseCount(flag, value);
-    } else if (flag == "--handshake-timeout") {
-      options.handshake_timeout = ParseDurationFlag(flag, value);
-    } else if (flag == "--idle-timeout") {
-      options.idle_timeout = ParseDurationFlag(flag, value);
-    } else if (flag == "--max-connections") {
-      options.connections_max = ParseCount(flag, value);
-    } else if (flag == "--max-connections-per-user") {
-      options.connections_per_user_max = ParseCount(flag, value);
-    } else if (flag == "--max-subscriptions") {
-      options.subscriptions_per_connection_max = ParseCount(flag, value);
-    } else if (flag == "--send-rate") {
-      options.send_rate_per_user = static_cast<double>(ParseCount(flag, value));
-    } else if (flag == "--send-burst") {
-      uint64_t burst = ParseCount(flag, value);
-      if (burst == 0) Fail("--send-burst wants at least 1");
-      options.send_burst_per_user = static_cast<double>(burst);
-    } else if (flag == "--outbound-cap") {
-      uint64_t cap = ParseCount(flag, value);
-      if (cap < 65536) Fail("--outbound-cap wants at least 65536 bytes");
-      options.outbound_bytes_max = cap;
-    } else if (flag == "--max-requests-in-flight") {
-      uint64_t requests = ParseCount(flag, value);
-      if (requests == 0 || requests > 1000000) Fail("--max-requests-in-flight wants 1 to 1000000");
-      options.requests_in_flight_per_connection_max = requests;
-    } else if (flag == "--max-queued-requests") {
-      uint64_t requests = ParseCount(flag, value);
-      if (requests == 0 || requests > 10000000) Fail("--max-queued-requests wants 1 to 10000000");
-      options.requests_queued_per_shard_max = requests;
-    } else if (flag == "--journal-mib") {
-      uint64_t mib = ParseCount(flag, value);
-      if (mib < 1 || mib > 4096) Fail("--journal-mib wants 1 to 4096");
-      options.journal_file_bytes = mib << 20;
-    } else if (flag == "--segment-mib") {
-      uint64_t mib = ParseCount(flag, value);
-      if (mib < 1 || mib > 65536) Fail("--segment-mib wants 1 to 65536");
-      options.segment_bytes = mib << 20;
-    } else if (flag == "--no-pin") {
-      options.pin_shards = false;
+    }
+    for (const ServeFlag& serve_flag : kServeFlags) {
+      if (serve_flag.spec.name == flag) serve_flag.apply(options, flag, value);
     }
   }
 
@@ -314,9 +344,9 @@ int main(int argc, char** argv) {
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
   bool v6 = options.listen_host.find(':') != std::string::npos;
   std::printf("hootd: ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s)\n",
-              v6 ? "[" : "", options.listen_host.c_str(), v6 ? "]" : "", (*server)->port(), (*server)->shard_count(),
-              (*server)->pinning().c_str(), (*server)->ring_flags().c_str(),
-              options.data_directory.c_str());
+              v6 ? "[" : "", options.listen_host.c_str(), v6 ? "]" : "", (*server)->port(),
+              (*server)->shard_count(), (*server)->pinning().c_str(),
+              (*server)->ring_flags().c_str(), options.data_directory.c_str());
   std::fflush(stdout);
   int signal_number = 0;
   sigwait(&signals, &signal_number);
