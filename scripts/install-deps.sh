@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build pkg-config g++ clang-14 libclang-rt-14-dev
   liburing-dev libabsl-dev libxxhash-dev libgtest-dev libbenchmark-dev libssl-dev
   libfuse3-dev fuse3
-  e2fsprogs util-linux mount
+  e2fsprogs util-linux mount strace
 )
 missing=()
 for package in "${packages[@]}"; do
