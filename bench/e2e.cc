@@ -1,15 +1,18 @@
 // bench/e2e: the whole server against the workloads of WORKLOADS.md, in one command. Starts
-// hootd on a fresh data directory (127.0.0.1, any free port, no send-rate limit), measures the
-// physical floors once (the data disk's 4 KiB write + fdatasync, loopback TCP), runs W1..W4
-// with hoot-load's engine in this process, stops hootd, and prints one table: throughput,
-// latencies, ratios to the floors, the delivery checks, and each workload's target.
+// hootd on a fresh data directory (127.0.0.1, any free port, no send-rate limit) and the floor
+// server (bench/floor_server.cc: the least work durable fan-out takes), measures the physical
+// floors once (the data disk's 4 KiB write + fdatasync, loopback TCP), runs W1..W4 with
+// hoot-load's engine in this process against hootd and then the floor server, workload by
+// workload, stops both, and prints one table: throughput, latencies, ratios to the physical
+// floors, the delivery checks, each workload's target, and hootd over the floor server.
 //
 // Usage: e2e [--quick] [--workloads W1,W2,...] [--shards N]
 //   --quick   short runs (seconds each, W3 over 20,000 messages): a smoke test of the
 //             whole path, not a measurement.
 // Data goes under $HOOT_BENCH_DIR (default build/bench-data)/e2e and is removed at the end.
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
-// found gaps, duplicates, missing deliveries or errors, 3 when hootd or a run could not start.
+// found gaps, duplicates, missing deliveries or errors, 3 when a server or a run could not
+// start.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,10 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "tools/hootd_process.h"
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
 #include "tools/load/workload.h"
-#include "tools/hootd_process.h"
 
 namespace {
 
@@ -112,6 +115,19 @@ int main(int argc, char** argv) {
     ::close(hootd->stdout_fd);
     return hoot::tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
   };
+  absl::StatusOr<hoot::tools::StartedHootd> floor =
+      hoot::tools::StartHootdProcess({FLOOR_SERVER_PATH, "--listen", "127.0.0.1:0", "--file",
+                                      (directory / "floor-data").string(), "--file-mib", "256"},
+                                     std::chrono::seconds(60));
+  if (!floor.ok()) {
+    std::fprintf(stderr, "e2e: %s\n", std::string(floor.status().message()).c_str());
+    stop_hootd();
+    return 3;
+  }
+  auto stop_floor = [&] {
+    ::close(floor->stdout_fd);
+    return hoot::tools::StopHootdProcess(floor->pid, SIGTERM, std::chrono::seconds(30));
+  };
 
   hoot::load::DiskFloorOptions disk_options;
   disk_options.directory = directory.string();
@@ -121,29 +137,46 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "e2e: floors: %s %s\n", std::string(disk.status().message()).c_str(),
                  std::string(loopback.status().message()).c_str());
     stop_hootd();
+    stop_floor();
     return 3;
   }
   double disk_p50 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(50));
   double disk_p99 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(99));
 
-  std::vector<RunResult> runs;
+  // Each workload against hootd, then against the floor server: the same client, the same
+  // minutes of this machine's noise.
+  struct Pair {
+    RunResult hootd;
+    RunResult floor;
+  };
+  std::vector<Pair> runs;
   int exit_code = 0;
-  for (const Workload& workload : workloads) {
+  auto run_on = [&](uint16_t port, const Workload& workload, const char* server) {
     hoot::load::LoadConfig config;
     config.workload = workload;
-    config.port = hootd->port;
+    config.port = port;
+    // hootd's secret: the floor server takes any token.
     config.secret_file = (directory / "data" / "secret").string();
     config.floors = false;  // Measured once above.
-    std::fprintf(stderr, "e2e: %s: %s\n", workload.name.c_str(), workload.Describe().c_str());
-    runs.push_back(hoot::load::RunLoad(config, &std::cerr));
-    int code = hoot::load::ExitCode(runs.back());
+    std::fprintf(stderr, "e2e: %s on %s: %s\n", workload.name.c_str(), server,
+                 workload.Describe().c_str());
+    RunResult run = hoot::load::RunLoad(config, &std::cerr);
+    int code = hoot::load::ExitCode(run);
     if (code != 0) {
-      std::fprintf(stderr, "e2e: %s exited %d: %s\n", workload.name.c_str(), code,
-                   runs.back().setup_error.ok() ? runs.back().errors.first_error.c_str()
-                                                : std::string(runs.back().setup_error.message()).c_str());
+      std::fprintf(stderr, "e2e: %s on %s exited %d: %s\n", workload.name.c_str(), server, code,
+                   run.setup_error.ok() ? run.errors.first_error.c_str()
+                                        : std::string(run.setup_error.message()).c_str());
     }
     exit_code = std::max(exit_code, code);
+    return run;
+  };
+  for (const Workload& workload : workloads) {
+    Pair pair;
+    pair.hootd = run_on(hootd->port, workload, "hootd");
+    pair.floor = run_on(floor->port, workload, "the floor server");
+    runs.push_back(std::move(pair));
   }
+  stop_floor();
   int hootd_status = stop_hootd();
   if (!WIFEXITED(hootd_status) || WEXITSTATUS(hootd_status) != 0) {
     std::fprintf(stderr, "e2e: hootd did not stop cleanly (status %d)\n", hootd_status);
@@ -151,37 +184,37 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(directory);
 
-  std::printf("\nhoot e2e%s: hootd with %u shards on 127.0.0.1; disk floor (4 KiB write + "
-              "fdatasync) p50 %.3f ms, p99 %.3f ms; loopback %.2f GB/s\n\n",
-              quick ? " (quick: a smoke run, not a measurement)" : "", shards, disk_p50 / 1e6,
-              disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
-  std::printf("%-4s %12s %12s %13s %9s %20s %27s %10s %10s %28s  %s\n", "run", "sent msg/s",
+  std::printf(
+      "\nhoot e2e%s: hootd with %u shards on 127.0.0.1, then the floor server (one "
+      "thread, epoll, one pwrite + fdatasync a turn); disk floor (4 KiB write + "
+      "fdatasync) p50 %.3f ms, p99 %.3f ms; loopback %.2f GB/s\n\n",
+      quick ? " (quick: a smoke run, not a measurement)" : "", shards, disk_p50 / 1e6,
+      disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
+  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %28s  %s\n", "run", "sent msg/s",
               "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms", "e2e p50/p99/p99.9 ms",
               "e2e p99", "wire", "gaps/dup/ooo/missing/errors", "target");
-  std::printf("%-4s %12s %12s %13s %9s %20s %27s %10s %10s %28s\n", "", "", "", "", "", "", "",
+  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %28s\n", "", "", "", "", "", "", "",
               "/ disk p99", "share", "");
-  for (const RunResult& run : runs) {
-    const std::string& name = run.config.workload.name;
-    std::string checks = std::to_string(run.checks.gaps) + "/" +
-                         std::to_string(run.checks.duplicates) + "/" +
-                         std::to_string(run.checks.out_of_order) + "/" +
-                         std::to_string(run.checks.missing) + "/" +
-                         std::to_string(run.errors.Total());
+  auto print_row = [&](const RunResult& run, const std::string& name) {
+    std::string checks =
+        std::to_string(run.checks.gaps) + "/" + std::to_string(run.checks.duplicates) + "/" +
+        std::to_string(run.checks.out_of_order) + "/" + std::to_string(run.checks.missing) + "/" +
+        std::to_string(run.errors.Total());
     if (!run.setup_error.ok()) {
-      std::printf("%-4s did not run: %s\n", name.c_str(),
+      std::printf("%-10s did not run: %s\n", name.c_str(),
                   std::string(run.setup_error.message()).c_str());
-      continue;
+      return;
     }
     if (run.replay.has_value()) {
       const hoot::load::ReplayResult& replay = *run.replay;
       char rate[64];
       std::snprintf(rate, sizeof(rate), "%.0f", replay.MessagesPerSecond());
-      std::printf("%-4s %12s %12s %13s %9.1f %20s %27s %10s %10.3f %28s  %s\n", name.c_str(),
-                  "-", "-", rate, replay.BytesPerSecond() / 1e6, "-",
+      std::printf("%-10s %12s %12s %13s %9.1f %20s %27s %10s %10.3f %28s  %s\n", name.c_str(), "-",
+                  "-", rate, replay.BytesPerSecond() / 1e6, "-",
                   (std::to_string(replay.messages) + " msgs replayed").c_str(), "-",
                   replay.BytesPerSecond() / loopback->bytes_per_second, checks.c_str(),
                   TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
-      continue;
+      return;
     }
     char ack[64];
     char e2e[64];
@@ -190,12 +223,42 @@ int main(int argc, char** argv) {
     std::snprintf(e2e, sizeof(e2e), "%.2f/%.2f/%.2f", Ms(run.e2e_latency.ValueAtPercentile(50)),
                   Ms(run.e2e_latency.ValueAtPercentile(99)),
                   Ms(run.e2e_latency.ValueAtPercentile(99.9)));
-    std::printf("%-4s %12.0f %12.0f %13.0f %9.1f %20s %27s %10.1f %10.3f %28s  %s\n",
-                name.c_str(), run.SendRate(), run.AckRate(), run.DeliveryRate(),
-                run.DeliveredBytesRate() / 1e6, ack, e2e,
-                static_cast<double>(run.e2e_latency.ValueAtPercentile(99)) / disk_p99,
+    std::printf("%-10s %12.0f %12.0f %13.0f %9.1f %20s %27s %10.1f %10.3f %28s  %s\n", name.c_str(),
+                run.SendRate(), run.AckRate(), run.DeliveryRate(), run.DeliveredBytesRate() / 1e6,
+                ack, e2e, static_cast<double>(run.e2e_latency.ValueAtPercentile(99)) / disk_p99,
                 run.DeliveredBytesRate() / loopback->bytes_per_second, checks.c_str(),
                 TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
+  };
+  for (const Pair& pair : runs) {
+    const std::string& name = pair.hootd.config.workload.name;
+    print_row(pair.hootd, name + " hootd");
+    print_row(pair.floor, name + " floor");
+  }
+  // hootd over the floor server, workload by workload: throughput (higher is better) and
+  // latency (lower is better).
+  std::printf(
+      "\nhootd / floor server   acked msg/s  deliveries/s   e2e p50   e2e p99   replay msg/s\n");
+  auto ratio = [](double hootd_value, double floor_value) {
+    char text[32];
+    if (floor_value <= 0) return std::string("-");
+    std::snprintf(text, sizeof(text), "%.2fx", hootd_value / floor_value);
+    return std::string(text);
+  };
+  for (const Pair& pair : runs) {
+    const RunResult& h = pair.hootd;
+    const RunResult& f = pair.floor;
+    if (!h.setup_error.ok() || !f.setup_error.ok()) continue;
+    auto p = [](const RunResult& run, double percentile) {
+      return static_cast<double>(run.e2e_latency.ValueAtPercentile(percentile));
+    };
+    bool replay = h.replay.has_value() && f.replay.has_value();
+    std::printf(
+        "%-20s %13s %13s %9s %9s %14s\n", h.config.workload.name.c_str(),
+        replay ? "-" : ratio(h.AckRate(), f.AckRate()).c_str(),
+        replay ? "-" : ratio(h.DeliveryRate(), f.DeliveryRate()).c_str(),
+        replay ? "-" : ratio(p(h, 50), p(f, 50)).c_str(),
+        replay ? "-" : ratio(p(h, 99), p(f, 99)).c_str(),
+        replay ? ratio(h.replay->MessagesPerSecond(), f.replay->MessagesPerSecond()).c_str() : "-");
   }
   return exit_code;
 }
