@@ -1,6 +1,7 @@
 #include "base/parse.h"
 
 #include <limits>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "base/strings.h"
@@ -30,7 +31,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   // Ten years is more than any timeout or token needs, and keeps every sum far from overflow.
   constexpr uint64_t kTotalMsMax = 10ull * 366 * 86400000;
   const std::string quoted = "duration \"" + CEscape(text) + "\"";
-  if (text.empty()) return absl::InvalidArgumentError("empty duration (a duration is e.g. 500ms, 90s, 1h30m)");
+  if (text.empty())
+    return absl::InvalidArgumentError("empty duration (a duration is e.g. 500ms, 90s, 1h30m)");
 
   uint64_t total_ms = 0;
   size_t next_unit = 0;  // Units before this index are used up.
@@ -79,7 +81,8 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
   const std::string quoted = "\"" + CEscape(text) + "\"";
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) {
-    return absl::InvalidArgumentError(quoted + " is not HOST:PORT (e.g. 127.0.0.1:7420, [::1]:7420)");
+    return absl::InvalidArgumentError(quoted +
+                                      " is not HOST:PORT (e.g. 127.0.0.1:7420, [::1]:7420)");
   }
   std::string_view host = text.substr(0, colon);
   std::optional<uint64_t> port = ParseUint(text.substr(colon + 1));
@@ -96,6 +99,35 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
   }
   if (host.empty()) return absl::InvalidArgumentError(quoted + ": no host before the port");
   return HostPort{std::string(host), static_cast<uint16_t>(*port)};
+}
+
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {
+  constexpr uint64_t kCpuMax = 1023;
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError("\"" + std::string(text) + "\" is not a CPU list (" +
+                                      std::string(why) + "; e.g. 1, 0,2 or 0-3)");
+  };
+  std::vector<bool> chosen(kCpuMax + 1, false);
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view item = text.substr(start, comma - start);
+    size_t dash = item.find('-');
+    std::optional<uint64_t> low = ParseUint(item.substr(0, dash));
+    std::optional<uint64_t> high =
+        dash == std::string_view::npos ? low : ParseUint(item.substr(dash + 1));
+    if (!low.has_value() || !high.has_value()) return bad("each item is N or N-M");
+    if (*high > kCpuMax) return bad("CPUs are 0 to 1023");
+    if (*low > *high) return bad("a range goes up");
+    for (uint64_t cpu = *low; cpu <= *high; ++cpu) chosen[cpu] = true;
+    start = comma + 1;
+  }
+  std::vector<int> cpus;
+  for (size_t cpu = 0; cpu < chosen.size(); ++cpu) {
+    if (chosen[cpu]) cpus.push_back(static_cast<int>(cpu));
+  }
+  return cpus;
 }
 
 }  // namespace hoot::base

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -28,5 +29,10 @@ struct HostPort {
 // HOST:PORT, or [IPV6]:PORT (an IPv6 address needs its brackets); the port is 0..65535 (the
 // caller refuses 0 where it means nothing). InvalidArgument for anything else.
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text);
+
+// A list of CPU numbers as the kernel writes them: "3", "0,2", "0-3", "0-1,6": numbers 0..1023,
+// ranges low-high. Returned ascending, each once. InvalidArgument for anything else, or an
+// empty list.
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
 
 }  // namespace hoot::base

@@ -74,6 +74,9 @@ Server flags:
   --journal-mib N          each of a shard's two journal files, pre-zeroed on first start
                            (default 64); a commit batch is at most half of one
   --segment-mib N          channel segment files are sealed at this size (default 64)
+  --cpus LIST              the cores to pin shards to, e.g. 1 or 0,2-3 (default: every core
+                           this process may run on); without --shards, one shard per core
+                           listed. On a machine that also runs clients, leave them a core.
   --no-pin                 do not pin shards to cores
   --help                   this text
 
@@ -233,6 +236,12 @@ const ServeFlag kServeFlags[] = {
      [](ServerOptions& options, const std::string& flag, const std::string& value) {
        options.segment_bytes = CountIn(flag, value, 1, 65536) << 20;
      }},
+    {{"--cpus"},
+     [](ServerOptions& options, const std::string& flag, const std::string& value) {
+       auto cpus = hoot::base::ParseCpuList(value);
+       if (!cpus.ok()) Fail(flag + ": " + std::string(cpus.status().message()));
+       options.cpus = *cpus;
+     }},
     {{"--no-pin", FlagKind::kSwitch},
      [](ServerOptions& options, const std::string&, const std::string&) {
        options.pin_shards = false;
@@ -323,6 +332,8 @@ int main(int argc, char** argv) {
       if (serve_flag.spec.name == flag) serve_flag.apply(options, flag, value);
     }
   }
+  if (!options.pin_shards && !options.cpus.empty())
+    Fail("--cpus pins shards; --no-pin says not to");
 
   // Signals are taken by this thread alone (sigwait): block them before any shard starts.
   sigset_t signals;

@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,8 +16,8 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "core/chat_shard.h"
-#include "io/tcp.h"
 #include "core/cpu.h"
+#include "io/tcp.h"
 
 namespace hoot::core {
 namespace {
@@ -60,7 +60,8 @@ absl::StatusOr<unsigned> ReadDataDirectoryShards(const std::string& directory) {
     if (key == "shards") fields >> shards;
   }
   if (format != kDataFormatVersion || shards == 0) {
-    return absl::FailedPreconditionError(path + " is not a hoot data directory description "
+    return absl::FailedPreconditionError(path +
+                                         " is not a hoot data directory description "
                                          "this version understands");
   }
   return shards;
@@ -76,10 +77,10 @@ absl::StatusOr<unsigned> PrepareDataDirectory(const std::string& directory, unsi
   if (recorded.ok()) {
     shards = *recorded;
     if (requested != 0 && requested != shards) {
-      return absl::FailedPreconditionError(
-          directory + " holds channels spread over " + std::to_string(shards) +
-          " shards; run with --shards " + std::to_string(shards) +
-          " (moving channels between shards is not supported)");
+      return absl::FailedPreconditionError(directory + " holds channels spread over " +
+                                           std::to_string(shards) + " shards; run with --shards " +
+                                           std::to_string(shards) +
+                                           " (moving channels between shards is not supported)");
     }
   } else if (absl::IsNotFound(recorded.status())) {
     shards = requested != 0 ? requested : default_shards;
@@ -111,9 +112,9 @@ absl::StatusOr<DataDirectoryLock> DataDirectoryLock::Acquire(const std::string& 
     if (error == EWOULDBLOCK) {
       std::string pid = got > 0 ? std::string(holder, static_cast<size_t>(got)) : "";
       while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return absl::FailedPreconditionError(
-          directory + " is in use by another hootd" + (pid.empty() ? "" : " (pid " + pid + ")") +
-          ": stop it first");
+      return absl::FailedPreconditionError(directory + " is in use by another hootd" +
+                                           (pid.empty() ? "" : " (pid " + pid + ")") +
+                                           ": stop it first");
     }
     return base::ErrnoStatus(error, "lock " + path);
   }
@@ -135,14 +136,16 @@ DataDirectoryLock::DataDirectoryLock(DataDirectoryLock&& other) noexcept : fd_(o
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& requested) {
   std::unique_ptr<Server> server(new Server(requested));
   ServerOptions& options = server->options_;
-  unsigned default_shards = static_cast<unsigned>(std::max<size_t>(1, AllowedCores().size()));
+  unsigned default_shards = static_cast<unsigned>(
+      std::max<size_t>(1, options.cpus.empty() ? AllowedCores().size() : options.cpus.size()));
   HOOT_RETURN_IF_ERROR(base::CreateDirectoriesDurably(options.data_directory));
   HOOT_ASSIGN_OR_RETURN(DataDirectoryLock held, DataDirectoryLock::Acquire(options.data_directory));
   server->lock_ = std::make_unique<DataDirectoryLock>(std::move(held));
-  HOOT_ASSIGN_OR_RETURN(options.shards, PrepareDataDirectory(options.data_directory,
-                                                             options.shards, default_shards));
+  HOOT_ASSIGN_OR_RETURN(
+      options.shards, PrepareDataDirectory(options.data_directory, options.shards, default_shards));
   if (options.secret_file.empty()) options.secret_file = options.data_directory + "/secret";
-  HOOT_ASSIGN_OR_RETURN(auth::TokenSigner signer, auth::TokenSigner::LoadOrCreate(options.secret_file));
+  HOOT_ASSIGN_OR_RETURN(auth::TokenSigner signer,
+                        auth::TokenSigner::LoadOrCreate(options.secret_file));
   server->signer_ = std::make_unique<auth::TokenSigner>(std::move(signer));
 
   int reserved_fd = -1;
@@ -154,6 +157,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   RuntimeOptions runtime_options;
   runtime_options.shard_count = options.shards;
   runtime_options.pin = options.pin_shards;
+  runtime_options.cores = options.cpus;
   auto runtime = Runtime::Create(runtime_options);
   if (!runtime.ok()) {
     if (reserved_fd >= 0) ::close(reserved_fd);
@@ -171,8 +175,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
       // Torn down on its own thread: its ring allows no other submitter.
       shard.OnStop([raw] { delete raw; });
     } else if (self->start_error_.empty()) {
-      self->start_error_ = "shard " + std::to_string(shard.id()) + ": " +
-                           std::string(chat.status().message());
+      self->start_error_ =
+          "shard " + std::to_string(shard.id()) + ": " + std::string(chat.status().message());
     }
     ++self->started_;
     self->changed_.notify_all();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "io/ring.h"
@@ -22,6 +23,9 @@ struct ServerOptions {
   unsigned shards = 0;      // 0: the count the data directory was made with, else one per core.
   std::string secret_file;  // Empty: <data_directory>/secret, created on first start.
   bool pin_shards = true;
+  // The cores shards are pinned to (and, without --shards, one shard each); empty: every core
+  // this process may run on.
+  std::vector<int> cpus;
 
   // Send dedup: the last this-many messages of each channel remember their
   // (sender, client message id), in memory and, after a restart, rebuilt from the log.
@@ -36,8 +40,8 @@ struct ServerOptions {
   // full rings to other shards. Past it new requests are answered busy (nothing done).
   size_t requests_queued_per_shard_max = 65536;
   size_t subscriptions_per_connection_max = 1024;
-  size_t connections_max = 10000;          // Open connections, server-wide.
-  size_t connections_per_user_max = 64;    // Authenticated connections of one user.
+  size_t connections_max = 10000;        // Open connections, server-wide.
+  size_t connections_per_user_max = 64;  // Authenticated connections of one user.
   // Sends per second per user (a token bucket of send_burst tokens; 0: no limit). Each shard
   // keeps the buckets of the connections it holds: a user connected through several shards
   // gets up to that many times the rate.

@@ -1,5 +1,6 @@
 #include "core/shard.h"
 
+#include <algorithm>
 
 #include "base/check.h"
 #include "base/log.h"
@@ -40,8 +41,7 @@ void Shard::RingDoorbell(unsigned target) {
   ++stats_.doorbells_rung;
   io_uring_sqe* sqe = ring_->GetSqe(io::IgnoredCompletion());
   io_uring_prep_msg_ring(sqe, receiver.ring_fd_.load(std::memory_order_acquire), 0,
-                         reinterpret_cast<uint64_t>(io::IgnoredCompletion()),
-                         0);
+                         reinterpret_cast<uint64_t>(io::IgnoredCompletion()), 0);
 }
 
 void Shard::Post(std::function<void()> task) { posted_.push_back(std::move(task)); }
@@ -187,6 +187,15 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {}
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const RuntimeOptions& requested) {
   RuntimeOptions options = requested;
   std::vector<int> cores = AllowedCores();
+  if (!options.cores.empty()) {
+    for (int core : options.cores) {
+      if (std::find(cores.begin(), cores.end(), core) == cores.end()) {
+        return absl::InvalidArgumentError("CPU " + std::to_string(core) +
+                                          " is not one this process may run on");
+      }
+    }
+    cores = options.cores;
+  }
   if (options.shard_count == 0) {
     options.shard_count = std::max<unsigned>(1, static_cast<unsigned>(cores.size()));
   }
@@ -266,9 +275,7 @@ void Runtime::WakeFromOutside(unsigned target) {
   if (fd < 0) return;
   std::lock_guard<std::mutex> lock(control_mutex_);
   io_uring_sqe* sqe = control_ring_->GetSqe(io::IgnoredCompletion());
-  io_uring_prep_msg_ring(sqe, fd, 0,
-                         reinterpret_cast<uint64_t>(io::IgnoredCompletion()),
-                         0);
+  io_uring_prep_msg_ring(sqe, fd, 0, reinterpret_cast<uint64_t>(io::IgnoredCompletion()), 0);
   control_ring_->Submit();
   control_ring_->Reap(/*wait=*/false);
 }

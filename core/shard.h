@@ -39,8 +39,10 @@ struct Envelope {
 static_assert(sizeof(Envelope) == kCacheLineBytes);
 
 struct RuntimeOptions {
-  unsigned shard_count = 0;          // 0: one per core this process may run on.
-  bool pin = true;                   // Pin shard i to the i-th allowed core (mod their count).
+  unsigned shard_count = 0;  // 0: one per core this process may run on.
+  bool pin = true;           // Pin shard i to the i-th core (mod their count).
+  // The cores to pin shards to, each one this process may run on; empty: all it may.
+  std::vector<int> cores;
   unsigned ring_entries = 256;       // io_uring SQ size per shard.
   size_t mesh_ring_capacity = 4096;  // Envelopes per ordered pair of shards.
   size_t drain_batch_max = 256;      // Envelopes taken from one incoming ring per turn.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace hoot::base {
 namespace {
@@ -25,10 +26,9 @@ TEST(ParseUintTest, TakesDigitsUpToUint64Max) {
 
 TEST(ParseDurationTest, AcceptsUnitsAndCombinations) {
   const std::pair<std::string, int64_t> cases[] = {
-      {"500ms", 500},          {"90s", 90000},         {"30m", 1800000},
-      {"12h", 43200000},       {"7d", 604800000},      {"1h30m", 5400000},
-      {"1d2h3m4s5ms", 93784005}, {"1ms", 1},           {"0h1s", 1000},
-      {"365d", 31536000000},   {"0090s", 90000},       {"1s500ms", 1500},
+      {"500ms", 500},          {"90s", 90000},        {"30m", 1800000},          {"12h", 43200000},
+      {"7d", 604800000},       {"1h30m", 5400000},    {"1d2h3m4s5ms", 93784005}, {"1ms", 1},
+      {"0h1s", 1000},          {"365d", 31536000000}, {"0090s", 90000},          {"1s500ms", 1500},
       {"3660d", 316224000000},
   };
   for (const auto& [text, ms] : cases) {
@@ -40,9 +40,30 @@ TEST(ParseDurationTest, AcceptsUnitsAndCombinations) {
 
 TEST(ParseDurationTest, RefusesBadDurations) {
   const std::string cases[] = {
-      "",      "0s",    "0h0m",  "-5s",  "+5s",   "5",     "s",        "h30m",   "5x",
-      "5S",    "5 s",   " 5s",   "5s ",  "1.5h",  "30m1h", "1h1h",     "5sm",    "1w",
-      "1h30",  "1ms1s", "5msm",  "3661d", "99999999999999999999999s", "1d9223372036854775807s",
+      "",
+      "0s",
+      "0h0m",
+      "-5s",
+      "+5s",
+      "5",
+      "s",
+      "h30m",
+      "5x",
+      "5S",
+      "5 s",
+      " 5s",
+      "5s ",
+      "1.5h",
+      "30m1h",
+      "1h1h",
+      "5sm",
+      "1w",
+      "1h30",
+      "1ms1s",
+      "5msm",
+      "3661d",
+      "99999999999999999999999s",
+      "1d9223372036854775807s",
   };
   for (const std::string& text : cases) {
     absl::StatusOr<milliseconds> parsed = ParseDuration(text);
@@ -70,6 +91,21 @@ TEST(ParseHostPortTest, TakesNamesIpv4AndBracketedIpv6) {
                           "[::1]", "[127.0.0.1]:80", "[]:80", "a]:80"}) {
     auto parsed = ParseHostPort(bad);
     EXPECT_FALSE(parsed.ok()) << bad;
+    if (!parsed.ok()) {
+      EXPECT_TRUE(absl::IsInvalidArgument(parsed.status())) << parsed.status();
+    }
+  }
+}
+
+TEST(ParseCpuListTest, TakesNumbersAndRangesAscendingEachOnce) {
+  EXPECT_EQ(*ParseCpuList("3"), std::vector<int>{3});
+  EXPECT_EQ(*ParseCpuList("2,0"), (std::vector<int>{0, 2}));
+  EXPECT_EQ(*ParseCpuList("0-3"), (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(*ParseCpuList("6,0-1,1"), (std::vector<int>{0, 1, 6}));
+  EXPECT_EQ(*ParseCpuList("1023"), std::vector<int>{1023});
+  for (const char* bad : {"", ",", "1,", "a", "-1", "3-1", "1-", "0-1024", "1024", " 1", "1 "}) {
+    auto parsed = ParseCpuList(bad);
+    EXPECT_FALSE(parsed.ok()) << '"' << bad << '"';
     if (!parsed.ok()) {
       EXPECT_TRUE(absl::IsInvalidArgument(parsed.status())) << parsed.status();
     }

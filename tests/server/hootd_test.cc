@@ -3,10 +3,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <tuple>
 
@@ -15,6 +20,7 @@
 #include "proto/wire.h"
 #include "tests/server/hootd_process.h"
 #include "tests/server/hootd_test_util.h"
+#include "tools/hootd_process.h"
 
 namespace hoot::testing {
 namespace {
@@ -495,6 +501,51 @@ TEST(Hootd, ListensOnIpv6AndTakesMillisecondDurations) {
               std::string::npos)
         << bad << ": " << output;
   }
+}
+
+// --cpus pins the shards to the cores asked for (on a small machine, the operator keeps a
+// core for the clients); a core the process may not run on is refused before anything starts.
+TEST(Hootd, PinsItsShardsToTheCoresAskedFor) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) last = cpu;
+  }
+  // Not through HootdProcess, which starts hootd unpinned (--no-pin).
+  auto hootd = tools::StartHootdProcess(
+      {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir", FreshDirectory("cpus"), "--shards", "1",
+       "--cpus", std::to_string(last)},
+      std::chrono::seconds(30));
+  ASSERT_TRUE(hootd.ok()) << hootd.status();
+  ::close(hootd->stdout_fd);
+  // The shard's thread (and the io_uring workers it starts) may run on that core alone.
+  int pinned_threads = 0;
+  std::string tasks = "/proc/" + std::to_string(hootd->pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Cpus_allowed_list:", 0) == 0 &&
+          line.substr(line.find_last_of(" \t") + 1) == std::to_string(last)) {
+        ++pinned_threads;
+      }
+    }
+  }
+  EXPECT_GE(pinned_threads, 1) << "CPU " << last;
+  int stopped = tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+
+  std::string command = std::string(HOOTD_PATH) + " --cpus 1000 --listen 127.0.0.1:0 --data-dir " +
+                        FreshDirectory("cpus-refused") + " 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[512];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  EXPECT_NE(::pclose(pipe), 0);
+  EXPECT_NE(output.find("CPU 1000 is not one this process may run on"), std::string::npos)
+      << output;
 }
 
 }  // namespace

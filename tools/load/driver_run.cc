@@ -1,6 +1,8 @@
 // The runs: live traffic (W1, W2, W4), the replay (W3), shutting down, and the result.
-#include "tools/load/driver.h"
+#include <pthread.h>
+#include <sched.h>
 
+#include "tools/load/driver.h"
 #include "tools/load/driver_internal.h"
 
 namespace hoot::load {
@@ -247,6 +249,28 @@ int ExitCode(const RunResult& result) {
 RunResult RunLoad(const LoadConfig& config, std::ostream* progress, const std::atomic<bool>* stop) {
   RunResult result;
   result.config = config;
+  // The generator's thread on the CPUs asked for, for this run only.
+  cpu_set_t before;
+  bool placed = false;
+  if (!config.cpus.empty() &&
+      pthread_getaffinity_np(pthread_self(), sizeof(before), &before) == 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : config.cpus) CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+      result.setup_error =
+          absl::InvalidArgumentError("--cpus: this process may not run on all of those CPUs");
+      return result;
+    }
+    placed = true;
+  }
+  struct Restore {
+    bool placed;
+    cpu_set_t* mask;
+    ~Restore() {
+      if (placed) pthread_setaffinity_np(pthread_self(), sizeof(*mask), mask);
+    }
+  } restore{placed, &before};
   const Workload& workload = config.workload;
   uint64_t connections = workload.replay ? 2 : uint64_t{workload.publishers} + workload.subscribers;
   result.setup_error = RaiseDescriptorLimit(connections + kSpareDescriptors);

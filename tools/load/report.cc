@@ -233,6 +233,11 @@ std::string FormatReport(const RunResult& result) {
       "io_uring_enter calls",
       generator.connections, generator.ring_flags, generator.cpu_share * 100,
       generator.ring_enters);
+  if (!result.config.cpus.empty()) {
+    std::string cpus;
+    for (int cpu : result.config.cpus) cpus += (cpus.empty() ? "" : ",") + std::to_string(cpu);
+    out += "; on CPUs " + cpus;
+  }
   if (workload.mode == LoopMode::kOpen && !workload.replay) {
     out += absl::StrFormat("; schedule lag max %s ms",
                            Ms(static_cast<uint64_t>(generator.schedule_lag_max_ns)));

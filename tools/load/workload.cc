@@ -73,6 +73,11 @@ Physical floors (measured before the workload, in the same run):
                                 write + fdatasync, over and over for about a second
   --no-floors                   skip the disk and loopback TCP floors
 
+Placement:
+  --cpus LIST                   the CPUs the generator's thread runs on, e.g. 1 or 0,2-3
+                                (default: wherever the kernel puts it); keep it off the cores
+                                hootd's shards are pinned to (hootd --cpus)
+
 Output:
   --json                        one JSON object on standard output instead of the table
                                 (latencies in ns; 64-bit integers exact)
@@ -117,6 +122,7 @@ constexpr base::FlagSpec kFlagSpecs[] = {
     {"--w3-messages", FlagKind::kValue},
     {"--floor-dir", FlagKind::kValue},
     {"--no-floors", FlagKind::kSwitch},
+    {"--cpus", FlagKind::kValue},
     {"--json", FlagKind::kSwitch},
     {"--plot", FlagKind::kValue},
     {"--quiet", FlagKind::kSwitch},
@@ -361,6 +367,11 @@ ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
     config.plot_path = it->second;
   }
   config.progress = !flags.contains("--quiet");
+  if (auto it = flags.find("--cpus"); it != flags.end()) {
+    absl::StatusOr<std::vector<int>> cpus = base::ParseCpuList(it->second);
+    if (!cpus.ok()) return UsageError("--cpus: " + std::string(cpus.status().message()));
+    config.cpus = *cpus;
+  }
   return parsed;
 }
 

@@ -70,6 +70,9 @@ struct LoadConfig {
   bool json = false;
   std::string plot_path;  // Empty: no plot.
   bool progress = true;   // The line a second on standard error.
+  // The CPUs the generator's thread may run on (ascending); empty: wherever the kernel puts
+  // it. On a small machine, keep it off hootd's shards' cores (hootd --cpus).
+  std::vector<int> cpus;
 };
 
 struct ParsedCommandLine {
