@@ -1,6 +1,7 @@
 // The floor server (bench/floor_server.cc) is a fair floor only if it does what "durable before
 // the ack and before any push" physically requires, and if hoot-load drives it unchanged.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -248,9 +249,21 @@ TEST(FloorServer, HootLoadDrivesItUnchangedAndEveryAcknowledgedMessageArrives) {
   config.workload.warmup = milliseconds(500);
   config.workload.duration = milliseconds(1500);
   config.workload.drain = milliseconds(3000);
+  // The generator on one CPU for the run (--cpus), and back where it was afterwards.
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &before)) last = cpu;
+  }
+  config.cpus = {last};
   load::RunResult result = load::RunLoad(config, nullptr);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(after), &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
   ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
   EXPECT_EQ(load::ExitCode(result), 0) << load::FormatReport(result);
+  EXPECT_NE(load::FormatReport(result).find("on CPUs " + std::to_string(last)), std::string::npos);
   EXPECT_EQ(result.sent_total, 1000u);
   EXPECT_EQ(result.acked_total, result.sent_total);
   EXPECT_EQ(result.delivered_total, result.acked_total * 4);

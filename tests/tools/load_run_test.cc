@@ -256,10 +256,17 @@ TEST(LoadCommandLine, PresetsAreWorkloadsMd) {
 }
 
 TEST(LoadCommandLine, FlagsOverridePresets) {
-  ParsedCommandLine parsed =
-      Parse({"W2", "--secret-file", "/s", "--rate=200", "--duration", "3s", "--warmup", "0",
-             "--channels", "8", "--server", "10.0.0.1:9000", "--json", "--plot", "p.svg",
-             "--no-floors", "--quiet", "--channel-prefix", "bench"});
+  ParsedCommandLine parsed = Parse({"W2",         "--secret-file",
+                                    "/s",         "--rate=200",
+                                    "--duration", "3s",
+                                    "--warmup",   "0",
+                                    "--channels", "8",
+                                    "--server",   "10.0.0.1:9000",
+                                    "--json",     "--plot",
+                                    "p.svg",      "--no-floors",
+                                    "--quiet",    "--channel-prefix",
+                                    "bench",      "--cpus",
+                                    "1,0"});
   ASSERT_EQ(parsed.outcome, ParsedCommandLine::Outcome::kRun) << parsed.error;
   const load::Workload& workload = parsed.config.workload;
   EXPECT_EQ(workload.mode, LoopMode::kOpen);
@@ -276,6 +283,7 @@ TEST(LoadCommandLine, FlagsOverridePresets) {
   EXPECT_FALSE(parsed.config.floors);
   EXPECT_FALSE(parsed.config.progress);
   EXPECT_EQ(parsed.config.plot_path, "p.svg");
+  EXPECT_EQ(parsed.config.cpus, (std::vector<int>{0, 1}));
 }
 
 TEST(LoadCommandLine, RefusesWhatCannotRun) {
@@ -293,6 +301,7 @@ TEST(LoadCommandLine, RefusesWhatCannotRun) {
   EXPECT_NE(error_of({"--data-dir", "d", "--body-bytes", "8"}).find("--body-bytes"),
             std::string::npos);
   EXPECT_NE(error_of({"--data-dir", "d", "--duration", "0"}).find("--duration"), std::string::npos);
+  EXPECT_NE(error_of({"--data-dir", "d", "--cpus", "two"}).find("--cpus"), std::string::npos);
   EXPECT_NE(error_of({"--data-dir", "d", "--channels", "2", "--channels-per-subscriber", "3"})
                 .find("more than the 2 channels"),
             std::string::npos);
