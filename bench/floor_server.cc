@@ -96,6 +96,7 @@ struct Connection {
   bool closing = false;
   bool writable_wait = false;  // EPOLLOUT asked for.
   bool queued_for_top_up = false;
+  bool to_flush = false;
   std::vector<std::unique_ptr<Subscription>> subscriptions;
   size_t queued() const { return out.size() - out_written; }
 };
@@ -131,6 +132,7 @@ class FloorServer {
           AcceptAll();
           continue;
         }
+        ToFlush(*connection);
         if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ReadAll(*connection);
         if (events[i].events & EPOLLOUT) TopUp(*connection);
       }
@@ -256,11 +258,11 @@ class FloorServer {
                                      .text = "the floor server's channel region is full"},
                         id);
         }
-        std::string frame_bytes;
-        proto::EncodeTo(pushed, 0, &frame_bytes);
-        std::memcpy(channel.frames + begin, frame_bytes.data(), frame_bytes.size());
-        channel.ends.push_back(begin + frame_bytes.size());
-        batch_.append(frame_bytes);
+        // Encoded once, into the turn's batch, and copied from there into the channel.
+        size_t batch_begin = batch_.size();
+        proto::EncodeTo(pushed, 0, &batch_);
+        std::memcpy(channel.frames + begin, batch_.data() + batch_begin, bytes);
+        channel.ends.push_back(begin + bytes);
         pending_.push_back({&connection, id, seq, now});
         if (!channel_touched_.contains(&channel)) {
           channel_touched_.insert(&channel);
@@ -314,9 +316,17 @@ class FloorServer {
   }
 
   void QueueTopUp(Connection& connection) {
+    ToFlush(connection);
     if (connection.queued_for_top_up) return;
     connection.queued_for_top_up = true;
     top_up_.push_back(&connection);
+  }
+
+  // The connections this turn touched: only they are written (or closed) at its end.
+  void ToFlush(Connection& connection) {
+    if (connection.to_flush) return;
+    connection.to_flush = true;
+    to_flush_.push_back(&connection);
   }
 
   // Queues what its subscriptions are owed, up to kOutboundTopUpBytes queued.
@@ -345,10 +355,12 @@ class FloorServer {
       TopUp(*connection);
     }
     std::vector<int> closed;
-    for (auto& [fd, connection] : connections_) {
+    for (Connection* connection : to_flush_) {
+      connection->to_flush = false;
       if (!connection->closing && connection->queued() > 0) Write(*connection);
-      if (connection->closing) closed.push_back(fd);
+      if (connection->closing) closed.push_back(connection->fd);
     }
+    to_flush_.clear();
     for (int fd : closed) Close(fd);
   }
 
@@ -399,6 +411,7 @@ class FloorServer {
   std::vector<Channel*> touched_;
   std::unordered_set<Channel*> channel_touched_;
   std::vector<Connection*> top_up_;
+  std::vector<Connection*> to_flush_;
 };
 
 constexpr base::FlagSpec kFlags[] = {
