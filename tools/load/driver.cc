@@ -274,11 +274,13 @@ void Driver::OnFrame(Connection& connection, const client::FrameView& frame, int
     return HandleMessage(connection, std::get<proto::Message>(*frame.message), frame.bytes.size(),
                          arrival_ns);
   }
-  if (frame.correlation_id != 0 && connection.pending_sends.contains(frame.correlation_id)) {
-    if (frame.type == MessageType::kSent) {
-      return HandleSent(connection, frame.correlation_id, std::get<proto::Sent>(*frame.message),
-                        arrival_ns);
-    }
+  // SENT answers only a SEND (the session checked); an ERROR answers a SEND if one is pending.
+  if (frame.type == MessageType::kSent) {
+    return HandleSent(connection, frame.correlation_id, std::get<proto::Sent>(*frame.message),
+                      arrival_ns);
+  }
+  if (frame.type == MessageType::kError && frame.correlation_id != 0 &&
+      connection.pending_sends.contains(frame.correlation_id)) {
     return HandleSendError(connection, frame.correlation_id,
                            std::get<proto::Error>(*frame.message));
   }
