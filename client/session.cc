@@ -235,12 +235,12 @@ absl::StatusOr<uint32_t> ClientSession::Ping(uint64_t nonce) {
   return Encode(proto::Ping{nonce}, Request{.nonce = nonce});
 }
 
-absl::Status ClientSession::Feed(std::string_view bytes,
-                                 absl::FunctionRef<void(const FrameView&)> visit) {
+absl::Status ClientSession::FeedFrames(
+    std::string_view bytes, absl::FunctionRef<absl::Status(const proto::Frame&)> on_frame) {
   if (!broken_.ok()) return broken_;
-  proto::DecodeStatus status = reader_.Feed(bytes, [this, &visit](const proto::Frame& frame) {
+  proto::DecodeStatus status = reader_.Feed(bytes, [this, &on_frame](const proto::Frame& frame) {
     // The reader hands out the rest of this read even after a bad frame; none of it counts.
-    if (broken_.ok()) broken_ = OnFrame(frame, visit);
+    if (broken_.ok()) broken_ = on_frame(frame);
   });
   if (broken_.ok() && status != proto::DecodeStatus::kOk) {
     broken_ = Violation(Cat("undecodable byte stream (", proto::DecodeStatusName(status), ")"));
@@ -248,21 +248,24 @@ absl::Status ClientSession::Feed(std::string_view bytes,
   return broken_;
 }
 
+absl::Status ClientSession::Feed(std::string_view bytes,
+                                 absl::FunctionRef<void(const FrameView&)> visit) {
+  return FeedFrames(bytes,
+                    [this, &visit](const proto::Frame& frame) { return OnFrame(frame, visit); });
+}
+
 absl::Status ClientSession::Feed(std::string_view bytes, std::vector<Incoming>* out) {
-  return Feed(bytes, [out](const FrameView& view) {
-    // The view lives only during this call: copy the frame once, and decode from the copy so
-    // that the message's views live as long as the Incoming's bytes.
-    Incoming incoming;
-    incoming.bytes = std::make_shared<const std::string>(view.bytes);
+  return FeedFrames(bytes, [this, out](const proto::Frame& frame) {
+    // The frame views the reader's buffer only during this call: copy it once and decode the
+    // copy, so that the message's views live as long as the Incoming's bytes.
+    auto copy = std::make_shared<const std::string>(frame.bytes);
     proto::Frame owned;
-    proto::DecodeStatus parsed = proto::ParseFrame(*incoming.bytes, &owned);
+    proto::DecodeStatus parsed = proto::ParseFrame(*copy, &owned);
     HOOT_CHECK(parsed == proto::DecodeStatus::kOk);
-    parsed = proto::DecodeMessage(owned, &incoming.message);
-    HOOT_CHECK(parsed == proto::DecodeStatus::kOk);  // It decoded once already.
-    incoming.correlation_id = view.correlation_id;
-    incoming.type = view.type;
-    incoming.completes_request = view.completes_request;
-    out->push_back(std::move(incoming));
+    return OnFrame(owned, [&](const FrameView& view) {
+      out->push_back(
+          Incoming{copy, view.correlation_id, view.type, *view.message, view.completes_request});
+    });
   });
 }
 

@@ -181,6 +181,9 @@ class ClientSession {
   template <class M>
   absl::StatusOr<uint32_t> Encode(const M& message, Request request);
   uint32_t NextCorrelationId();
+  // Feeds the reader and runs `on_frame` on each whole frame until one fails (sticky).
+  absl::Status FeedFrames(std::string_view bytes,
+                          absl::FunctionRef<absl::Status(const proto::Frame&)> on_frame);
   absl::Status OnFrame(const proto::Frame& frame, absl::FunctionRef<void(const FrameView&)> visit);
   absl::Status OnPush(const FrameView& incoming);
   absl::Status OnAnswer(FrameView& incoming);
