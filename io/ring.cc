@@ -74,7 +74,20 @@ void Ring::GetSqes(Completion* const* completions, unsigned count, io_uring_sqe*
   }
 }
 
+void Ring::AddBeforeSubmit(BeforeSubmit* before_submit) {
+  before_submit_.push_back(before_submit);
+}
+
+void Ring::RemoveBeforeSubmit(BeforeSubmit* before_submit) {
+  std::erase(before_submit_, before_submit);
+}
+
+void Ring::FlushBeforeSubmit() {
+  for (BeforeSubmit* before_submit : before_submit_) before_submit->Flush();
+}
+
 int Ring::Submit() {
+  FlushBeforeSubmit();
   if (io_uring_sq_ready(&ring_) == 0) return 0;  // Nothing queued: no syscall.
   ++enters_;
   return io_uring_submit(&ring_);
@@ -136,6 +149,7 @@ int Ring::DispatchAvailable() {
 
 int Ring::Reap(bool wait) {
   if (wait && stashed_.empty()) {
+    FlushBeforeSubmit();
     int result;
     do {
       ++enters_;
@@ -163,6 +177,7 @@ int Ring::ReapWithTimeout(int64_t timeout_ns) {
   io_uring_cqe* cqe = nullptr;
   // -ETIME (nothing arrived in time) and -EINTR are not errors here; either way, dispatch
   // whatever is there.
+  FlushBeforeSubmit();
   ++enters_;
   io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
   return DispatchAvailable();

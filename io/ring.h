@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -27,6 +28,15 @@ class Completion {
 // For operations whose completion needs no handling (a doorbell, a cancel request): the
 // result only says whether the target was still there.
 Completion* IgnoredCompletion();
+
+// Work gathered during a loop turn and handed to the ring just before it submits: a
+// connection's frames queued in one turn go out in one sendmsg instead of the first alone.
+class BeforeSubmit {
+ public:
+  // Queues SQEs (GetSqe) for what was gathered. Must not run completions or submit itself.
+  virtual void Flush() = 0;
+  virtual ~BeforeSubmit() = default;
+};
 
 struct RingOptions {
   unsigned entries = 256;
@@ -50,7 +60,12 @@ class Ring {
   // an IOSQE_IO_LINK chain across submissions, so a chain split by a full queue would run its
   // second operation without waiting for the first. `count` must not exceed the ring's size.
   void GetSqes(Completion* const* completions, unsigned count, io_uring_sqe** sqes);
-  // Submits every queued SQE. Returns the number submitted or -errno.
+  // Flush runs before every Submit, Reap and ReapWithTimeout (not when GetSqe makes room in a
+  // full queue). The object must stay registered no longer than it lives.
+  void AddBeforeSubmit(BeforeSubmit* before_submit);
+  void RemoveBeforeSubmit(BeforeSubmit* before_submit);
+  // Flushes what waits for submission (BeforeSubmit), then submits every queued SQE.
+  // Returns the number submitted or -errno.
   int Submit();
   // Submits, then dispatches every available completion; with `wait`, first blocks until at
   // least one completion is available. Returns the number of completions dispatched.
@@ -80,6 +95,7 @@ class Ring {
   // Submits what is queued (setting completions aside if the kernel has no room) until at
   // least `count` SQEs are free.
   void MakeRoom(unsigned count);
+  void FlushBeforeSubmit();
 
   struct Stashed {
     Completion* completion;
@@ -92,6 +108,7 @@ class Ring {
   uint64_t enters_ = 0;
   bool ring_fd_registered_ = false;
   unsigned direct_descriptor_slots_ = 0;
+  std::vector<BeforeSubmit*> before_submit_;
   std::deque<Stashed> stashed_;  // Completions taken off a full CQ by GetSqe, not yet run.
 };
 

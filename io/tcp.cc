@@ -16,11 +16,50 @@
 
 namespace hoot::io {
 
-namespace {
-// A connection's own queued bytes are gathered into chunks of this size while a send is in
-// flight: 64 iovecs of them fill a sendmsg with 1 MiB.
-constexpr size_t kCoalescedChunkBytes = 16u << 10;
-}  // namespace
+// ---- SendBufferPool --------------------------------------------------------------------------
+
+SendBufferPool::SendBufferPool(size_t region_bytes) {
+  region_bytes_ = region_bytes / kBufferBytes * kBufferBytes;
+  if (region_bytes_ == 0) return;
+  void* region = mmap(nullptr, region_bytes_, PROT_READ | PROT_WRITE,
+                      MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED) {  // Heap buffers only: slower, still correct.
+    region_bytes_ = 0;
+    return;
+  }
+  madvise(region, region_bytes_, MADV_HUGEPAGE);  // Advice: refused or not, the region works.
+  region_ = static_cast<char*>(region);
+}
+
+SendBufferPool::~SendBufferPool() {
+  HOOT_CHECK(in_use_ == 0);
+  if (region_ != nullptr) munmap(region_, region_bytes_);
+}
+
+char* SendBufferPool::Take() {
+  ++in_use_;
+  if (!free_.empty()) {
+    char* buffer = free_.back();
+    free_.pop_back();
+    return buffer;
+  }
+  if (carved_bytes_ < region_bytes_) {
+    char* buffer = region_ + carved_bytes_;
+    carved_bytes_ += kBufferBytes;
+    return buffer;
+  }
+  return new char[kBufferBytes];
+}
+
+void SendBufferPool::Give(char* buffer) {
+  HOOT_CHECK(in_use_ > 0);
+  --in_use_;
+  if (InRegion(buffer)) {
+    free_.push_back(buffer);
+  } else {
+    delete[] buffer;
+  }
+}
 
 // ---- BufferRing ------------------------------------------------------------------------------
 
@@ -76,6 +115,18 @@ void BufferRing::Recycle(uint16_t buffer_id) {
 
 TcpConnection::TcpConnection(TcpServer* server, int fd, bool direct, uint64_t id)
     : server_(server), fd_(fd), direct_(direct), id_(id) {}
+
+TcpConnection::~TcpConnection() { DropOutbound(); }
+
+void TcpConnection::PopOutboundFront() {
+  if (outbound_.front().buffer != nullptr) server_->send_buffers_->Give(outbound_.front().buffer);
+  outbound_.pop_front();
+}
+
+void TcpConnection::DropOutbound() {
+  while (!outbound_.empty()) PopOutboundFront();
+  outbound_bytes_ = 0;
+}
 
 void TcpConnection::TargetSocket(io_uring_sqe* sqe) const {
   if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
@@ -146,19 +197,19 @@ void TcpConnection::OnReceive(int32_t result, uint32_t flags) {
 bool TcpConnection::Send(std::string_view bytes) {
   if (closing_) return false;
   if (bytes.empty()) return true;
-  // Appending within the capacity never moves the bytes, so a chunk the send in flight points
-  // into may grow: the kernel reads only the length it was given.
-  Chunk* back = outbound_.empty() ? nullptr : &outbound_.back();
-  if (back != nullptr && !back->shared &&
-      back->owned.capacity() - back->owned.size() >= bytes.size()) {
-    back->owned.append(bytes.data(), bytes.size());
-  } else {
-    Chunk chunk;
-    if (send_in_flight_) chunk.owned.reserve(std::max(bytes.size(), kCoalescedChunkBytes));
-    chunk.owned.assign(bytes.data(), bytes.size());
-    outbound_.push_back(std::move(chunk));
+  size_t queued = bytes.size();
+  while (!bytes.empty()) {
+    Chunk* back = outbound_.empty() ? nullptr : &outbound_.back();
+    if (back == nullptr || back->buffer == nullptr || back->size == SendBufferPool::kBufferBytes) {
+      outbound_.push_back(Chunk{nullptr, server_->send_buffers_->Take(), 0, 0});
+      back = &outbound_.back();
+    }
+    size_t taken = std::min(bytes.size(), SendBufferPool::kBufferBytes - back->size);
+    std::memcpy(back->buffer + back->size, bytes.data(), taken);
+    back->size += taken;
+    bytes.remove_prefix(taken);
   }
-  Queued(bytes.size());
+  Queued(queued);
   return true;
 }
 
@@ -166,26 +217,32 @@ bool TcpConnection::Send(std::shared_ptr<const std::string> bytes) {
   if (closing_) return false;
   if (bytes->empty()) return true;
   size_t size = bytes->size();
-  outbound_.push_back(Chunk{std::move(bytes), {}, 0});
+  outbound_.push_back(Chunk{std::move(bytes), nullptr, 0, 0});
   Queued(size);
   return true;
 }
 
 void TcpConnection::Queued(size_t bytes) {
   outbound_bytes_ += bytes;
-  if (!send_in_flight_) StartSend();
+  if (!send_in_flight_) WantSend();
   if (!over_cap_ && outbound_bytes_ > server_->options_.outbound_bytes_max) {
     over_cap_ = true;
     server_->handler_->OnOutboundCap(*this);
   }
 }
 
+void TcpConnection::WantSend() {
+  if (send_wanted_) return;
+  send_wanted_ = true;
+  server_->wanting_send_.push_back(this);
+}
+
 void TcpConnection::StartSend() {
   iovecs_.clear();
   for (const Chunk& chunk : outbound_) {
     if (iovecs_.size() == server_->options_.iovecs_per_send_max) break;
-    iovecs_.push_back(iovec{const_cast<char*>(chunk.bytes().data()) + chunk.offset,
-                            chunk.bytes().size() - chunk.offset});
+    iovecs_.push_back(iovec{const_cast<char*>(chunk.data()) + chunk.offset,
+                            chunk.length() - chunk.offset});
   }
   message_ = msghdr{};
   message_.msg_iov = iovecs_.data();
@@ -201,8 +258,7 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   if (closing_ && !flush_then_close_) {
     // Closed while this send was in flight: what it carried is dropped only now, since the
     // kernel may have been reading it until this completion.
-    outbound_.clear();
-    outbound_bytes_ = 0;
+    DropOutbound();
     MaybeRelease();
     return;
   }
@@ -225,10 +281,10 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   outbound_bytes_ -= sent;
   while (sent > 0) {
     Chunk& front = outbound_.front();
-    size_t left = front.bytes().size() - front.offset;
+    size_t left = front.length() - front.offset;
     if (sent >= left) {
       sent -= left;
-      outbound_.pop_front();
+      PopOutboundFront();
     } else {
       front.offset += sent;
       sent = 0;
@@ -236,8 +292,8 @@ void TcpConnection::OnSent(int32_t result, uint32_t) {
   }
   if (over_cap_ && outbound_bytes_ < server_->options_.outbound_bytes_max / 2) over_cap_ = false;
   if (!outbound_.empty() && (!closing_ || flush_then_close_)) {
-    StartSend();
-    // After StartSend: what the handler queues now joins the send in flight's successors.
+    WantSend();
+    // What the handler queues now joins the next send.
     if (!closing_ && notify_below_ > 0 && outbound_bytes_ < notify_below_) {
       notify_below_ = 0;
       server_->handler_->OnOutboundBelow(*this);
@@ -301,10 +357,7 @@ void TcpConnection::Close() {
   if (fd_closed_) return;
   closing_ = true;
   flush_then_close_ = false;
-  if (!send_in_flight_) {  // Else OnSent drops them, once the kernel is done with them.
-    outbound_.clear();
-    outbound_bytes_ = 0;
-  }
+  if (!send_in_flight_) DropOutbound();  // Else OnSent does, once the kernel is done with them.
   // Ends the multishot receive and any send stuck on a peer that does not read.
   ShutdownSocket(SHUT_RDWR);
   MaybeRelease();
@@ -347,6 +400,8 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Create(Ring& ring,
       BufferRing::Create(ring, options.buffer_group, options.buffer_count, options.buffer_bytes);
   if (!buffers.ok()) return buffers.status();
   server->buffers_ = std::move(*buffers);
+  server->send_buffers_ = std::make_unique<SendBufferPool>(options.send_buffer_region_bytes);
+  ring.AddBeforeSubmit(server.get());
   return server;
 }
 
@@ -410,6 +465,7 @@ absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
 TcpServer::~TcpServer() {
   if (!shutting_down_) Shutdown();
   while (!idle()) ring_->Reap(/*wait=*/true);
+  ring_->RemoveBeforeSubmit(this);
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
@@ -506,6 +562,23 @@ void TcpServer::Shutdown() {
   ring_->Submit();
 }
 
-void TcpServer::Release(TcpConnection* connection) { connections_.erase(connection->id()); }
+void TcpServer::Release(TcpConnection* connection) {
+  if (connection->send_wanted_) std::erase(wanting_send_, connection);
+  connections_.erase(connection->id());
+}
+
+void TcpServer::Flush() {
+  // StartSend only queues SQEs (a full queue is submitted, its completions set aside): no
+  // handler runs meanwhile, so no connection is released or added to the list.
+  flushing_.swap(wanting_send_);
+  for (TcpConnection* connection : flushing_) {
+    connection->send_wanted_ = false;
+    if (!connection->send_in_flight_ && !connection->outbound_.empty() &&
+        (!connection->closing_ || connection->flush_then_close_)) {
+      connection->StartSend();
+    }
+  }
+  flushing_.clear();
+}
 
 }  // namespace hoot::io
