@@ -44,6 +44,11 @@ void LogStore::MaybeStartCheckpoint() {
     uint64_t& target = journal.checkpoint_targets[entry.channel];
     target = std::max(target, entry.seq);
   }
+  // Segment writes wait for whole chunks (SegmentWriteDue): the checkpoint asks for the rest.
+  for (auto& [channel, target] : journal.checkpoint_targets) {
+    if (SegmentWriteDue(channel)) QueueSegmentWrite(channel);
+  }
+  PumpSegmentWrites();
   CheckpointProgress();
 }
 

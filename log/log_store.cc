@@ -474,11 +474,23 @@ void LogStore::CommitDone(int32_t result) {
     // Segments are written behind, and only with what the journal holds durably: so any
     // record in a segment past the last checkpoint is also in the journal, and recovery can
     // tell a torn tail (repaired from the journal) from damage.
-    QueueSegmentWrite(channel);
+    if (SegmentWriteDue(channel)) QueueSegmentWrite(channel);
     if (commit_callback_) commit_callback_(channel, channel->durable_seq);
   }
   PumpSegmentWrites();
   if (!failed() && !journal_->pending_entries.empty()) StartCommit();
+}
+
+// A segment is written a whole cache chunk at a time (kCacheChunkBytes): a write per commit
+// and channel would cost a syscall and a hand-off to an io_uring worker thread for a few
+// records each. The newest chunk, still filling, is written only when a checkpoint needs its
+// records; until then the journal holds them durably and the cache serves them.
+bool LogStore::SegmentWriteDue(ChannelLog* channel) const {
+  if (channel->written_seq >= channel->durable_seq || channel->cache.empty()) return false;
+  if (channel->cache.back()->first_seq > channel->written_seq + 1) return true;  // An older chunk.
+  if (!journal_->checkpoint_in_flight) return false;
+  auto target = journal_->checkpoint_targets.find(channel);
+  return target != journal_->checkpoint_targets.end() && channel->written_seq < target->second;
 }
 
 void LogStore::QueueSegmentWrite(ChannelLog* channel) {
@@ -514,6 +526,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
     if (to == from) return;
     channel->segment_write_in_flight = true;
     ++segment_writes_in_flight_;
+    ++segment_writes_;
     size_t segment_absolute = chunk.segment;
     std::shared_ptr<CacheChunk> pin = chunk_ptr;
     std::weak_ptr<bool> alive = alive_;
@@ -546,9 +559,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
                         channel->cache_bytes -= channel->cache.front()->bytes.size();
                         channel->cache.pop_front();
                       }
-                      if (channel->written_seq < channel->durable_seq) {
-                        QueueSegmentWrite(channel);
-                      }
+                      if (SegmentWriteDue(channel)) QueueSegmentWrite(channel);
                       PumpSegmentWrites();
                       CheckpointProgress();
                     });

@@ -166,6 +166,8 @@ class LogStore {
   // pending.
   bool idle() const;
   uint64_t commits() const { return commits_; }
+  // Writes of records into segment files started (each takes a whole cache chunk or less).
+  uint64_t segment_writes() const { return segment_writes_; }
   Storage* storage() const { return storage_; }
 
   // Channel state, for the channel's owner.
@@ -223,6 +225,8 @@ class LogStore {
   absl::Status WriteMeta(ChannelLog* channel);
   void StartCommit();
   void CommitDone(int32_t result);
+  // Whether the channel's segment should be written now (see the definition).
+  bool SegmentWriteDue(ChannelLog* channel) const;
   void QueueSegmentWrite(ChannelLog* channel);
   void PumpSegmentWrites();
   void StartSegmentWrite(ChannelLog* channel);
@@ -266,6 +270,7 @@ class LogStore {
   std::vector<std::function<void(absl::Status)>> index_waiters_;  // Checkpoint() callers.
   std::unique_ptr<Batch> committing_;
   uint64_t commits_ = 0;
+  uint64_t segment_writes_ = 0;
   absl::Status failure_;
   std::function<void(ChannelLog*, uint64_t)> commit_callback_;
   std::function<void(const absl::Status&)> failure_callback_;

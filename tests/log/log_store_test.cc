@@ -95,6 +95,39 @@ TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
   EXPECT_EQ((*store)->commits(), 2u);
 }
 
+TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpoint) {
+  SimStorage storage(SimOptions{.seed = 6});
+  LogOptions options = SmallOptions();
+  options.segment_bytes = 1u << 20;  // No roll: only a full chunk starts a write.
+  auto store = LogStore::Open(&storage, options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ChannelLog* channel = *(*store)->CreateChannel("general");
+  uint64_t seq = 0;
+  auto append = [&](uint64_t count) {
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string body = BodyFor("general", seq + 1, 1000);
+      ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, seq + 1, "ada", body}, &seq),
+                AppendStatus::kOk);
+      (*store)->Flush();
+      DrainIdle(storage, **store);
+    }
+  };
+  // Durable in the journal, served from the cache, not yet in the segment.
+  append(10);
+  EXPECT_EQ(LogStore::DurableSeq(channel), 10u);
+  EXPECT_GE((*store)->commits(), 10u);
+  EXPECT_EQ((*store)->segment_writes(), 0u);
+  // Past one cache chunk (64 KiB of ~1 KiB records): the full chunk is written, once.
+  append(60);
+  EXPECT_EQ((*store)->segment_writes(), 1u);
+  // A checkpoint needs every committed record in its segment: it writes the tail.
+  ASSERT_TRUE((*store)->CheckpointNow().ok());
+  EXPECT_EQ((*store)->segment_writes(), 2u);
+  auto records = ReadAll(storage, **store, channel);
+  ASSERT_EQ(records.size(), 70u);
+  EXPECT_EQ(records.back().second, BodyFor("general", 70, 1000));
+}
+
 TEST(LogStoreTest, ReopenAfterCleanShutdownKeepsEveryRecordAndContinuesTheSequence) {
   SimStorage storage(SimOptions{.seed = 5});
   uint64_t epoch = 0;
