@@ -17,8 +17,7 @@ void Shard::Send(unsigned target, const Envelope& envelope) {
   HOOT_CHECK(target < shard_count());
   ++stats_.envelopes_sent;
   if (target == id_) {
-    Envelope copy = envelope;
-    Post([this, copy]() mutable { copy.handler(*this, copy); });
+    posted_.push_back(Posted{envelope, {}});
     return;
   }
   std::deque<Envelope>& overflow = overflow_[target];
@@ -44,7 +43,7 @@ void Shard::RingDoorbell(unsigned target) {
                          reinterpret_cast<uint64_t>(io::IgnoredCompletion()), 0);
 }
 
-void Shard::Post(std::function<void()> task) { posted_.push_back(std::move(task)); }
+void Shard::Post(std::function<void()> task) { posted_.push_back(Posted{{}, std::move(task)}); }
 
 TimerId Shard::AddTimer(std::chrono::nanoseconds delay, std::function<void()> callback) {
   TimerId id = next_timer_++;
@@ -139,7 +138,7 @@ bool Shard::Turn() {
   worked |= RunOutsideTasks();
   if (!posted_.empty()) {
     running_.swap(posted_);
-    for (std::function<void()>& task : running_) task();
+    for (Posted& posted : running_) posted.Run(*this);
     running_.clear();
     worked = true;
   }
@@ -324,9 +323,9 @@ void Runtime::Join() {
         }
       }
       if (!shard->posted_.empty()) {
-        std::vector<std::function<void()>> tasks;
+        std::vector<Shard::Posted> tasks;
         tasks.swap(shard->posted_);
-        for (auto& task : tasks) task();
+        for (Shard::Posted& posted : tasks) posted.Run(*shard);
         delivered = true;
       }
     }

@@ -124,8 +124,21 @@ class Shard {
   std::unique_ptr<io::Ring> ring_;
   std::vector<std::deque<Envelope>> overflow_;  // By target.
   size_t overflowed_ = 0;
-  std::vector<std::function<void()>> posted_;
-  std::vector<std::function<void()>> running_;
+  // Work for a later turn, in the order posted: an envelope this shard sent itself (kept as
+  // it is: wrapping it in a std::function allocated once per request and answer) or a task.
+  struct Posted {
+    Envelope envelope;
+    std::function<void()> task;  // Empty for an envelope.
+    void Run(Shard& shard) {
+      if (task) {
+        task();
+      } else {
+        envelope.handler(shard, envelope);
+      }
+    }
+  };
+  std::vector<Posted> posted_;
+  std::vector<Posted> running_;
   std::map<std::pair<std::chrono::steady_clock::time_point, TimerId>, std::function<void()>>
       timers_;
   std::map<TimerId, std::chrono::steady_clock::time_point> timer_deadlines_;
