@@ -2,11 +2,56 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "base/check.h"
 
 namespace hoot::core::chat {
 
 uint64_t BodyHash(std::string_view body) { return XXH3_64bits(body.data(), body.size()); }
+
+size_t Dedup::FindSlot(DedupKey key, uint64_t hash) const {
+  if (index_.empty()) return kNone;
+  uint32_t tag = Tag(hash);
+  size_t mask = index_.size() - 1;
+  for (size_t slot = Home(tag);; slot = (slot + 1) & mask) {
+    uint64_t held = index_[slot];
+    if (held == 0) return kNone;
+    if (static_cast<uint32_t>(held >> 32) == tag && ring_[Position(held)].key == key) return slot;
+  }
+}
+
+void Dedup::IndexInsert(uint64_t hash, size_t position) {
+  uint32_t tag = Tag(hash);
+  size_t mask = index_.size() - 1;
+  size_t slot = Home(tag);
+  while (index_[slot] != 0) slot = (slot + 1) & mask;
+  index_[slot] = (uint64_t{tag} << 32) | (position + 1);
+}
+
+void Dedup::EraseSlot(size_t hole) {
+  HOOT_CHECK(hole != kNone);
+  size_t mask = index_.size() - 1;
+  for (size_t next = (hole + 1) & mask; index_[next] != 0; next = (next + 1) & mask) {
+    size_t home = Home(static_cast<uint32_t>(index_[next] >> 32));
+    // The entry at `next` may move into the hole only if its home is not in (hole, next]
+    // (cyclically): else a lookup from its home would stop at the hole before reaching it.
+    bool home_after_hole = hole <= next ? (home > hole && home <= next)
+                                        : (home > hole || home <= next);
+    if (home_after_hole) continue;
+    index_[hole] = index_[next];
+    hole = next;
+  }
+  index_[hole] = 0;
+}
+
+void Dedup::GrowIndex() {
+  HOOT_CHECK(window_ < (size_t{1} << 31));
+  index_.assign(std::max<size_t>(16, index_.size() * 2), 0);
+  for (size_t position = 0; position < ring_.size(); ++position) {
+    IndexInsert(Hash(ring_[position].key), position);
+  }
+}
 
 std::optional<uint32_t> SenderNumbers::Find(std::string_view user) const {
   auto found = by_name_.find(absl::string_view(user.data(), user.size()));

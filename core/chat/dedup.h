@@ -6,13 +6,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 
 namespace hoot::core::chat {
 
@@ -29,7 +29,11 @@ struct DedupKey {
   }
 };
 
-// One channel's table: key -> the seq it got, for the last `window` keys entered.
+// One channel's table: key -> the seq it got, for the last `window` keys entered. The entries
+// sit in a ring in the order entered (the oldest is overwritten by the newest), found through
+// an open-addressing index of ring positions; a send then touches about two cache lines of a
+// table of up to `window` entries (a map of entries plus an order queue touched four or five,
+// and W2's 64 tables of 16,384 entries do not fit in any cache).
 class Dedup {
  public:
   struct Entry {
@@ -38,28 +42,77 @@ class Dedup {
     uint64_t body_hash = 0;
   };
   const Entry* Find(DedupKey key) const {
-    auto found = by_key_.find(key);
-    return found == by_key_.end() ? nullptr : &found->second;
+    size_t slot = FindSlot(key, Hash(key));
+    return slot == kNone ? nullptr : &ring_[Position(index_[slot])].entry;
   }
   // Returns whether `key` is new here; `forget` runs for each key the window drops.
   template <class Forget>
   bool Insert(DedupKey key, Entry entry, size_t window, Forget&& forget) {
     if (window == 0) return false;
-    if (!by_key_.emplace(key, entry).second) return false;
-    order_.push_back(key);
-    while (order_.size() > window) {
-      DedupKey dropped = order_.front();
-      order_.pop_front();
-      by_key_.erase(dropped);
-      forget(dropped);
+    if (window != window_) Reshape(window, forget);
+    uint64_t hash = Hash(key);
+    if (FindSlot(key, hash) != kNone) return false;
+    if (ring_.size() < window_) {
+      if ((ring_.size() + 1) * 2 > index_.size()) GrowIndex();
+      ring_.push_back(Slot{key, entry});
+      IndexInsert(hash, ring_.size() - 1);
+      return true;
     }
+    size_t position = next_;
+    next_ = (next_ + 1) % window_;
+    DedupKey dropped = ring_[position].key;
+    EraseSlot(FindSlot(dropped, Hash(dropped)));
+    ring_[position] = Slot{key, entry};
+    IndexInsert(hash, position);
+    forget(dropped);
     return true;
   }
-  size_t size() const { return by_key_.size(); }
+  size_t size() const { return ring_.size(); }
 
  private:
-  absl::flat_hash_map<DedupKey, Entry> by_key_;
-  std::deque<DedupKey> order_;
+  struct Slot {
+    DedupKey key;
+    Entry entry;
+  };
+  static constexpr size_t kNone = ~size_t{0};
+  // An index slot: 0 when empty, else the key's 32-bit tag (high half; its low bits are the
+  // slot the key hashes to) and its ring position + 1 (low half).
+  static uint64_t Hash(DedupKey key) { return absl::Hash<DedupKey>{}(key); }
+  static uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+  static size_t Position(uint64_t slot) { return static_cast<uint32_t>(slot) - 1; }
+  size_t Home(uint32_t tag) const { return tag & (index_.size() - 1); }
+  size_t FindSlot(DedupKey key, uint64_t hash) const;
+  void IndexInsert(uint64_t hash, size_t position);
+  // Empties a slot and moves later entries of its probe run back (no tombstones).
+  void EraseSlot(size_t slot);
+  void GrowIndex();
+  template <class Forget>
+  void Reshape(size_t window, Forget&& forget) {
+    // A new window (in practice only the first insert sets it): keep the newest entries.
+    std::vector<Slot> oldest_first;
+    for (size_t i = 0; i < ring_.size(); ++i) {
+      oldest_first.push_back(ring_[(next_ + i) % ring_.size()]);
+    }
+    size_t kept_from = oldest_first.size() > window ? oldest_first.size() - window : 0;
+    ring_.clear();
+    index_.assign(16, 0);
+    next_ = 0;
+    window_ = window;
+    for (size_t i = 0; i < oldest_first.size(); ++i) {
+      if (i < kept_from) {
+        forget(oldest_first[i].key);
+        continue;
+      }
+      if ((ring_.size() + 1) * 2 > index_.size()) GrowIndex();
+      ring_.push_back(oldest_first[i]);
+      IndexInsert(Hash(oldest_first[i].key), ring_.size() - 1);
+    }
+  }
+
+  std::vector<Slot> ring_;  // Grows to the window, then next_ is the oldest.
+  size_t next_ = 0;
+  size_t window_ = 0;
+  std::vector<uint64_t> index_;  // A power of two at least twice the entries.
 };
 
 // The numbers of an owner's senders, shared by all its channels' tables. A number is held

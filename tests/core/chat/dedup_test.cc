@@ -138,5 +138,47 @@ TEST(Dedup, MatchesAModelOverRandomSendsIntoSeveralTables) {
   }
 }
 
+// One table, a window of hundreds and keys from a range a few times wider, so that the ring
+// wraps many times, the index grows and its probe runs are cut and mended by every drop:
+// each key is found exactly while the model has it, with its seq.
+TEST(Dedup, AWrappingWindowFindsExactlyTheLastKeysEnteredThroughGrowthAndDrops) {
+  for (uint32_t seed = 1; seed <= 5; ++seed) {
+    std::mt19937_64 random(seed);
+    const size_t window = 300 + random() % 300;
+    Dedup dedup;
+    std::deque<DedupKey> model_order;
+    std::map<std::pair<uint32_t, uint64_t>, uint64_t> model;
+    size_t forgotten = 0;
+    for (uint64_t seq = 1; seq <= 20000; ++seq) {
+      DedupKey key{1 + random() % (3 * window), static_cast<uint32_t>(random() % 3)};
+      bool fresh = !model.count({key.sender, key.client_message_id});
+      ASSERT_EQ(dedup.Insert(key, {seq, 0, 0}, window,
+                             [&](DedupKey dropped) {
+                               ++forgotten;
+                               ASSERT_TRUE(!model_order.empty() && dropped == model_order.front());
+                             }),
+                fresh);
+      if (!fresh) continue;
+      model_order.push_back(key);
+      model[{key.sender, key.client_message_id}] = seq;
+      if (model_order.size() > window) {
+        model.erase({model_order.front().sender, model_order.front().client_message_id});
+        model_order.pop_front();
+      }
+      if (seq % 97 != 0) continue;
+      for (uint32_t sender = 0; sender < 3; ++sender) {
+        for (uint64_t id = 1; id <= 3 * window; ++id) {
+          auto found = model.find({sender, id});
+          const Dedup::Entry* entry = dedup.Find(DedupKey{id, sender});
+          ASSERT_EQ(entry == nullptr ? 0 : entry->seq, found == model.end() ? 0 : found->second)
+              << "seed " << seed << " seq " << seq << " sender " << sender << " id " << id;
+        }
+      }
+    }
+    EXPECT_EQ(dedup.size(), window);
+    EXPECT_GT(forgotten, 1000u);
+  }
+}
+
 }  // namespace
 }  // namespace hoot::core::chat
