@@ -6,17 +6,26 @@
 // workload, stops both, and prints one table: throughput, latencies, ratios to the physical
 // floors, the delivery checks, each workload's target, and hootd over the floor server.
 //
-// Usage: e2e [--quick] [--workloads W1,W2,...] [--shards N]
-//   --quick   short runs (seconds each, W3 over 20,000 messages): a smoke test of the
-//             whole path, not a measurement.
+// Usage: e2e [--quick] [--workloads W1,W2,...] [--rounds N] [--shards N]
+//             [--server-cpus LIST] [--client-cpus LIST]
+//   --quick   short runs (seconds each, W3 over 20,000 messages, one round): a smoke test of
+//             the whole path, not a measurement.
+//   --rounds  each workload runs N times on each server, alternating (default 3); the ratios
+//             are of the medians.
+// Placement, as tools/README recommends for a small machine: both servers run on the first
+// half of this process's CPUs (hootd with a shard per CPU there, the floor server pinned
+// there too) and the load generator on the other half, so that neither server competes with
+// the client for a core and both get the same cores.
 // Data goes under $HOOT_BENCH_DIR (default build/bench-data)/e2e and is removed at the end.
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
 // found gaps, duplicates, missing deliveries or errors, 3 when a server or a run could not
 // start.
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "base/parse.h"
 #include "tools/hootd_process.h"
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
@@ -57,11 +67,33 @@ std::string TargetVerdict(const RunResult& run, double disk_p99_ns, double loopb
   return "-";
 }
 
+std::string CpuListText(const std::vector<int>& cpus) {
+  std::string text;
+  for (int cpu : cpus) text += (text.empty() ? "" : ",") + std::to_string(cpu);
+  return text;
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
-  unsigned shards = 2;
+  unsigned shards = 0;  // 0: one per server CPU.
+  unsigned rounds = 0;  // 0: 3, or 1 with --quick.
+  std::vector<int> server_cpus;
+  std::vector<int> client_cpus;
+  auto cpu_list = [](const char* text, std::vector<int>* out) {
+    absl::StatusOr<std::vector<int>> parsed = hoot::base::ParseCpuList(text);
+    if (!parsed.ok()) return false;
+    *out = *parsed;
+    return true;
+  };
   std::vector<std::string> names = {"W1", "W2", "W3", "W4"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -69,6 +101,12 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (arg == "--shards" && i + 1 < argc) {
       shards = static_cast<unsigned>(std::atoi(argv[++i]));
+    } else if (arg == "--rounds" && i + 1 < argc) {
+      rounds = static_cast<unsigned>(std::atoi(argv[++i]));
+    } else if (arg == "--server-cpus" && i + 1 < argc && cpu_list(argv[i + 1], &server_cpus)) {
+      ++i;
+    } else if (arg == "--client-cpus" && i + 1 < argc && cpu_list(argv[i + 1], &client_cpus)) {
+      ++i;
     } else if (arg == "--workloads" && i + 1 < argc) {
       names.clear();
       std::string list = argv[++i];
@@ -79,10 +117,28 @@ int main(int argc, char** argv) {
         start = comma + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: e2e [--quick] [--workloads W1,W2,W3,W4] [--shards N]\n");
+      std::fprintf(stderr,
+                   "usage: e2e [--quick] [--workloads W1,W2,W3,W4] [--rounds N] [--shards N]\n"
+                   "           [--server-cpus LIST] [--client-cpus LIST]\n");
       return 2;
     }
   }
+  if (rounds == 0) rounds = quick ? 1 : 3;
+  if (server_cpus.empty() && client_cpus.empty()) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    std::vector<int> cpus;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+      }
+    }
+    if (cpus.size() >= 2) {  // On one CPU everything shares it: nothing to place.
+      server_cpus.assign(cpus.begin(), cpus.begin() + static_cast<long>(cpus.size() / 2));
+      client_cpus.assign(cpus.begin() + static_cast<long>(cpus.size() / 2), cpus.end());
+    }
+  }
+  if (shards == 0) shards = std::max<unsigned>(1, static_cast<unsigned>(server_cpus.size()));
   std::vector<Workload> workloads;
   for (const std::string& name : names) {
     std::optional<Workload> workload = hoot::load::PresetWorkload(name);
@@ -103,10 +159,20 @@ int main(int argc, char** argv) {
       std::filesystem::path(bench_root ? bench_root : "build/bench-data") / "e2e";
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory / "data");
-  absl::StatusOr<hoot::tools::StartedHootd> hootd = hoot::tools::StartHootdProcess(
-      {HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir", (directory / "data").string(),
-       "--shards", std::to_string(shards), "--send-rate", "0"},
-      std::chrono::seconds(60));
+  std::vector<std::string> hootd_arguments = {
+      HOOTD_PATH,  "--listen", "127.0.0.1:0", "--data-dir", (directory / "data").string(),
+      "--shards",  std::to_string(shards), "--send-rate", "0"};
+  std::vector<std::string> floor_arguments = {FLOOR_SERVER_PATH, "--listen", "127.0.0.1:0",
+                                              "--file", (directory / "floor-data").string(),
+                                              "--file-mib", "256"};
+  if (!server_cpus.empty()) {
+    for (auto* arguments : {&hootd_arguments, &floor_arguments}) {
+      arguments->push_back("--cpus");
+      arguments->push_back(CpuListText(server_cpus));
+    }
+  }
+  absl::StatusOr<hoot::tools::StartedHootd> hootd =
+      hoot::tools::StartHootdProcess(hootd_arguments, std::chrono::seconds(60));
   if (!hootd.ok()) {
     std::fprintf(stderr, "e2e: %s\n", std::string(hootd.status().message()).c_str());
     return 3;
@@ -116,9 +182,7 @@ int main(int argc, char** argv) {
     return hoot::tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
   };
   absl::StatusOr<hoot::tools::StartedHootd> floor =
-      hoot::tools::StartHootdProcess({FLOOR_SERVER_PATH, "--listen", "127.0.0.1:0", "--file",
-                                      (directory / "floor-data").string(), "--file-mib", "256"},
-                                     std::chrono::seconds(60));
+      hoot::tools::StartHootdProcess(floor_arguments, std::chrono::seconds(60));
   if (!floor.ok()) {
     std::fprintf(stderr, "e2e: %s\n", std::string(floor.status().message()).c_str());
     stop_hootd();
@@ -158,6 +222,7 @@ int main(int argc, char** argv) {
     // hootd's secret: the floor server takes any token.
     config.secret_file = (directory / "data" / "secret").string();
     config.floors = false;  // Measured once above.
+    config.cpus = client_cpus;
     std::fprintf(stderr, "e2e: %s on %s: %s\n", workload.name.c_str(), server,
                  workload.Describe().c_str());
     RunResult run = hoot::load::RunLoad(config, &std::cerr);
@@ -170,11 +235,15 @@ int main(int argc, char** argv) {
     exit_code = std::max(exit_code, code);
     return run;
   };
+  std::vector<size_t> round_of;  // runs[i] is of round round_of[i] (from 1).
   for (const Workload& workload : workloads) {
-    Pair pair;
-    pair.hootd = run_on(hootd->port, workload, "hootd");
-    pair.floor = run_on(floor->port, workload, "the floor server");
-    runs.push_back(std::move(pair));
+    for (unsigned round = 1; round <= rounds; ++round) {
+      Pair pair;
+      pair.hootd = run_on(hootd->port, workload, "hootd");
+      pair.floor = run_on(floor->port, workload, "the floor server");
+      runs.push_back(std::move(pair));
+      round_of.push_back(round);
+    }
   }
   stop_floor();
   int hootd_status = stop_hootd();
@@ -186,9 +255,12 @@ int main(int argc, char** argv) {
 
   std::printf(
       "\nhoot e2e%s: hootd with %u shards on 127.0.0.1, then the floor server (one "
-      "thread, epoll, one pwrite + fdatasync a turn); disk floor (4 KiB write + "
-      "fdatasync) p50 %.3f ms, p99 %.3f ms; loopback %.2f GB/s\n\n",
-      quick ? " (quick: a smoke run, not a measurement)" : "", shards, disk_p50 / 1e6,
+      "thread, epoll, one pwrite + fdatasync a turn), %u round%s each, alternating; servers on "
+      "CPUs %s, load generator on CPUs %s; disk floor (4 KiB write + fdatasync) p50 %.3f ms, "
+      "p99 %.3f ms; loopback %.2f GB/s\n\n",
+      quick ? " (quick: a smoke run, not a measurement)" : "", shards, rounds,
+      rounds == 1 ? "" : "s", server_cpus.empty() ? "any" : CpuListText(server_cpus).c_str(),
+      client_cpus.empty() ? "any" : CpuListText(client_cpus).c_str(), disk_p50 / 1e6,
       disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
   std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %28s  %s\n", "run", "sent msg/s",
               "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms", "e2e p50/p99/p99.9 ms",
@@ -229,36 +301,55 @@ int main(int argc, char** argv) {
                 run.DeliveredBytesRate() / loopback->bytes_per_second, checks.c_str(),
                 TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
   };
-  for (const Pair& pair : runs) {
-    const std::string& name = pair.hootd.config.workload.name;
-    print_row(pair.hootd, name + " hootd");
-    print_row(pair.floor, name + " floor");
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::string name = runs[i].hootd.config.workload.name;
+    if (rounds > 1) name += "." + std::to_string(round_of[i]);
+    print_row(runs[i].hootd, name + " hootd");
+    print_row(runs[i].floor, name + " floor");
   }
-  // hootd over the floor server, workload by workload: throughput (higher is better) and
-  // latency (lower is better).
-  std::printf(
-      "\nhootd / floor server   acked msg/s  deliveries/s   e2e p50   e2e p99   replay msg/s\n");
+  // hootd over the floor server, workload by workload, of the medians over the rounds:
+  // throughput (higher is better) and latency (lower is better).
+  std::string first_column = rounds > 1 ? "hootd / floor server (medians)" : "hootd / floor server";
+  std::printf("\n%s   acked msg/s  deliveries/s   e2e p50   e2e p99   replay msg/s\n",
+              first_column.c_str());
+  const int name_width = static_cast<int>(first_column.size());
   auto ratio = [](double hootd_value, double floor_value) {
     char text[32];
     if (floor_value <= 0) return std::string("-");
     std::snprintf(text, sizeof(text), "%.2fx", hootd_value / floor_value);
     return std::string(text);
   };
-  for (const Pair& pair : runs) {
-    const RunResult& h = pair.hootd;
-    const RunResult& f = pair.floor;
-    if (!h.setup_error.ok() || !f.setup_error.ok()) continue;
-    auto p = [](const RunResult& run, double percentile) {
-      return static_cast<double>(run.e2e_latency.ValueAtPercentile(percentile));
+  for (const Workload& workload : workloads) {
+    // Each measure's median over the rounds that ran on both servers.
+    auto median = [&](auto&& measure, bool of_hootd) {
+      std::vector<double> values;
+      for (const Pair& pair : runs) {
+        if (pair.hootd.config.workload.name != workload.name) continue;
+        if (!pair.hootd.setup_error.ok() || !pair.floor.setup_error.ok()) continue;
+        values.push_back(measure(of_hootd ? pair.hootd : pair.floor));
+      }
+      return Median(values);
     };
-    bool replay = h.replay.has_value() && f.replay.has_value();
-    std::printf(
-        "%-20s %13s %13s %9s %9s %14s\n", h.config.workload.name.c_str(),
-        replay ? "-" : ratio(h.AckRate(), f.AckRate()).c_str(),
-        replay ? "-" : ratio(h.DeliveryRate(), f.DeliveryRate()).c_str(),
-        replay ? "-" : ratio(p(h, 50), p(f, 50)).c_str(),
-        replay ? "-" : ratio(p(h, 99), p(f, 99)).c_str(),
-        replay ? ratio(h.replay->MessagesPerSecond(), f.replay->MessagesPerSecond()).c_str() : "-");
+    auto both = [&](auto&& measure) {
+      return ratio(median(measure, true), median(measure, false));
+    };
+    auto e2e = [](double percentile) {
+      return [percentile](const RunResult& run) {
+        return static_cast<double>(run.e2e_latency.ValueAtPercentile(percentile));
+      };
+    };
+    if (workload.replay) {
+      std::printf("%-*s %13s %13s %9s %9s %14s\n", name_width, workload.name.c_str(), "-", "-",
+                  "-", "-",
+                  both([](const RunResult& run) {
+                    return run.replay ? run.replay->MessagesPerSecond() : 0.0;
+                  }).c_str());
+      continue;
+    }
+    std::printf("%-*s %13s %13s %9s %9s %14s\n", name_width, workload.name.c_str(),
+                both([](const RunResult& run) { return run.AckRate(); }).c_str(),
+                both([](const RunResult& run) { return run.DeliveryRate(); }).c_str(),
+                both(e2e(50)).c_str(), both(e2e(99)).c_str(), "-");
   }
   return exit_code;
 }

@@ -9,11 +9,12 @@
 // one write. Each channel keeps its messages in one reserved region (transparent huge pages
 // where the kernel gives them), so a replay copies out of warm memory.
 //
-// Usage: floor_server [--listen HOST:PORT] [--file PATH] [--file-mib N]
+// Usage: floor_server [--listen HOST:PORT] [--file PATH] [--file-mib N] [--cpus LIST]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -419,16 +421,18 @@ constexpr base::FlagSpec kFlags[] = {
     {"--listen", base::FlagKind::kValue},
     {"--file", base::FlagKind::kValue},
     {"--file-mib", base::FlagKind::kValue},
+    {"--cpus", base::FlagKind::kValue},
 };
 
 constexpr char kUsage[] = R"(floor_server: the bare durable fan-out floor hootd is measured against
 
-Usage: floor_server [--listen HOST:PORT] [--file PATH] [--file-mib N]
+Usage: floor_server [--listen HOST:PORT] [--file PATH] [--file-mib N] [--cpus LIST]
   --listen HOST:PORT  where clients connect (default 127.0.0.1:7440; port 0 picks one, printed
                       in the ready line)
   --file PATH         the scratch file each turn's SENDs are written to and fdatasynced
                       (default ./floor-data; created, and zeroed to its size at start)
   --file-mib N        its size, written round (default 256)
+  --cpus LIST         run on these CPUs only ("0", "0-1,3"), as hootd --cpus places shards
 )";
 
 int Listen(const base::HostPort& address) {
@@ -497,6 +501,16 @@ int Main(int argc, char** argv) {
   if (!address.ok() || !mib.has_value() || *mib == 0) {
     std::fprintf(stderr, "floor_server: bad --listen or --file-mib\n%s", kUsage);
     return 2;
+  }
+  if (std::optional<std::string> cpus = flags.Get("--cpus")) {
+    absl::StatusOr<std::vector<int>> list = base::ParseCpuList(*cpus);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : list.ok() ? *list : std::vector<int>{}) CPU_SET(cpu, &set);
+    if (!list.ok() || sched_setaffinity(0, sizeof(set), &set) != 0) {
+      std::fprintf(stderr, "floor_server: cannot run on --cpus %s\n", cpus->c_str());
+      return 2;
+    }
   }
   std::string path = flags.Get("--file").value_or("floor-data");
   signal(SIGPIPE, SIG_IGN);
