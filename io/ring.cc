@@ -30,6 +30,10 @@ absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
     if (!options.fast_flags && flags != 0) continue;
     io_uring_params params{};
     params.flags = flags;
+    if (options.completion_entries > 0 && flags != 0) {
+      params.flags |= IORING_SETUP_CQSIZE;
+      params.cq_entries = std::max(options.completion_entries, 2 * options.entries);
+    }
     result = io_uring_queue_init_params(options.entries, &ring->ring_, &params);
     if (result == 0) {
       ring->setup_flags_ = flags;

@@ -40,6 +40,10 @@ class BeforeSubmit {
 
 struct RingOptions {
   unsigned entries = 256;
+  // Room for this many completions (IORING_SETUP_CQSIZE; 0: the kernel's twice `entries`). A
+  // fan-out to a thousand connections completes a thousand sends in one submission: past the
+  // queue's end each completion is allocated onto the kernel's overflow list, then copied.
+  unsigned completion_entries = 32768;
   // Ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN; flags the kernel
   // refuses are dropped one by one and the ones taken are reported by setup_flags().
   bool fast_flags = true;
