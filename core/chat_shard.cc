@@ -94,15 +94,15 @@ ChatShard::~ChatShard() {
 // ---- Shutdown ------------------------------------------------------------------------------
 
 void ChatShard::BeginDrain(std::function<void()> drained) {
-  draining_ = true;
   drained_ = std::move(drained);
   gateway_->BeginDrain();
   CheckDrained();
 }
 
 void ChatShard::CheckDrained() {
-  // (The gateway's teardown closes its sessions, which lands here without a gateway.)
-  if (!draining_ || !drained_ || gateway_ == nullptr) return;
+  // Not draining (or drained already): no callback waits. (The gateway's teardown closes its
+  // sessions, which lands here without a gateway.)
+  if (!drained_ || gateway_ == nullptr) return;
   if (gateway_->calls_out() > 0) return;  // Rechecked as each answer comes back.
   if (!owner_->Quiet()) {
     if (!drain_timer_armed_) {

@@ -68,10 +68,10 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
 
   Shard& shard_;
   const ServerOptions& options_;
-  bool draining_ = false;
   bool closing_for_drain_ = false;
   bool drain_timer_armed_ = false;
-  std::function<void()> drained_;
+  std::function<void()> drained_;  // Set while draining, until called (the gateway's
+                                    // draining() says whether a drain began).
 
   // Destroyed in reverse: the gateway first (closing its sessions calls the owner), then the
   // owner, then the storage its log store uses.
