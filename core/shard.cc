@@ -35,7 +35,8 @@ void Shard::RingDoorbell(unsigned target) {
   // Pairs with the fence in Run() before the receiver re-checks its rings: either it sees
   // our envelope, or we see it asleep.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (!receiver.sleeping_.load(std::memory_order_relaxed)) return;
+  // Acquire: seeing this announcement, we see the doorbell re-armed before it.
+  if (!receiver.sleeping_.load(std::memory_order_acquire)) return;
   if (receiver.doorbell_rung_.exchange(true, std::memory_order_acq_rel)) return;
   ++stats_.doorbells_rung;
   io_uring_sqe* sqe = ring_->GetSqe(io::IgnoredCompletion());
@@ -159,8 +160,14 @@ void Shard::Run() {
       continue;
     }
     // Nothing to do: announce sleep, then look once more, so that a sender that pushed just
-    // before seeing us awake is not missed (its fence pairs with this one).
-    sleeping_.store(true, std::memory_order_relaxed);
+    // before seeing us awake is not missed (its fence pairs with this one). The doorbell is
+    // re-armed with each announcement, not after each sleep: a sender that saw an earlier
+    // announcement may have set it and rung, and that ring's completion may have been
+    // consumed while awake (the look found its envelope): left set, it would silence every
+    // later sender while this shard slept with a full ring (RuntimeTest caught it: 2 in 150
+    // runs stalled).
+    doorbell_rung_.store(false, std::memory_order_relaxed);
+    sleeping_.store(true, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (HasIncoming() || runtime_->stopping()) {
       sleeping_.store(false, std::memory_order_relaxed);
@@ -174,7 +181,6 @@ void Shard::Run() {
       ring_->ReapWithTimeout(timeout_ns);
     }
     sleeping_.store(false, std::memory_order_relaxed);
-    doorbell_rung_.store(false, std::memory_order_release);
   }
   for (std::function<void()>& callback : on_stop_) callback();
   // Let our own in-flight submissions (doorbells) go out.
@@ -315,6 +321,13 @@ void Runtime::Join() {
       delivered |= shard->DrainIncoming() > 0;
       for (unsigned target = 0; target < shard_count(); ++target) {
         auto& overflow = shard->overflow_[target];
+        if (overflow.empty()) continue;
+        // What the ring to the target still holds was sent before what overflowed.
+        while (Mesh(shard->id(), target)
+                   .Drain([&](Envelope& envelope) { envelope.handler(*shards_[target], envelope); },
+                          options_.mesh_ring_capacity) > 0) {
+          delivered = true;
+        }
         while (!overflow.empty()) {
           Envelope envelope = overflow.front();
           overflow.pop_front();
