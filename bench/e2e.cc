@@ -20,7 +20,6 @@
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
 // found gaps, duplicates, missing deliveries or errors, 3 when a server or a run could not
 // start.
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +35,7 @@
 #include <vector>
 
 #include "base/parse.h"
+#include "core/cpu.h"
 #include "tools/hootd_process.h"
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
@@ -125,14 +125,7 @@ int main(int argc, char** argv) {
   }
   if (rounds == 0) rounds = quick ? 1 : 3;
   if (server_cpus.empty() && client_cpus.empty()) {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    std::vector<int> cpus;
-    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
-      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
-      }
-    }
+    std::vector<int> cpus = hoot::core::AllowedCores();
     if (cpus.size() >= 2) {  // On one CPU everything shares it: nothing to place.
       server_cpus.assign(cpus.begin(), cpus.begin() + static_cast<long>(cpus.size() / 2));
       client_cpus.assign(cpus.begin() + static_cast<long>(cpus.size() / 2), cpus.end());
