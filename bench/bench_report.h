@@ -1,6 +1,6 @@
-// A Google Benchmark main that also prints ratios between benchmarks of the same run (for
-// example decode throughput against a memcpy of the same bytes), since the machines are
-// shared and noisy and only figures measured side by side are comparable. With
+// The ratios a Google Benchmark program prints after its runs, between benchmarks of the same
+// run (for example decode throughput against a memcpy of the same bytes), since the machines
+// are shared and noisy and only figures measured side by side are comparable. With
 // --benchmark_repetitions the ratios use the medians.
 #pragma once
 
@@ -87,15 +87,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::set<std::string> medians_;
 };
 
-// The main of every bench program: runs the registered benchmarks, then prints the ratios.
-inline int RunBenchmarksWithRatios(int argc, char** argv, const std::vector<Ratio>& ratios) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintRatios(ratios);
-  benchmark::Shutdown();
-  return 0;
-}
+// What the program's benchmarks are judged by: each bench program defines this, and the main
+// they share (bench_main.cc) prints them after running the benchmarks.
+std::vector<Ratio> ProgramRatios();
 
 }  // namespace hoot::bench

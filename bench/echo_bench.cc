@@ -298,18 +298,15 @@ BENCHMARK(BM_EchoEpoll)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisec
 }  // namespace
 }  // namespace hoot::io
 
-int main(int argc, char** argv) {
-  using hoot::bench::Ratio;
-  return hoot::bench::RunBenchmarksWithRatios(
-      argc, argv,
-      {
-          Ratio{"echo msgs/s, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
-                "BM_EchoEpoll/iterations:1/real_time", "messages_per_second", 1.3, true},
-          Ratio{"echo p99 round trip, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
-                "BM_EchoEpoll/iterations:1/real_time", "p99_us", 0, false},
-          Ratio{"server syscalls/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
-                "BM_EchoEpoll/iterations:1/real_time", "syscalls_per_message", 1.0, false},
-          Ratio{"server CPU/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
-                "BM_EchoEpoll/iterations:1/real_time", "server_cpu_us_per_msg", 0, false},
-      });
+std::vector<hoot::bench::Ratio> hoot::bench::ProgramRatios() {
+  return {
+      Ratio{"echo msgs/s, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
+            "BM_EchoEpoll/iterations:1/real_time", "messages_per_second", 1.3, true},
+      Ratio{"echo p99 round trip, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
+            "BM_EchoEpoll/iterations:1/real_time", "p99_us", 0, false},
+      Ratio{"server syscalls/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
+            "BM_EchoEpoll/iterations:1/real_time", "syscalls_per_message", 1.0, false},
+      Ratio{"server CPU/msg, io_uring / epoll", "BM_EchoIoUring/iterations:1/real_time",
+            "BM_EchoEpoll/iterations:1/real_time", "server_cpu_us_per_msg", 0, false},
+  };
 }

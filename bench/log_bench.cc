@@ -392,27 +392,24 @@ BENCHMARK(BM_Recovery)->Args({64, 0})->Args({64, 1})->Args({64, 2})->UseRealTime
 }  // namespace
 }  // namespace hoot::log
 
-int main(int argc, char** argv) {
-  using hoot::bench::Ratio;
-  return hoot::bench::RunBenchmarksWithRatios(
-      argc, argv,
-      {
-          Ratio{"commit p50, 1 channel / bare fdatasync", "BM_CommitVsBare/real_time", "",
-                "c1_over_bare_p50", 1.3, false, 1.0},
-          Ratio{"commit p99, 1 channel / bare fdatasync", "BM_CommitVsBare/real_time", "",
-                "c1_over_bare_p99", 0, false, 1.0},
-          Ratio{"commit p50, 8 channels / 1 channel", "BM_CommitVsBare/real_time", "",
-                "c8_over_c1_p50", 1.5, false, 1.0},
-          Ratio{"commit p50, 64 channels / 1 channel", "BM_CommitVsBare/real_time", "",
-                "c64_over_c1_p50", 1.5, false, 1.0},
-          Ratio{"commit p99, 64 channels / 1 channel", "BM_CommitVsBare/real_time", "",
-                "c64_over_c1_p99", 0, false, 1.0},
-          Ratio{"segment roll, thread held p99 / dir fsync p50", "BM_ControlPlaneHold/real_time",
-                "", "roll_hold_p99_over_dir_fsync_p50", 0.5, false, 1.0},
-          Ratio{"channel creation, thread held p99 / dir fsync p50",
-                "BM_ControlPlaneHold/real_time", "", "create_hold_p99_over_dir_fsync_p50", 0.5,
-                false, 1.0},
-          Ratio{"durable records/s, large batches / 1 M/s", "BM_DurableThroughput/real_time", "",
-                "durable_records_per_second", 1.0, true, 1e6},
-      });
+std::vector<hoot::bench::Ratio> hoot::bench::ProgramRatios() {
+  return {
+      Ratio{"commit p50, 1 channel / bare fdatasync", "BM_CommitVsBare/real_time", "",
+            "c1_over_bare_p50", 1.3, false, 1.0},
+      Ratio{"commit p99, 1 channel / bare fdatasync", "BM_CommitVsBare/real_time", "",
+            "c1_over_bare_p99", 0, false, 1.0},
+      Ratio{"commit p50, 8 channels / 1 channel", "BM_CommitVsBare/real_time", "",
+            "c8_over_c1_p50", 1.5, false, 1.0},
+      Ratio{"commit p50, 64 channels / 1 channel", "BM_CommitVsBare/real_time", "",
+            "c64_over_c1_p50", 1.5, false, 1.0},
+      Ratio{"commit p99, 64 channels / 1 channel", "BM_CommitVsBare/real_time", "",
+            "c64_over_c1_p99", 0, false, 1.0},
+      Ratio{"segment roll, thread held p99 / dir fsync p50", "BM_ControlPlaneHold/real_time",
+            "", "roll_hold_p99_over_dir_fsync_p50", 0.5, false, 1.0},
+      Ratio{"channel creation, thread held p99 / dir fsync p50",
+            "BM_ControlPlaneHold/real_time", "", "create_hold_p99_over_dir_fsync_p50", 0.5,
+            false, 1.0},
+      Ratio{"durable records/s, large batches / 1 M/s", "BM_DurableThroughput/real_time", "",
+            "durable_records_per_second", 1.0, true, 1e6},
+  };
 }

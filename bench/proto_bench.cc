@@ -90,20 +90,17 @@ BENCHMARK(BM_EncodeMessage)->Arg(128)->Arg(4096);
 }  // namespace
 }  // namespace hoot::proto
 
-int main(int argc, char** argv) {
-  using hoot::bench::Ratio;
-  return hoot::bench::RunBenchmarksWithRatios(
-      argc, argv,
-      {
-          Ratio{"decode/memcpy bytes/s, 128 B body", "BM_DecodeMessage/128", "BM_Memcpy/128",
-                "bytes_per_second", 0.5, true},
-          Ratio{"decode/memcpy bytes/s, 4 KiB body", "BM_DecodeMessage/4096", "BM_Memcpy/4096",
-                "bytes_per_second", 0.5, true},
-          // A pushed message is encoded once and shared by every recipient, so encoding has
-          // no target of its own; it is shown for comparison.
-          Ratio{"encode/memcpy bytes/s, 128 B body", "BM_EncodeMessage/128", "BM_Memcpy/128",
-                "bytes_per_second", 0, true},
-          Ratio{"encode/memcpy bytes/s, 4 KiB body", "BM_EncodeMessage/4096", "BM_Memcpy/4096",
-                "bytes_per_second", 0, true},
-      });
+std::vector<hoot::bench::Ratio> hoot::bench::ProgramRatios() {
+  return {
+      Ratio{"decode/memcpy bytes/s, 128 B body", "BM_DecodeMessage/128", "BM_Memcpy/128",
+            "bytes_per_second", 0.5, true},
+      Ratio{"decode/memcpy bytes/s, 4 KiB body", "BM_DecodeMessage/4096", "BM_Memcpy/4096",
+            "bytes_per_second", 0.5, true},
+      // A pushed message is encoded once and shared by every recipient, so encoding has
+      // no target of its own; it is shown for comparison.
+      Ratio{"encode/memcpy bytes/s, 128 B body", "BM_EncodeMessage/128", "BM_Memcpy/128",
+            "bytes_per_second", 0, true},
+      Ratio{"encode/memcpy bytes/s, 4 KiB body", "BM_EncodeMessage/4096", "BM_Memcpy/4096",
+            "bytes_per_second", 0, true},
+  };
 }

@@ -139,12 +139,9 @@ BENCHMARK(BM_CacheLinePingPong)->UseRealTime();
 }  // namespace
 }  // namespace hoot::core
 
-int main(int argc, char** argv) {
-  using hoot::bench::Ratio;
-  return hoot::bench::RunBenchmarksWithRatios(
-      argc, argv,
-      {
-          Ratio{"ring round trip / cache-line round trip", "BM_RingRoundTrip/real_time",
-                "BM_CacheLinePingPong/real_time", "real_time", 2.0, false},
-      });
+std::vector<hoot::bench::Ratio> hoot::bench::ProgramRatios() {
+  return {
+      Ratio{"ring round trip / cache-line round trip", "BM_RingRoundTrip/real_time",
+            "BM_CacheLinePingPong/real_time", "real_time", 2.0, false},
+  };
 }

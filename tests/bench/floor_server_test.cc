@@ -15,6 +15,7 @@
 
 #include "auth/token.h"
 #include "client/client.h"
+#include "core/cpu.h"
 #include "proto/codec.h"
 #include "proto/messages.h"
 #include "tools/hootd_process.h"
@@ -239,23 +240,14 @@ TEST(FloorServer, HootLoadDrivesItUnchangedAndEveryAcknowledgedMessageArrives) {
   FloorServer floor("load", {});
   ASSERT_TRUE(floor.started());
   load::LoadConfig config = ConfigFor(floor);
-  config.workload.name = "floor-W1";
-  config.workload.channels = 4;
-  config.workload.subscribers = 8;
-  config.workload.channels_per_subscriber = 2;
-  config.workload.publishers = 2;
-  config.workload.mode = load::LoopMode::kOpen;
-  config.workload.rate = 500;
-  config.workload.warmup = milliseconds(500);
-  config.workload.duration = milliseconds(1500);
-  config.workload.drain = milliseconds(3000);
+  config.workload = load::Workload{
+      .name = "floor-W1", .channels = 4, .subscribers = 8, .channels_per_subscriber = 2,
+      .publishers = 2, .mode = load::LoopMode::kOpen, .rate = 500,
+      .warmup = milliseconds(500), .duration = milliseconds(1500), .drain = milliseconds(3000)};
   // The generator on one CPU for the run (--cpus), and back where it was afterwards.
   cpu_set_t before;
   ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
-  int last = -1;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &before)) last = cpu;
-  }
+  const int last = core::AllowedCores().back();
   config.cpus = {last};
   load::RunResult result = load::RunLoad(config, nullptr);
   cpu_set_t after;
@@ -274,16 +266,8 @@ TEST(FloorServer, HootLoadReplaysAChannelFromItsStart) {
   FloorServer floor("replay", {});
   ASSERT_TRUE(floor.started());
   load::LoadConfig config = ConfigFor(floor);
-  config.workload.name = "floor-W3";
-  config.workload.channels = 1;
-  config.workload.subscribers = 1;
-  config.workload.channels_per_subscriber = 1;
-  config.workload.publishers = 1;
-  config.workload.mode = load::LoopMode::kClosed;
-  config.workload.window = 64;
-  config.workload.warmup = milliseconds(0);
+  config.workload = *load::PresetWorkload("W3");
   config.workload.duration = milliseconds(30000);
-  config.workload.replay = true;
   config.workload.replay_messages = 20000;
   load::RunResult result = load::RunLoad(config, nullptr);
   ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
