@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -157,10 +158,34 @@ uint64_t CountIn(const std::string& flag, const std::string& text, uint64_t low,
 
 using hoot::core::ServerOptions;
 
+// What a server flag does with its value.
+using ApplyFlag =
+    std::function<void(ServerOptions& options, const std::string& flag, const std::string& value)>;
+
+// The kinds most flags are: a whole number from `low` to `high` (times 2^shift: MiB flags), a
+// duration, a path.
+template <typename Field>
+ApplyFlag SetCount(Field ServerOptions::*field, uint64_t low = 0, uint64_t high = UINT64_MAX,
+                   int shift = 0) {
+  return [=](ServerOptions& options, const std::string& flag, const std::string& value) {
+    options.*field = static_cast<Field>(CountIn(flag, value, low, high) << shift);
+  };
+}
+ApplyFlag SetDuration(std::chrono::milliseconds ServerOptions::*field) {
+  return [=](ServerOptions& options, const std::string& flag, const std::string& value) {
+    options.*field = ParseDurationFlag(flag, value);
+  };
+}
+ApplyFlag SetText(std::string ServerOptions::*field) {
+  return [=](ServerOptions& options, const std::string&, const std::string& value) {
+    options.*field = value;
+  };
+}
+
 // The server's flags: each with what it sets (in the order given; --help is main's).
 struct ServeFlag {
   FlagSpec spec;
-  void (*apply)(ServerOptions& options, const std::string& flag, const std::string& value);
+  ApplyFlag apply;
 };
 
 const ServeFlag kServeFlags[] = {
@@ -172,70 +197,24 @@ const ServeFlag kServeFlags[] = {
        options.listen_host = address->host;
        options.port = address->port;
      }},
-    {{"--data-dir"},
-     [](ServerOptions& options, const std::string&, const std::string& value) {
-       options.data_directory = value;
-     }},
-    {{"--shards"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.shards = static_cast<unsigned>(CountIn(flag, value, 1, 256));
-     }},
-    {{"--secret-file"},
-     [](ServerOptions& options, const std::string&, const std::string& value) {
-       options.secret_file = value;
-     }},
-    {{"--dedup-window"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.dedup_window = ParseCount(flag, value);
-     }},
-    {{"--handshake-timeout"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.handshake_timeout = ParseDurationFlag(flag, value);
-     }},
-    {{"--idle-timeout"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.idle_timeout = ParseDurationFlag(flag, value);
-     }},
-    {{"--max-connections"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.connections_max = ParseCount(flag, value);
-     }},
-    {{"--max-connections-per-user"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.connections_per_user_max = ParseCount(flag, value);
-     }},
-    {{"--max-subscriptions"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.subscriptions_per_connection_max = ParseCount(flag, value);
-     }},
-    {{"--send-rate"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.send_rate_per_user = static_cast<double>(ParseCount(flag, value));
-     }},
-    {{"--send-burst"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.send_burst_per_user = static_cast<double>(CountIn(flag, value, 1, UINT64_MAX));
-     }},
-    {{"--outbound-cap"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.outbound_bytes_max = CountIn(flag, value, 65536, UINT64_MAX);
-     }},
+    {{"--data-dir"}, SetText(&ServerOptions::data_directory)},
+    {{"--shards"}, SetCount(&ServerOptions::shards, 1, 256)},
+    {{"--secret-file"}, SetText(&ServerOptions::secret_file)},
+    {{"--dedup-window"}, SetCount(&ServerOptions::dedup_window)},
+    {{"--handshake-timeout"}, SetDuration(&ServerOptions::handshake_timeout)},
+    {{"--idle-timeout"}, SetDuration(&ServerOptions::idle_timeout)},
+    {{"--max-connections"}, SetCount(&ServerOptions::connections_max)},
+    {{"--max-connections-per-user"}, SetCount(&ServerOptions::connections_per_user_max)},
+    {{"--max-subscriptions"}, SetCount(&ServerOptions::subscriptions_per_connection_max)},
+    {{"--send-rate"}, SetCount(&ServerOptions::send_rate_per_user)},
+    {{"--send-burst"}, SetCount(&ServerOptions::send_burst_per_user, 1)},
+    {{"--outbound-cap"}, SetCount(&ServerOptions::outbound_bytes_max, 65536)},
     {{"--max-requests-in-flight"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.requests_in_flight_per_connection_max = CountIn(flag, value, 1, 1000000);
-     }},
+     SetCount(&ServerOptions::requests_in_flight_per_connection_max, 1, 1000000)},
     {{"--max-queued-requests"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.requests_queued_per_shard_max = CountIn(flag, value, 1, 10000000);
-     }},
-    {{"--journal-mib"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.journal_file_bytes = CountIn(flag, value, 1, 4096) << 20;
-     }},
-    {{"--segment-mib"},
-     [](ServerOptions& options, const std::string& flag, const std::string& value) {
-       options.segment_bytes = CountIn(flag, value, 1, 65536) << 20;
-     }},
+     SetCount(&ServerOptions::requests_queued_per_shard_max, 1, 10000000)},
+    {{"--journal-mib"}, SetCount(&ServerOptions::journal_file_bytes, 1, 4096, 20)},
+    {{"--segment-mib"}, SetCount(&ServerOptions::segment_bytes, 1, 65536, 20)},
     {{"--cpus"},
      [](ServerOptions& options, const std::string& flag, const std::string& value) {
        auto cpus = hoot::base::ParseCpuList(value);

@@ -149,6 +149,15 @@ int Cli::Fail(const absl::Status& status, std::string_view context) {
 
 absl::StatusOr<std::unique_ptr<Client>> Cli::Connect() { return Client::Connect(connect_); }
 
+int Cli::WithClient(const std::function<int(Client&)>& command) {
+  int exit_code = kExitOk;
+  std::unique_ptr<Client> client = MustConnect(&exit_code);
+  if (client == nullptr) return exit_code;
+  exit_code = command(*client);
+  out_ << std::flush;
+  return exit_code;
+}
+
 std::unique_ptr<Client> Cli::MustConnect(int* exit_code) {
   absl::StatusOr<std::unique_ptr<Client>> client = Connect();
   if (!client.ok()) {
@@ -277,110 +286,101 @@ int Cli::Run(const std::vector<std::string>& args) {
 // --- channels, create, join, leave, invite, cursor
 
 int Cli::Channels() {
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  absl::StatusOr<std::vector<client::ChannelListEntry>> channels = client->ListChannels();
-  if (!channels.ok()) return Fail(channels.status());
-  auto unread = [](const client::ChannelListEntry& entry) {
-    return entry.head_seq > entry.read_cursor ? entry.head_seq - entry.read_cursor : 0;
-  };
-  if (json_) {
-    for (const client::ChannelListEntry& entry : *channels) {
-      Line(JsonObject()
-               .Str("channel", entry.channel)
-               .Str("visibility", VisibilityName(entry.visibility))
-               .Num("epoch", entry.epoch)
-               .Num("head_seq", entry.head_seq)
-               .Num("read_cursor", entry.read_cursor)
-               .Num("unread", unread(entry))
-               .Text());
-    }
-  } else {
-    std::vector<std::vector<std::string>> rows = {
-        {"CHANNEL", "VISIBILITY", "HEAD", "CURSOR", "UNREAD"}};
-    for (const client::ChannelListEntry& entry : *channels) {
-      rows.push_back({entry.channel, std::string(VisibilityName(entry.visibility)),
-                      std::to_string(entry.head_seq), std::to_string(entry.read_cursor),
-                      std::to_string(unread(entry))});
-    }
-    std::vector<size_t> widths(rows[0].size(), 0);
-    for (const auto& row : rows) {
-      for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-    }
-    for (const auto& row : rows) {
-      std::string text;
-      for (size_t i = 0; i < row.size(); ++i) {
-        std::string padding(widths[i] - row[i].size(), ' ');
-        // Names left-aligned, numbers right-aligned.
-        text += i < 2 ? row[i] + padding : padding + row[i];
-        if (i + 1 < row.size()) text += "  ";
+  return WithClient([&](Client& client) {
+    absl::StatusOr<std::vector<client::ChannelListEntry>> channels = client.ListChannels();
+    if (!channels.ok()) return Fail(channels.status());
+    auto unread = [](const client::ChannelListEntry& entry) {
+      return entry.head_seq > entry.read_cursor ? entry.head_seq - entry.read_cursor : 0;
+    };
+    if (json_) {
+      for (const client::ChannelListEntry& entry : *channels) {
+        Line(JsonObject()
+                 .Str("channel", entry.channel)
+                 .Str("visibility", VisibilityName(entry.visibility))
+                 .Num("epoch", entry.epoch)
+                 .Num("head_seq", entry.head_seq)
+                 .Num("read_cursor", entry.read_cursor)
+                 .Num("unread", unread(entry))
+                 .Text());
       }
-      while (!text.empty() && text.back() == ' ') text.pop_back();
-      Line(text);
+    } else {
+      std::vector<std::vector<std::string>> rows = {
+          {"CHANNEL", "VISIBILITY", "HEAD", "CURSOR", "UNREAD"}};
+      for (const client::ChannelListEntry& entry : *channels) {
+        rows.push_back({entry.channel, std::string(VisibilityName(entry.visibility)),
+                        std::to_string(entry.head_seq), std::to_string(entry.read_cursor),
+                        std::to_string(unread(entry))});
+      }
+      std::vector<size_t> widths(rows[0].size(), 0);
+      for (const auto& row : rows) {
+        for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+      }
+      for (const auto& row : rows) {
+        std::string text;
+        for (size_t i = 0; i < row.size(); ++i) {
+          std::string padding(widths[i] - row[i].size(), ' ');
+          // Names left-aligned, numbers right-aligned.
+          text += i < 2 ? row[i] + padding : padding + row[i];
+          if (i + 1 < row.size()) text += "  ";
+        }
+        while (!text.empty() && text.back() == ' ') text.pop_back();
+        Line(text);
+      }
     }
-  }
-  out_ << std::flush;
-  return kExitOk;
+    return kExitOk;
+  });
 }
 
 int Cli::Create() {
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  proto::Visibility visibility =
-      line_.Has("--private") ? proto::Visibility::kPrivate : proto::Visibility::kPublic;
-  absl::StatusOr<client::ChannelInfo> info = client->CreateChannel(line_.operands[0], visibility);
-  if (!info.ok()) return Fail(info.status());
-  if (json_) {
-    Line(ChannelInfoJson(*info));
-  } else {
-    Line("created " + info->channel + " (" + std::string(VisibilityName(info->visibility)) + ")");
-  }
-  out_ << std::flush;
-  return kExitOk;
+  return WithClient([&](Client& client) {
+    proto::Visibility visibility =
+        line_.Has("--private") ? proto::Visibility::kPrivate : proto::Visibility::kPublic;
+    absl::StatusOr<client::ChannelInfo> info = client.CreateChannel(line_.operands[0], visibility);
+    if (!info.ok()) return Fail(info.status());
+    if (json_) {
+      Line(ChannelInfoJson(*info));
+    } else {
+      Line("created " + info->channel + " (" + std::string(VisibilityName(info->visibility)) + ")");
+    }
+    return kExitOk;
+  });
 }
 
 int Cli::Join() {
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  absl::StatusOr<client::ChannelInfo> info = client->Join(line_.operands[0]);
-  if (!info.ok()) return Fail(info.status());
-  if (json_) {
-    Line(ChannelInfoJson(*info));
-  } else {
-    Line("joined " + info->channel + " (" + std::string(VisibilityName(info->visibility)) +
-         ", head #" + std::to_string(info->head_seq) + ")");
-  }
-  out_ << std::flush;
-  return kExitOk;
+  return WithClient([&](Client& client) {
+    absl::StatusOr<client::ChannelInfo> info = client.Join(line_.operands[0]);
+    if (!info.ok()) return Fail(info.status());
+    if (json_) {
+      Line(ChannelInfoJson(*info));
+    } else {
+      Line("joined " + info->channel + " (" + std::string(VisibilityName(info->visibility)) +
+           ", head #" + std::to_string(info->head_seq) + ")");
+    }
+    return kExitOk;
+  });
 }
 
 int Cli::Leave() {
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  const std::string& channel = line_.operands[0];
-  absl::Status left = client->Leave(channel);
-  if (!left.ok()) return Fail(left);
-  Line(json_ ? JsonObject().Str("channel", channel).Bool("left", true).Text() : "left " + channel);
-  out_ << std::flush;
-  return kExitOk;
+  return WithClient([&](Client& client) {
+    const std::string& channel = line_.operands[0];
+    absl::Status left = client.Leave(channel);
+    if (!left.ok()) return Fail(left);
+    Line(json_ ? JsonObject().Str("channel", channel).Bool("left", true).Text()
+               : "left " + channel);
+    return kExitOk;
+  });
 }
 
 int Cli::Invite() {
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  const std::string& channel = line_.operands[0];
-  const std::string& user = line_.operands[1];
-  absl::Status invited = client->Invite(channel, user);
-  if (!invited.ok()) return Fail(invited);
-  Line(json_ ? JsonObject().Str("channel", channel).Str("invited", user).Text()
-             : "invited " + user + " to " + channel);
-  out_ << std::flush;
-  return kExitOk;
+  return WithClient([&](Client& client) {
+    const std::string& channel = line_.operands[0];
+    const std::string& user = line_.operands[1];
+    absl::Status invited = client.Invite(channel, user);
+    if (!invited.ok()) return Fail(invited);
+    Line(json_ ? JsonObject().Str("channel", channel).Str("invited", user).Text()
+               : "invited " + user + " to " + channel);
+    return kExitOk;
+  });
 }
 
 int Cli::Cursor() {
@@ -392,36 +392,34 @@ int Cli::Cursor() {
       return UsageError("SEQ must be a whole number, not \"" + line_.operands[1] + "\"");
     }
   }
-  int exit_code = kExitOk;
-  std::unique_ptr<Client> client = MustConnect(&exit_code);
-  if (client == nullptr) return exit_code;
-  client::Cursor cursor;
-  if (seq.has_value()) {
-    // A cursor is a position in the channel's current epoch.
-    absl::StatusOr<client::ChannelListEntry> entry = FindChannel(*client, channel);
-    if (!entry.ok()) return Fail(entry.status());
-    absl::Status stored = client->SetCursor(channel, entry->epoch, *seq);
-    if (!stored.ok()) return Fail(stored);
-    cursor = client::Cursor{channel, entry->epoch, *seq};
-  } else {
-    absl::StatusOr<std::vector<client::Cursor>> cursors = client->GetCursors(channel);
-    if (!cursors.ok()) return Fail(cursors.status());
-    auto it = std::find_if(cursors->begin(), cursors->end(),
-                           [&channel](const client::Cursor& c) { return c.channel == channel; });
-    if (it == cursors->end()) {
-      err_ << "hoot: the server listed no cursor for " << channel << "\n" << std::flush;
-      return kExitRefused;
+  return WithClient([&](Client& client) {
+    client::Cursor cursor;
+    if (seq.has_value()) {
+      // A cursor is a position in the channel's current epoch.
+      absl::StatusOr<client::ChannelListEntry> entry = FindChannel(client, channel);
+      if (!entry.ok()) return Fail(entry.status());
+      absl::Status stored = client.SetCursor(channel, entry->epoch, *seq);
+      if (!stored.ok()) return Fail(stored);
+      cursor = client::Cursor{channel, entry->epoch, *seq};
+    } else {
+      absl::StatusOr<std::vector<client::Cursor>> cursors = client.GetCursors(channel);
+      if (!cursors.ok()) return Fail(cursors.status());
+      auto it = std::find_if(cursors->begin(), cursors->end(),
+                             [&channel](const client::Cursor& c) { return c.channel == channel; });
+      if (it == cursors->end()) {
+        err_ << "hoot: the server listed no cursor for " << channel << "\n" << std::flush;
+        return kExitRefused;
+      }
+      cursor = *it;
     }
-    cursor = *it;
-  }
-  Line(json_ ? JsonObject()
-                   .Str("channel", cursor.channel)
-                   .Num("epoch", cursor.epoch)
-                   .Num("seq", cursor.seq)
-                   .Text()
-             : cursor.channel + " #" + std::to_string(cursor.seq));
-  out_ << std::flush;
-  return kExitOk;
+    Line(json_ ? JsonObject()
+                     .Str("channel", cursor.channel)
+                     .Num("epoch", cursor.epoch)
+                     .Num("seq", cursor.seq)
+                     .Text()
+               : cursor.channel + " #" + std::to_string(cursor.seq));
+    return kExitOk;
+  });
 }
 
 // --- ping

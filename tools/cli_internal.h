@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string_view>
@@ -198,6 +199,9 @@ class Cli {
   absl::StatusOr<std::unique_ptr<Client>> Connect();
   // Connects, or prints why not; the caller returns exit_code.
   std::unique_ptr<Client> MustConnect(int* exit_code);
+  // A one-shot command: connects (or prints why not and returns that exit code), runs
+  // `command` with the client, flushes what it printed; its exit code.
+  int WithClient(const std::function<int(Client&)>& command);
   // The channel's entry in LIST_CHANNELS. If the user is not a member, the server's ERROR
   // for the channel (not_member or no_such_channel).
   absl::StatusOr<client::ChannelListEntry> FindChannel(Client& client, const std::string& channel);
