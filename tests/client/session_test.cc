@@ -89,6 +89,12 @@ void SubscribeAt(ClientSession& session, std::string_view channel, uint64_t epoc
   ASSERT_EQ(session.delivered_seq(channel), after_seq);
 }
 
+// Handshaken and subscribed to "general" from the start of epoch 7, as most stream tests begin.
+void SubscribedToGeneral(ClientSession& session) {
+  ASSERT_NO_FATAL_FAILURE(Handshake(session));
+  ASSERT_NO_FATAL_FAILURE(SubscribeAt(session, "general", 7, 0));
+}
+
 std::vector<std::string> Printed(const std::vector<Incoming>& frames) {
   std::vector<std::string> lines;
   for (const Incoming& frame : frames) {
@@ -291,8 +297,7 @@ TEST(ClientSessionTest, FrameSplitAtEveryByteBoundaryStillDecodes) {
 
 TEST(ClientSessionTest, IncomingFramesOutliveTheFeedAndMoves) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   std::vector<Incoming> out;
   {
     std::string bytes = Frame(MessageAt("general", 7, 1), 0);
@@ -368,8 +373,7 @@ TEST(ClientSessionTest, MessageSeqGapIsAnError) {
 
 TEST(ClientSessionTest, RepeatedMessageSeqIsAnError) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   std::vector<Incoming> out;
   ASSERT_TRUE(session.Feed(Frame(MessageAt("general", 7, 1), 0), &out).ok());
   ASSERT_TRUE(session.Feed(Frame(MessageAt("general", 7, 2), 0), &out).ok());
@@ -381,8 +385,7 @@ TEST(ClientSessionTest, RepeatedMessageSeqIsAnError) {
 
 TEST(ClientSessionTest, MessageOfAnotherEpochIsAnError) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   std::vector<Incoming> out;
   EXPECT_EQ(session.Feed(Frame(MessageAt("general", 8, 1), 0), &out).code(),
             absl::StatusCode::kDataLoss);
@@ -391,8 +394,7 @@ TEST(ClientSessionTest, MessageOfAnotherEpochIsAnError) {
 
 TEST(ClientSessionTest, MessageWithoutSubscriptionIsAnError) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   std::vector<Incoming> out;
   EXPECT_EQ(session.Feed(Frame(MessageAt("desk-fx", 7, 1), 0), &out).code(),
             absl::StatusCode::kDataLoss);
@@ -487,8 +489,7 @@ TEST(ClientSessionTest, SubscriptionIsForgottenAfterSubscriptionEnded) {
 
 TEST(ClientSessionTest, SubscriptionIsForgottenOnlyOnceUnsubscribeIsAnswered) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   uint32_t unsubscribe = *session.Unsubscribe("general");
   std::vector<Incoming> out;
   // Until OK, messages may still come.
@@ -500,8 +501,7 @@ TEST(ClientSessionTest, SubscriptionIsForgottenOnlyOnceUnsubscribeIsAnswered) {
 
 TEST(ClientSessionTest, PushedHistoryResetEndsTheSubscription) {
   ClientSession session;
-  Handshake(session);
-  SubscribeAt(session, "general", 7, 0);
+  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
   SubscribeAt(session, "desk-fx", 9, 3);
   std::vector<Incoming> out;
   ASSERT_TRUE(

@@ -308,23 +308,15 @@ TEST(RecoveryTest, RetentionDeletesWholeOldSegmentsAndReadsBelowAnswerNotRetaine
   ASSERT_TRUE((*store)->ApplyRetention(/*now_unix_ns=*/100).ok());
   uint64_t first = LogStore::FirstSeq(channel);
   EXPECT_GT(first, 1u);
-  bool done = false;
-  (*store)->Read(channel, 0, 10, 1000, [&](ReadResult&& result) {
-    EXPECT_EQ(result.status, ReadStatus::kNotRetained);
-    EXPECT_EQ(result.first_seq, first);
-    EXPECT_TRUE(result.records.empty());
-    done = true;
-  });
-  while (!done) storage.Poll(true);
-  done = false;
-  (*store)->Read(channel, first - 1, 10, 1000, [&](ReadResult&& result) {
-    EXPECT_EQ(result.status, ReadStatus::kOk);
-    ASSERT_FALSE(result.records.empty());
-    EXPECT_EQ(result.records.front().seq, first);
-    EXPECT_EQ(std::string(result.records.front().body), Body(first));
-    done = true;
-  });
-  while (!done) storage.Poll(true);
+  ReadResult below = ReadPage(storage, **store, channel, 0, 10, 1000);
+  EXPECT_EQ(below.status, ReadStatus::kNotRetained);
+  EXPECT_EQ(below.first_seq, first);
+  EXPECT_TRUE(below.records.empty());
+  ReadResult kept = ReadPage(storage, **store, channel, first - 1, 10, 1000);
+  EXPECT_EQ(kept.status, ReadStatus::kOk);
+  ASSERT_FALSE(kept.records.empty());
+  EXPECT_EQ(kept.records.front().seq, first);
+  EXPECT_EQ(std::string(kept.records.front().body), Body(first));
   store->reset();
   // The first seq is remembered across a restart.
   SimStorage restarted(SimOptions{.seed = 5}, storage.Snapshot());

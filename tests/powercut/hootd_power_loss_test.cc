@@ -51,9 +51,7 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
   ASSERT_TRUE(hootd.ok()) << hootd.status();
   ASSERT_NO_FATAL_FAILURE(CreateChannelsAndMembers(**hootd, kSenders, kChannels));
 
-  std::atomic<uint16_t> port{(*hootd)->port()};
-  SenderThreads senders(kSenders, kChannels, &port,
-                        [&](int s) { return (*hootd)->Token(UserName(s)); });
+  SenderThreads senders(**hootd, kSenders, kChannels);
   std::mt19937 random(2027);
   int cuts = 0, kills_alone = 0, failed_fsyncs = 0, exits_3 = 0, failed_starts = 0;
   // Failures armed and not yet seen: the one of the two journal files that was not current
@@ -106,7 +104,7 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
     }
     ASSERT_TRUE(hootd.ok()) << "restart " << cycle << ": " << hootd.status() << "\n"
                             << ReadWholeFile(fs.log());
-    port = (*hootd)->port();
+    senders.Retarget((*hootd)->port());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::vector<SenderResult> results = senders.Finish();

@@ -15,6 +15,7 @@
 #include "core/server.h"
 #include "tests/server/gated_storage.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/in_process_options.h"
 #include "tests/server/raw_client.h"
 
 namespace hoot::testing {
@@ -32,13 +33,7 @@ TEST(CommitOrder, NoAcknowledgementAndNoPushBeforeTheCommit) {
   std::mutex mutex;
   std::vector<GatedStorage*> gates(kShards, nullptr);
 
-  core::ServerOptions options;
-  options.port = 0;
-  options.data_directory = FreshDirectory("commit-order");
-  options.shards = kShards;
-  options.pin_shards = false;
-  options.journal_file_bytes = 4u << 20;
-  options.segment_bytes = 4u << 20;
+  core::ServerOptions options = InProcessOptions("commit-order", kShards);
   options.wrap_storage = [&](unsigned shard, std::unique_ptr<log::Storage> inner) {
     auto gated = std::make_unique<GatedStorage>(std::move(inner), &closed, &held);
     std::lock_guard<std::mutex> lock(mutex);
@@ -105,13 +100,7 @@ TEST(CommitOrder, ASendReceivedDuringTheStopIsRefusedWithItsOwnIdAndNotAppended)
   std::atomic<bool> closed{false};
   std::atomic<int> held{0};
   GatedStorage* gate = nullptr;
-  core::ServerOptions options;
-  options.port = 0;
-  options.data_directory = FreshDirectory("send-during-stop");
-  options.shards = 1;
-  options.pin_shards = false;
-  options.journal_file_bytes = 4u << 20;
-  options.segment_bytes = 4u << 20;
+  core::ServerOptions options = InProcessOptions("send-during-stop");
   core::ServerOptions gated_options = options;
   gated_options.wrap_storage = [&](unsigned, std::unique_ptr<log::Storage> inner) {
     auto gated = std::make_unique<GatedStorage>(std::move(inner), &closed, &held);

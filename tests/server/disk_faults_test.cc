@@ -13,6 +13,7 @@
 #include "core/server.h"
 #include "tests/server/forwarding_storage.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/in_process_options.h"
 
 namespace hoot::testing {
 namespace {
@@ -50,17 +51,6 @@ class FailingSyncStorage : public ForwardingStorage {
  private:
   std::atomic<bool>* failing_;
 };
-
-core::ServerOptions InProcessOptions(const std::string& name) {
-  core::ServerOptions options;
-  options.port = 0;
-  options.data_directory = FreshDirectory(name);
-  options.shards = 1;
-  options.pin_shards = false;
-  options.journal_file_bytes = 4u << 20;
-  options.segment_bytes = 4u << 20;
-  return options;
-}
 
 std::unique_ptr<client::Client> Connect(core::Server& server, const std::string& user) {
   client::ConnectOptions options;

@@ -32,16 +32,14 @@ TEST(HootdKill, AcknowledgedMessagesSurviveSigkill) {
   ASSERT_TRUE(hootd.ok()) << hootd.status();
   ASSERT_NO_FATAL_FAILURE(CreateChannelsAndMembers(**hootd, kSenders, kChannels));
 
-  std::atomic<uint16_t> port{(*hootd)->port()};
-  SenderThreads senders(kSenders, kChannels, &port,
-                        [&](int s) { return (*hootd)->Token(UserName(s)); });
+  SenderThreads senders(**hootd, kSenders, kChannels);
   std::mt19937 random(12345);
   for (int cycle = 0; cycle < cycles; ++cycle) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 300));
     (*hootd)->Kill();
     hootd = HootdProcess::Start(options);
     ASSERT_TRUE(hootd.ok()) << "restart " << cycle << ": " << hootd.status();
-    port = (*hootd)->port();
+    senders.Retarget((*hootd)->port());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::vector<SenderResult> results = senders.Finish();

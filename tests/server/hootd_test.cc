@@ -139,15 +139,13 @@ TEST(Hootd, ChannelsMembershipAndErrors) {
 
 TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
   std::string data = FreshDirectory("restart");
-  HootdProcess::Options options;
-  options.data_directory = data;
-  auto first = HootdProcess::Start(options);
-  ASSERT_TRUE(first.ok()) << first.status();
+  auto first = StartHootdOn(data);
+  ASSERT_NE(first, nullptr);
   uint64_t epoch = 0;
   client::Sent original;
   {
-    auto ada = MustConnect(**first, "ada");
-    auto bo = MustConnect(**first, "bo");
+    auto ada = MustConnect(*first, "ada");
+    auto bo = MustConnect(*first, "bo");
     ASSERT_TRUE(ada && bo);
     auto info = ada->CreateChannel("desk-rates", proto::Visibility::kPrivate);
     ASSERT_TRUE(info.ok());
@@ -161,12 +159,12 @@ TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
     }
     ASSERT_TRUE(bo->SetCursor("desk-rates", epoch, 4).ok());
   }
-  EXPECT_EQ((*first)->Stop(), 0);
+  EXPECT_EQ(first->Stop(), 0);
 
-  auto second = HootdProcess::Start(options);
-  ASSERT_TRUE(second.ok()) << second.status();
-  auto ada = MustConnect(**second, "ada");
-  auto bo = MustConnect(**second, "bo");  // "A new device".
+  auto second = StartHootdOn(data);
+  ASSERT_NE(second, nullptr);
+  auto ada = MustConnect(*second, "ada");
+  auto bo = MustConnect(*second, "bo");  // "A new device".
   ASSERT_TRUE(ada && bo);
   auto channels = bo->ListChannels();
   ASSERT_TRUE(channels.ok());
@@ -204,7 +202,7 @@ TEST(Hootd, MembershipCursorsAndDedupSurviveRestart) {
     ASSERT_TRUE(message);
     EXPECT_EQ(message->record.seq, seq);
   }
-  EXPECT_EQ((*second)->Stop(), 0);
+  EXPECT_EQ(second->Stop(), 0);
 }
 
 // Senders are numbered for the dedup tables only while a window remembers them; a number
@@ -408,11 +406,9 @@ TEST(Hootd, TokenCommandAndHelp) {
 // acknowledged is there after a restart.
 TEST(Hootd, SigtermFinishesInFlightSendsAndExitsZero) {
   std::string data = FreshDirectory("sigterm");
-  HootdProcess::Options options;
-  options.data_directory = data;
-  auto hootd = HootdProcess::Start(options);
-  ASSERT_TRUE(hootd.ok());
-  auto ada = MustConnect(**hootd, "ada");
+  auto hootd = StartHootdOn(data);
+  ASSERT_NE(hootd, nullptr);
+  auto ada = MustConnect(*hootd, "ada");
   ASSERT_TRUE(ada);
   ASSERT_TRUE(ada->CreateChannel("close", proto::Visibility::kPublic).ok());
   std::vector<uint32_t> in_flight;
@@ -421,7 +417,7 @@ TEST(Hootd, SigtermFinishesInFlightSendsAndExitsZero) {
     ASSERT_TRUE(correlation.ok());
     in_flight.push_back(*correlation);
   }
-  ::kill((*hootd)->pid(), SIGTERM);
+  ::kill(hootd->pid(), SIGTERM);
   uint64_t acknowledged = 0;
   absl::Status end;
   for (uint32_t correlation : in_flight) {
@@ -432,15 +428,15 @@ TEST(Hootd, SigtermFinishesInFlightSendsAndExitsZero) {
     }
     EXPECT_EQ(sent->seq, ++acknowledged);
   }
-  EXPECT_EQ((*hootd)->Stop(), 0) << "hootd did not exit 0 on SIGTERM";
+  EXPECT_EQ(hootd->Stop(), 0) << "hootd did not exit 0 on SIGTERM";
   if (!end.ok()) {
     // Whatever was not answered was refused or cut off by the stop, never half-done.
     auto code = client::ServerErrorCode(end);
     EXPECT_TRUE(!code || *code == proto::ErrorCode::kShuttingDown) << end;
   }
-  auto again = HootdProcess::Start(options);
-  ASSERT_TRUE(again.ok());
-  auto reader = MustConnect(**again, "ada");
+  auto again = StartHootdOn(data);
+  ASSERT_NE(again, nullptr);
+  auto reader = MustConnect(*again, "ada");
   ASSERT_TRUE(reader);
   auto history = reader->FetchHistory("close", 0, 0, proto::Direction::kForward, 10000);
   ASSERT_TRUE(history.ok());
@@ -452,7 +448,7 @@ TEST(Hootd, SigtermFinishesInFlightSendsAndExitsZero) {
       "SIGTERM with 2000 sends in flight: %llu acknowledged before the stop, %zu in the "
       "log\n",
       static_cast<unsigned long long>(acknowledged), records.size());
-  EXPECT_EQ((*again)->Stop(), 0);
+  EXPECT_EQ(again->Stop(), 0);
 }
 
 // One parser for every program's flags (base/parse.h): hootd takes the durations hoot takes

@@ -14,6 +14,7 @@
 #include "client/session.h"
 #include "core/server.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/in_process_options.h"
 
 namespace hoot::testing {
 namespace {
@@ -80,13 +81,7 @@ std::vector<client::Incoming> RawAnswer(uint16_t port, const std::string& token,
 }
 
 TEST(LongAnswers, ChannelListsAndCursorsSpanSeveralFramesAndArriveWhole) {
-  core::ServerOptions options;
-  options.port = 0;
-  options.data_directory = FreshDirectory("long-answers");
-  options.shards = 2;
-  options.pin_shards = false;
-  options.journal_file_bytes = 4u << 20;
-  options.segment_bytes = 4u << 20;
+  core::ServerOptions options = InProcessOptions("long-answers", 2);
   options.answer_frame_bytes_max = kAnswerFrameBytes;
   auto server = core::Server::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();

@@ -23,6 +23,7 @@
 #include "core/shard.h"
 #include "tests/server/gated_storage.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/in_process_options.h"
 #include "tests/server/raw_client.h"
 
 namespace hoot::testing {
@@ -48,16 +49,11 @@ struct GatedServer {
   }
 
   bool Start(const std::string& name) {
-    core::ServerOptions options;
-    options.port = 0;
-    options.data_directory = FreshDirectory(name);
-    options.shards = 1;
-    options.pin_shards = false;
+    core::ServerOptions options = InProcessOptions(name);
     options.send_rate_per_user = 0;
     options.requests_in_flight_per_connection_max = 1000000;
     options.requests_queued_per_shard_max = kQueuedMax;
     options.journal_file_bytes = 1u << 20;  // A pending batch of at most 512 KiB.
-    options.segment_bytes = 4u << 20;
     options.wrap_storage = [this](unsigned, std::unique_ptr<log::Storage> inner) {
       auto gated = std::make_unique<GatedStorage>(std::move(inner), &closed, &held);
       std::lock_guard<std::mutex> lock(mutex);
@@ -249,11 +245,7 @@ class ShardStopper {
 
 TEST(QueueBounds, RequestsWaitingForRoomInAFullRingStopAtTheBound) {
   constexpr unsigned kShards = 2;
-  core::ServerOptions options;
-  options.port = 0;
-  options.data_directory = FreshDirectory("queue-bounds-ring");
-  options.shards = kShards;
-  options.pin_shards = false;
+  core::ServerOptions options = InProcessOptions("queue-bounds-ring", kShards);
   options.send_rate_per_user = 0;
   options.requests_in_flight_per_connection_max = 1000000;
   options.requests_queued_per_shard_max = kQueuedMax;

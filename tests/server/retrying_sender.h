@@ -154,17 +154,17 @@ class RetryingSender {
   SenderResult result_;
 };
 
-// RetryingSenders on threads of their own. Finish() lets them finish what is unacknowledged
-// and returns their results. A test that returns early (a failed ASSERT) leaves it to the
+// RetryingSenders on threads of their own, with tokens from `hootd`, sending to the port last
+// given (Retarget after a restart). Finish() lets them finish what is unacknowledged and
+// returns their results. A test that returns early (a failed ASSERT) leaves it to the
 // destructor, which makes them give up and joins them.
 class SenderThreads {
  public:
-  SenderThreads(int count, int channels, std::atomic<uint16_t>* port,
-                const std::function<std::string(int)>& token_for)
-      : results_(static_cast<size_t>(count)) {
+  SenderThreads(const HootdProcess& hootd, int count, int channels)
+      : port_(hootd.port()), results_(static_cast<size_t>(count)) {
     for (int s = 0; s < count; ++s) {
-      threads_.emplace_back([this, s, channels, port, token = token_for(s)] {
-        RetryingSender sender(s, channels, port, &stop_, token, &give_up_);
+      threads_.emplace_back([this, s, channels, token = hootd.Token(UserName(s))] {
+        RetryingSender sender(s, channels, &port_, &stop_, token, &give_up_);
         results_[static_cast<size_t>(s)] = sender.Run();
       });
     }
@@ -175,6 +175,8 @@ class SenderThreads {
   }
   SenderThreads(const SenderThreads&) = delete;
   SenderThreads& operator=(const SenderThreads&) = delete;
+
+  void Retarget(uint16_t port) { port_ = port; }
 
   std::vector<SenderResult> Finish() {
     stop_ = true;
@@ -189,6 +191,7 @@ class SenderThreads {
     }
   }
 
+  std::atomic<uint16_t> port_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> give_up_{false};
   std::vector<SenderResult> results_;

@@ -63,6 +63,13 @@ load::Workload SmallOpenLoop() {
 
 std::string ReportText(const RunResult& result) { return load::FormatReport(result); }
 
+// Runs `config` into *result: set up, and exits with `exit_code` (the report says why not).
+void RunExpectingExit(const LoadConfig& config, int exit_code, RunResult* result) {
+  *result = load::RunLoad(config, nullptr);
+  ASSERT_TRUE(result->setup_error.ok()) << result->setup_error;
+  EXPECT_EQ(load::ExitCode(*result), exit_code) << ReportText(*result);
+}
+
 TEST(LoadRun, OpenLoopDeliversEveryAcknowledgedMessageToEverySubscriber) {
   auto hootd = StartLoadHootd("load-open");
   ASSERT_NE(hootd, nullptr);
@@ -107,9 +114,8 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
   config.workload.warmup = milliseconds(0);
   config.workload.duration = milliseconds(1000);
   config.workload.drain = milliseconds(3000);
-  RunResult result = load::RunLoad(config, nullptr);
-  ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
-  EXPECT_EQ(load::ExitCode(result), 0) << ReportText(result);
+  RunResult result;
+  ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &result));
   EXPECT_GT(result.acked_total, 100u);
   EXPECT_EQ(result.acked_total, result.sent_total);
   EXPECT_EQ(result.delivered_total, result.acked_total * 3);
@@ -124,9 +130,8 @@ TEST(LoadRun, ReplayOfTwentyThousandMessagesHasNoGap) {
   config.workload = *load::PresetWorkload("W3");
   config.workload.replay_messages = 20'000;
   config.workload.duration = milliseconds(30000);
-  RunResult result = load::RunLoad(config, nullptr);
-  ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
-  EXPECT_EQ(load::ExitCode(result), 0) << ReportText(result);
+  RunResult result;
+  ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &result));
   ASSERT_TRUE(result.replay.has_value());
   EXPECT_EQ(result.replay->filled, 20'000u);
   EXPECT_EQ(result.replay->channel_head, 20'000u);
@@ -137,9 +142,8 @@ TEST(LoadRun, ReplayOfTwentyThousandMessagesHasNoGap) {
   EXPECT_TRUE(result.checks.ok()) << ReportText(result);
 
   // A second run finds the channel full: it only replays.
-  RunResult again = load::RunLoad(config, nullptr);
-  ASSERT_TRUE(again.setup_error.ok()) << again.setup_error;
-  EXPECT_EQ(load::ExitCode(again), 0) << ReportText(again);
+  RunResult again;
+  ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &again));
   EXPECT_EQ(again.replay->filled, 0u);
   EXPECT_EQ(again.replay->messages, 20'000u);
 }
@@ -154,9 +158,8 @@ TEST(LoadRun, ServerErrorsMakeTheRunFail) {
   config.workload.warmup = milliseconds(0);
   config.workload.duration = milliseconds(500);
   config.workload.drain = milliseconds(2000);
-  RunResult result = load::RunLoad(config, nullptr);
-  ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
-  EXPECT_EQ(load::ExitCode(result), 1);
+  RunResult result;
+  ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 1, &result));
   EXPECT_GT(result.errors.server_errors["rate_limited"], 0u);
   EXPECT_NE(result.errors.first_error.find("--send-rate 0"), std::string::npos)
       << result.errors.first_error;

@@ -29,34 +29,23 @@ TEST(AnswerFrames, EachAnswerIsTheFrameOfItsMessage) {
   EXPECT_EQ(Encoded(std::monostate{}), "");
   EXPECT_EQ(Encoded(OkAnswer{}), Expected(proto::Ok{}));
 
-  proto::Error error;
-  error.code = proto::ErrorCode::kNotMember;
-  error.text = "ann is not a member of desk";
   EXPECT_EQ(Encoded(Refused{proto::ErrorCode::kNotMember, "ann is not a member of desk"}),
-            Expected(error));
+            Expected(proto::Error{.code = proto::ErrorCode::kNotMember,
+                                  .text = "ann is not a member of desk"}));
 
-  proto::HistoryReset reset;
-  reset.channel = "desk";
-  reset.reason = proto::ResetReason::kNotRetained;
-  reset.epoch = 9;
-  reset.first_seq = 40;
-  reset.head_seq = 43;
-  EXPECT_EQ(Encoded(ResetAnswer{proto::ResetReason::kNotRetained, 9, 40, 43}), Expected(reset));
+  EXPECT_EQ(Encoded(ResetAnswer{proto::ResetReason::kNotRetained, 9, 40, 43}),
+            Expected(proto::HistoryReset{.channel = "desk",
+                                         .reason = proto::ResetReason::kNotRetained,
+                                         .epoch = 9, .first_seq = 40, .head_seq = 43}));
 
-  proto::ChannelInfo info;
-  info.channel = "desk";
-  info.visibility = proto::Visibility::kPrivate;
-  info.epoch = 9;
-  info.first_seq = 1;
-  info.head_seq = 43;
-  EXPECT_EQ(Encoded(ChannelInfoAnswer{proto::Visibility::kPrivate, 9, 1, 43}), Expected(info));
+  EXPECT_EQ(Encoded(ChannelInfoAnswer{proto::Visibility::kPrivate, 9, 1, 43}),
+            Expected(proto::ChannelInfo{.channel = "desk",
+                                        .visibility = proto::Visibility::kPrivate,
+                                        .epoch = 9, .first_seq = 1, .head_seq = 43}));
 
-  proto::Subscribed subscribed;
-  subscribed.channel = "desk";
-  subscribed.epoch = 9;
-  subscribed.after_seq = 40;
-  subscribed.head_seq = 43;
-  EXPECT_EQ(Encoded(SubscribedAnswer{9, 40, 43}), Expected(subscribed));
+  EXPECT_EQ(Encoded(SubscribedAnswer{9, 40, 43}),
+            Expected(proto::Subscribed{
+                .channel = "desk", .epoch = 9, .after_seq = 40, .head_seq = 43}));
 
   proto::SubscriptionEnded ended;
   ended.channel = "desk";
