@@ -180,14 +180,16 @@ absl::StatusOr<client::ChannelListEntry> Cli::FindChannel(Client& client,
   return client::ServerErrorStatus(proto::ErrorCode::kNotMember, "not a member of " + channel);
 }
 
-std::optional<uint64_t> Cli::SeqFlag(const std::string& flag, uint64_t min, int* exit_code) {
-  std::optional<uint64_t> value = ParseUint(line_.flags.at(flag));
-  if (!value.has_value() || *value < min) {
+bool Cli::SeqFlag(const std::string& flag, uint64_t min, std::optional<uint64_t>* value,
+                  int* exit_code) {
+  if (!line_.Has(flag)) return true;
+  *value = ParseUint(line_.flags.at(flag));
+  if (!value->has_value() || **value < min) {
     *exit_code = UsageError(flag + " wants a whole number" + (min > 0 ? " from 1" : "") +
                             ", not \"" + line_.flags.at(flag) + "\"");
-    return std::nullopt;
+    return false;
   }
-  return value;
+  return true;
 }
 
 void Cli::PrintRecord(const std::string& channel, uint64_t epoch, const client::Record& record) {
@@ -433,13 +435,13 @@ std::string Milliseconds(std::chrono::nanoseconds duration) {
 int Cli::Ping() {
   int exit_code = kExitOk;
   uint64_t count = kPingDefaultCount;
-  if (line_.Has("--count")) {
-    std::optional<uint64_t> value = SeqFlag("--count", 1, &exit_code);
-    if (!value.has_value()) return exit_code;
-    if (*value > kPingCountMax) {
+  std::optional<uint64_t> asked_count;
+  if (!SeqFlag("--count", 1, &asked_count, &exit_code)) return exit_code;
+  if (asked_count.has_value()) {
+    if (*asked_count > kPingCountMax) {
       return UsageError("--count is at most " + std::to_string(kPingCountMax));
     }
-    count = *value;
+    count = *asked_count;
   }
   std::unique_ptr<Client> client = MustConnect(&exit_code);
   if (client == nullptr) return exit_code;

@@ -205,8 +205,10 @@ class Cli {
   // The channel's entry in LIST_CHANNELS. If the user is not a member, the server's ERROR
   // for the channel (not_member or no_such_channel).
   absl::StatusOr<client::ChannelListEntry> FindChannel(Client& client, const std::string& channel);
-  // An operand that must be a seq (a whole number; at least `min`).
-  std::optional<uint64_t> SeqFlag(const std::string& flag, uint64_t min, int* exit_code);
+  // A flag whose value must be a whole number of at least `min` (a seq, a count): into *value
+  // when given. False (and *exit_code set, the usage error printed) when it is not a number.
+  bool SeqFlag(const std::string& flag, uint64_t min, std::optional<uint64_t>* value,
+               int* exit_code);
 
   void PrintRecord(const std::string& channel, uint64_t epoch, const client::Record& record);
 

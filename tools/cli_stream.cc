@@ -148,8 +148,10 @@ int Cli::Tail() {
   int exit_code = kExitOk;
   std::optional<uint64_t> from_seq;
   std::optional<uint64_t> after_seq;
-  if (line_.Has("--from") && !(from_seq = SeqFlag("--from", 1, &exit_code))) return exit_code;
-  if (line_.Has("--after") && !(after_seq = SeqFlag("--after", 0, &exit_code))) return exit_code;
+  if (!SeqFlag("--from", 1, &from_seq, &exit_code) ||
+      !SeqFlag("--after", 0, &after_seq, &exit_code)) {
+    return exit_code;
+  }
 
   std::unique_ptr<Client> client = MustConnect(&exit_code);
   if (client == nullptr) return exit_code;
@@ -311,15 +313,14 @@ int Cli::History() {
   }
   int exit_code = kExitOk;
   uint64_t limit = kHistoryDefaultLimit;
-  if (line_.Has("--limit")) {
-    std::optional<uint64_t> value = SeqFlag("--limit", 1, &exit_code);
-    if (!value.has_value()) return exit_code;
-    limit = *value;
-  }
+  std::optional<uint64_t> asked_limit;
   std::optional<uint64_t> before;
   std::optional<uint64_t> after;
-  if (line_.Has("--before") && !(before = SeqFlag("--before", 1, &exit_code))) return exit_code;
-  if (line_.Has("--after") && !(after = SeqFlag("--after", 0, &exit_code))) return exit_code;
+  if (!SeqFlag("--limit", 1, &asked_limit, &exit_code) ||
+      !SeqFlag("--before", 1, &before, &exit_code) || !SeqFlag("--after", 0, &after, &exit_code)) {
+    return exit_code;
+  }
+  if (asked_limit.has_value()) limit = *asked_limit;
 
   std::unique_ptr<Client> client = MustConnect(&exit_code);
   if (client == nullptr) return exit_code;

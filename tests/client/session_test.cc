@@ -383,21 +383,15 @@ TEST(ClientSessionTest, RepeatedMessageSeqIsAnError) {
   EXPECT_EQ(out.size(), 2u);
 }
 
-TEST(ClientSessionTest, MessageOfAnotherEpochIsAnError) {
-  ClientSession session;
-  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
-  std::vector<Incoming> out;
-  EXPECT_EQ(session.Feed(Frame(MessageAt("general", 8, 1), 0), &out).code(),
-            absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(out.empty());
-}
-
-TEST(ClientSessionTest, MessageWithoutSubscriptionIsAnError) {
-  ClientSession session;
-  ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
-  std::vector<Incoming> out;
-  EXPECT_EQ(session.Feed(Frame(MessageAt("desk-fx", 7, 1), 0), &out).code(),
-            absl::StatusCode::kDataLoss);
+TEST(ClientSessionTest, MessageOfAnotherEpochOrAChannelNotSubscribedIsAnError) {
+  for (const proto::Message& stray : {MessageAt("general", 8, 1), MessageAt("desk-fx", 7, 1)}) {
+    ClientSession session;
+    ASSERT_NO_FATAL_FAILURE(SubscribedToGeneral(session));
+    std::vector<Incoming> out;
+    EXPECT_EQ(session.Feed(Frame(stray, 0), &out).code(), absl::StatusCode::kDataLoss)
+        << stray.channel << " epoch " << stray.epoch;
+    EXPECT_TRUE(out.empty());
+  }
 }
 
 TEST(ClientSessionTest, UnknownFrameTypeIsSkipped) {

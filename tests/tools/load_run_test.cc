@@ -104,16 +104,10 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
   auto hootd = StartLoadHootd("load-closed");
   ASSERT_NE(hootd, nullptr);
   LoadConfig config = ConfigFor(*hootd);
-  config.workload.name = "small-W2";
-  config.workload.channels = 2;
-  config.workload.subscribers = 3;
-  config.workload.channels_per_subscriber = 2;
-  config.workload.publishers = 2;
-  config.workload.mode = LoopMode::kClosed;
-  config.workload.window = 8;
-  config.workload.warmup = milliseconds(0);
-  config.workload.duration = milliseconds(1000);
-  config.workload.drain = milliseconds(3000);
+  config.workload = load::Workload{
+      .name = "small-W2", .channels = 2, .subscribers = 3, .channels_per_subscriber = 2,
+      .publishers = 2, .mode = LoopMode::kClosed, .window = 8, .warmup = milliseconds(0),
+      .duration = milliseconds(1000), .drain = milliseconds(3000)};
   RunResult result;
   ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &result));
   EXPECT_GT(result.acked_total, 100u);

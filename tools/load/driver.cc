@@ -187,35 +187,38 @@ absl::Status Driver::CreateChannels(Connection& creator) {
   return AwaitAnswers("CREATE_CHANNEL answers");
 }
 
-absl::Status Driver::Join(const std::vector<Connection*>& connections) {
+absl::Status Driver::AskForEachChannel(
+    const std::vector<Connection*>& connections, SetupRequest::Kind kind, std::string_view what,
+    const std::function<absl::StatusOr<uint32_t>(Connection&, uint32_t channel)>& ask) {
   for (Connection* connection : connections) {
     for (uint32_t channel : connection->channels) {
-      auto id = connection->session.Join(channel_names_[channel]);
+      absl::StatusOr<uint32_t> id = ask(*connection, channel);
       if (!id.ok()) return id.status();
-      connection->setup_requests[*id] = {SetupRequest::Kind::kJoin, channel};
+      connection->setup_requests[*id] = {kind, channel};
       ++awaiting_;
     }
     MarkDirty(*connection);
   }
   FlushDirty();
-  return AwaitAnswers("JOIN answers");
+  return AwaitAnswers(what);
+}
+
+absl::Status Driver::Join(const std::vector<Connection*>& connections) {
+  return AskForEachChannel(connections, SetupRequest::Kind::kJoin, "JOIN answers",
+                           [this](Connection& connection, uint32_t channel) {
+                             return connection.session.Join(channel_names_[channel]);
+                           });
 }
 
 absl::Status Driver::Subscribe(const std::vector<Connection*>& subscribers) {
-  for (Connection* subscriber : subscribers) {
-    for (uint32_t channel : subscriber->channels) {
-      // From the head: only messages of this run are owed, and nothing is replayed.
-      const JoinedChannel& joined = subscriber->joined.at(channel);
-      auto id = subscriber->session.Subscribe(channel_names_[channel], joined.epoch,
-                                              joined.head_seq, /*from_read_cursor=*/false);
-      if (!id.ok()) return id.status();
-      subscriber->setup_requests[*id] = {SetupRequest::Kind::kSubscribe, channel};
-      ++awaiting_;
-    }
-    MarkDirty(*subscriber);
-  }
-  FlushDirty();
-  return AwaitAnswers("SUBSCRIBE answers");
+  // From the head: only messages of this run are owed, and nothing is replayed.
+  return AskForEachChannel(subscribers, SetupRequest::Kind::kSubscribe, "SUBSCRIBE answers",
+                           [this](Connection& subscriber, uint32_t channel) {
+                             const JoinedChannel& joined = subscriber.joined.at(channel);
+                             return subscriber.session.Subscribe(
+                                 channel_names_[channel], joined.epoch, joined.head_seq,
+                                 /*from_read_cursor=*/false);
+                           });
 }
 
 absl::Status Driver::AwaitAnswers(std::string_view what) {

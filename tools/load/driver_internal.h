@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string_view>
@@ -155,6 +156,10 @@ class Driver final : public io::TcpHandler {
   Connection& AddConnection(Role role, uint32_t index);
   absl::Status Connect(const std::vector<Connection*>& connections);
   absl::Status CreateChannels(Connection& creator);
+  // Asks `ask` of each connection for each of its channels, sends, and waits for the answers.
+  absl::Status AskForEachChannel(
+      const std::vector<Connection*>& connections, SetupRequest::Kind kind, std::string_view what,
+      const std::function<absl::StatusOr<uint32_t>(Connection&, uint32_t channel)>& ask);
   absl::Status Join(const std::vector<Connection*>& connections);
   absl::Status Subscribe(const std::vector<Connection*>& subscribers);
   // Runs the loop until `awaiting_` reaches 0, a fatal error, the stop flag or the timeout.
