@@ -16,7 +16,6 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include <vector>
 
 #include "base/flags.h"
+#include "base/huge_pages.h"
 #include "base/parse.h"
 #include "proto/codec.h"
 #include "proto/messages.h"
@@ -62,14 +62,10 @@ uint64_t NowUnixNs() {
 
 // A channel: its MESSAGE frames back to back in one reserved region.
 struct Channel {
-  explicit Channel(std::string channel_name) : name(std::move(channel_name)) {
-    void* region = mmap(nullptr, kChannelRegionBytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (region == MAP_FAILED) Die("mmap");
-    madvise(region, kChannelRegionBytes, MADV_HUGEPAGE);
-    frames = static_cast<char*>(region);
+  explicit Channel(std::string channel_name)
+      : name(std::move(channel_name)), region(kChannelRegionBytes), frames(region.data()) {
+    if (frames == nullptr) Die("mmap");
   }
-  ~Channel() { munmap(frames, kChannelRegionBytes); }
   uint64_t head() const { return ends.size(); }
   // Bytes of seqs (after, through] (after < through <= head).
   std::string_view Range(uint64_t after, uint64_t through) const {
@@ -78,6 +74,7 @@ struct Channel {
   }
 
   std::string name;
+  base::HugePageRegion region;
   char* frames = nullptr;
   std::vector<size_t> ends;  // ends[i]: where seq i + 1's frame ends.
   std::vector<struct Subscription*> subscribers;

@@ -12,28 +12,20 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/huge_pages.h"
 #include "base/status.h"
 
 namespace hoot::io {
 
 // ---- SendBufferPool --------------------------------------------------------------------------
 
-SendBufferPool::SendBufferPool(size_t region_bytes) {
-  region_bytes_ = region_bytes / kBufferBytes * kBufferBytes;
-  if (region_bytes_ == 0) return;
-  void* region = mmap(nullptr, region_bytes_, PROT_READ | PROT_WRITE,
-                      MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
-  if (region == MAP_FAILED) {  // Heap buffers only: slower, still correct.
-    region_bytes_ = 0;
-    return;
-  }
-  madvise(region, region_bytes_, MADV_HUGEPAGE);  // Advice: refused or not, the region works.
-  region_ = static_cast<char*>(region);
-}
+SendBufferPool::SendBufferPool(size_t region_bytes)
+    : region_(region_bytes / kBufferBytes * kBufferBytes),
+      // Heap buffers only when the mapping failed: slower, still correct.
+      region_bytes_(region_.data() == nullptr ? 0 : region_bytes / kBufferBytes * kBufferBytes) {}
 
 SendBufferPool::~SendBufferPool() {
   HOOT_CHECK(in_use_ == 0);
-  if (region_ != nullptr) munmap(region_, region_bytes_);
 }
 
 char* SendBufferPool::Take() {
@@ -44,7 +36,7 @@ char* SendBufferPool::Take() {
     return buffer;
   }
   if (carved_bytes_ < region_bytes_) {
-    char* buffer = region_ + carved_bytes_;
+    char* buffer = region_.data() + carved_bytes_;
     carved_bytes_ += kBufferBytes;
     return buffer;
   }
@@ -83,12 +75,16 @@ absl::StatusOr<std::unique_ptr<BufferRing>> BufferRing::Create(Ring& ring, uint1
   registration.bgid = group;
   int result = io_uring_register_buf_ring(ring.raw(), &registration, 0);
   if (result != 0) return base::ErrnoStatus(-result, "io_uring_register_buf_ring");
-  buffers->storage_.reset(new char[count * buffer_bytes]);
+  buffers->storage_ = base::HugePageRegion(count * buffer_bytes);
+  if (buffers->storage_.data() == nullptr) {
+    return absl::ResourceExhaustedError("cannot map the receive buffers");
+  }
+  buffers->storage_.Populate();
   auto* entries = static_cast<io_uring_buf_ring*>(memory);
   io_uring_buf_ring_init(entries);
   int mask = io_uring_buf_ring_mask(count);
   for (unsigned i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(entries, buffers->storage_.get() + i * buffer_bytes,
+    io_uring_buf_ring_add(entries, buffers->storage_.data() + i * buffer_bytes,
                           static_cast<unsigned>(buffer_bytes), static_cast<uint16_t>(i), mask,
                           static_cast<int>(i));
   }
@@ -105,7 +101,7 @@ BufferRing::~BufferRing() {
 
 void BufferRing::Recycle(uint16_t buffer_id) {
   auto* entries = static_cast<io_uring_buf_ring*>(ring_memory_);
-  io_uring_buf_ring_add(entries, storage_.get() + buffer_id * buffer_bytes_,
+  io_uring_buf_ring_add(entries, storage_.data() + buffer_id * buffer_bytes_,
                         static_cast<unsigned>(buffer_bytes_), buffer_id,
                         io_uring_buf_ring_mask(count_), 0);
   io_uring_buf_ring_advance(entries, 1);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/huge_pages.h"
 #include "io/ring.h"
 
 namespace hoot::io {
@@ -48,7 +49,7 @@ class BufferRing {
 
   uint16_t group() const { return group_; }
   size_t buffer_bytes() const { return buffer_bytes_; }
-  const char* Data(uint16_t buffer_id) const { return storage_.get() + buffer_id * buffer_bytes_; }
+  const char* Data(uint16_t buffer_id) const { return storage_.data() + buffer_id * buffer_bytes_; }
   // Hands a buffer back to the kernel.
   void Recycle(uint16_t buffer_id);
 
@@ -60,7 +61,7 @@ class BufferRing {
   size_t buffer_bytes_ = 0;
   void* ring_memory_ = nullptr;
   size_t ring_memory_bytes_ = 0;
-  std::unique_ptr<char[]> storage_;
+  base::HugePageRegion storage_;  // count_ buffers of buffer_bytes_.
 };
 
 // Where connections queue outbound bytes: fixed-size buffers carved from one region that
@@ -84,10 +85,10 @@ class SendBufferPool {
 
  private:
   bool InRegion(const char* buffer) const {
-    return buffer >= region_ && buffer < region_ + region_bytes_;
+    return buffer >= region_.data() && buffer < region_.data() + region_bytes_;
   }
-  char* region_ = nullptr;
-  size_t region_bytes_ = 0;
+  base::HugePageRegion region_;
+  size_t region_bytes_ = 0;  // Of region_, what buffers are carved from.
   size_t carved_bytes_ = 0;
   size_t in_use_ = 0;
   std::vector<char*> free_;  // Region buffers given back; the last one is taken first.

@@ -4,7 +4,6 @@
 // every directory is synced before the journal can be reused; a segment that holds fewer
 // bytes than the last checkpoint recorded as durable, or valid records beyond a hole, is
 // damage and fences its channel, never a shorter log.
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cinttypes>
@@ -12,6 +11,7 @@
 #include <optional>
 
 #include "base/check.h"
+#include "base/huge_pages.h"
 #include "base/status.h"
 #include "log/log_store.h"
 #include "log/log_store_internal.h"
@@ -93,35 +93,6 @@ SegmentScan ScanSegment(std::string_view bytes, uint64_t first_seq) {
   }
   return scan;
 }
-
-// Anonymous memory for reading whole journal files, in 2 MiB pages where the kernel allows
-// them (transparent huge pages on madvise): in 4 KiB pages, faulting in a journal's worth of
-// fresh memory took most of recovery's time on a VM.
-class LargeBuffer {
- public:
-  explicit LargeBuffer(size_t capacity) : capacity_(capacity) {
-    constexpr size_t kHugePage = 2u << 20;
-    mapped_ = (capacity + kHugePage - 1) / kHugePage * kHugePage;
-    if (mapped_ == 0) return;
-    void* memory =
-        ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    HOOT_CHECK(memory != MAP_FAILED);
-    ::madvise(memory, mapped_, MADV_HUGEPAGE);  // Advice: without it, 4 KiB pages.
-    data_ = static_cast<char*>(memory);
-  }
-  ~LargeBuffer() {
-    if (data_ != nullptr) ::munmap(data_, mapped_);
-  }
-  LargeBuffer(const LargeBuffer&) = delete;
-  LargeBuffer& operator=(const LargeBuffer&) = delete;
-  char* data() { return data_; }
-  size_t capacity() const { return capacity_; }
-
- private:
-  size_t capacity_;
-  size_t mapped_ = 0;
-  char* data_ = nullptr;
-};
 
 SegmentIndex IndexOf(const Segment& segment) {
   return SegmentIndex{segment.data_bytes, segment.last_seq, segment.last_timestamp_unix_ns,
@@ -396,7 +367,9 @@ absl::Status LogStore::ReplayJournal() {
   // Each file's valid entries, up to the first that does not parse (the end of what was
   // committed in it: beyond lie zeros, a torn batch, or entries of an earlier use of the file,
   // which were sealed with another seed).
-  std::vector<std::unique_ptr<LargeBuffer>> buffers;
+  // In huge pages: in 4 KiB pages, faulting in a journal's worth of fresh memory took most of
+  // recovery's time on a VM.
+  std::vector<base::HugePageRegion> buffers;
   std::vector<std::string_view> contents(found.size());
   std::map<ChannelLog*, std::vector<JournalRecord>> by_channel;
   for (size_t k = 0; k < found.size(); ++k) {
@@ -404,8 +377,11 @@ absl::Status LogStore::ReplayJournal() {
     // Room for the whole file at once, so what was read is never copied to grow it.
     HOOT_ASSIGN_OR_RETURN(uint64_t file_bytes, storage_->Size(file.handle));
     file_bytes = std::max<uint64_t>(file_bytes, kJournalHeaderBytes) - kJournalHeaderBytes;
-    buffers.push_back(std::make_unique<LargeBuffer>(static_cast<size_t>(file_bytes)));
-    LargeBuffer& buffer = *buffers.back();
+    buffers.emplace_back(static_cast<size_t>(file_bytes));
+    const base::HugePageRegion& buffer = buffers.back();
+    if (file_bytes > 0 && buffer.data() == nullptr) {
+      return absl::ResourceExhaustedError("cannot map memory to read " + file.path);
+    }
     const size_t chunk_bytes =
         static_cast<size_t>(std::min<uint64_t>(kJournalReadChunkBytes, file_bytes));
     size_t position = 0;
@@ -414,7 +390,7 @@ absl::Status LogStore::ReplayJournal() {
     while (true) {
       size_t available = position <= have ? have - position : 0;
       if (!end_of_file && available < kJournalEntryHeaderBytes + kRecordBytesMax + kAlignment) {
-        size_t want = std::min(chunk_bytes, buffer.capacity() - have);
+        size_t want = std::min(chunk_bytes, static_cast<size_t>(file_bytes) - have);
         HOOT_ASSIGN_OR_RETURN(size_t read,
                               storage_->ReadNow(file.handle, kJournalHeaderBytes + have,
                                                 buffer.data() + have, want, file.path));
