@@ -11,26 +11,33 @@
 
 namespace hoot::tools {
 
-absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
-                                               std::chrono::seconds ready_within) {
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe for hootd's output");
+pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdout_fd,
+                   int stderr_fd) {
   std::vector<std::string> argv_strings = args;
   std::vector<char*> argv;
   for (std::string& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return absl::InternalError("fork for hootd");
-  }
   if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
+    if (stdin_fd >= 0) ::dup2(stdin_fd, STDIN_FILENO);
+    if (stdout_fd >= 0) ::dup2(stdout_fd, STDOUT_FILENO);
+    if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
     ::execv(argv[0], argv.data());
     _exit(127);
   }
+  return pid < 0 ? -1 : pid;
+}
+
+absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
+                                               std::chrono::seconds ready_within) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe for hootd's output");
+  pid_t pid = SpawnProcess(args, -1, out[1], -1);
   ::close(out[1]);
+  if (pid < 0) {
+    ::close(out[0]);
+    return absl::InternalError("fork for hootd");
+  }
   std::string seen;
   auto deadline = std::chrono::steady_clock::now() + ready_within;
   while (std::chrono::steady_clock::now() < deadline) {

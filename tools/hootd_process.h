@@ -14,6 +14,12 @@
 
 namespace hoot::tools {
 
+// Forks and execs `args` (args[0] is the binary) with its standard input, output and error
+// on the given descriptors (-1: this process's own). The caller closes its copies. Returns the
+// child's pid, or -1 when fork failed.
+pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdout_fd,
+                   int stderr_fd);
+
 struct StartedHootd {
   pid_t pid = -1;
   uint16_t port = 0;

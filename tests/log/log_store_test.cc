@@ -23,6 +23,16 @@ LogOptions SmallOptions() {
       /*random_seed=*/7);
 }
 
+// A store of SmallOptions() on `storage`, with the channel "general" created in it.
+void OpenWithGeneral(SimStorage& storage, std::unique_ptr<LogStore>* store, ChannelLog** channel) {
+  auto opened = LogStore::Open(&storage, SmallOptions());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  *store = std::move(*opened);
+  auto created = (*store)->CreateChannel("general");
+  ASSERT_TRUE(created.ok()) << created.status();
+  *channel = *created;
+}
+
 std::string BodyFor(const std::string& channel, uint64_t seq, size_t bytes) {
   std::string body = channel + "#" + std::to_string(seq) + ":";
   while (body.size() < bytes) body += static_cast<char>('a' + (seq + body.size()) % 26);
@@ -53,21 +63,21 @@ std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore
 
 TEST(LogStoreTest, AppendsBecomeDurableOnlyWhenTheJournalSyncCompletes) {
   SimStorage storage(SimOptions{.seed = 3});
-  auto store = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(store.ok()) << store.status();
-  ChannelLog* channel = *(*store)->CreateChannel("general");
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
   std::vector<std::pair<std::string, uint64_t>> commits;
-  (*store)->set_commit_callback(
+  store->set_commit_callback(
       [&](ChannelLog* c, uint64_t seq) { commits.emplace_back(LogStore::Name(c), seq); });
   for (uint64_t i = 1; i <= 3; ++i) {
     uint64_t seq = 0;
     std::string body = BodyFor("general", i, 100);
-    ASSERT_EQ((*store)->Append(channel, RecordView{0, 1000 + i, i, "ada", body}, &seq),
+    ASSERT_EQ(store->Append(channel, RecordView{0, 1000 + i, i, "ada", body}, &seq),
               AppendStatus::kOk);
     EXPECT_EQ(seq, i);
   }
-  (*store)->Flush();
-  EXPECT_TRUE((*store)->commit_in_flight());
+  store->Flush();
+  EXPECT_TRUE(store->commit_in_flight());
   // Step the disk one operation at a time: the watermark moves only after the sync.
   while (commits.empty()) {
     EXPECT_EQ(LogStore::DurableSeq(channel), 0u);
@@ -79,20 +89,20 @@ TEST(LogStoreTest, AppendsBecomeDurableOnlyWhenTheJournalSyncCompletes) {
 
 TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
   SimStorage storage(SimOptions{.seed = 4});
-  auto store = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(store.ok());
-  ChannelLog* channel = *(*store)->CreateChannel("general");
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
   uint64_t seq = 0;
-  ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "one"}, &seq), AppendStatus::kOk);
-  (*store)->Flush();
+  ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "one"}, &seq), AppendStatus::kOk);
+  store->Flush();
   for (uint64_t i = 2; i <= 50; ++i) {
-    ASSERT_EQ((*store)->Append(channel, RecordView{0, i, i, "ada", "more"}, &seq),
+    ASSERT_EQ(store->Append(channel, RecordView{0, i, i, "ada", "more"}, &seq),
               AppendStatus::kOk);
-    (*store)->Flush();  // A commit is in flight: this starts nothing.
+    store->Flush();  // A commit is in flight: this starts nothing.
   }
-  DrainIdle(storage, **store);
+  DrainIdle(storage, *store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 50u);
-  EXPECT_EQ((*store)->commits(), 2u);
+  EXPECT_EQ(store->commits(), 2u);
 }
 
 TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpoint) {
@@ -218,76 +228,76 @@ TEST(LogStoreTest, ChannelCreationTakesTheNameAtOnceAndTheChannelOnceItsFilesAre
 
 TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
   SimStorage storage(SimOptions{.seed = 9});
-  auto store = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(store.ok());
-  ChannelLog* channel = *(*store)->CreateChannel("general");
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
   absl::Status reported;
-  (*store)->set_failure_callback([&](const absl::Status& status) { reported = status; });
+  store->set_failure_callback([&](const absl::Status& status) { reported = status; });
   uint64_t seq = 0;
-  ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "x"}, &seq), AppendStatus::kOk);
+  ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "x"}, &seq), AppendStatus::kOk);
   storage.FailNextSync("data/journal/0/0.jnl", EIO);
-  (*store)->Flush();
-  for (int i = 0; i < 10 && !(*store)->failed(); ++i) storage.Poll(true);
-  EXPECT_TRUE((*store)->failed());
+  store->Flush();
+  for (int i = 0; i < 10 && !store->failed(); ++i) storage.Poll(true);
+  EXPECT_TRUE(store->failed());
   EXPECT_FALSE(reported.ok());
   EXPECT_NE(std::string(reported.message()).find("0.jnl"), std::string::npos);
   EXPECT_EQ(LogStore::DurableSeq(channel), 0u);
-  EXPECT_EQ((*store)->Append(channel, RecordView{0, 1, 2, "ada", "y"}, &seq),
+  EXPECT_EQ(store->Append(channel, RecordView{0, 1, 2, "ada", "y"}, &seq),
             AppendStatus::kFailed);
 }
 
 TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceReturns) {
   SimStorage storage(SimOptions{.seed = 11});
-  auto store = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(store.ok());
-  ChannelLog* channel = *(*store)->CreateChannel("general");
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
   uint64_t seq = 0;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", "before"}, &seq),
+    ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "before"}, &seq),
               AppendStatus::kOk);
   }
-  DrainIdle(storage, **store);
+  DrainIdle(storage, *store);
   storage.set_capacity_bytes(storage.used_bytes());
   AppendStatus status = AppendStatus::kOk;
   std::string big(4000, 'z');
   for (int i = 0; i < 1000 && status == AppendStatus::kOk; ++i) {
-    status = (*store)->Append(channel, RecordView{0, 1, 1, "ada", big}, &seq);
-    (*store)->Flush();
+    status = store->Append(channel, RecordView{0, 1, 1, "ada", big}, &seq);
+    store->Flush();
     storage.Poll(true);
   }
   EXPECT_EQ(status, AppendStatus::kDiskFull);
-  DrainIdle(storage, **store);
-  EXPECT_FALSE((*store)->failed());
+  DrainIdle(storage, *store);
+  EXPECT_FALSE(store->failed());
   uint64_t durable = LogStore::DurableSeq(channel);
-  EXPECT_EQ(ReadAll(storage, **store, channel).size(), durable);
+  EXPECT_EQ(ReadAll(storage, *store, channel).size(), durable);
   storage.set_capacity_bytes(UINT64_MAX);
-  EXPECT_EQ((*store)->Append(channel, RecordView{0, 1, 1, "ada", big}, &seq), AppendStatus::kOk);
+  EXPECT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", big}, &seq), AppendStatus::kOk);
   EXPECT_EQ(seq, durable + 1);
 }
 
 TEST(LogStoreTest, JournalFilesAreReusedAfterCheckpointsUnderSustainedLoad) {
   SimStorage storage(SimOptions{.seed = 12});
-  auto store = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(store.ok());
-  ChannelLog* channel = *(*store)->CreateChannel("general");
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
   std::string body(900, 'q');
   // About 8 MiB through a pair of 1 MiB journal files.
   for (int i = 0; i < 8000; ++i) {
     uint64_t seq = 0;
-    AppendStatus status = (*store)->Append(channel, RecordView{0, 1, 1, "ada", body}, &seq);
+    AppendStatus status = store->Append(channel, RecordView{0, 1, 1, "ada", body}, &seq);
     if (status == AppendStatus::kBusy) {
       storage.Poll(true);
       --i;
       continue;
     }
     ASSERT_EQ(status, AppendStatus::kOk);
-    (*store)->Flush();
+    store->Flush();
     if (i % 3 == 0) storage.Poll(true);
   }
-  DrainIdle(storage, **store);
+  DrainIdle(storage, *store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 8000u);
   auto reopened_disk = storage.PowerLoss();
-  store->reset();
+  store.reset();
   SimStorage restarted(SimOptions{.seed = 13}, reopened_disk);
   auto recovered = LogStore::Open(&restarted, SmallOptions());
   ASSERT_TRUE(recovered.ok());

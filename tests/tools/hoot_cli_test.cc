@@ -185,23 +185,16 @@ class HootChild {
         ::pipe2(err, O_CLOEXEC) != 0) {
       return nullptr;
     }
-    std::vector<std::string> argv_strings = {HOOT_PATH};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : argv_strings) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) return nullptr;
-    if (pid == 0) {
-      ::dup2(in[0], STDIN_FILENO);
-      ::dup2(out[1], STDOUT_FILENO);
-      ::dup2(err[1], STDERR_FILENO);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
+    std::vector<std::string> command = {HOOT_PATH};
+    command.insert(command.end(), args.begin(), args.end());
+    pid_t pid = tools::SpawnProcess(command, in[0], out[1], err[1]);
     ::close(in[0]);
     ::close(out[1]);
     ::close(err[1]);
+    if (pid < 0) {
+      for (int fd : {in[1], out[0], err[0]}) ::close(fd);
+      return nullptr;
+    }
     std::unique_ptr<HootChild> child(new HootChild);
     child->pid_ = pid;
     child->stdin_fd_ = in[1];

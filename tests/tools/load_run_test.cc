@@ -1,6 +1,7 @@
 // hoot-load's run engine (tools/load/driver, workload, report, floors) against real hootd
 // processes: small workloads run in-process and checked end to end, the command line, the
 // floors, and the `hoot-load` binary's exit codes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -362,22 +363,15 @@ int RunHootLoad(const std::vector<std::string>& args, std::string* out, std::str
   std::string directory = FreshDirectory("hoot-load-binary");
   std::string out_path = directory + "/out";
   std::string err_path = directory + "/err";
-  std::vector<std::string> argv_strings = {HOOT_LOAD_PATH};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& arg : argv_strings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    FILE* out_file = std::fopen(out_path.c_str(), "w");
-    FILE* err_file = std::fopen(err_path.c_str(), "w");
-    if (out_file == nullptr || err_file == nullptr) _exit(126);
-    ::dup2(fileno(out_file), STDOUT_FILENO);
-    ::dup2(fileno(err_file), STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    _exit(127);
+  std::vector<std::string> command = {HOOT_LOAD_PATH};
+  command.insert(command.end(), args.begin(), args.end());
+  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  pid_t pid = out_fd < 0 || err_fd < 0 ? -1 : tools::SpawnProcess(command, -1, out_fd, err_fd);
+  for (int fd : {out_fd, err_fd}) {
+    if (fd >= 0) ::close(fd);
   }
+  if (pid < 0) return -1;
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + limit;
   bool exited = false;
