@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu.h"
 #include "tests/server/hootd_process.h"
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
@@ -116,6 +119,39 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
   EXPECT_EQ(result.delivered_total, result.acked_total * 3);
   EXPECT_GT(result.AckRate(), 0);
   EXPECT_GT(result.e2e_latency.count(), 0u);
+}
+
+// A thread spinning on the generator's CPU: the report says how long the generator waited for
+// that CPU, not only how busy it was (a generator that shares cores with the server or other
+// clients is late without being busy).
+TEST(LoadRun, TheReportSaysHowLongTheGeneratorWaitedForACpu) {
+  auto hootd = StartLoadHootd("load-waited");
+  ASSERT_NE(hootd, nullptr);
+  LoadConfig config = ConfigFor(*hootd);
+  config.workload = SmallOpenLoop();
+  config.workload.rate = 4000;
+  config.workload.warmup = milliseconds(0);
+  config.workload.duration = milliseconds(1500);
+  const int cpu = core::AllowedCores().back();
+  config.cpus = {cpu};
+  std::atomic<bool> spinning{true};
+  std::thread hog([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ::sched_setaffinity(0, sizeof(set), &set);
+    while (spinning.load(std::memory_order_relaxed)) {
+    }
+  });
+  RunResult result = load::RunLoad(config, nullptr);
+  spinning = false;
+  hog.join();
+  ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
+  EXPECT_GT(result.generator.wait_share, 0.01) << ReportText(result);
+  EXPECT_LE(result.generator.wait_share + result.generator.cpu_share, 1.05) << ReportText(result);
+  EXPECT_NE(ReportText(result).find("waited for a CPU"), std::string::npos) << ReportText(result);
+  EXPECT_NE(load::FormatReportJson(result).find("\"runqueue_wait_share\":0."), std::string::npos)
+      << load::FormatReportJson(result);
 }
 
 TEST(LoadRun, ReplayOfTwentyThousandMessagesHasNoGap) {

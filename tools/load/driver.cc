@@ -23,6 +23,15 @@ int64_t ThreadCpuNs() {
   return int64_t{now.tv_sec} * kSecond + now.tv_nsec;
 }
 
+int64_t ThreadRunQueueWaitNs() {
+  // /proc/thread-self/schedstat: time on a CPU, time waiting on a run queue, timeslices (ns).
+  std::ifstream schedstat("/proc/thread-self/schedstat");
+  int64_t on_cpu = 0;
+  int64_t waiting = -1;
+  if (!(schedstat >> on_cpu >> waiting)) return -1;
+  return waiting;
+}
+
 // Raises the soft descriptor limit to the hard one: W4 alone holds a thousand sockets.
 absl::Status RaiseDescriptorLimit(uint64_t needed) {
   rlimit limit{};
@@ -619,14 +628,25 @@ void Driver::FlushDirty() {
 void Driver::BeginMeasurement() {
   phase_ = Phase::kMeasure;
   measure_cpu_start_ns_ = ThreadCpuNs();
+  measure_wait_start_ns_ = ThreadRunQueueWaitNs();
+}
+
+void Driver::NoteGeneratorLoad(int64_t start_ns, int64_t end_ns) {
+  int64_t wall = end_ns - start_ns;
+  if (wall <= 0) return;
+  int64_t cpu = ThreadCpuNs() - measure_cpu_start_ns_;
+  result_.generator.cpu_share = static_cast<double>(cpu) / static_cast<double>(wall);
+  int64_t waited = ThreadRunQueueWaitNs();
+  if (waited >= 0 && measure_wait_start_ns_ >= 0) {
+    result_.generator.wait_share =
+        static_cast<double>(waited - measure_wait_start_ns_) / static_cast<double>(wall);
+  }
 }
 
 void Driver::EndMeasurement() {
   result_.measured_seconds =
       static_cast<double>(std::max<int64_t>(0, send_end_ns_ - measure_start_ns_)) / kSecond;
-  int64_t cpu = ThreadCpuNs() - measure_cpu_start_ns_;
-  int64_t wall = MonotonicNs() - measure_start_ns_;
-  result_.generator.cpu_share = wall > 0 ? static_cast<double>(cpu) / static_cast<double>(wall) : 0;
+  NoteGeneratorLoad(measure_start_ns_, MonotonicNs());
 }
 
 bool Driver::Drained() const {

@@ -55,9 +55,14 @@ struct ErrorCounts {
 
 struct GeneratorStats {
   double cpu_share = 0;             // Of one core, over the measurement.
+  // Of the measurement, the time the thread was ready to run but waited for a CPU (the
+  // scheduler's run-queue wait; -1: the kernel does not say). Busy plus waiting near 100%:
+  // the generator wanted a whole core, whether or not it got one.
+  double wait_share = -1;
+  uint64_t receive_buffer_exhaustions = 0;  // Receives that found no free buffer (ENOBUFS).
   int64_t schedule_lag_max_ns = 0;  // Open loop: the most a due send waited, measured.
   // The generator limited the run: open loop short of its schedule or its sends' p99 lag
-  // over 10 ms, or its thread saturated (cpu_share >= 95%).
+  // over 10 ms, or its thread saturated (cpu_share + wait_share >= 95%).
   bool behind = false;
   uint64_t ring_enters = 0;
   std::string ring_flags;

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <random>
@@ -192,6 +193,9 @@ class Driver final : public io::TcpHandler {
 
   void BeginMeasurement();
   void EndMeasurement();
+  // The generator's CPU and run-queue wait from the measurement's start to now, as shares of
+  // [start_ns, end_ns].
+  void NoteGeneratorLoad(int64_t start_ns, int64_t end_ns);
   bool Drained() const;
   void PrintProgress(int64_t now_ns, std::string_view phase, std::string_view note = {});
   uint64_t RunningErrors() const;
@@ -231,6 +235,7 @@ class Driver final : public io::TcpHandler {
   int64_t measure_start_ns_ = 0;
   int64_t send_end_ns_ = 0;  // Sending stops at this intended time (the measurement's end).
   int64_t measure_cpu_start_ns_ = 0;
+  int64_t measure_wait_start_ns_ = -1;
   bool sending_ = false;
   uint64_t next_message_ = 0;          // Open loop: the schedule's next message.
   uint64_t send_budget_ = UINT64_MAX;  // Closed loop: sends left (W3's fill), else unbounded.

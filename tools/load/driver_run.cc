@@ -75,8 +75,7 @@ void Driver::RunLive() {
   bool short_of_schedule = workload_.mode == LoopMode::kOpen && result_.measured_seconds > 0 &&
                            result_.SendRate() < 0.99 * static_cast<double>(workload_.rate);
   bool late = result_.send_lag.ValueAtPercentile(99) > kGeneratorBehindLagNs;
-  result_.generator.behind =
-      short_of_schedule || late || result_.generator.cpu_share >= kGeneratorSaturatedShare;
+  result_.generator.behind = short_of_schedule || late || GeneratorSaturated(result_.generator);
 }
 
 absl::Status Driver::RunReplay() {
@@ -145,7 +144,7 @@ absl::Status Driver::RunReplay() {
   start_ns_ = replay_start_ns;
   last_progress_ = {result_.sent_total, result_.acked_total, result_.delivered_total, ThreadCpuNs(),
                     replay_start_ns};
-  measure_cpu_start_ns_ = ThreadCpuNs();
+  BeginMeasurement();
   int64_t deadline = replay_start_ns + workload_.duration.count() * kMillisecond;
   next_progress_ns = replay_start_ns + kSecond;
   // Bounded by the deadline.
@@ -161,7 +160,7 @@ absl::Status Driver::RunReplay() {
         std::clamp<int64_t>(std::min(next_progress_ns, deadline) - now, 0, kWaitMaxNs));
   }
   int64_t end_ns = replay_last_arrival_ns_ > 0 ? replay_last_arrival_ns_ : MonotonicNs();
-  int64_t cpu = ThreadCpuNs() - measure_cpu_start_ns_;
+  NoteGeneratorLoad(replay_start_ns, end_ns);
   replaying_ = false;
   phase_ = Phase::kDone;
   replay.channel_head = replay_head_seq_;
@@ -172,10 +171,7 @@ absl::Status Driver::RunReplay() {
   result_.measured_seconds = replay.seconds;
   result_.delivered_measured = replay.messages;
   result_.delivered_bytes_measured = replay.bytes;
-  result_.generator.cpu_share =
-      replay.seconds > 0 ? static_cast<double>(cpu) / static_cast<double>(end_ns - replay_start_ns)
-                         : 0;
-  result_.generator.behind = result_.generator.cpu_share >= kGeneratorSaturatedShare;
+  result_.generator.behind = GeneratorSaturated(result_.generator);
   // Every seq up to the head is owed to the reader: what the checker's Finish holds it to.
   for (uint64_t seq = replay_first_seq_; seq <= replay_head_seq_; ++seq) {
     checker_.Acknowledged(0, seq);
@@ -191,6 +187,8 @@ absl::Status Driver::RunReplay() {
 void Driver::Finish() {
   result_.checks = checker_.Finish();
   result_.generator.ring_enters = ring_ != nullptr ? ring_->enters() : 0;
+  result_.generator.receive_buffer_exhaustions =
+      tcp_ != nullptr ? tcp_->stats().buffer_exhaustions : 0;
 }
 
 void Driver::Shutdown() {

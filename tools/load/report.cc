@@ -130,9 +130,13 @@ std::string GeneratorVerdict(const RunResult& result) {
     reasons.push_back(absl::StrFormat("1%% of its sends left over %s ms late",
                                       Ms(result.send_lag.ValueAtPercentile(99))));
   }
-  if (generator.cpu_share >= kGeneratorSaturatedShare) {
-    reasons.push_back(
-        absl::StrFormat("its thread was busy %.0f%% of the time", generator.cpu_share * 100));
+  if (GeneratorSaturated(generator)) {
+    std::string reason =
+        absl::StrFormat("its thread was busy %.0f%% of the time", generator.cpu_share * 100);
+    if (generator.wait_share > 0.005) {
+      reason += absl::StrFormat(" and waited for a CPU %.0f%%", generator.wait_share * 100);
+    }
+    reasons.push_back(reason);
   }
   std::string text = "THE GENERATOR WAS THE BOTTLENECK: ";
   for (size_t i = 0; i < reasons.size(); ++i) text += (i > 0 ? "; " : "") + reasons[i];
@@ -233,6 +237,13 @@ std::string FormatReport(const RunResult& result) {
       "io_uring_enter calls",
       generator.connections, generator.ring_flags, generator.cpu_share * 100,
       generator.ring_enters);
+  if (generator.wait_share >= 0) {
+    out += absl::StrFormat("; waited for a CPU %.0f%% of the time", generator.wait_share * 100);
+  }
+  if (generator.receive_buffer_exhaustions > 0) {
+    out += absl::StrFormat("; receive buffers ran out %d times",
+                           generator.receive_buffer_exhaustions);
+  }
   if (!result.config.cpus.empty()) {
     std::string cpus;
     for (int cpu : result.config.cpus) cpus += (cpus.empty() ? "" : ",") + std::to_string(cpu);
@@ -369,9 +380,15 @@ std::string FormatReportJson(const RunResult& result) {
       .Num("connections", generator.connections)
       .Str("ring_flags", generator.ring_flags)
       .Double("cpu_share", generator.cpu_share)
+      .Num("receive_buffer_exhaustions", generator.receive_buffer_exhaustions)
       .Int("schedule_lag_max_ns", generator.schedule_lag_max_ns)
       .Num("ring_enters", generator.ring_enters)
       .Bool("bottleneck", generator.behind);
+  if (generator.wait_share >= 0) {
+    generator_json.Double("runqueue_wait_share", generator.wait_share);
+  } else {
+    generator_json.Null("runqueue_wait_share");
+  }
   json.Object("generator", generator_json);
   if (result.replay.has_value()) {
     const ReplayResult& replay = *result.replay;

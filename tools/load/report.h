@@ -2,6 +2,7 @@
 // final table (for people), one JSON object (for machines) and the percentile plot (SVG).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +32,12 @@ struct ProgressSnapshot {
 // makes the line say GENERATOR BEHIND.
 inline constexpr int64_t kGeneratorBehindLagNs = 10'000'000;
 inline constexpr double kGeneratorSaturatedShare = 0.95;
+
+// The generator's thread wanted a whole core: busy, or ready and waiting for a CPU, for
+// kGeneratorSaturatedShare of the measurement.
+inline bool GeneratorSaturated(const GeneratorStats& generator) {
+  return generator.cpu_share + std::max(0.0, generator.wait_share) >= kGeneratorSaturatedShare;
+}
 
 std::string FormatProgressLine(const ProgressSnapshot& snapshot);
 
