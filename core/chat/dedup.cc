@@ -56,7 +56,7 @@ void Dedup::GrowIndex() {
 std::optional<uint32_t> SenderNumbers::Find(std::string_view user) const {
   auto found = by_name_.find(absl::string_view(user.data(), user.size()));
   if (found == by_name_.end()) return std::nullopt;
-  return found->second.number;
+  return found->second;
 }
 
 std::optional<DedupKey> SenderNumbers::KeyOf(std::string_view user,
@@ -71,33 +71,35 @@ bool SenderNumbers::Remember(Dedup& dedup, size_t window, std::string_view user,
   auto [found, fresh] = by_name_.try_emplace(absl::string_view(user.data(), user.size()));
   if (fresh) {
     if (free_.empty()) {
-      found->second.number = static_cast<uint32_t>(names_.size());
-      names_.push_back(found->first);
+      found->second = static_cast<uint32_t>(senders_.size());
+      senders_.push_back(Sender{found->first, 0});
     } else {
-      found->second.number = free_.back();
+      found->second = free_.back();
       free_.pop_back();
-      names_[found->second.number] = found->first;
+      senders_[found->second].name = found->first;
     }
   }
-  uint32_t number = found->second.number;
+  return Remember(dedup, window, DedupKey{client_message_id, found->second}, entry);
+}
+
+bool SenderNumbers::Remember(Dedup& dedup, size_t window, DedupKey key, Dedup::Entry entry) {
+  HOOT_CHECK(key.sender < senders_.size() && !senders_[key.sender].name.empty());
   // Held before the insert: the window may drop this sender's only other entry, and the
   // number must not be given back while the new entry is filed under it.
-  ++found->second.references;
-  bool inserted = dedup.Insert(DedupKey{client_message_id, number}, entry, window,
-                               [this](DedupKey dropped) { Release(dropped.sender); });
-  if (!inserted) Release(number);
+  ++senders_[key.sender].references;
+  bool inserted =
+      dedup.Insert(key, entry, window, [this](DedupKey dropped) { Release(dropped.sender); });
+  if (!inserted) Release(key.sender);
   return inserted;
 }
 
 void SenderNumbers::Release(uint32_t number) {
-  HOOT_CHECK(number < names_.size());
-  auto sender = by_name_.find(names_[number]);
-  HOOT_CHECK(sender != by_name_.end() && sender->second.number == number &&
-             sender->second.references > 0);
-  if (--sender->second.references > 0) return;
+  HOOT_CHECK(number < senders_.size() && senders_[number].references > 0);
+  Sender& sender = senders_[number];
+  if (--sender.references > 0) return;
+  by_name_.erase(sender.name);
+  sender.name.clear();
   free_.push_back(number);
-  names_[number].clear();
-  by_name_.erase(sender);
 }
 
 }  // namespace hoot::core::chat

@@ -64,6 +64,9 @@ class Dedup {
     EraseSlot(FindSlot(dropped, Hash(dropped)));
     ring_[position] = Slot{key, entry};
     IndexInsert(hash, position);
+    // The next insert drops the entry at next_: its index slot is a cache miss (the index of
+    // a full window is far larger than the caches), taken now while other work goes on.
+    __builtin_prefetch(&index_[Home(Tag(Hash(ring_[next_].key)))]);
     forget(dropped);
     return true;
   }
@@ -126,18 +129,20 @@ class SenderNumbers {
   // whether the key was new there.
   bool Remember(Dedup& dedup, size_t window, std::string_view user, uint64_t client_message_id,
                 Dedup::Entry entry);
+  // The same for a key KeyOf just gave (its sender numbered already): no name is looked up.
+  bool Remember(Dedup& dedup, size_t window, DedupKey key, Dedup::Entry entry);
   // Senders numbered now.
   size_t size() const { return by_name_.size(); }
 
  private:
   struct Sender {
-    uint32_t number = 0;
+    std::string name;         // Empty while the number is free.
     uint32_t references = 0;  // Entries under this number, in every table.
   };
   void Release(uint32_t number);
 
-  absl::flat_hash_map<std::string, Sender> by_name_;
-  std::vector<std::string> names_;  // By number (a free number's is cleared).
+  absl::flat_hash_map<std::string, uint32_t> by_name_;  // -> number.
+  std::vector<Sender> senders_;                         // By number.
   std::vector<uint32_t> free_;
 };
 

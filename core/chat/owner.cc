@@ -393,9 +393,13 @@ void Owner::Handle(Call* request, SendOp& send) {
   uint64_t seq = 0;
   if (!Appended(request, store_->Append(channel->log, record, &seq))) return;
   if (send.client_message_id != 0) {
-    senders_.Remember(channel->dedup, options_.dedup_window, request->user,
-                      send.client_message_id,
-                      {seq, record.timestamp_unix_ns, BodyHash(record.body)});
+    Dedup::Entry entry{seq, record.timestamp_unix_ns, BodyHash(record.body)};
+    if (key.has_value()) {
+      senders_.Remember(channel->dedup, options_.dedup_window, *key, entry);
+    } else {
+      senders_.Remember(channel->dedup, options_.dedup_window, request->user,
+                        send.client_message_id, entry);
+    }
   }
   channel->pending_acks.push_back({seq, record.timestamp_unix_ns, request, false});
 }
