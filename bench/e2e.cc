@@ -255,11 +255,21 @@ int main(int argc, char** argv) {
       rounds == 1 ? "" : "s", server_cpus.empty() ? "any" : CpuListText(server_cpus).c_str(),
       client_cpus.empty() ? "any" : CpuListText(client_cpus).c_str(), disk_p50 / 1e6,
       disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
-  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %28s  %s\n", "run", "sent msg/s",
-              "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms", "e2e p50/p99/p99.9 ms",
-              "e2e p99", "wire", "gaps/dup/ooo/missing/errors", "target");
-  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %28s\n", "", "", "", "", "", "", "",
-              "/ disk p99", "share", "");
+  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %15s %28s  %s\n", "run",
+              "sent msg/s", "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms",
+              "e2e p50/p99/p99.9 ms", "e2e p99", "wire", "generator", "gaps/dup/ooo/missing/errors",
+              "target");
+  std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %15s %28s\n", "", "", "", "", "", "",
+              "", "/ disk p99", "share", "busy/waited", "");
+  // The generator's own load: a run it limited (GENERATOR BOUND) measured hoot-load, not the
+  // server.
+  auto generator_text = [](const RunResult& run) {
+    const hoot::load::GeneratorStats& generator = run.generator;
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.0f/%.0f%%%s", generator.cpu_share * 100,
+                  std::max(0.0, generator.wait_share) * 100, generator.behind ? " BOUND" : "");
+    return std::string(text);
+  };
   auto print_row = [&](const RunResult& run, const std::string& name) {
     std::string checks =
         std::to_string(run.checks.gaps) + "/" + std::to_string(run.checks.duplicates) + "/" +
@@ -274,10 +284,11 @@ int main(int argc, char** argv) {
       const hoot::load::ReplayResult& replay = *run.replay;
       char rate[64];
       std::snprintf(rate, sizeof(rate), "%.0f", replay.MessagesPerSecond());
-      std::printf("%-10s %12s %12s %13s %9.1f %20s %27s %10s %10.3f %28s  %s\n", name.c_str(), "-",
-                  "-", rate, replay.BytesPerSecond() / 1e6, "-",
+      std::printf("%-10s %12s %12s %13s %9.1f %20s %27s %10s %10.3f %15s %28s  %s\n",
+                  name.c_str(), "-", "-", rate, replay.BytesPerSecond() / 1e6, "-",
                   (std::to_string(replay.messages) + " msgs replayed").c_str(), "-",
-                  replay.BytesPerSecond() / loopback->bytes_per_second, checks.c_str(),
+                  replay.BytesPerSecond() / loopback->bytes_per_second,
+                  generator_text(run).c_str(), checks.c_str(),
                   TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
       return;
     }
@@ -288,10 +299,12 @@ int main(int argc, char** argv) {
     std::snprintf(e2e, sizeof(e2e), "%.2f/%.2f/%.2f", Ms(run.e2e_latency.ValueAtPercentile(50)),
                   Ms(run.e2e_latency.ValueAtPercentile(99)),
                   Ms(run.e2e_latency.ValueAtPercentile(99.9)));
-    std::printf("%-10s %12.0f %12.0f %13.0f %9.1f %20s %27s %10.1f %10.3f %28s  %s\n", name.c_str(),
-                run.SendRate(), run.AckRate(), run.DeliveryRate(), run.DeliveredBytesRate() / 1e6,
-                ack, e2e, static_cast<double>(run.e2e_latency.ValueAtPercentile(99)) / disk_p99,
-                run.DeliveredBytesRate() / loopback->bytes_per_second, checks.c_str(),
+    std::printf("%-10s %12.0f %12.0f %13.0f %9.1f %20s %27s %10.1f %10.3f %15s %28s  %s\n",
+                name.c_str(), run.SendRate(), run.AckRate(), run.DeliveryRate(),
+                run.DeliveredBytesRate() / 1e6, ack, e2e,
+                static_cast<double>(run.e2e_latency.ValueAtPercentile(99)) / disk_p99,
+                run.DeliveredBytesRate() / loopback->bytes_per_second,
+                generator_text(run).c_str(), checks.c_str(),
                 TargetVerdict(run, disk_p99, loopback->bytes_per_second).c_str());
   };
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -331,18 +344,31 @@ int main(int argc, char** argv) {
         return static_cast<double>(run.e2e_latency.ValueAtPercentile(percentile));
       };
     };
+    // Runs the generator limited: their figures are hoot-load's, and so may be the ratio.
+    int bound = 0;
+    int paired = 0;
+    for (const Pair& pair : runs) {
+      if (pair.hootd.config.workload.name != workload.name) continue;
+      ++paired;
+      bound += pair.hootd.generator.behind || pair.floor.generator.behind;
+    }
+    std::string caveat = bound == 0 ? ""
+                                    : "  (the generator was the bottleneck in " +
+                                          std::to_string(bound) + " of " +
+                                          std::to_string(paired) + " rounds)";
     if (workload.replay) {
-      std::printf("%-*s %13s %13s %9s %9s %14s\n", name_width, workload.name.c_str(), "-", "-",
+      std::printf("%-*s %13s %13s %9s %9s %14s%s\n", name_width, workload.name.c_str(), "-", "-",
                   "-", "-",
                   both([](const RunResult& run) {
                     return run.replay ? run.replay->MessagesPerSecond() : 0.0;
-                  }).c_str());
+                  }).c_str(),
+                  caveat.c_str());
       continue;
     }
-    std::printf("%-*s %13s %13s %9s %9s %14s\n", name_width, workload.name.c_str(),
+    std::printf("%-*s %13s %13s %9s %9s %14s%s\n", name_width, workload.name.c_str(),
                 both([](const RunResult& run) { return run.AckRate(); }).c_str(),
                 both([](const RunResult& run) { return run.DeliveryRate(); }).c_str(),
-                both(e2e(50)).c_str(), both(e2e(99)).c_str(), "-");
+                both(e2e(50)).c_str(), both(e2e(99)).c_str(), "-", caveat.c_str());
   }
   return exit_code;
 }
