@@ -68,6 +68,18 @@ struct GatedServer {
     server = std::move(*started);
     return true;
   }
+  // Ada, connected raw, with `channel` created and its answer read.
+  std::unique_ptr<RawClient> AdaWithChannel(const std::string& channel,
+                                            proto::Visibility visibility) {
+    auto raw = RawClient::Connect(server->port(), Token(*server, "ada"));
+    if (raw == nullptr || !raw->session().CreateChannel(channel, visibility).ok() ||
+        !raw->Exchange(1)) {
+      ADD_FAILURE() << "ada could not create " << channel;
+      return nullptr;
+    }
+    raw->frames().clear();
+    return raw;
+  }
   void Open() {
     closed = false;
     server->runtime().RunOnShard(0, [this] { gate->Release(); });
@@ -149,11 +161,8 @@ size_t PipelinePastTheBound(RawClient& raw, size_t count,
 TEST(QueueBounds, AppendsWaitingForJournalRoomStopAtTheBound) {
   GatedServer gated;
   ASSERT_TRUE(gated.Start("queue-bounds-journal"));
-  auto raw = RawClient::Connect(gated.server->port(), Token(*gated.server, "ada"));
+  auto raw = gated.AdaWithChannel("desk", proto::Visibility::kPublic);
   ASSERT_NE(raw, nullptr);
-  ASSERT_TRUE(raw->session().CreateChannel("desk", proto::Visibility::kPublic).ok());
-  ASSERT_TRUE(raw->Exchange(1));
-  raw->frames().clear();
 
   // With commits held, 16 KiB sends fill the pending batch (about 31 of them), the next
   // kQueuedMax wait for journal room, and the rest are answered busy.
@@ -180,11 +189,8 @@ TEST(QueueBounds, AppendsWaitingForJournalRoomStopAtTheBound) {
 TEST(QueueBounds, MetadataChangesWaitingForTheirCommitStopAtTheBound) {
   GatedServer gated;
   ASSERT_TRUE(gated.Start("queue-bounds-meta"));
-  auto raw = RawClient::Connect(gated.server->port(), Token(*gated.server, "ada"));
+  auto raw = gated.AdaWithChannel("board", proto::Visibility::kPrivate);
   ASSERT_NE(raw, nullptr);
-  ASSERT_TRUE(raw->session().CreateChannel("board", proto::Visibility::kPrivate).ok());
-  ASSERT_TRUE(raw->Exchange(1));
-  raw->frames().clear();
 
   // Each invitation of a new user is a metadata change answered after its commit.
   constexpr size_t kInvites = 100;
