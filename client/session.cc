@@ -303,7 +303,10 @@ absl::Status ClientSession::OnPush(const FrameView& incoming) {
               ? std::get<proto::HistoryReset>(*incoming.message).channel
               : std::get<proto::SubscriptionEnded>(*incoming.message).channel;
       auto it = subscriptions_.find(channel);
-      if (it != subscriptions_.end()) subscriptions_.erase(it);
+      if (it != subscriptions_.end()) {
+        last_message_subscription_ = subscriptions_.end();
+        subscriptions_.erase(it);
+      }
       return absl::OkStatus();
     }
     case MessageType::kStreamLag:
@@ -316,7 +319,12 @@ absl::Status ClientSession::OnPush(const FrameView& incoming) {
 }
 
 absl::Status ClientSession::OnMessage(const proto::Message& message) {
-  auto it = subscriptions_.find(message.channel);
+  // A stream is mostly one channel's messages back to back: the last one found is tried first.
+  auto it = last_message_subscription_;
+  if (it == subscriptions_.end() || it->first != message.channel) {
+    it = subscriptions_.find(message.channel);
+    last_message_subscription_ = it;
+  }
   if (it == subscriptions_.end()) {
     return Violation(Cat("MESSAGE seq ", message.record.seq, " of channel ",
                          Quoted(message.channel), ", which has no subscription"));
@@ -372,7 +380,10 @@ absl::Status ClientSession::OnAnswer(FrameView& incoming) {
       break;
     }
     case MessageType::kOk:
-      if (request.type == MessageType::kUnsubscribe) subscriptions_.erase(request.channel);
+      if (request.type == MessageType::kUnsubscribe) {
+        last_message_subscription_ = subscriptions_.end();
+        subscriptions_.erase(request.channel);
+      }
       break;
     case MessageType::kPong: {
       uint64_t nonce = std::get<proto::Pong>(*incoming.message).nonce;

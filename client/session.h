@@ -197,6 +197,9 @@ class ClientSession {
   uint32_t next_correlation_id_ = 1;
   absl::flat_hash_map<uint32_t, Request> in_flight_;
   std::map<std::string, DeliveryPosition, std::less<>> subscriptions_;
+  // The subscription the last MESSAGE was of (end(): none); reset whenever one is erased.
+  std::map<std::string, DeliveryPosition, std::less<>>::iterator last_message_subscription_ =
+      subscriptions_.end();
 };
 
 }  // namespace hoot::client

@@ -81,6 +81,9 @@ class DeliveryChecker {
 
   std::vector<SeqRuns> acknowledged_;  // by channel
   absl::flat_hash_map<uint64_t, Subscription> subscriptions_;
+  static constexpr uint64_t kNoKey = ~uint64_t{0};
+  uint64_t last_delivered_key_ = kNoKey;  // Delivered's last subscription, and where it is.
+  Subscription* last_delivered_ = nullptr;
   std::vector<Subscription> ended_;  // replaced by a later Subscribed
   CheckerCounts counts_;
 };

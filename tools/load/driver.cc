@@ -437,6 +437,10 @@ void Driver::HandleSetupAnswer(Connection& connection, const SetupRequest& reque
 // ---- Traffic ---------------------------------------------------------------------------------
 
 std::optional<uint32_t> Driver::ChannelIndex(std::string_view name) const {
+  // Replays and fan-outs bring one channel's messages back to back.
+  if (last_channel_index_ < channel_names_.size() && channel_names_[last_channel_index_] == name) {
+    return last_channel_index_;
+  }
   const std::string& prefix = workload_.channel_prefix;
   if (name.size() <= prefix.size() + 1 || name.substr(0, prefix.size()) != prefix ||
       name[prefix.size()] != '-') {
@@ -448,7 +452,8 @@ std::optional<uint32_t> Driver::ChannelIndex(std::string_view name) const {
     index = index * 10 + static_cast<uint64_t>(c - '0');
   }
   if (index >= channel_names_.size() || channel_names_[index] != name) return std::nullopt;
-  return static_cast<uint32_t>(index);
+  last_channel_index_ = static_cast<uint32_t>(index);
+  return last_channel_index_;
 }
 
 int64_t Driver::Intended(uint64_t message) const {

@@ -234,6 +234,7 @@ class Driver final : public io::TcpHandler {
   int64_t start_ns_ = 0;
   int64_t measure_start_ns_ = 0;
   int64_t send_end_ns_ = 0;  // Sending stops at this intended time (the measurement's end).
+  mutable uint32_t last_channel_index_ = UINT32_MAX;  // ChannelIndex's last answer.
   int64_t measure_cpu_start_ns_ = 0;
   int64_t measure_wait_start_ns_ = -1;
   bool sending_ = false;
