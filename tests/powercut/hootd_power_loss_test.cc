@@ -51,7 +51,8 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
   ASSERT_TRUE(hootd.ok()) << hootd.status();
   ASSERT_NO_FATAL_FAILURE(CreateChannelsAndMembers(**hootd, kSenders, kChannels));
 
-  SenderThreads senders(**hootd, kSenders, kChannels);
+  // Failed fdatasyncs: sends in flight are refused storage_failed as hootd goes down.
+  SenderThreads senders(**hootd, kSenders, kChannels, /*storage_fails=*/true);
   std::mt19937 random(2027);
   int cuts = 0, kills_alone = 0, failed_fsyncs = 0, exits_3 = 0, failed_starts = 0;
   // Failures armed and not yet seen: the one of the two journal files that was not current
@@ -123,10 +124,12 @@ TEST(HootdPowerLoss, AcknowledgedMessagesSurviveKillsPowerCutsAndFailedFsyncs) {
   std::printf(
       "hootd power-cut loop: %d cycles (%d power cuts, %d kills alone, %d failed "
       "fdatasyncs injected: %d exits with status 3, %d refused starts), %llu messages "
-      "acknowledged, %llu retries answered as duplicates, 0 lost\n",
+      "acknowledged, %llu retries answered as duplicates, %llu sends refused storage_failed "
+      "and sent again, 0 lost\n",
       cycles, cuts, kills_alone, failed_fsyncs, exits_3, failed_starts,
       static_cast<unsigned long long>(totals.acked),
-      static_cast<unsigned long long>(totals.duplicates_answered));
+      static_cast<unsigned long long>(totals.duplicates_answered),
+      static_cast<unsigned long long>(totals.storage_failed_refusals));
   EXPECT_EQ((*hootd)->Stop(), 0);
   fs.Stop();
 }

@@ -39,6 +39,7 @@ struct SenderResult {
   uint64_t duplicates_answered = 0;
   uint64_t reconnects = 0;
   uint64_t connections_lost = 0;
+  uint64_t storage_failed_refusals = 0;  // Sends refused storage_failed and sent again.
   std::string error;
 };
 
@@ -47,14 +48,19 @@ class RetryingSender {
   static constexpr size_t kWindow = 16;
 
   // `stop`: send no more, finish what is unacknowledged. `give_up` (optional): the test
-  // failed, return at once.
+  // failed, return at once. `storage_fails`: the test makes the server's disk fail, so a send
+  // refused storage_failed (the log failed before it was durable; the server is going down)
+  // is sent again after the restart, like one cut off by a kill; elsewhere that refusal
+  // means the server lost state and fails the test.
   RetryingSender(int index, int channels, std::atomic<uint16_t>* port, std::atomic<bool>* stop,
-                 const std::string& token, std::atomic<bool>* give_up = nullptr)
+                 const std::string& token, std::atomic<bool>* give_up = nullptr,
+                 bool storage_fails = false)
       : index_(index),
         channels_(channels),
         port_(port),
         stop_(stop),
         give_up_(give_up),
+        storage_fails_(storage_fails),
         token_(token) {}
 
   SenderResult Run() {
@@ -122,7 +128,9 @@ class RetryingSender {
         // A lost connection, or the server going away, is what the loop is about; any other
         // refusal of a send (no such channel, not a member, ...) means the server lost state.
         std::optional<proto::ErrorCode> code = client::ServerErrorCode(sent.status());
-        if (code.has_value() && *code != proto::ErrorCode::kShuttingDown) {
+        if (storage_fails_ && code == proto::ErrorCode::kStorageFailed) {
+          ++result_.storage_failed_refusals;
+        } else if (code.has_value() && *code != proto::ErrorCode::kShuttingDown) {
           result_.error = "sender " + std::to_string(index_) + ": message " +
                           std::to_string(unacked_.front().id) +
                           " refused: " + std::string(sent.status().message());
@@ -146,6 +154,7 @@ class RetryingSender {
   std::atomic<uint16_t>* port_;
   std::atomic<bool>* stop_;
   std::atomic<bool>* give_up_;
+  bool storage_fails_;
   bool give_up_local_ = false;
   std::string token_;
   std::mt19937_64 random_{static_cast<uint64_t>(index_) * 7919 + 1};
@@ -160,11 +169,12 @@ class RetryingSender {
 // destructor, which makes them give up and joins them.
 class SenderThreads {
  public:
-  SenderThreads(const HootdProcess& hootd, int count, int channels)
+  // `storage_fails`: as RetryingSender's.
+  SenderThreads(const HootdProcess& hootd, int count, int channels, bool storage_fails = false)
       : port_(hootd.port()), results_(static_cast<size_t>(count)) {
     for (int s = 0; s < count; ++s) {
-      threads_.emplace_back([this, s, channels, token = hootd.Token(UserName(s))] {
-        RetryingSender sender(s, channels, &port_, &stop_, token, &give_up_);
+      threads_.emplace_back([this, s, channels, storage_fails, token = hootd.Token(UserName(s))] {
+        RetryingSender sender(s, channels, &port_, &stop_, token, &give_up_, storage_fails);
         results_[static_cast<size_t>(s)] = sender.Run();
       });
     }
@@ -204,6 +214,7 @@ struct SenderTotals {
   uint64_t duplicates_answered = 0;
   uint64_t reconnects = 0;
   uint64_t connections_lost = 0;
+  uint64_t storage_failed_refusals = 0;
 };
 
 // Adds up `results`; a sender that failed fails the test.
@@ -214,6 +225,7 @@ inline void AddUp(const std::vector<SenderResult>& results, SenderTotals* totals
     totals->duplicates_answered += result.duplicates_answered;
     totals->reconnects += result.reconnects;
     totals->connections_lost += result.connections_lost;
+    totals->storage_failed_refusals += result.storage_failed_refusals;
   }
 }
 
