@@ -193,6 +193,44 @@ TEST(TcpTest, HundredsOfConnectionsAreEachEchoedTheirOwnBytes) {
   EXPECT_EQ(server.handler.last_error.load(), 0);
 }
 
+// Far fewer provided buffers than connections with bytes waiting: receives find the ring empty
+// (ENOBUFS ends their multishot recv), are armed again as buffers come back, and every
+// connection's bytes still arrive whole and in order.
+TEST(TcpTest, ConnectionsOutnumberingTheReceiveBuffersAreEachEchoedWhole) {
+  TcpServerOptions options;
+  options.buffer_count = 4;
+  options.buffer_bytes = 4096;
+  ServerThread server(Mode::kEcho, options);
+  constexpr int kConnections = 32;
+  std::vector<int> fds;
+  for (int i = 0; i < kConnections; ++i) {
+    int fd = Connect(server.port.load());
+    ASSERT_GE(fd, 0) << i;
+    fds.push_back(fd);
+  }
+  auto message_of = [](int i, int round) {
+    return "connection " + std::to_string(i) + " round " + std::to_string(round) +
+           std::string(6000 + i, static_cast<char>('a' + i % 26));
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kConnections; ++i) {
+      std::string message = message_of(i, round);
+      ASSERT_EQ(::write(fds[i], message.data(), message.size()),
+                static_cast<ssize_t>(message.size()));
+    }
+    for (int i = 0; i < kConnections; ++i) {
+      std::string expected = message_of(i, round);
+      std::string echoed;
+      ASSERT_TRUE(ReadExactly(fds[i], &echoed, expected.size())) << i;
+      ASSERT_EQ(echoed, expected) << i;
+    }
+  }
+  EXPECT_GT(server.stats().buffer_exhaustions, 0u);
+  for (int fd : fds) ::close(fd);
+  EXPECT_TRUE(server.WaitFor([&] { return server.connections.load() == 0; }));
+  EXPECT_EQ(server.handler.last_error.load(), 0);
+}
+
 TEST(TcpTest, ABigSendToASlowReaderArrivesWholeAndInOrderThroughPartialSends) {
   ServerThread server(Mode::kFloodOnAccept);
   // A small receive window, so the 8 MiB cannot all fit in the kernel's buffers at once.
