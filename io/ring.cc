@@ -69,15 +69,6 @@ io_uring_sqe* Ring::GetSqe(Completion* completion) {
   return sqe;
 }
 
-void Ring::GetSqes(Completion* const* completions, unsigned count, io_uring_sqe** sqes) {
-  MakeRoom(count);
-  for (unsigned i = 0; i < count; ++i) {
-    sqes[i] = io_uring_get_sqe(&ring_);
-    HOOT_CHECK(sqes[i] != nullptr);
-    io_uring_sqe_set_data(sqes[i], completions[i]);
-  }
-}
-
 void Ring::AddBeforeSubmit(BeforeSubmit* before_submit) {
   before_submit_.push_back(before_submit);
 }

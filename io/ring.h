@@ -59,11 +59,6 @@ class Ring {
   // A free SQE whose user_data is `completion`. Never fails: when the submission queue is
   // full, it submits what is queued first and, if the kernel still has no room, reaps.
   io_uring_sqe* GetSqe(Completion* completion);
-  // `count` free SQEs, one per completion in order, all taken from the queue before anything
-  // is submitted, so that they reach the kernel in one submission: the kernel does not carry
-  // an IOSQE_IO_LINK chain across submissions, so a chain split by a full queue would run its
-  // second operation without waiting for the first. `count` must not exceed the ring's size.
-  void GetSqes(Completion* const* completions, unsigned count, io_uring_sqe** sqes);
   // Flush runs before every Submit, Reap and ReapWithTimeout (not when GetSqe makes room in a
   // full queue). The object must stay registered no longer than it lives.
   void AddBeforeSubmit(BeforeSubmit* before_submit);

@@ -20,8 +20,9 @@
 //   reports durable may be lost, land at another offset of the file, or leave a zeroed
 //   sector. The page cache keeps the right bytes until eviction or a power loss.
 // - Completion order: Poll() completes queued operations in a seeded random order, the two
-//   operations of a WriteThenSync included (the sync's effect always follows the write's, as
-//   the kernel runs a linked chain in order, but their completions arrive in any order).
+//   two halves of a WriteThenSync included: the real storage issues one RWF_DSYNC write, and
+//   the simulation splits it into the write and the sync (the sync's effect always follows
+//   the write's) so that a crash or a failure can fall between them in any order of reports.
 // - EIO on the next write or sync of a file or on every one with a probability; a capacity
 //   beyond which writes that grow a file fail with ENOSPC.
 #pragma once

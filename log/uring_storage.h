@@ -45,7 +45,6 @@ class UringStorage : public Storage {
   class Operation;
   class WriteOp;
   class SingleOp;
-  class WriteThenSyncOp;
   class DirectorySyncOp;
   class PathOp;
 

@@ -30,10 +30,9 @@ class TempDirectory {
 };
 
 // The write of a WriteThenSync blocks (a FIFO whose buffer is full) after the submission
-// queue was filled to one free slot. Were the write's SQE taken from that last slot and the
-// sync's after a submission, the sync would run at once, not after the write: the callback
-// would report before the write had written anything.
-TEST(UringStorageTest, WriteThenSyncStaysOrderedWhenTheSubmissionQueueIsFull) {
+// queue was filled to one free slot: the callback must not report before the write has
+// written everything (it is one RWF_DSYNC write, which a FIFO takes as a plain write).
+TEST(UringStorageTest, WriteThenSyncReportsOnlyOnceWrittenWhenTheSubmissionQueueIsFull) {
   TempDirectory directory;
   std::string fifo = directory.path() + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
@@ -69,8 +68,7 @@ TEST(UringStorageTest, WriteThenSyncStaysOrderedWhenTheSubmissionQueueIsFull) {
   EXPECT_FALSE(result.has_value()) << "the sync reported (" << result.value_or(0)
                                    << ") while its write could not have completed";
 
-  // Let the write through: the callback comes only after it, with the sync's verdict (a FIFO
-  // cannot be synced: EINVAL).
+  // Let the write through: the callback comes only after it, with the whole length.
   std::string drained;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!result.has_value() && std::chrono::steady_clock::now() < deadline) {
@@ -85,32 +83,11 @@ TEST(UringStorageTest, WriteThenSyncStaysOrderedWhenTheSubmissionQueueIsFull) {
     drained.append(buffer, static_cast<size_t>(got));
   }
   EXPECT_EQ(drained.size(), filled + data.size());
-  EXPECT_EQ(*result, -EINVAL);
+  EXPECT_EQ(*result, static_cast<int32_t>(data.size()));
   EXPECT_EQ(storage.in_flight(), 0u);
   storage.Close(*handle);
   ::close(filler);
   ::close(reader);
-}
-
-// A chain of SQEs is never split, even when the queue has exactly as many free slots as the
-// chain is long, or one fewer.
-TEST(UringStorageTest, GetSqesTakesAWholeChainFromOneSubmission) {
-  auto ring = io::Ring::Create(io::RingOptions{.entries = 8});
-  ASSERT_TRUE(ring.ok()) << ring.status();
-  unsigned entries = (*ring)->raw()->sq.ring_entries;
-  for (unsigned queued = 0; queued < entries; ++queued) {
-    for (unsigned i = 0; i < queued; ++i) io_uring_prep_nop((*ring)->GetSqe(io::IgnoredCompletion()));
-    io::Completion* parts[3] = {io::IgnoredCompletion(), io::IgnoredCompletion(),
-                                io::IgnoredCompletion()};
-    io_uring_sqe* sqes[3];
-    (*ring)->GetSqes(parts, 3, sqes);
-    for (io_uring_sqe* sqe : sqes) io_uring_prep_nop(sqe);
-    // All three are still queued together: nothing of the chain has been submitted.
-    EXPECT_GE(io_uring_sq_ready((*ring)->raw()), 3u) << queued << " queued before";
-    (*ring)->Reap(/*wait=*/false);
-    while ((*ring)->Reap(/*wait=*/false) > 0) {
-    }
-  }
 }
 
 }  // namespace

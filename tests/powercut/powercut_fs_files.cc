@@ -159,6 +159,12 @@ int PowercutFs::Write(const char* data, size_t size, off_t offset, fuse_file_inf
   if (!file.writable) return -EBADF;
   file.writes.push_back({offset, std::string(data, size), false});
   ++counters_.writes;
+  // A write with O_DSYNC (the file's flag, or RWF_DSYNC on this write) is a write and an
+  // fdatasync in one: the kernel passes the flag down with the write, and a failed sync
+  // fails the write.
+  if (fi->flags & O_DSYNC) {
+    if (int error = Fsync(fi)) return error;
+  }
   return static_cast<int>(size);
 }
 

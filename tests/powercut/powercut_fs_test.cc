@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -323,6 +324,29 @@ TEST_F(PowercutFsTest, CutTearKeepsWholeSectorsEachOldOrNew) {
   EXPECT_TRUE(saw_all_old);
   EXPECT_TRUE(saw_all_new);
   EXPECT_TRUE(saw_non_prefix);
+}
+
+// RWF_DSYNC (how the log commits its journal) makes that one write durable by itself, and a
+// failed sync fails the write and loses its pages like a failed fdatasync.
+TEST_F(PowercutFsTest, DsyncWritesAreDurableAtOnceAndFailWithTheirSync) {
+  MakeDurableFile("journal", std::string(8, 'a'));
+  int fd = open(Mounted("journal").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  iovec one{const_cast<char*>("synced"), 6};
+  ASSERT_EQ(pwritev2(fd, &one, 1, 0, RWF_DSYNC), 6) << std::strerror(errno);
+  EXPECT_EQ(Contents(Backing("journal")), "syncedaa");
+  PwriteAll(fd, "plain", 8);  // No flag: pending until an fsync.
+  EXPECT_EQ(Contents(Backing("journal")), "syncedaa");
+
+  ASSERT_EQ(Control("fail-next-fsync journal"), 0);
+  iovec failing{const_cast<char*>("lost"), 4};
+  errno = 0;
+  EXPECT_EQ(pwritev2(fd, &failing, 1, 13, RWF_DSYNC), -1);
+  EXPECT_EQ(errno, EIO);
+  close(fd);
+
+  Cut();
+  EXPECT_EQ(Contents(Mounted("journal")), "syncedaa");
 }
 
 TEST_F(PowercutFsTest, FailedFsyncLosesItsPagesButKeepsThemReadableUntilACut) {
