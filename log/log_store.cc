@@ -53,6 +53,31 @@ std::shared_ptr<CacheChunk> NewChunk(const std::shared_ptr<ChunkPool>& pool, siz
   });
 }
 
+std::shared_ptr<base::HugePageRegion> NewReadBuffer(const std::shared_ptr<ChunkPool>& pool,
+                                                    size_t bytes) {
+  std::unique_ptr<base::HugePageRegion> region;
+  auto& free = pool->free_read_buffers;
+  auto fits = std::find_if(free.begin(), free.end(),
+                           [bytes](const auto& buffer) { return buffer->size() >= bytes; });
+  if (fits != free.end()) {
+    region = std::move(*fits);
+    free.erase(fits);
+  } else {
+    region = std::make_unique<base::HugePageRegion>(bytes);
+    if (region->data() == nullptr) return nullptr;
+  }
+  std::weak_ptr<ChunkPool> weak_pool = pool;
+  return std::shared_ptr<base::HugePageRegion>(
+      region.release(), [weak_pool](base::HugePageRegion* released) {
+        std::shared_ptr<ChunkPool> owner = weak_pool.lock();
+        if (owner && owner->free_read_buffers.size() < ChunkPool::kFreeReadBuffersMax) {
+          owner->free_read_buffers.emplace_back(released);
+        } else {
+          delete released;
+        }
+      });
+}
+
 LogStore::LogStore(Storage* storage, LogOptions options)
     : storage_(storage),
       options_(std::move(options)),

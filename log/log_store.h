@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/byte_buffer.h"
 #include "log/format.h"
 #include "log/storage.h"
 
@@ -70,8 +69,9 @@ struct ReadResult {
   uint64_t first_seq = 0;  // The first seq readable.
   uint64_t head_seq = 0;   // The durable head.
   std::vector<RecordView> records;  // In seq order, contiguous from after_seq + 1.
-  base::ByteBuffer storage;         // Backs `records` when they were read from disk.
-  std::shared_ptr<const void> pin;  // Backs `records` when they came from the cache.
+  // Backs `records`: the cache chunks or the read buffer they are in. Release it on the
+  // store's thread (pooled buffers go back to the store's pool).
+  std::shared_ptr<const void> pin;
 };
 using ReadCallback = std::function<void(ReadResult&&)>;
 

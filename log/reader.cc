@@ -120,20 +120,27 @@ void LogStore::ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_
   // read must find every record up to `expected_last` that lies in its bytes: anything else
   // (zeros, a bad record, a seq out of order, the file ending early) is damage.
   uint64_t expected_last = std::min({result->head_seq, channel->written_seq, segment.last_seq});
-  result->storage.Extend(bytes);  // Not zeroed first: the read fills it.
+  std::shared_ptr<base::HugePageRegion> buffer = NewReadBuffer(chunk_pool_, bytes);
+  if (buffer == nullptr) {
+    result->status = ReadStatus::kFailed;
+    return done(std::move(*result));
+  }
+  char* into = buffer->data();
+  result->pin = std::move(buffer);
   std::string path = segment.path;
   std::weak_ptr<bool> alive = alive_;
   auto shared_done = std::make_shared<ReadCallback>(std::move(done));
-  storage_->Read(segment.handle, offset, result->storage.data(), bytes,
+  storage_->Read(segment.handle, offset, into, bytes,
                  [this, alive, channel, result, shared_done, after_seq, max_records, max_bytes,
-                  offset, path, expected_last, segment_end = segment.data_bytes](int32_t read) {
+                  offset, path, expected_last, into, bytes,
+                  segment_end = segment.data_bytes](int32_t read) {
                    if (alive.expired() || !*alive.lock()) return;
                    if (read < 0) {
                      result->status = ReadStatus::kFailed;
                      return (*shared_done)(std::move(*result));
                    }
-                   std::string_view data(result->storage.data(), static_cast<size_t>(read));
-                   bool whole_read = static_cast<size_t>(read) == result->storage.size();
+                   std::string_view data(into, static_cast<size_t>(read));
+                   bool whole_read = static_cast<size_t>(read) == bytes;
                    bool more_in_segment = offset + data.size() < segment_end;
                    size_t position = 0;
                    size_t bytes_out = 0;
