@@ -45,6 +45,10 @@ class Dedup {
     size_t slot = FindSlot(key, Hash(key));
     return slot == kNone ? nullptr : &ring_[Position(index_[slot])].entry;
   }
+  // Starts loading the index slot Find or Insert of `key` will look at first.
+  void Prefetch(DedupKey key) const {
+    if (!index_.empty()) __builtin_prefetch(&index_[Home(Tag(Hash(key)))]);
+  }
   // Returns whether `key` is new here; `forget` runs for each key the window drops.
   template <class Forget>
   bool Insert(DedupKey key, Entry entry, size_t window, Forget&& forget) {

@@ -53,6 +53,7 @@ Owner::~Owner() {
   }
   for (auto& [seq, request] : meta_waiters_) DiscardCall(request);
   for (Call* request : busy_sends_) DiscardCall(request);
+  for (Call* request : arriving_sends_) DiscardCall(request);
   for (auto& [name, waiting] : creating_) {
     for (Call* request : waiting) DiscardCall(request);
   }
@@ -79,7 +80,8 @@ void Owner::RefuseEverythingWaiting() {
 }
 
 bool Owner::Quiet() const {
-  return store_->idle() && meta_waiters_.empty() && busy_sends_.empty();
+  return store_->idle() && meta_waiters_.empty() && busy_sends_.empty() &&
+         arriving_sends_.empty();
 }
 
 absl::Status Owner::Recover(const log::LogOptions& log_options) {
@@ -260,6 +262,38 @@ void Owner::ScheduleFlush() {
 }
 
 void Owner::OnCall(Call* request) {
+  if (const auto* send = std::get_if<SendOp>(&request->op)) {
+    if (send->client_message_id != 0) {
+      OwnedChannel* channel = FindOwned(request->channel);
+      std::optional<DedupKey> key = senders_.KeyOf(request->user, send->client_message_id);
+      if (channel != nullptr && key.has_value()) channel->dedup.Prefetch(*key);
+    }
+    arriving_sends_.push_back(request);
+    if (!arriving_posted_) {
+      arriving_posted_ = true;
+      host_.Post([this] {
+        arriving_posted_ = false;
+        HandleArrivingSends();
+      });
+    }
+    return;
+  }
+  HandleArrivingSends();  // The sends that came first go first.
+  Dispatch(request);
+}
+
+void Owner::HandleArrivingSends() {
+  if (arriving_sends_.empty()) return;
+  std::vector<Call*> sends;
+  sends.swap(arriving_sends_);
+  for (Call* request : sends) Dispatch(request);
+  if (arriving_sends_.empty()) {
+    sends.clear();
+    arriving_sends_.swap(sends);  // Keeps the capacity.
+  }
+}
+
+void Owner::Dispatch(Call* request) {
   bool appends = Appends(request->op);
   if (appends && !busy_sends_.empty() && !retrying_busy_) {
     // Requests that append wait behind those the journal refused, in order.
@@ -470,7 +504,7 @@ void Owner::RetryBusySends() {
     if (!busy_sends_.empty()) {
       busy_sends_.push_back(request);
     } else {
-      OnCall(request);
+      Dispatch(request);
     }
   }
   retrying_busy_ = false;

@@ -87,7 +87,10 @@ class Owner {
   // Discards the calls it still holds (their gateways are gone with it).
   ~Owner();
 
-  // A gateway's call: answered through the host, now or after a commit.
+  // A gateway's call: answered through the host, now or after a commit. A SEND is taken a
+  // moment later (still in arrival order with every other call): its dedup slot, a cache
+  // miss in a table far larger than the caches, is fetched while the rest of the turn's
+  // calls arrive.
   void OnCall(Call* call);
   // A page it lent, back from a gateway.
   void RecyclePage(Page* page);
@@ -142,6 +145,8 @@ class Owner {
   // The HISTORY_RESET for the channel as it is now.
   static ResetAnswer ResetFor(const OwnedChannel& channel, proto::ResetReason reason);
   void ScheduleFlush();
+  void Dispatch(Call* call);
+  void HandleArrivingSends();
   void RetryBusySends();
   // The log failed: every call waiting for a commit or for journal room is refused.
   void RefuseEverythingWaiting();
@@ -164,6 +169,8 @@ class Owner {
   std::deque<Call*> busy_sends_;
   bool retrying_busy_ = false;
   bool flush_posted_ = false;
+  std::vector<Call*> arriving_sends_;  // Taken by HandleArrivingSends, posted once.
+  bool arriving_posted_ = false;
   std::vector<std::unique_ptr<Page>> page_pool_;
   size_t pages_out_ = 0;
 };
