@@ -7,7 +7,11 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace hoot::base {
 
@@ -52,6 +56,29 @@ class HugePageRegion {
  private:
   char* data_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// Power-of-two blocks carved from huge-page regions and recycled by size, for tables probed
+// at random: a probe into a large table on 4 KiB pages costs a TLB miss (a page walk, slower
+// still in a VM) on top of the cache miss, and no prefetch hides the walk. A block under
+// 2 MiB shares a region with blocks of its size (the region stays with that size); larger
+// ones get regions of their own. Memory is kept for reuse, never returned. Thread-safe.
+class HugePageBlocks {
+ public:
+  static constexpr size_t kMinBlockBytes = 64;
+  // The process's pool (created on first use, never destroyed).
+  static HugePageBlocks& Shared();
+
+  // A block of `bytes` (a power of two, at least kMinBlockBytes), contents unspecified; null
+  // only if the memory cannot be mapped.
+  char* Take(size_t bytes);
+  // Gives back a block Take returned for the same `bytes`.
+  void Give(char* block, size_t bytes);
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<HugePageRegion>> regions_;
+  std::unordered_map<size_t, std::vector<char*>> free_;  // By block size.
 };
 
 }  // namespace hoot::base

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/check.h"
 
@@ -45,9 +46,19 @@ void Dedup::EraseSlot(size_t hole) {
   index_[hole] = 0;
 }
 
+void Dedup::Slots::Assign(size_t count) {
+  HOOT_CHECK(count >= 16 && (count & (count - 1)) == 0);
+  base::HugePageBlocks& blocks = base::HugePageBlocks::Shared();
+  blocks.Give(reinterpret_cast<char*>(data_), bytes());
+  data_ = reinterpret_cast<uint64_t*>(blocks.Take(count * sizeof(uint64_t)));
+  HOOT_CHECK(data_ != nullptr);  // Out of address space: nothing sensible is left to do.
+  size_ = count;
+  std::memset(data_, 0, bytes());
+}
+
 void Dedup::GrowIndex() {
   HOOT_CHECK(window_ < (size_t{1} << 31));
-  index_.assign(std::max<size_t>(16, index_.size() * 2), 0);
+  index_.Assign(std::max<size_t>(16, index_.size() * 2));
   for (size_t position = 0; position < ring_.size(); ++position) {
     IndexInsert(Hash(ring_[position].key), position);
   }

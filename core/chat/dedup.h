@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "base/huge_pages.h"
 
 namespace hoot::core::chat {
 
@@ -102,7 +103,7 @@ class Dedup {
     }
     size_t kept_from = oldest_first.size() > window ? oldest_first.size() - window : 0;
     ring_.clear();
-    index_.assign(16, 0);
+    index_.Assign(16);
     next_ = 0;
     window_ = window;
     for (size_t i = 0; i < oldest_first.size(); ++i) {
@@ -116,10 +117,31 @@ class Dedup {
     }
   }
 
+  // The index's slots, in huge pages (base::HugePageBlocks): W2's 64 indexes of 256 KiB each
+  // on 4 KiB pages made every first probe a page walk as well as a cache miss.
+  class Slots {
+   public:
+    Slots() = default;
+    ~Slots() { base::HugePageBlocks::Shared().Give(reinterpret_cast<char*>(data_), bytes()); }
+    Slots(const Slots&) = delete;
+    Slots& operator=(const Slots&) = delete;
+    // `count` zeroed slots (a power of two, at least 16) in place of the old ones.
+    void Assign(size_t count);
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    uint64_t& operator[](size_t slot) { return data_[slot]; }
+    const uint64_t& operator[](size_t slot) const { return data_[slot]; }
+
+   private:
+    size_t bytes() const { return size_ * sizeof(uint64_t); }
+    uint64_t* data_ = nullptr;
+    size_t size_ = 0;
+  };
+
   std::vector<Slot> ring_;  // Grows to the window, then next_ is the oldest.
   size_t next_ = 0;
   size_t window_ = 0;
-  std::vector<uint64_t> index_;  // A power of two at least twice the entries.
+  Slots index_;  // A power of two at least twice the entries.
 };
 
 // The numbers of an owner's senders, shared by all its channels' tables. A number is held

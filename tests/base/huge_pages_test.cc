@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -61,6 +62,40 @@ TEST(HugePageRegion, MovesItsMappingAndZeroBytesMapNothing) {
   EXPECT_EQ(first.size(), 0u);
   second = HugePageRegion(1);
   EXPECT_NE(second.data(), data);
+}
+
+// Blocks of one size come from shared huge-page regions, distinct and aligned to their size
+// within the region, and a block given back is the next one taken; a block of 2 MiB or more
+// is a region of its own. Each region is advised for huge pages.
+TEST(HugePageBlocks, CarvesRegionsBySizeAndRecyclesWhatIsGivenBack) {
+  HugePageBlocks blocks;  // Not the shared pool: this test sees every block it gets.
+  std::set<char*> taken;
+  constexpr size_t kBytes = 64u << 10;
+  for (int i = 0; i < 40; ++i) {  // More than one 2 MiB region holds.
+    char* block = blocks.Take(kBytes);
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % kBytes, 0u);
+    EXPECT_TRUE(taken.insert(block).second) << "a block handed out twice";
+    block[0] = 1;
+    block[kBytes - 1] = 1;
+  }
+  for (char* block : taken) {
+    for (char* other : taken) {
+      if (block < other) {
+        EXPECT_GE(static_cast<size_t>(other - block), kBytes);
+      }
+    }
+  }
+  EXPECT_NE(SmapsOf(*taken.begin()).find(" hg"), std::string::npos);
+  char* given = *taken.begin();
+  blocks.Give(given, kBytes);
+  EXPECT_EQ(blocks.Take(kBytes), given);
+  char* large = blocks.Take(8u << 20);
+  ASSERT_NE(large, nullptr);
+  EXPECT_EQ(taken.count(large), 0u);
+  large[(8u << 20) - 1] = 1;  // The whole block is writable.
+  blocks.Give(large, 8u << 20);
+  EXPECT_EQ(blocks.Take(8u << 20), large);
 }
 
 }  // namespace

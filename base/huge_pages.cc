@@ -1,0 +1,39 @@
+#include "base/huge_pages.h"
+
+#include "base/check.h"
+
+namespace hoot::base {
+
+HugePageBlocks& HugePageBlocks::Shared() {
+  // Leaked on purpose: tables may give blocks back during static destruction.
+  static HugePageBlocks* const blocks = new HugePageBlocks;
+  return *blocks;
+}
+
+char* HugePageBlocks::Take(size_t bytes) {
+  HOOT_CHECK(bytes >= kMinBlockBytes && (bytes & (bytes - 1)) == 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<char*>& free = free_[bytes];
+  if (free.empty()) {
+    size_t region_bytes = bytes < HugePageRegion::kHugePageBytes ? HugePageRegion::kHugePageBytes
+                                                                 : bytes;
+    auto region = std::make_unique<HugePageRegion>(region_bytes);
+    if (region->data() == nullptr) return nullptr;
+    // Highest address first, so that blocks are handed out from the region's start.
+    for (size_t offset = region->size(); offset >= bytes; offset -= bytes) {
+      free.push_back(region->data() + offset - bytes);
+    }
+    regions_.push_back(std::move(region));
+  }
+  char* block = free.back();
+  free.pop_back();
+  return block;
+}
+
+void HugePageBlocks::Give(char* block, size_t bytes) {
+  if (block == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_[bytes].push_back(block);
+}
+
+}  // namespace hoot::base
