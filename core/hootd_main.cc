@@ -16,6 +16,7 @@
 #include "auth/token.h"
 #include "base/flags.h"
 #include "base/parse.h"
+#include "base/version.h"
 #include "core/repair.h"
 #include "core/server.h"
 #include "proto/wire.h"
@@ -79,6 +80,7 @@ Server flags:
                            this process may run on); without --shards, one shard per core
                            listed. On a machine that also runs clients, leave them a core.
   --no-pin                 do not pin shards to cores
+  --version                the version and the git commit it was built from
   --help                   this text
 
 Token flags:
@@ -190,6 +192,7 @@ struct ServeFlag {
 
 const ServeFlag kServeFlags[] = {
     {{"--help", FlagKind::kSwitch}, nullptr},
+    {{"--version", FlagKind::kSwitch}, nullptr},
     {{"--listen"},
      [](ServerOptions& options, const std::string&, const std::string& value) {
        auto address = hoot::base::ParseHostPort(value);
@@ -305,6 +308,10 @@ int main(int argc, char** argv) {
   for (const auto& [flag, value] : FlagsOrFail(args, specs, "").in_order) {
     if (flag == "--help") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (flag == "--version") {
+      std::puts(hoot::base::VersionLine("hootd").c_str());
       return 0;
     }
     for (const ServeFlag& serve_flag : kServeFlags) {

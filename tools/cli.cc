@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include "base/version.h"
 #include "tools/cli_internal.h"
 
 namespace hoot::tools {
@@ -213,6 +214,14 @@ int Cli::Run(const std::vector<std::string>& args) {
     if (arg == "--") break;
     if (arg == "--help" || arg == "-h") {
       out_ << kUsage << std::flush;
+      return kExitOk;
+    }
+    if (arg == "--version") {
+      out_ << base::VersionLine("hoot") << "\n" << std::flush;
+      return kExitOk;
+    }
+    if (arg == "--version") {
+      out_ << base::VersionLine("hoot") << "\n" << std::flush;
       return kExitOk;
     }
   }

@@ -93,6 +93,7 @@ Flags, anywhere on the line ("--" ends them, so TEXT may start with "-"; --flag=
   --json                   one JSON object per line instead of text (integers exact, 64-bit)
   --timeout DURATION       the bound on connecting and on each request (default 10s); a
                            DURATION is numbers with units d h m s ms, in that order: 500ms, 1m30s
+  --version                the version and the git commit it was built from
   --help                   this text
 
 Output:

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/version.h"
 #include "tools/load/driver.h"
 #include "tools/load/report.h"
 #include "tools/load/workload.h"
@@ -19,6 +20,9 @@ int main(int argc, char** argv) {
   ParsedCommandLine parsed = hoot::load::ParseLoadCommandLine(args);
   switch (parsed.outcome) {
     case ParsedCommandLine::Outcome::kHelp: std::cout << hoot::load::LoadUsage(); return 0;
+    case ParsedCommandLine::Outcome::kVersion:
+      std::cout << hoot::base::VersionLine("hoot-load") << "\n";
+      return 0;
     case ParsedCommandLine::Outcome::kUsageError:
       std::cerr << "hoot-load: " << parsed.error << "\n(hoot-load --help for usage)\n";
       return 2;

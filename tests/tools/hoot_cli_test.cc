@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <streambuf>
 #include <string>
@@ -24,8 +25,10 @@
 #include <vector>
 
 #include "auth/token.h"
+#include "base/version.h"
 #include "tests/server/hootd_process.h"
 #include "tools/cli.h"
+#include "tools/hootd_process.h"
 #include "tools/format.h"
 
 namespace hoot::testing {
@@ -356,6 +359,40 @@ TEST(HootFormat, PrintsTimesTextAndJson) {
 }
 
 // --- The command line, without a server.
+
+// `program --version` run as a process: what it printed, or "" if it did not exit 0.
+std::string VersionOutput(const std::string& path) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return "";
+  pid_t pid = tools::SpawnProcess({path, "--version"}, -1, pipe_fds[1], -1);
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buffer[256];
+  for (ssize_t got; (got = ::read(pipe_fds[0], buffer, sizeof(buffer))) > 0;) {
+    out.append(buffer, static_cast<size_t>(got));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return "";
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
+}
+
+// Each program says which version and which commit it is, the same as the library it was
+// built with; built from a git checkout, the commit is known.
+TEST(HootCli, EveryProgramPrintsItsVersionAndCommit) {
+  const std::pair<std::string, std::string> programs[] = {
+      {"hootd", HOOTD_PATH}, {"hoot", HOOT_PATH}, {"hoot-load", HOOT_LOAD_PATH}};
+  const std::regex line(R"(\S+ \d+\.\d+\.\d+ \(git ([0-9a-f]{12}(-dirty)?|unknown)\)\n)");
+  for (const auto& [name, path] : programs) {
+    std::string out = VersionOutput(path);
+    EXPECT_EQ(out, base::VersionLine(name) + "\n") << name;
+    EXPECT_TRUE(std::regex_match(out, line)) << out;
+  }
+  if (std::filesystem::exists(std::string(HOOT_SOURCE_DIR) + "/.git")) {
+    EXPECT_NE(base::GitCommit(), "unknown") << "built from a checkout, yet no commit recorded";
+  }
+  EXPECT_EQ(Hoot({"--version"}).out, base::VersionLine("hoot") + "\n");
+}
 
 TEST(HootCli, UsageErrorsExitOne) {
   CliRun help = Hoot({"--help"});

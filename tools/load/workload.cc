@@ -87,6 +87,7 @@ Output:
                                 sent/s, acked/s, delivered/s, p99s so far, errors, and
                                 GENERATOR BEHIND when the send schedule lags over 10 ms or the
                                 generator's thread is saturated)
+  --version                     the version and the git commit it was built from
   --help                        this text
 
 DURATION is numbers with units d h m s ms, in that order: 500ms, 2s, 1m30s.
@@ -127,6 +128,7 @@ constexpr base::FlagSpec kFlagSpecs[] = {
     {"--plot", FlagKind::kValue},
     {"--quiet", FlagKind::kSwitch},
     {"--help", FlagKind::kSwitch},
+    {"--version", FlagKind::kSwitch},
 };
 
 ParsedCommandLine UsageError(std::string error) {
@@ -268,6 +270,10 @@ ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
   ParsedCommandLine parsed;
   if (flags.contains("--help")) {
     parsed.outcome = ParsedCommandLine::Outcome::kHelp;
+    return parsed;
+  }
+  if (flags.contains("--version")) {
+    parsed.outcome = ParsedCommandLine::Outcome::kVersion;
     return parsed;
   }
   if (positional.size() > 1) return UsageError("one workload at most, got " + positional[1]);

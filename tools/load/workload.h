@@ -76,7 +76,7 @@ struct LoadConfig {
 };
 
 struct ParsedCommandLine {
-  enum class Outcome : uint8_t { kRun, kHelp, kUsageError };
+  enum class Outcome : uint8_t { kRun, kHelp, kVersion, kUsageError };
   Outcome outcome = Outcome::kRun;
   LoadConfig config;  // For kRun.
   std::string error;  // For kUsageError: one line, without the program name.
