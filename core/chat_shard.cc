@@ -47,6 +47,25 @@ struct Envelopes {
     if (ChatShard* chat = Of(shard)) return chat->owner_->RecyclePage(page);
     delete page;
   }
+  static void ScrapeHere(Shard& shard, core::Envelope& envelope) {
+    auto* scrape = static_cast<Scrape*>(envelope.pointer);
+    ChatShard* chat = Of(shard);
+    if (chat == nullptr) {
+      delete scrape;
+      return;
+    }
+    chat->AddMetrics(scrape->families);
+    chat->PassScrapeOn(scrape);
+  }
+  static void ScrapeBack(Shard& shard, core::Envelope& envelope) {
+    auto* scrape = static_cast<Scrape*>(envelope.pointer);
+    ChatShard* chat = Of(shard);
+    if (chat == nullptr || chat->metrics_ == nullptr) {
+      delete scrape;
+      return;
+    }
+    chat->metrics_->Answer(scrape);
+  }
 };
 
 namespace {
@@ -80,12 +99,22 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
                         chat::Owner::Open(*chat, options, chat->storage_.get(), log_options));
   HOOT_ASSIGN_OR_RETURN(chat->gateway_,
                         chat::Gateway::Listen(shard, *chat, options, signer, limits));
+  if (!options.metrics_host.empty() && shard.id() == 0) {
+    ChatShard* self = chat.get();
+    HOOT_ASSIGN_OR_RETURN(chat->metrics_,
+                          MetricsServer::Listen(shard, options.metrics_host, options.metrics_port,
+                                                [self](Scrape* scrape) {
+                                                  self->AddMetrics(scrape->families);
+                                                  self->PassScrapeOn(scrape);
+                                                }));
+  }
   shard.context = chat.get();
   return chat;
 }
 
 ChatShard::~ChatShard() {
   shard_.context = nullptr;
+  metrics_.reset();
   gateway_.reset();
   owner_.reset();
   storage_.reset();
@@ -97,6 +126,14 @@ void ChatShard::BeginDrain(std::function<void()> drained) {
   drained_ = std::move(drained);
   gateway_->BeginDrain();
   CheckDrained();
+}
+
+void ChatShard::PassScrapeOn(Scrape* scrape) {
+  // Round the shards from home, one at a time.
+  unsigned next = (shard_.id() + 1) % shard_.shard_count();
+  if (next != scrape->home) return shard_.Send(next, MakeEnvelope(&Envelopes::ScrapeHere, scrape));
+  if (next == shard_.id()) return metrics_->Answer(scrape);  // One shard: already home.
+  shard_.Send(next, MakeEnvelope(&Envelopes::ScrapeBack, scrape));
 }
 
 void ChatShard::CheckDrained() {

@@ -24,6 +24,7 @@
 #include "core/chat/ops.h"
 #include "core/chat/owner.h"
 #include "core/connection_limits.h"
+#include "core/metrics_server.h"
 #include "core/server_options.h"
 #include "core/shard.h"
 #include "log/storage.h"
@@ -46,11 +47,17 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   // that is done.
   void BeginDrain(std::function<void()> drained);
   uint16_t port() const { return gateway_->port(); }
+  // Where this shard serves /metrics; 0 if it does not (only shard 0 may).
+  uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  // This shard's metrics (on its thread): its loop, its gateway, its owner and log.
+  void AddMetrics(base::MetricFamilies& families) const;
 
  private:
   friend struct Envelopes;
   ChatShard(Shard& shard, const ServerOptions& options);
   void CheckDrained();
+  // The scrape's next stop: the next shard, or home once every shard has added its part.
+  void PassScrapeOn(Scrape* scrape);
 
   // chat::OwnerHost (the owner's sends go through the shard's rings).
   unsigned shard_id() const override { return shard_.id(); }
@@ -78,6 +85,7 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   std::unique_ptr<log::Storage> storage_;
   std::unique_ptr<chat::Owner> owner_;
   std::unique_ptr<chat::Gateway> gateway_;
+  std::unique_ptr<MetricsServer> metrics_;  // Shard 0's, with --metrics-listen.
   TaskGuard guard_;  // Its tasks and timers do nothing once it is gone.
 };
 

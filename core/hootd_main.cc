@@ -41,6 +41,10 @@ Server flags:
   --listen HOST:PORT       where clients connect (default 127.0.0.1:7420; an IPv6 address in
                            brackets, [::1]:7420; port 0 picks a free port, printed in the
                            ready line)
+  --metrics-listen HOST:PORT
+                           serve Prometheus metrics at http://HOST:PORT/metrics (default:
+                           off; port 0 picks a free port, printed in the ready line;
+                           docs/OPERATIONS.md lists the metrics)
   --data-dir DIR           the data directory (default ./hoot-data): channel logs, journals,
                            the secret and FORMAT (docs/DATA.md describes the layout)
   --shards N               shards (threads pinned one per core); default: what the data
@@ -200,6 +204,13 @@ const ServeFlag kServeFlags[] = {
        options.listen_host = address->host;
        options.port = address->port;
      }},
+    {{"--metrics-listen"},
+     [](ServerOptions& options, const std::string&, const std::string& value) {
+       auto address = hoot::base::ParseHostPort(value);
+       if (!address.ok()) Fail("--metrics-listen: " + std::string(address.status().message()));
+       options.metrics_host = address->host;
+       options.metrics_port = address->port;
+     }},
     {{"--data-dir"}, SetText(&ServerOptions::data_directory)},
     {{"--shards"}, SetCount(&ServerOptions::shards, 1, 256)},
     {{"--secret-file"}, SetText(&ServerOptions::secret_file)},
@@ -340,10 +351,16 @@ int main(int argc, char** argv) {
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
   bool v6 = options.listen_host.find(':') != std::string::npos;
-  std::printf("hootd: ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s)\n",
+  std::string metrics;
+  if (!options.metrics_host.empty()) {
+    bool metrics_v6 = options.metrics_host.find(':') != std::string::npos;
+    metrics = "; metrics on " + std::string(metrics_v6 ? "[" : "") + options.metrics_host +
+              (metrics_v6 ? "]" : "") + ":" + std::to_string((*server)->metrics_port());
+  }
+  std::printf("hootd: ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s%s)\n",
               v6 ? "[" : "", options.listen_host.c_str(), v6 ? "]" : "", (*server)->port(),
               (*server)->shard_count(), (*server)->pinning().c_str(),
-              (*server)->ring_flags().c_str(), options.data_directory.c_str());
+              (*server)->ring_flags().c_str(), options.data_directory.c_str(), metrics.c_str());
   std::fflush(stdout);
   int signal_number = 0;
   sigwait(&signals, &signal_number);

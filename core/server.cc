@@ -195,6 +195,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
     server->stopped_ = true;
     return absl::FailedPreconditionError(server->start_error_);
   }
+  server->metrics_port_ = server->chats_[0]->metrics_port();
   return server;
 }
 

@@ -51,6 +51,8 @@ class Server {
   ~Server();
 
   uint16_t port() const { return port_; }
+  // Where /metrics is served; 0 when ServerOptions::metrics_host is empty.
+  uint16_t metrics_port() const { return metrics_port_; }
   unsigned shard_count() const { return runtime_->shard_count(); }
   const std::string& ring_flags() const { return runtime_->ring_flags(); }
   const std::string& pinning() const { return runtime_->pinning(); }
@@ -72,6 +74,7 @@ class Server {
   ConnectionLimits limits_;
   std::unique_ptr<Runtime> runtime_;
   uint16_t port_ = 0;
+  uint16_t metrics_port_ = 0;
   bool stopped_ = false;
 
   std::mutex mutex_;  // Guards what the shards report while starting and draining.

@@ -48,6 +48,10 @@ struct ServerOptions {
   double send_rate_per_user = 10000;
   double send_burst_per_user = 20000;
   std::chrono::milliseconds shutdown_deadline{10000};
+  // Where GET /metrics is served, on shard 0's ring (core/metrics_server.h); an empty host:
+  // nowhere. Port 0: any free port (Server::metrics_port() says which).
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
 
   // The largest frame of a CHANNEL_LIST or CURSORS answer; a longer answer takes several
   // (tests shrink it to see answers split).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "core/cpu.h"
 
@@ -175,11 +176,13 @@ void Shard::Run() {
     }
     ++stats_.sleeps;
     int64_t timeout_ns = NextTimerDelayNs();
+    auto slept_from = std::chrono::steady_clock::now();
     if (timeout_ns < 0) {
       ring_->Reap(/*wait=*/true);
     } else {
       ring_->ReapWithTimeout(timeout_ns);
     }
+    stats_.sleep_ns += base::NanosSince(slept_from);
     sleeping_.store(false, std::memory_order_relaxed);
   }
   for (std::function<void()>& callback : on_stop_) callback();

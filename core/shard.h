@@ -56,6 +56,7 @@ struct ShardStats {
   uint64_t envelopes_overflowed = 0;  // Sends that found the ring full and waited in order.
   uint64_t doorbells_rung = 0;
   uint64_t timers_fired = 0;
+  uint64_t sleep_ns = 0;  // Time spent waiting in the ring with nothing to do.
 };
 
 using TimerId = uint64_t;

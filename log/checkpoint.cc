@@ -1,7 +1,5 @@
 // LogStore: checkpoints (segments and directories synced, durable lengths recorded) and the
 // journal files they free for reuse.
-#include "log/log_store.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
@@ -11,8 +9,10 @@
 
 #include "base/byte_buffer.h"
 #include "base/check.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "log/log_store.h"
 #include "log/log_store_internal.h"
 
 namespace hoot::log {
@@ -35,6 +35,7 @@ void LogStore::MaybeStartCheckpoint() {
   journal.checkpoint_in_flight = true;
   journal.checkpoint_syncing = false;
   journal.checkpoint_file = journal.current;
+  checkpoint_started_ = std::chrono::steady_clock::now();
   journal.checkpoint_targets.clear();
   for (auto& [name, channel] : channels_) {
     // What the current file's committed entries (and the other file's) need.
@@ -218,6 +219,8 @@ absl::Status LogStore::WriteCheckpointFileNow() {
 
 void LogStore::FinishCheckpoint() {
   Journal& journal = *journal_;
+  ++stats_.checkpoints;
+  stats_.checkpoint_ns.Observe(base::NanosSince(checkpoint_started_));
   journal.checkpoint_in_flight = false;
   journal.checkpoint_syncing = false;
   // It covers what was committed when it started: if the journal moved to the other file

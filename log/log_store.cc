@@ -9,6 +9,7 @@
 
 #include "base/byte_buffer.h"
 #include "base/check.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "log/log_store_internal.h"
@@ -298,6 +299,14 @@ uint64_t LogStore::AppendedSeq(const ChannelLog* channel) { return channel->appe
 const std::string& LogStore::Name(const ChannelLog* channel) { return channel->name; }
 const ChannelDamage& LogStore::Damage(const ChannelLog* channel) { return channel->damage; }
 
+uint64_t LogStore::SegmentDataBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& [name, channel] : channels_) {
+    for (const Segment& segment : channel->segments) bytes += segment.data_bytes;
+  }
+  return bytes;
+}
+
 // ---- Appends and group commit ---------------------------------------------------------------
 
 absl::Status LogStore::EnsureSegmentSpace(ChannelLog* channel, size_t bytes) {
@@ -320,6 +329,7 @@ absl::Status LogStore::EnsureSegmentSpace(ChannelLog* channel, size_t bytes) {
 absl::Status LogStore::SealActiveSegment(ChannelLog* channel) {
   // The sealed segment keeps its handle until a checkpoint has synced it; its index is
   // written only then, so an index always describes data that is on disk.
+  ++stats_.segment_rolls;
   return OpenSegmentForAppend(channel, channel->active().last_seq + 1);
 }
 
@@ -336,11 +346,15 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   size_t segments_before = channel->segments.size();
   absl::Status space = EnsureSegmentSpace(channel, record_bytes);
   if (!space.ok()) {
-    if (absl::IsResourceExhausted(space)) return AppendStatus::kDiskFull;
+    if (absl::IsResourceExhausted(space)) {
+      stats_.disk_full = true;
+      return AppendStatus::kDiskFull;
+    }
     Fail(space);
     return AppendStatus::kFailed;
   }
   bool new_segment = channel->segments.size() != segments_before;
+  stats_.disk_full = false;
 
   RecordView stored = record;
   stored.seq = channel->appended_seq + 1;
@@ -412,6 +426,7 @@ void LogStore::StartCommit() {
     }
     journal.current = 1 - journal.current;
     journal.generation += 1;
+    ++stats_.journal_switches;
     // A seed never used before: entries left in the file from its earlier use, or from a
     // batch torn by a power loss, can never pass for entries of this generation.
     journal.entry_seed = RandomNonZero(options_.random_seed);
@@ -467,6 +482,7 @@ void LogStore::StartCommit() {
   std::weak_ptr<bool> alive = alive_;
   std::string_view write = committing_->bytes.view();
   if (write_offset != 0) write.remove_prefix(kJournalHeaderBytes);
+  commit_started_ = std::chrono::steady_clock::now();
   storage_->WriteThenSync(file.handle, write_offset, write, [this, alive](int32_t result) {
     if (alive.expired() || !*alive.lock()) return;
     CommitDone(result);
@@ -479,11 +495,15 @@ void LogStore::CommitDone(int32_t result) {
   std::unique_ptr<Batch> batch = std::move(committing_);
   if (journal_->spare.capacity() < batch->bytes.capacity()) journal_->spare.Swap(batch->bytes);
   if (result < 0) {
+    ++stats_.commit_failures;
     Fail(base::ErrnoStatus(-result, "journal write+fdatasync " + journal_->files[journal_->current].path));
     return;
   }
   if (failed()) return;
-  ++commits_;
+  ++stats_.commits;
+  stats_.commit_sync_ns.Observe(base::NanosSince(commit_started_));
+  stats_.commit_records.Observe(batch->entries.size());
+  stats_.commit_bytes.Observe(batch->bytes.size());
   std::vector<ChannelLog*> covered;
   for (const Journal::Entry& entry : batch->entries) {
     ChannelLog* channel = entry.channel;
@@ -551,7 +571,7 @@ void LogStore::StartSegmentWrite(ChannelLog* channel) {
     if (to == from) return;
     channel->segment_write_in_flight = true;
     ++segment_writes_in_flight_;
-    ++segment_writes_;
+    ++stats_.segment_writes;
     size_t segment_absolute = chunk.segment;
     std::shared_ptr<CacheChunk> pin = chunk_ptr;
     std::weak_ptr<bool> alive = alive_;

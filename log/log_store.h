@@ -17,6 +17,7 @@
 // Single-threaded: one shard calls everything, and callbacks run from storage Poll().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/metrics.h"
 #include "log/format.h"
 #include "log/storage.h"
 
@@ -96,6 +98,24 @@ class ChannelLog;
 struct Segment;
 struct ChunkPool;
 
+// What a store counts for the operator's metrics (written only by the store's thread).
+struct LogStats {
+  uint64_t commits = 0;
+  uint64_t commit_failures = 0;  // At most one: a failed commit fails the store.
+  // From submitting a commit's journal write (O_DSYNC: the write and its fdatasync) to its
+  // completion, in nanoseconds.
+  base::Histogram commit_sync_ns{base::OneTwoFiveBounds(10'000, 1'000'000'000), 1e-9};
+  base::Histogram commit_records{base::OneTwoFiveBounds(1, 100'000)};
+  base::Histogram commit_bytes{base::OneTwoFiveBounds(100, 10'000'000)};
+  uint64_t journal_switches = 0;  // Commits that moved to the other journal file.
+  uint64_t checkpoints = 0;
+  base::Histogram checkpoint_ns{base::OneTwoFiveBounds(100'000, 100'000'000'000), 1e-9};
+  uint64_t segment_rolls = 0;   // Active segments sealed for a new one.
+  uint64_t segment_writes = 0;  // Writes of records into segment files started.
+  // The last append found the disk full (and none has succeeded since).
+  bool disk_full = false;
+};
+
 class LogStore {
  public:
   // Opens (creating the directories if needed) and recovers: replays both journal files into
@@ -165,9 +185,10 @@ class LogStore {
   // No commit, segment or index write, checkpoint or channel creation in flight and nothing
   // pending.
   bool idle() const;
-  uint64_t commits() const { return commits_; }
-  // Writes of records into segment files started (each takes a whole cache chunk or less).
-  uint64_t segment_writes() const { return segment_writes_; }
+  const LogStats& stats() const { return stats_; }
+  // Bytes of records in the channels' segment files (what the log holds on disk, less the
+  // journal and the indexes).
+  uint64_t SegmentDataBytes() const;
   Storage* storage() const { return storage_; }
 
   // Channel state, for the channel's owner.
@@ -269,8 +290,9 @@ class LogStore {
   size_t index_writes_in_flight_ = 0;
   std::vector<std::function<void(absl::Status)>> index_waiters_;  // Checkpoint() callers.
   std::unique_ptr<Batch> committing_;
-  uint64_t commits_ = 0;
-  uint64_t segment_writes_ = 0;
+  LogStats stats_;
+  std::chrono::steady_clock::time_point commit_started_;
+  std::chrono::steady_clock::time_point checkpoint_started_;
   absl::Status failure_;
   std::function<void(ChannelLog*, uint64_t)> commit_callback_;
   std::function<void(const absl::Status&)> failure_callback_;

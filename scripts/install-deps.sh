@@ -9,6 +9,7 @@ packages=(
   libfuse3-dev fuse3
   e2fsprogs util-linux mount strace
   systemd
+  prometheus
 )
 missing=()
 for package in "${packages[@]}"; do

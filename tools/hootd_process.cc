@@ -28,6 +28,16 @@ pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdou
   return pid < 0 ? -1 : pid;
 }
 
+namespace {
+
+// The port of the HOST:PORT that ends just before `end` in `text`.
+uint16_t PortBefore(const std::string& text, size_t end) {
+  size_t colon = text.rfind(':', end);
+  return static_cast<uint16_t>(std::atoi(text.c_str() + colon + 1));
+}
+
+}  // namespace
+
 absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
                                                std::chrono::seconds ready_within) {
   int out[2];
@@ -47,12 +57,16 @@ absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& a
     ssize_t got = ::read(out[0], buffer, sizeof(buffer));
     if (got <= 0) break;
     seen.append(buffer, static_cast<size_t>(got));
-    // "hootd: ready on HOST:PORT (...)", HOST an IPv4 address or a bracketed IPv6 one.
+    // "hootd: ready on HOST:PORT (...; metrics on HOST:PORT)", HOST an IPv4 address or a
+    // bracketed IPv6 one; the metrics part only with --metrics-listen.
     size_t at = seen.find("ready on ");
     size_t end = at == std::string::npos ? at : seen.find(' ', at + 9);
-    if (end != std::string::npos && seen.find('\n', at) != std::string::npos) {
-      size_t colon = seen.rfind(':', end);
-      return StartedHootd{pid, static_cast<uint16_t>(std::atoi(seen.c_str() + colon + 1)), out[0]};
+    size_t line_end = at == std::string::npos ? at : seen.find('\n', at);
+    if (end != std::string::npos && line_end != std::string::npos) {
+      StartedHootd started{pid, PortBefore(seen, end), 0, out[0]};
+      size_t metrics = seen.find("metrics on ", at);
+      if (metrics < line_end) started.metrics_port = PortBefore(seen, seen.find(')', metrics));
+      return started;
     }
   }
   ::close(out[0]);

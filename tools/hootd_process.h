@@ -23,6 +23,7 @@ pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdou
 struct StartedHootd {
   pid_t pid = -1;
   uint16_t port = 0;
+  uint16_t metrics_port = 0;  // With --metrics-listen: where /metrics is served.
   int stdout_fd = -1;  // The read end of hootd's standard output; the caller closes it.
 };
 

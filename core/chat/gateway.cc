@@ -200,6 +200,7 @@ void Gateway::OnAnswer(Call* call) {
 }
 
 void Gateway::OnFanOut(Page* page) {
+  ++stats_.fanout_pages;
   auto found = subscribers_.find(page->channel);
   if (found != subscribers_.end()) {
     std::shared_ptr<const std::string> shared;  // One copy per gateway, shared by its members.

@@ -59,6 +59,12 @@ class Gateway : public io::TcpHandler, private SessionHost {
   // Calls sent to owners and not yet back.
   size_t calls_out() const { return calls_out_; }
   size_t session_count() const { return sessions_.size(); }
+  const std::unordered_map<uint64_t, std::unique_ptr<ServerSession>>& sessions() const {
+    return sessions_;
+  }
+  // For metrics.
+  const GatewayStats& counters() const { return stats_; }
+  const io::TcpStats& tcp_stats() const { return tcp_->stats(); }
 
   // io::TcpHandler.
   void OnAccept(io::TcpConnection& connection) override;
@@ -86,6 +92,7 @@ class Gateway : public io::TcpHandler, private SessionHost {
   void ReturnPage(Page* page) override { host_.SendPageHome(page); }
   SteadyTime SteadyNow() override { return std::chrono::steady_clock::now(); }
   uint64_t NowUnixNs() override;
+  GatewayStats& stats() override { return stats_; }
 
   Shard& shard_;
   GatewayHost& host_;
@@ -101,6 +108,7 @@ class Gateway : public io::TcpHandler, private SessionHost {
   std::unordered_map<std::string, std::set<Subscription*>> subscribers_;
   uint64_t next_subscription_id_ = 1;
   size_t calls_out_ = 0;
+  GatewayStats stats_;
   bool draining_ = false;
   TimerId housekeeping_timer_ = 0;
   TaskGuard guard_;  // Its tasks and timers do nothing once it is gone.

@@ -174,6 +174,12 @@ void ServerSession::Tick(SteadyTime now) {
 // ---- Writing -------------------------------------------------------------------------------
 
 void ServerSession::SendError(uint32_t correlation_id, ErrorCode code, std::string_view text) {
+  GatewayStats& stats = host_.stats();
+  stats.CountError(code);
+  if (!welcomed_ && !closing_ && proto::ErrorClosesConnection(code) &&
+      code != ErrorCode::kHandshakeTimeout) {
+    stats.CountRefusal(code);
+  }
   proto::Error error;
   error.code = code;
   error.text = text.substr(0, proto::kErrorTextBytesMax);
@@ -189,6 +195,12 @@ void ServerSession::SendError(uint32_t correlation_id, ErrorCode code, std::stri
 
 void ServerSession::SendAnswer(const Call& call) {
   if (std::holds_alternative<std::monostate>(call.result)) return;
+  GatewayStats& stats = host_.stats();
+  if (const auto* refused = std::get_if<Refused>(&call.result)) {
+    stats.CountError(refused->code);
+  } else if (const auto* sent = std::get_if<SentAnswer>(&call.result)) {
+    ++(sent->duplicate ? stats.duplicates_answered : stats.sends_acknowledged);
+  }
   thread_local std::string scratch;
   scratch.clear();
   EncodeAnswer(call.result, call.channel, call.correlation_id, &scratch);
@@ -198,6 +210,7 @@ void ServerSession::SendAnswer(const Call& call) {
 // ---- Requests ------------------------------------------------------------------------------
 
 void ServerSession::HandleFrame(const proto::Frame& frame) {
+  ++host_.stats().frames_by_type[static_cast<uint16_t>(frame.type) & 0xff];
   if (!welcomed_ && frame.type != proto::MessageType::kHello) {
     return SendError(frame.correlation_id, ErrorCode::kUnexpectedType,
                      "the first frame must be HELLO");

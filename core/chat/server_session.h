@@ -18,6 +18,7 @@
 
 #include "auth/token.h"
 #include "core/chat/ops.h"
+#include "core/chat/stats.h"
 #include "core/chat/transport.h"
 #include "core/connection_limits.h"
 #include "core/server_options.h"
@@ -77,6 +78,8 @@ class SessionHost {
   virtual void ReturnPage(Page* page) = 0;
   virtual SteadyTime SteadyNow() = 0;
   virtual uint64_t NowUnixNs() = 0;
+  // The gateway's counters, which its sessions add to.
+  virtual GatewayStats& stats() = 0;
 };
 
 // What every session of a gateway shares (not owned).

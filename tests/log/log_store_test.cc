@@ -102,7 +102,7 @@ TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
   }
   DrainIdle(storage, *store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 50u);
-  EXPECT_EQ(store->commits(), 2u);
+  EXPECT_EQ(store->stats().commits, 2u);
 }
 
 TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpoint) {
@@ -125,14 +125,14 @@ TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpo
   // Durable in the journal, served from the cache, not yet in the segment.
   append(10);
   EXPECT_EQ(LogStore::DurableSeq(channel), 10u);
-  EXPECT_GE((*store)->commits(), 10u);
-  EXPECT_EQ((*store)->segment_writes(), 0u);
+  EXPECT_GE((*store)->stats().commits, 10u);
+  EXPECT_EQ((*store)->stats().segment_writes, 0u);
   // Past one cache chunk (64 KiB of ~1 KiB records): the full chunk is written, once.
   append(60);
-  EXPECT_EQ((*store)->segment_writes(), 1u);
+  EXPECT_EQ((*store)->stats().segment_writes, 1u);
   // A checkpoint needs every committed record in its segment: it writes the tail.
   ASSERT_TRUE((*store)->CheckpointNow().ok());
-  EXPECT_EQ((*store)->segment_writes(), 2u);
+  EXPECT_EQ((*store)->stats().segment_writes, 2u);
   auto records = ReadAll(storage, **store, channel);
   ASSERT_EQ(records.size(), 70u);
   EXPECT_EQ(records.back().second, BodyFor("general", 70, 1000));

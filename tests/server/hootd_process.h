@@ -96,6 +96,7 @@ class HootdProcess {
     process->pid_ = started->pid;
     process->stdout_fd_ = started->stdout_fd;
     process->port_ = started->port;
+    process->metrics_port_ = started->metrics_port;
     process->data_directory_ = options.data_directory;
     process->host_ = options.listen.substr(0, options.listen.rfind(':'));
     if (process->host_.size() > 2 && process->host_.front() == '[') {
@@ -110,6 +111,8 @@ class HootdProcess {
   }
 
   uint16_t port() const { return port_; }
+  // Where /metrics is served (started with --metrics-listen), else 0.
+  uint16_t metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
   const std::string& data_directory() const { return data_directory_; }
 
@@ -165,6 +168,7 @@ class HootdProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;
+  uint16_t metrics_port_ = 0;
   std::string data_directory_;
   std::string host_ = "127.0.0.1";
 };

@@ -69,6 +69,7 @@ class FakeHost : public SessionHost {
   }
   SteadyTime SteadyNow() override { return now; }
   uint64_t NowUnixNs() override { return uint64_t(kNowUnixS) * 1'000'000'000; }
+  GatewayStats& stats() override { return counted; }
 
   // The oldest call not yet taken by the test.
   Call* Take() {
@@ -88,6 +89,7 @@ class FakeHost : public SessionHost {
   std::vector<uint64_t> grace_closes;
   std::vector<std::string> returned;  // The pages handed back, by channel.
   SteadyTime now{};
+  GatewayStats counted;
 };
 
 // One frame the session wrote, decoded.
@@ -253,6 +255,11 @@ TEST_F(ServerSessionTest, ATokenSignedWithAnotherKeyIsRefused) {
   EXPECT_EQ(std::get<proto::Error>(frames[0].message).code, ErrorCode::kAuthFailed);
   EXPECT_FALSE(session_->welcomed());
   EXPECT_TRUE(host_.calls.empty());
+  // Counted for the metrics: a HELLO received, an auth_failed sent, a connection refused.
+  const GatewayStats& counted = host_.counted;
+  EXPECT_EQ(counted.frames_by_type[static_cast<uint16_t>(MessageType::kHello)], 1u);
+  EXPECT_EQ(counted.errors_by_code[static_cast<uint16_t>(ErrorCode::kAuthFailed)], 1u);
+  EXPECT_EQ(counted.refused_by_code[static_cast<uint16_t>(ErrorCode::kAuthFailed)], 1u);
 }
 
 TEST_F(ServerSessionTest, AnExpiredTokenIsRefusedAsExpired) {
@@ -308,6 +315,14 @@ TEST_F(ServerSessionTest, ASendBecomesACallToTheChannelsOwnerAndItsAnswerASent) 
   EXPECT_EQ(frames[0].correlation, 11u);
   EXPECT_EQ(std::get<proto::Sent>(frames[0].message).seq, 17u);
   EXPECT_EQ(session_->requests_in_flight(), 0u);
+  // A retry of it is answered with the original's seq, flagged duplicate: counted apart.
+  session_->OnData(SendFrame(42, 12));
+  Answer(host_.Take(), SentAnswer{1, 17, 99, true});
+  EXPECT_TRUE(std::get<proto::Sent>(Frames().at(0).message).flags & proto::kSentDuplicate);
+  EXPECT_EQ(host_.counted.frames_by_type[static_cast<uint16_t>(MessageType::kSend)], 2u);
+  EXPECT_EQ(host_.counted.sends_acknowledged, 1u);
+  EXPECT_EQ(host_.counted.duplicates_answered, 1u);
+  EXPECT_EQ(host_.counted.refused_by_code, decltype(host_.counted.refused_by_code){});
 }
 
 TEST_F(ServerSessionTest, InvalidRequestsAreRefusedWithoutACall) {
@@ -454,6 +469,7 @@ TEST_F(ServerSessionTest, ASlowReaderIsToldItLagsIsServedFromTheLogAndToldWhenIt
   EXPECT_EQ(std::get<ReplayReadOp>(read->op).after_seq, 4u);
   Page* caught_up = MessagePage("desk", 5, 6);
   caught_up->live_from = 6;
+  size_t caught_up_bytes = caught_up->frames.size();
   Answer(read, ReplayPageAnswer{caught_up});
   frames = Frames();
   EXPECT_EQ(Seqs(frames), (std::vector<uint64_t>{5, 6}));
@@ -462,6 +478,16 @@ TEST_F(ServerSessionTest, ASlowReaderIsToldItLagsIsServedFromTheLogAndToldWhenIt
   EXPECT_EQ(live.mode, proto::StreamMode::kLive);
   EXPECT_EQ(live.delivered_seq, 6u);
   EXPECT_EQ(subscription.state, Subscription::State::kLive);
+  EXPECT_EQ(host_.counted.switches_to_log, 1u);
+  EXPECT_EQ(host_.counted.switches_to_live, 1u);
+  EXPECT_EQ(host_.counted.messages_pushed_live, 0u);
+  EXPECT_EQ(host_.counted.messages_pushed_replay, 2u);
+  // Live again: the next page is pushed, and its bytes counted with the replayed ones.
+  Page* next = MessagePage("desk", 7, 7);
+  EXPECT_EQ(session_->DeliverLive(subscription, *next, &shared), LiveDelivery::kSent);
+  EXPECT_EQ(host_.counted.messages_pushed_live, 1u);
+  EXPECT_EQ(host_.counted.pushed_bytes, caught_up_bytes + next->frames.size());
+  delete next;
 }
 
 TEST_F(ServerSessionTest, UnsubscribeWhileAttachingIsAnsweredAfterSubscribedAndUndoneAtTheOwner) {

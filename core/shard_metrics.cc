@@ -1,0 +1,179 @@
+// Every metric hootd exports, in one place: what each shard adds to a scrape (see
+// docs/OPERATIONS.md, which describes each of them in this order). Names are hoot_*, with
+// the unit last; every sample carries the shard it comes from.
+#include <string>
+
+#include "base/version.h"
+#include "core/chat/server_session.h"
+#include "core/chat_shard.h"
+#include "proto/wire.h"
+
+namespace hoot::core {
+
+namespace {
+
+constexpr double kNanosecond = 1e-9;
+
+// The error codes this version defines, for labelling counts kept by code.
+constexpr uint16_t kErrorCodeLast = static_cast<uint16_t>(proto::ErrorCode::kBusy);
+
+}  // namespace
+
+void ChatShard::AddMetrics(base::MetricFamilies& out) const {
+  const std::string shard_id = std::to_string(shard_.id());
+  const base::Label shard{"shard", shard_id};
+
+  if (shard_.id() == 0) {
+    out.Gauge("hoot_build_info", "The running build: always 1, its version and commit as labels.",
+              {{"version", base::Version()}, {"commit", base::GitCommit()}}, 1);
+  }
+
+  // ---- The shard's loop ------------------------------------------------------------------
+  const ShardStats& loop = shard_.stats();
+  out.Counter("hoot_shard_loop_turns_total", "Turns of the shard's event loop.", {shard},
+              static_cast<double>(loop.turns));
+  out.Counter("hoot_shard_sleep_seconds_total",
+              "Time the shard slept in its ring with nothing to do; busy fraction = 1 - "
+              "rate(this).",
+              {shard}, static_cast<double>(loop.sleep_ns) * kNanosecond);
+  out.Counter("hoot_shard_io_uring_enters_total",
+              "io_uring_enter system calls the shard made to submit or wait.", {shard},
+              static_cast<double>(shard_.ring().enters()));
+  out.Counter("hoot_shard_envelopes_sent_total", "Messages this shard sent to other shards.",
+              {shard}, static_cast<double>(loop.envelopes_sent));
+  out.Counter("hoot_shard_envelopes_overflowed_total",
+              "Messages to other shards that found the ring full and waited in order.", {shard},
+              static_cast<double>(loop.envelopes_overflowed));
+  out.Gauge("hoot_shard_ring_overflow_depth",
+            "Messages waiting now for room in full rings to other shards.", {shard},
+            static_cast<double>(shard_.overflowed()));
+
+  // ---- The gateway: connections, requests, answers, pushes -------------------------------
+  const chat::GatewayStats& gateway = gateway_->counters();
+  const io::TcpStats& tcp = gateway_->tcp_stats();
+  out.Counter("hoot_connections_accepted_total", "Client connections accepted.", {shard},
+              static_cast<double>(tcp.accepted));
+  out.Counter("hoot_accept_errors_total",
+              "Accepts that failed (descriptors exhausted, ...); the listener retries.", {shard},
+              static_cast<double>(tcp.accept_errors));
+  for (uint16_t code = 1; code <= kErrorCodeLast; ++code) {
+    if (gateway.refused_by_code[code] == 0) continue;
+    out.Counter("hoot_connections_refused_total",
+                "Connections closed before their handshake completed, by the error that "
+                "refused them.",
+                {shard, {"reason", proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
+                static_cast<double>(gateway.refused_by_code[code]));
+  }
+  size_t open = 0;
+  size_t welcomed = 0;
+  size_t subscriptions = 0;
+  size_t lagging = 0;
+  base::Histogram queued(base::OneTwoFiveBounds(1000, 100'000'000));
+  for (const auto& [id, session] : gateway_->sessions()) {
+    ++open;
+    if (session->welcomed()) ++welcomed;
+    subscriptions += session->subscriptions().size();
+    for (const auto& [channel, subscription] : session->subscriptions()) {
+      if (subscription->lagging) ++lagging;
+    }
+    queued.Observe(session->transport().outbound_bytes());
+  }
+  out.Gauge("hoot_connections_open", "Client connections open now.", {shard},
+            static_cast<double>(open));
+  out.Gauge("hoot_sessions_authenticated", "Open connections past their handshake.", {shard},
+            static_cast<double>(welcomed));
+  out.Gauge("hoot_subscriptions", "Subscriptions of the connections open now.", {shard},
+            static_cast<double>(subscriptions));
+  out.Gauge("hoot_subscriptions_from_log",
+            "Subscriptions that fell behind and are served from the log now.", {shard},
+            static_cast<double>(lagging));
+  out.Histogram("hoot_outbound_queued_bytes",
+                "Bytes queued for each open connection at the scrape (one observation per "
+                "connection).",
+                {shard}, queued);
+  for (uint16_t type = 0; type < gateway.frames_by_type.size(); ++type) {
+    if (gateway.frames_by_type[type] == 0) continue;
+    auto message_type = static_cast<proto::MessageType>(type);
+    std::string_view name = proto::IsKnownMessageType(type) ? proto::MessageTypeName(message_type)
+                                                            : std::string_view("unknown");
+    out.Counter("hoot_requests_total", "Frames received from clients, by message type.",
+                {shard, {"type", name}}, static_cast<double>(gateway.frames_by_type[type]));
+  }
+  for (uint16_t code = 1; code <= kErrorCodeLast; ++code) {
+    if (gateway.errors_by_code[code] == 0) continue;
+    out.Counter("hoot_errors_total", "ERROR frames sent to clients, by code.",
+                {shard, {"code", proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
+                static_cast<double>(gateway.errors_by_code[code]));
+  }
+  out.Counter(
+      "hoot_timeouts_total", "Connections closed for a timeout, by kind.",
+      {shard, {"kind", "handshake"}},
+      static_cast<double>(
+          gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kHandshakeTimeout)]));
+  out.Counter("hoot_timeouts_total", "", {shard, {"kind", "idle"}},
+              static_cast<double>(
+                  gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kIdleTimeout)]));
+  out.Counter("hoot_sends_acknowledged_total",
+              "SENT answers for new messages (each durable before it was answered).", {shard},
+              static_cast<double>(gateway.sends_acknowledged));
+  out.Counter("hoot_sends_duplicate_total",
+              "SENT answers to retries of messages already in the log (the original's seq).",
+              {shard}, static_cast<double>(gateway.duplicates_answered));
+  out.Counter("hoot_fanout_pages_total", "Fan-out pages this gateway received from owners.",
+              {shard}, static_cast<double>(gateway.fanout_pages));
+  out.Counter("hoot_messages_pushed_total", "MESSAGE pushes to subscribers, by path.",
+              {shard, {"path", "live"}}, static_cast<double>(gateway.messages_pushed_live));
+  out.Counter("hoot_messages_pushed_total", "", {shard, {"path", "log"}},
+              static_cast<double>(gateway.messages_pushed_replay));
+  out.Counter("hoot_pushed_bytes_total", "Bytes of MESSAGE pushes to subscribers.", {shard},
+              static_cast<double>(gateway.pushed_bytes));
+  out.Counter("hoot_slow_consumer_switches_total",
+              "Live subscriptions moved to the log because their socket fell behind "
+              "(to_log), and back once caught up (to_live).",
+              {shard, {"direction", "to_log"}}, static_cast<double>(gateway.switches_to_log));
+  out.Counter("hoot_slow_consumer_switches_total", "", {shard, {"direction", "to_live"}},
+              static_cast<double>(gateway.switches_to_live));
+
+  // ---- The owner's log --------------------------------------------------------------------
+  log::LogStore& store = owner_->store();
+  const log::LogStats& log = store.stats();
+  out.Counter("hoot_commits_total", "Group commits of the shard's journal.", {shard},
+              static_cast<double>(log.commits));
+  out.Counter("hoot_commit_failures_total",
+              "Journal commits whose write or fdatasync failed (the shard's log then stops).",
+              {shard}, static_cast<double>(log.commit_failures));
+  out.Histogram("hoot_commit_sync_seconds",
+                "Time of each commit's O_DSYNC journal write: the write and its fdatasync.",
+                {shard}, log.commit_sync_ns);
+  out.Histogram("hoot_commit_records", "Records per group commit.", {shard}, log.commit_records);
+  out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);
+  out.Counter("hoot_journal_switches_total", "Commits that moved to the other journal file.",
+              {shard}, static_cast<double>(log.journal_switches));
+  out.Counter("hoot_checkpoints_total",
+              "Checkpoints (segments synced, journal space freed) completed.", {shard},
+              static_cast<double>(log.checkpoints));
+  out.Histogram("hoot_checkpoint_seconds", "Time from a checkpoint's start to its end.", {shard},
+                log.checkpoint_ns);
+  out.Counter("hoot_segment_rolls_total", "Segments sealed for a new one.", {shard},
+              static_cast<double>(log.segment_rolls));
+  size_t channels = 0;
+  size_t fenced = 0;
+  for (log::ChannelLog* channel : store.Channels()) {
+    ++channels;
+    if (log::LogStore::Damage(channel).fenced) ++fenced;
+  }
+  out.Gauge("hoot_log_channels", "Channel logs on this shard (the metadata log included).", {shard},
+            static_cast<double>(channels));
+  out.Gauge("hoot_log_channels_fenced",
+            "Channels fenced at damage: appends refused until an operator repairs them.", {shard},
+            static_cast<double>(fenced));
+  out.Gauge("hoot_log_disk_full",
+            "1 while the last append found the disk full (sends answered disk_full).", {shard},
+            log.disk_full ? 1 : 0);
+  out.Gauge("hoot_log_failed", "1 once the shard's log failed for good (storage_failed).", {shard},
+            store.failed() ? 1 : 0);
+  out.Gauge("hoot_log_segment_bytes", "Bytes of records in the shard's segment files.", {shard},
+            static_cast<double>(store.SegmentDataBytes()));
+}
+
+}  // namespace hoot::core
