@@ -84,6 +84,21 @@ int Cli::Send() {
     exit_code = std::max(exit_code, ExitCodeFor(status));
     input_done = true;  // Send nothing more; the messages in flight are still reported.
   };
+  // A send or a wait for `message` failed: a lost connection is recovered, any other failure
+  // refuses the message, which leaves the window. False when the connection is lost for good
+  // (exit_code says so).
+  auto recover_or_refuse = [&](const absl::Status& status,
+                               std::deque<Pending>::iterator message) -> bool {
+    if (IsConnectionFailure(status)) {
+      absl::Status recovered = recover(status);
+      if (recovered.ok()) return true;
+      exit_code = Fail(recovered, "lost the connection to " + server_text_);
+      return false;
+    }
+    window.erase(message);
+    refused(status);
+    return true;
+  };
 
   while (true) {
     while (!input_done && window.size() < kSendWindow && (window.empty() || input_ready())) {
@@ -104,12 +119,8 @@ int Cli::Send() {
           client->SendAsync(channel, window.back().client_message_id, window.back().body);
       if (correlation.ok()) {
         window.back().correlation_id = *correlation;
-      } else if (IsConnectionFailure(correlation.status())) {
-        absl::Status recovered = recover(correlation.status());
-        if (!recovered.ok()) return Fail(recovered, "lost the connection to " + server_text_);
-      } else {
-        window.pop_back();
-        refused(correlation.status());
+      } else if (!recover_or_refuse(correlation.status(), window.end() - 1)) {
+        return exit_code;
       }
     }
     if (window.empty()) break;
@@ -129,12 +140,8 @@ int Cli::Send() {
       }
       out_ << std::flush;
       window.pop_front();
-    } else if (IsConnectionFailure(sent.status())) {
-      absl::Status recovered = recover(sent.status());
-      if (!recovered.ok()) return Fail(recovered, "lost the connection to " + server_text_);
-    } else {
-      window.pop_front();
-      refused(sent.status());
+    } else if (!recover_or_refuse(sent.status(), window.begin())) {
+      return exit_code;
     }
   }
   out_ << std::flush;
