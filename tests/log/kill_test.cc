@@ -20,6 +20,7 @@
 
 #include "log/log_store.h"
 #include "log/uring_storage.h"
+#include "tests/log/log_test_util.h"
 
 namespace hoot::log {
 namespace {
@@ -37,15 +38,12 @@ std::string Body(int channel, uint64_t seq) {
   return body;
 }
 
+// Small files, so that the cycles cross journal switches, checkpoints and segment rolls.
 LogOptions KillOptions(const std::string& directory) {
-  LogOptions options;
-  options.directory = directory;
-  // Small files, so that the cycles cross journal switches, checkpoints and segment rolls.
-  options.journal_file_bytes = 512u << 10;
-  options.segment_bytes = 64u << 10;
-  options.segment_allocate_step_bytes = 16u << 10;
-  options.cache_bytes_per_channel = 32u << 10;
-  return options;
+  return SizedLogOptions(directory, {.segment_bytes = 64u << 10,
+                                     .segment_allocate_step_bytes = 16u << 10,
+                                     .cache_bytes_per_channel = 32u << 10,
+                                     .journal_file_bytes = 512u << 10});
 }
 
 // The child: appends until killed, writing (channel, durable seq) pairs to `report_fd`.

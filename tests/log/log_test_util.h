@@ -1,11 +1,12 @@
 // Logs on the simulated disk for the log tests and the log fuzz targets: options with files
-// small enough that a few records roll segments and switch journal files, and the polling
-// that drives the store's asynchronous calls to completion. No GoogleTest here: the fuzz
-// targets include it too.
+// small enough that a few records roll segments and switch journal files (the real-disk kill
+// test shrinks its files the same way), and the polling that drives the store's asynchronous
+// calls to completion. No GoogleTest here: the fuzz targets include it too.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "log/log_store.h"
@@ -20,14 +21,20 @@ struct SimLogSizes {
   uint64_t journal_file_bytes = kJournalFileBytesMin;
 };
 
-// A log in "data" (the simulated disk's root); a fixed seed gives the same epochs every run.
-inline LogOptions SimLogOptions(const SimLogSizes& sizes, uint64_t random_seed) {
+// A log in `directory`, on the simulated disk or a real one.
+inline LogOptions SizedLogOptions(std::string directory, const SimLogSizes& sizes) {
   LogOptions options;
-  options.directory = "data";
+  options.directory = std::move(directory);
   options.journal_file_bytes = sizes.journal_file_bytes;
   options.segment_bytes = sizes.segment_bytes;
   options.segment_allocate_step_bytes = sizes.segment_allocate_step_bytes;
   options.cache_bytes_per_channel = sizes.cache_bytes_per_channel;
+  return options;
+}
+
+// A log in "data" (the simulated disk's root); a fixed seed gives the same epochs every run.
+inline LogOptions SimLogOptions(const SimLogSizes& sizes, uint64_t random_seed) {
+  LogOptions options = SizedLogOptions("data", sizes);
   options.random_seed = random_seed;
   return options;
 }
