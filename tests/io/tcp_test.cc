@@ -162,30 +162,42 @@ bool ReadExactly(int fd, std::string* out, size_t bytes) {
   return true;
 }
 
+// `count` connections to `port`; one that fails fails the test (the list is then short).
+void ConnectAll(uint16_t port, int count, std::vector<int>* fds) {
+  for (int i = 0; i < count; ++i) {
+    int fd = Connect(port);
+    ASSERT_GE(fd, 0) << i;
+    fds->push_back(fd);
+  }
+}
+
+// Rounds in which every connection writes its message of the round, then reads it back whole.
+void EchoRounds(const std::vector<int>& fds, int rounds,
+                const std::function<std::string(int connection, int round)>& message_of) {
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t i = 0; i < fds.size(); ++i) {
+      std::string message = message_of(static_cast<int>(i), round);
+      ASSERT_EQ(::write(fds[i], message.data(), message.size()),
+                static_cast<ssize_t>(message.size()));
+    }
+    for (size_t i = 0; i < fds.size(); ++i) {
+      std::string expected = message_of(static_cast<int>(i), round);
+      std::string echoed;
+      ASSERT_TRUE(ReadExactly(fds[i], &echoed, expected.size())) << i;
+      ASSERT_EQ(echoed, expected) << i;
+    }
+  }
+}
+
 TEST(TcpTest, HundredsOfConnectionsAreEachEchoedTheirOwnBytes) {
   ServerThread server(Mode::kEcho);
   constexpr int kConnections = 300;
   std::vector<int> fds;
-  for (int i = 0; i < kConnections; ++i) {
-    int fd = Connect(server.port.load());
-    ASSERT_GE(fd, 0) << i;
-    fds.push_back(fd);
-  }
-  for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < kConnections; ++i) {
-      std::string message = "connection " + std::to_string(i) + " round " + std::to_string(round) +
-                            std::string(500 + i, 'x');
-      ASSERT_EQ(::write(fds[i], message.data(), message.size()),
-                static_cast<ssize_t>(message.size()));
-    }
-    for (int i = 0; i < kConnections; ++i) {
-      std::string expected = "connection " + std::to_string(i) + " round " + std::to_string(round) +
-                             std::string(500 + i, 'x');
-      std::string echoed;
-      ASSERT_TRUE(ReadExactly(fds[i], &echoed, expected.size())) << i;
-      ASSERT_EQ(echoed, expected);
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(ConnectAll(server.port.load(), kConnections, &fds));
+  ASSERT_NO_FATAL_FAILURE(EchoRounds(fds, 3, [](int i, int round) {
+    return "connection " + std::to_string(i) + " round " + std::to_string(round) +
+           std::string(500 + i, 'x');
+  }));
   EXPECT_TRUE(server.WaitFor([&] { return server.connections.load() == kConnections; }));
   for (int fd : fds) ::close(fd);
   EXPECT_TRUE(server.WaitFor([&] { return server.connections.load() == 0; }));
@@ -203,28 +215,11 @@ TEST(TcpTest, ConnectionsOutnumberingTheReceiveBuffersAreEachEchoedWhole) {
   ServerThread server(Mode::kEcho, options);
   constexpr int kConnections = 32;
   std::vector<int> fds;
-  for (int i = 0; i < kConnections; ++i) {
-    int fd = Connect(server.port.load());
-    ASSERT_GE(fd, 0) << i;
-    fds.push_back(fd);
-  }
-  auto message_of = [](int i, int round) {
+  ASSERT_NO_FATAL_FAILURE(ConnectAll(server.port.load(), kConnections, &fds));
+  ASSERT_NO_FATAL_FAILURE(EchoRounds(fds, 3, [](int i, int round) {
     return "connection " + std::to_string(i) + " round " + std::to_string(round) +
            std::string(6000 + i, static_cast<char>('a' + i % 26));
-  };
-  for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < kConnections; ++i) {
-      std::string message = message_of(i, round);
-      ASSERT_EQ(::write(fds[i], message.data(), message.size()),
-                static_cast<ssize_t>(message.size()));
-    }
-    for (int i = 0; i < kConnections; ++i) {
-      std::string expected = message_of(i, round);
-      std::string echoed;
-      ASSERT_TRUE(ReadExactly(fds[i], &echoed, expected.size())) << i;
-      ASSERT_EQ(echoed, expected) << i;
-    }
-  }
+  }));
   EXPECT_GT(server.stats().buffer_exhaustions, 0u);
   for (int fd : fds) ::close(fd);
   EXPECT_TRUE(server.WaitFor([&] { return server.connections.load() == 0; }));
@@ -283,11 +278,7 @@ TEST(TcpTest, APeerThatStopsReadingHitsTheOutboundCapAndMemoryStaysBounded) {
 TEST(TcpTest, ShutdownWithTrafficInFlightClosesEveryConnection) {
   ServerThread server(Mode::kFloodOnAccept);
   std::vector<int> fds;
-  for (int i = 0; i < 20; ++i) {
-    int fd = Connect(server.port.load());
-    ASSERT_GE(fd, 0);
-    fds.push_back(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(ConnectAll(server.port.load(), 20, &fds));
   ASSERT_TRUE(server.WaitFor([&] { return server.handler.accepted.load() == 20; }));
   server.RequestShutdown();
   EXPECT_TRUE(server.WaitFor([&] { return server.handler.closed.load() == 20; }));
