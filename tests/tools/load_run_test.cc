@@ -65,6 +65,15 @@ load::Workload SmallOpenLoop() {
   return workload;
 }
 
+// SmallOpenLoop() measured from its first send for `duration`: for cases that look at what
+// the report says rather than at steady rates.
+load::Workload ShortOpenLoop(milliseconds duration) {
+  load::Workload workload = SmallOpenLoop();
+  workload.warmup = milliseconds(0);
+  workload.duration = duration;
+  return workload;
+}
+
 std::string ReportText(const RunResult& result) { return load::FormatReport(result); }
 
 // Runs `config` into *result: set up, and exits with `exit_code` (the report says why not).
@@ -128,10 +137,8 @@ TEST(LoadRun, TheReportSaysHowLongTheGeneratorWaitedForACpu) {
   auto hootd = StartLoadHootd("load-waited");
   ASSERT_NE(hootd, nullptr);
   LoadConfig config = ConfigFor(*hootd);
-  config.workload = SmallOpenLoop();
+  config.workload = ShortOpenLoop(milliseconds(1500));
   config.workload.rate = 4000;
-  config.workload.warmup = milliseconds(0);
-  config.workload.duration = milliseconds(1500);
   const int cpu = core::AllowedCores().back();
   config.cpus = {cpu};
   std::atomic<bool> spinning{true};
@@ -184,10 +191,8 @@ TEST(LoadRun, ServerErrorsMakeTheRunFail) {
   auto hootd = StartHootd("load-limited", 2, {"--send-rate", "20", "--send-burst", "20"});
   ASSERT_NE(hootd, nullptr);
   LoadConfig config = ConfigFor(*hootd);
-  config.workload = SmallOpenLoop();
+  config.workload = ShortOpenLoop(milliseconds(500));
   config.workload.publishers = 1;
-  config.workload.warmup = milliseconds(0);
-  config.workload.duration = milliseconds(500);
   config.workload.drain = milliseconds(2000);
   RunResult result;
   ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 1, &result));
@@ -224,9 +229,7 @@ TEST(LoadRun, JsonAndPlotCarryTheMeasurements) {
   auto hootd = StartLoadHootd("load-json");
   ASSERT_NE(hootd, nullptr);
   LoadConfig config = ConfigFor(*hootd);
-  config.workload = SmallOpenLoop();
-  config.workload.warmup = milliseconds(0);
-  config.workload.duration = milliseconds(1000);
+  config.workload = ShortOpenLoop(milliseconds(1000));
   config.floors = true;
   config.floor_directory = hootd->data_directory();
   RunResult result = load::RunLoad(config, nullptr);
