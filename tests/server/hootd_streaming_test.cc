@@ -132,17 +132,9 @@ TEST(Hootd, StalledReplayResumesWhenTheSocketDrains) {
   auto info = ada->CreateChannel("bulk", proto::Visibility::kPublic);
   ASSERT_TRUE(info.ok());
   constexpr uint64_t kMessages = 600;  // 30 MB: far more than the socket and the pause mark.
-  std::vector<uint32_t> pending;
-  for (uint64_t id = 1; id <= kMessages; ++id) {
-    auto correlation =
-        ada->SendAsync("bulk", id, std::string(50000, static_cast<char>('a' + id % 26)));
-    ASSERT_TRUE(correlation.ok());
-    pending.push_back(*correlation);
-    if (pending.size() == 64 || id == kMessages) {
-      for (uint32_t c : pending) ASSERT_TRUE(ada->WaitSent(c).ok());
-      pending.clear();
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(MustSendPipelined(*ada, "bulk", kMessages, [](uint64_t id) {
+    return std::string(50000, static_cast<char>('a' + id % 26));
+  }));
   auto bo = MustConnect(*hootd, "bo");
   ASSERT_TRUE(bo && bo->Join("bulk").ok());
   MustSubscribe(*bo, "bulk", info->epoch, 0);
@@ -321,16 +313,8 @@ TEST(Hootd, SlowLiveSubscriberFallsBackToTheLogAndCatchesUp) {
   ASSERT_TRUE(info.ok() && bo->Join("fast").ok());
   MustSubscribe(*bo, "fast", info->epoch, 0);
   constexpr uint64_t kMessages = 800;  // 48 MB: several times the 8 MiB outbound cap.
-  std::vector<uint32_t> pending;
-  for (uint64_t id = 1; id <= kMessages; ++id) {
-    auto correlation = ada->SendAsync("fast", id, std::string(60000, 'q'));
-    ASSERT_TRUE(correlation.ok());
-    pending.push_back(*correlation);
-    if (pending.size() == 64 || id == kMessages) {
-      for (uint32_t c : pending) ASSERT_TRUE(ada->WaitSent(c).ok());
-      pending.clear();
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      MustSendPipelined(*ada, "fast", kMessages, [](uint64_t) { return std::string(60000, 'q'); }));
   uint64_t next = 1;
   std::vector<proto::StreamMode> notices;
   while (next <= kMessages) {

@@ -291,15 +291,11 @@ TEST(Hootd, HistoryPagesBothWaysAndResets) {
   auto info = ada->CreateChannel("tape", proto::Visibility::kPublic);
   ASSERT_TRUE(info.ok());
   constexpr uint64_t kMessages = 300;
-  std::vector<uint32_t> pending;
-  for (uint64_t id = 1; id <= kMessages; ++id) {
-    // Bodies large enough that a page spans several HISTORY frames.
-    std::string body(2000 + id, static_cast<char>('a' + id % 26));
-    auto correlation = ada->SendAsync("tape", id, body);
-    ASSERT_TRUE(correlation.ok());
-    pending.push_back(*correlation);
-  }
-  for (uint32_t correlation : pending) ASSERT_TRUE(ada->WaitSent(correlation).ok());
+  // Bodies large enough that a page spans several HISTORY frames.
+  ASSERT_NO_FATAL_FAILURE(MustSendPipelined(
+      *ada, "tape", kMessages,
+      [](uint64_t id) { return std::string(2000 + id, static_cast<char>('a' + id % 26)); },
+      /*window=*/kMessages));
 
   auto forward = ada->FetchHistory("tape", info->epoch, 0, proto::Direction::kForward, 10000);
   ASSERT_TRUE(forward.ok()) << forward.status();

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "client/client.h"
 #include "tests/server/hootd_process.h"
@@ -50,6 +52,23 @@ inline client::Subscribed MustSubscribe(client::Client& client, const std::strin
     return {};
   }
   return std::get<client::Subscribed>(*result);
+}
+
+// Sends messages with ids 1..count to `channel`, `window` of them before waiting for their
+// SENTs, so that the server sees them pipelined.
+inline void MustSendPipelined(client::Client& client, const std::string& channel, uint64_t count,
+                              const std::function<std::string(uint64_t id)>& body_of,
+                              size_t window = 64) {
+  std::vector<uint32_t> pending;
+  for (uint64_t id = 1; id <= count; ++id) {
+    auto correlation = client.SendAsync(channel, id, body_of(id));
+    ASSERT_TRUE(correlation.ok()) << correlation.status();
+    pending.push_back(*correlation);
+    if (pending.size() == window || id == count) {
+      for (uint32_t c : pending) ASSERT_TRUE(client.WaitSent(c).ok());
+      pending.clear();
+    }
+  }
 }
 
 }  // namespace hoot::testing
