@@ -23,15 +23,23 @@ LogOptions SmallOptions() {
       /*random_seed=*/7);
 }
 
-// A store of SmallOptions() on `storage`, with the channel "general" created in it.
-void OpenWithGeneral(SimStorage& storage, std::unique_ptr<LogStore>* store, ChannelLog** channel) {
-  auto opened = LogStore::Open(&storage, SmallOptions());
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  *store = std::move(*opened);
-  auto created = (*store)->CreateChannel("general");
-  ASSERT_TRUE(created.ok()) << created.status();
-  *channel = *created;
-}
+// A store of SmallOptions() on a simulated disk, with the channel "general" created in it:
+// where most cases start. They take its parts apart by name (auto& [storage, store, channel]).
+struct StoreWithGeneral {
+  explicit StoreWithGeneral(uint64_t seed) : storage(SimOptions{.seed = seed}) {}
+  void Open() {
+    auto opened = LogStore::Open(&storage, SmallOptions());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store = std::move(*opened);
+    auto created = store->CreateChannel("general");
+    ASSERT_TRUE(created.ok()) << created.status();
+    channel = *created;
+  }
+
+  SimStorage storage;
+  std::unique_ptr<LogStore> store;
+  ChannelLog* channel = nullptr;
+};
 
 std::string BodyFor(const std::string& channel, uint64_t seq, size_t bytes) {
   std::string body = channel + "#" + std::to_string(seq) + ":";
@@ -62,10 +70,9 @@ std::vector<std::pair<uint64_t, std::string>> ReadAll(Storage& storage, LogStore
 }
 
 TEST(LogStoreTest, AppendsBecomeDurableOnlyWhenTheJournalSyncCompletes) {
-  SimStorage storage(SimOptions{.seed = 3});
-  std::unique_ptr<LogStore> store;
-  ChannelLog* channel = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
+  StoreWithGeneral fixture(/*seed=*/3);
+  ASSERT_NO_FATAL_FAILURE(fixture.Open());
+  auto& [storage, store, channel] = fixture;
   std::vector<std::pair<std::string, uint64_t>> commits;
   store->set_commit_callback(
       [&](ChannelLog* c, uint64_t seq) { commits.emplace_back(LogStore::Name(c), seq); });
@@ -88,10 +95,9 @@ TEST(LogStoreTest, AppendsBecomeDurableOnlyWhenTheJournalSyncCompletes) {
 }
 
 TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
-  SimStorage storage(SimOptions{.seed = 4});
-  std::unique_ptr<LogStore> store;
-  ChannelLog* channel = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
+  StoreWithGeneral fixture(/*seed=*/4);
+  ASSERT_NO_FATAL_FAILURE(fixture.Open());
+  auto& [storage, store, channel] = fixture;
   uint64_t seq = 0;
   ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "one"}, &seq), AppendStatus::kOk);
   store->Flush();
@@ -227,10 +233,9 @@ TEST(LogStoreTest, ChannelCreationTakesTheNameAtOnceAndTheChannelOnceItsFilesAre
 }
 
 TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
-  SimStorage storage(SimOptions{.seed = 9});
-  std::unique_ptr<LogStore> store;
-  ChannelLog* channel = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
+  StoreWithGeneral fixture(/*seed=*/9);
+  ASSERT_NO_FATAL_FAILURE(fixture.Open());
+  auto& [storage, store, channel] = fixture;
   absl::Status reported;
   store->set_failure_callback([&](const absl::Status& status) { reported = status; });
   uint64_t seq = 0;
@@ -247,10 +252,9 @@ TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
 }
 
 TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceReturns) {
-  SimStorage storage(SimOptions{.seed = 11});
-  std::unique_ptr<LogStore> store;
-  ChannelLog* channel = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
+  StoreWithGeneral fixture(/*seed=*/11);
+  ASSERT_NO_FATAL_FAILURE(fixture.Open());
+  auto& [storage, store, channel] = fixture;
   uint64_t seq = 0;
   for (int i = 0; i < 10; ++i) {
     ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "before"}, &seq),
@@ -276,10 +280,9 @@ TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceRetur
 }
 
 TEST(LogStoreTest, JournalFilesAreReusedAfterCheckpointsUnderSustainedLoad) {
-  SimStorage storage(SimOptions{.seed = 12});
-  std::unique_ptr<LogStore> store;
-  ChannelLog* channel = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenWithGeneral(storage, &store, &channel));
+  StoreWithGeneral fixture(/*seed=*/12);
+  ASSERT_NO_FATAL_FAILURE(fixture.Open());
+  auto& [storage, store, channel] = fixture;
   std::string body(900, 'q');
   // About 8 MiB through a pair of 1 MiB journal files.
   for (int i = 0; i < 8000; ++i) {
