@@ -1,6 +1,7 @@
 // bench/e2e: the whole server against the workloads of WORKLOADS.md, in one command. Starts
 // hootd on a fresh data directory (127.0.0.1, any free port, no send-rate limit) and the floor
-// server (bench/floor_server.cc: the least work durable fan-out takes), measures the physical
+// server (bench/floor_server.cc: the least work durable fan-out takes), with hootd's /metrics
+// scraped every second throughout as Prometheus would, measures the physical
 // floors once (the data disk's 4 KiB write + fdatasync, loopback TCP), runs W1..W4 with
 // hoot-load's engine in this process against hootd and then the floor server, workload by
 // workload, stops both, and prints one table: throughput, latencies, ratios to the physical
@@ -18,25 +19,29 @@
 // the client for a core and both get the same cores.
 // Data goes under $HOOT_BENCH_DIR (default build/bench-data)/e2e and is removed at the end.
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
-// found gaps, duplicates, missing deliveries or errors, 3 when a server or a run could not
-// start.
+// found gaps, duplicates, missing deliveries or errors (or a scrape of /metrics failed), 3 when
+// a server or a run could not start.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/parse.h"
 #include "core/cpu.h"
 #include "tools/hootd_process.h"
+#include "tools/http_get.h"
 #include "tools/load/driver.h"
 #include "tools/load/floors.h"
 #include "tools/load/workload.h"
@@ -79,6 +84,56 @@ double Median(std::vector<double> values) {
   size_t middle = values.size() / 2;
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
+
+struct ScrapeSummary {
+  int scrapes = 0;
+  int failures = 0;  // Answers other than 200.
+  double median_ms = 0;
+  size_t bytes_max = 0;
+};
+
+// GET /metrics every second on its own thread until Stop, as a Prometheus server would.
+class MetricsScraper {
+ public:
+  explicit MetricsScraper(uint16_t port)
+      : thread_([this, port] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          while (!stop_) {
+            lock.unlock();
+            auto start = std::chrono::steady_clock::now();
+            hoot::tools::HttpResponse response = hoot::tools::HttpGet(port, "/metrics");
+            double ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
+            lock.lock();
+            durations_ms_.push_back(ms);
+            if (response.status != 200) ++failures_;
+            bytes_max_ = std::max(bytes_max_, response.body.size());
+            stopped_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+          }
+        }) {}
+  ~MetricsScraper() { Stop(); }
+
+  ScrapeSummary Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    stopped_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return ScrapeSummary{static_cast<int>(durations_ms_.size()), failures_, Median(durations_ms_),
+                         bytes_max_};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stop_ = false;
+  std::vector<double> durations_ms_;
+  int failures_ = 0;
+  size_t bytes_max_ = 0;
+  std::thread thread_;  // Last: it uses the rest.
+};
 
 }  // namespace
 
@@ -152,9 +207,17 @@ int main(int argc, char** argv) {
       std::filesystem::path(bench_root ? bench_root : "build/bench-data") / "e2e";
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory / "data");
-  std::vector<std::string> hootd_arguments = {
-      HOOTD_PATH,  "--listen", "127.0.0.1:0", "--data-dir", (directory / "data").string(),
-      "--shards",  std::to_string(shards), "--send-rate", "0"};
+  std::vector<std::string> hootd_arguments = {HOOTD_PATH,
+                                              "--listen",
+                                              "127.0.0.1:0",
+                                              "--data-dir",
+                                              (directory / "data").string(),
+                                              "--shards",
+                                              std::to_string(shards),
+                                              "--send-rate",
+                                              "0",
+                                              "--metrics-listen",
+                                              "127.0.0.1:0"};
   std::vector<std::string> floor_arguments = {FLOOR_SERVER_PATH, "--listen", "127.0.0.1:0",
                                               "--file", (directory / "floor-data").string(),
                                               "--file-mib", "256"};
@@ -228,6 +291,9 @@ int main(int argc, char** argv) {
     exit_code = std::max(exit_code, code);
     return run;
   };
+  // hootd's metrics are scraped every second while it runs, as Prometheus would: its figures
+  // include what metrics cost.
+  MetricsScraper scraper(hootd->metrics_port);
   std::vector<size_t> round_of;  // runs[i] is of round round_of[i] (from 1).
   for (const Workload& workload : workloads) {
     for (unsigned round = 1; round <= rounds; ++round) {
@@ -238,6 +304,7 @@ int main(int argc, char** argv) {
       round_of.push_back(round);
     }
   }
+  ScrapeSummary scrapes = scraper.Stop();
   stop_floor();
   int hootd_status = stop_hootd();
   if (!WIFEXITED(hootd_status) || WEXITSTATUS(hootd_status) != 0) {
@@ -255,6 +322,11 @@ int main(int argc, char** argv) {
       rounds == 1 ? "" : "s", server_cpus.empty() ? "any" : CpuListText(server_cpus).c_str(),
       client_cpus.empty() ? "any" : CpuListText(client_cpus).c_str(), disk_p50 / 1e6,
       disk_p99 / 1e6, loopback->bytes_per_second / 1e9);
+  std::printf(
+      "hootd's /metrics scraped every second throughout, as Prometheus would (its cost is in "
+      "hootd's figures): %d scrapes, %d not 200, median %.2f ms, largest %zu bytes\n\n",
+      scrapes.scrapes, scrapes.failures, scrapes.median_ms, scrapes.bytes_max);
+  if (scrapes.scrapes == 0 || scrapes.failures > 0) exit_code = std::max(exit_code, 1);
   std::printf("%-10s %12s %12s %13s %9s %20s %27s %10s %10s %15s %28s  %s\n", "run",
               "sent msg/s", "acked msg/s", "deliveries/s", "MB/s", "ack p50/p99 ms",
               "e2e p50/p99/p99.9 ms", "e2e p99", "wire", "generator", "gaps/dup/ooo/missing/errors",

@@ -188,6 +188,15 @@ ApplyFlag SetText(std::string ServerOptions::*field) {
   };
 }
 
+ApplyFlag SetHostPort(std::string ServerOptions::*host, uint16_t ServerOptions::*port) {
+  return [=](ServerOptions& options, const std::string& flag, const std::string& value) {
+    auto address = hoot::base::ParseHostPort(value);
+    if (!address.ok()) Fail(flag + ": " + std::string(address.status().message()));
+    options.*host = address->host;
+    options.*port = address->port;
+  };
+}
+
 // The server's flags: each with what it sets (in the order given; --help is main's).
 struct ServeFlag {
   FlagSpec spec;
@@ -197,20 +206,8 @@ struct ServeFlag {
 const ServeFlag kServeFlags[] = {
     {{"--help", FlagKind::kSwitch}, nullptr},
     {{"--version", FlagKind::kSwitch}, nullptr},
-    {{"--listen"},
-     [](ServerOptions& options, const std::string&, const std::string& value) {
-       auto address = hoot::base::ParseHostPort(value);
-       if (!address.ok()) Fail("--listen: " + std::string(address.status().message()));
-       options.listen_host = address->host;
-       options.port = address->port;
-     }},
-    {{"--metrics-listen"},
-     [](ServerOptions& options, const std::string&, const std::string& value) {
-       auto address = hoot::base::ParseHostPort(value);
-       if (!address.ok()) Fail("--metrics-listen: " + std::string(address.status().message()));
-       options.metrics_host = address->host;
-       options.metrics_port = address->port;
-     }},
+    {{"--listen"}, SetHostPort(&ServerOptions::listen_host, &ServerOptions::port)},
+    {{"--metrics-listen"}, SetHostPort(&ServerOptions::metrics_host, &ServerOptions::metrics_port)},
     {{"--data-dir"}, SetText(&ServerOptions::data_directory)},
     {{"--shards"}, SetCount(&ServerOptions::shards, 1, 256)},
     {{"--secret-file"}, SetText(&ServerOptions::secret_file)},

@@ -1,7 +1,9 @@
 // Every metric hootd exports, in one place: what each shard adds to a scrape (see
 // docs/OPERATIONS.md, which describes each of them in this order). Names are hoot_*, with
 // the unit last; every sample carries the shard it comes from.
+#include <array>
 #include <string>
+#include <string_view>
 
 #include "base/version.h"
 #include "core/chat/server_session.h"
@@ -16,6 +18,18 @@ constexpr double kNanosecond = 1e-9;
 
 // The error codes this version defines, for labelling counts kept by code.
 constexpr uint16_t kErrorCodeLast = static_cast<uint16_t>(proto::ErrorCode::kBusy);
+
+// One sample per error code counted at least once, labelled `label`="<code's name>".
+void CountersByErrorCode(base::MetricFamilies& out, std::string_view name, std::string_view help,
+                         const base::Label& shard, std::string_view label,
+                         const std::array<uint64_t, 64>& counts) {
+  for (uint16_t code = 1; code <= kErrorCodeLast; ++code) {
+    if (counts[code] == 0) continue;
+    out.Counter(name, help,
+                {shard, {label, proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
+                static_cast<double>(counts[code]));
+  }
+}
 
 }  // namespace
 
@@ -56,14 +70,10 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
   out.Counter("hoot_accept_errors_total",
               "Accepts that failed (descriptors exhausted, ...); the listener retries.", {shard},
               static_cast<double>(tcp.accept_errors));
-  for (uint16_t code = 1; code <= kErrorCodeLast; ++code) {
-    if (gateway.refused_by_code[code] == 0) continue;
-    out.Counter("hoot_connections_refused_total",
-                "Connections closed before their handshake completed, by the error that "
-                "refused them.",
-                {shard, {"reason", proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
-                static_cast<double>(gateway.refused_by_code[code]));
-  }
+  CountersByErrorCode(out, "hoot_connections_refused_total",
+                      "Connections closed before their handshake completed, by the error that "
+                      "refused them.",
+                      shard, "reason", gateway.refused_by_code);
   size_t open = 0;
   size_t welcomed = 0;
   size_t subscriptions = 0;
@@ -99,12 +109,8 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
     out.Counter("hoot_requests_total", "Frames received from clients, by message type.",
                 {shard, {"type", name}}, static_cast<double>(gateway.frames_by_type[type]));
   }
-  for (uint16_t code = 1; code <= kErrorCodeLast; ++code) {
-    if (gateway.errors_by_code[code] == 0) continue;
-    out.Counter("hoot_errors_total", "ERROR frames sent to clients, by code.",
-                {shard, {"code", proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
-                static_cast<double>(gateway.errors_by_code[code]));
-  }
+  CountersByErrorCode(out, "hoot_errors_total", "ERROR frames sent to clients, by code.", shard,
+                      "code", gateway.errors_by_code);
   out.Counter(
       "hoot_timeouts_total", "Connections closed for a timeout, by kind.",
       {shard, {"kind", "handshake"}},

@@ -18,15 +18,21 @@
 #include <vector>
 
 #include "client/client.h"
+#include "tests/loopback.h"
 #include "tests/server/hootd_process.h"
 #include "tests/server/hootd_test_util.h"
-#include "tests/server/http_get.h"
 #include "tools/hootd_process.h"
+#include "tools/http_get.h"
 
 namespace hoot::testing {
 namespace {
 
 using std::chrono::milliseconds;
+using tools::HttpGet;
+using tools::HttpRequest;
+using tools::HttpResponse;
+using tools::PrometheusQueryValue;
+using tools::SumOfSamples;
 
 std::unique_ptr<HootdProcess> StartWithMetrics(const std::string& name) {
   auto hootd = StartHootd(name, 2, {"--metrics-listen", "127.0.0.1:0", "--send-rate", "0"});

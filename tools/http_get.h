@@ -1,8 +1,10 @@
-// A blocking HTTP/1.1 request to 127.0.0.1 for tests (hootd's /metrics, Prometheus's API),
-// and the few parsers those tests need: a sample in the text exposition format and the value
-// of a Prometheus instant query.
+// A blocking HTTP/1.1 request to 127.0.0.1 (hootd's /metrics, Prometheus's API) for the
+// tests and bench/e2e's scraper, and the few parsers they need: a sample in the text
+// exposition format and the value of a Prometheus instant query.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,9 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/loopback.h"
-
-namespace hoot::testing {
+namespace hoot::tools {
 
 struct HttpResponse {
   int status = 0;  // 0: no answer (connection refused, timed out, not HTTP).
@@ -29,8 +29,16 @@ struct HttpResponse {
 inline HttpResponse HttpRequest(uint16_t port, const std::string& request_line,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   HttpResponse response;
-  int fd = ConnectLoopback(port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (fd < 0) return response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return response;
+  }
   std::string request = request_line + "\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
@@ -101,4 +109,4 @@ inline std::optional<double> PrometheusQueryValue(std::string_view json) {
   return std::strtod(std::string(json.substr(quote + 1)).c_str(), nullptr);
 }
 
-}  // namespace hoot::testing
+}  // namespace hoot::tools
