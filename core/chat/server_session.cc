@@ -35,6 +35,7 @@ ServerSession::ServerSession(uint64_t id, std::unique_ptr<Transport> transport, 
     : id_(id),
       transport_(std::move(transport)),
       host_(host),
+      stats_(host.stats()),
       options_(*config.options),
       signer_(config.signer),
       limits_(config.limits) {
@@ -174,11 +175,10 @@ void ServerSession::Tick(SteadyTime now) {
 // ---- Writing -------------------------------------------------------------------------------
 
 void ServerSession::SendError(uint32_t correlation_id, ErrorCode code, std::string_view text) {
-  GatewayStats& stats = host_.stats();
-  stats.CountError(code);
+  stats_.CountError(code);
   if (!welcomed_ && !closing_ && proto::ErrorClosesConnection(code) &&
       code != ErrorCode::kHandshakeTimeout) {
-    stats.CountRefusal(code);
+    stats_.CountRefusal(code);
   }
   proto::Error error;
   error.code = code;
@@ -195,11 +195,10 @@ void ServerSession::SendError(uint32_t correlation_id, ErrorCode code, std::stri
 
 void ServerSession::SendAnswer(const Call& call) {
   if (std::holds_alternative<std::monostate>(call.result)) return;
-  GatewayStats& stats = host_.stats();
   if (const auto* refused = std::get_if<Refused>(&call.result)) {
-    stats.CountError(refused->code);
+    stats_.CountError(refused->code);
   } else if (const auto* sent = std::get_if<SentAnswer>(&call.result)) {
-    ++(sent->duplicate ? stats.duplicates_answered : stats.sends_acknowledged);
+    ++(sent->duplicate ? stats_.duplicates_answered : stats_.sends_acknowledged);
   }
   thread_local std::string scratch;
   scratch.clear();
@@ -210,7 +209,7 @@ void ServerSession::SendAnswer(const Call& call) {
 // ---- Requests ------------------------------------------------------------------------------
 
 void ServerSession::HandleFrame(const proto::Frame& frame) {
-  ++host_.stats().frames_by_type[static_cast<uint16_t>(frame.type) & 0xff];
+  ++stats_.frames_by_type[static_cast<uint16_t>(frame.type) & 0xff];
   if (!welcomed_ && frame.type != proto::MessageType::kHello) {
     return SendError(frame.correlation_id, ErrorCode::kUnexpectedType,
                      "the first frame must be HELLO");

@@ -78,7 +78,8 @@ class SessionHost {
   virtual void ReturnPage(Page* page) = 0;
   virtual SteadyTime SteadyNow() = 0;
   virtual uint64_t NowUnixNs() = 0;
-  // The gateway's counters, which its sessions add to.
+  // The gateway's counters, which its sessions add to (asked once per session: the same
+  // object for the host's lifetime).
   virtual GatewayStats& stats() = 0;
 };
 
@@ -178,6 +179,9 @@ class ServerSession {
   const uint64_t id_;
   std::unique_ptr<Transport> transport_;
   SessionHost& host_;
+  // host_.stats() once: the host outlives its sessions, and the counters are bumped for every
+  // frame, too often for a virtual call each.
+  GatewayStats& stats_;
   const ServerOptions& options_;
   const auth::TokenSigner* signer_;
   ConnectionLimits* limits_;

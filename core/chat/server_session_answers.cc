@@ -157,16 +157,15 @@ void ServerSession::OnReadAnswer(Call* call) {
         size_t skip = subscription->delivered + 1 - page->first_seq;
         size_t offset = skip == 0 ? 0 : page->frame_ends[skip - 1];
         transport_->Send(std::string_view(page->frames).substr(offset));
-        GatewayStats& stats = host_.stats();
-        stats.messages_pushed_replay += page->last_seq - subscription->delivered;
-        stats.pushed_bytes += page->frames.size() - offset;
+        stats_.messages_pushed_replay += page->last_seq - subscription->delivered;
+        stats_.pushed_bytes += page->frames.size() - offset;
         subscription->delivered = page->last_seq;
       }
       if (subscription->delivered >= page->live_from) {
         subscription->state = Subscription::State::kLive;
         if (subscription->lagging) {
           subscription->lagging = false;
-          ++host_.stats().switches_to_live;
+          ++stats_.switches_to_live;
           proto::StreamLag live;
           live.channel = subscription->channel;
           live.mode = proto::StreamMode::kLive;
@@ -256,9 +255,8 @@ LiveDelivery ServerSession::DeliverLive(Subscription& subscription, const Page& 
   } else {
     transport_->Send(std::string_view(page.frames).substr(offset));
   }
-  GatewayStats& stats = host_.stats();
-  stats.messages_pushed_live += page.last_seq - subscription.delivered;
-  stats.pushed_bytes += page.frames.size() - offset;
+  stats_.messages_pushed_live += page.last_seq - subscription.delivered;
+  stats_.pushed_bytes += page.frames.size() - offset;
   subscription.delivered = page.last_seq;
   return LiveDelivery::kSent;
 }
@@ -266,7 +264,7 @@ LiveDelivery ServerSession::DeliverLive(Subscription& subscription, const Page& 
 void ServerSession::SwitchToLog(Subscription& subscription, uint64_t head_seq) {
   subscription.state = Subscription::State::kReplaying;
   subscription.lagging = true;
-  ++host_.stats().switches_to_log;
+  ++stats_.switches_to_log;
   proto::StreamLag lag;
   lag.channel = subscription.channel;
   lag.mode = proto::StreamMode::kFromLog;
