@@ -354,7 +354,8 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
     return AppendStatus::kFailed;
   }
   bool new_segment = channel->segments.size() != segments_before;
-  stats_.disk_full = false;
+  // Cleared only on the way back from a full disk: every append passes here.
+  if (stats_.disk_full) stats_.disk_full = false;
 
   RecordView stored = record;
   stored.seq = channel->appended_seq + 1;
