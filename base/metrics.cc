@@ -114,16 +114,19 @@ void AppendSample(std::string& samples, std::string_view name, std::string_view 
 
 }  // namespace
 
+void MetricFamilies::AddSample(Type type, std::string_view name, std::string_view help,
+                               std::initializer_list<Label> labels, std::string_view value) {
+  AppendSample(FamilyFor(name, help, type).samples, name, "", LabelSet(labels), value);
+}
+
 void MetricFamilies::Counter(std::string_view name, std::string_view help,
                              std::initializer_list<Label> labels, double value) {
-  AppendSample(FamilyFor(name, help, Type::kCounter).samples, name, "", LabelSet(labels),
-               FormatValue(value));
+  AddSample(Type::kCounter, name, help, labels, FormatValue(value));
 }
 
 void MetricFamilies::Gauge(std::string_view name, std::string_view help,
                            std::initializer_list<Label> labels, double value) {
-  AppendSample(FamilyFor(name, help, Type::kGauge).samples, name, "", LabelSet(labels),
-               FormatValue(value));
+  AddSample(Type::kGauge, name, help, labels, FormatValue(value));
 }
 
 void MetricFamilies::Histogram(std::string_view name, std::string_view help,

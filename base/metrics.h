@@ -4,6 +4,7 @@
 // MetricFamilies, gathers those and renders them once.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -65,6 +66,17 @@ class MetricFamilies {
                double value);
   void Gauge(std::string_view name, std::string_view help, std::initializer_list<Label> labels,
              double value);
+  // Whole numbers (counts, bytes) are rendered exactly: a double would round them past 2^53.
+  template <std::integral T>
+  void Counter(std::string_view name, std::string_view help, std::initializer_list<Label> labels,
+               T value) {
+    AddSample(Type::kCounter, name, help, labels, std::to_string(value));
+  }
+  template <std::integral T>
+  void Gauge(std::string_view name, std::string_view help, std::initializer_list<Label> labels,
+             T value) {
+    AddSample(Type::kGauge, name, help, labels, std::to_string(value));
+  }
   void Histogram(std::string_view name, std::string_view help, std::initializer_list<Label> labels,
                  const base::Histogram& histogram);
   // Appends `other`'s samples to the families of the same name (adding those it lacks).
@@ -83,6 +95,8 @@ class MetricFamilies {
     std::string samples;  // Rendered sample lines.
   };
   Family& FamilyFor(std::string_view name, std::string_view help, Type type);
+  void AddSample(Type type, std::string_view name, std::string_view help,
+                 std::initializer_list<Label> labels, std::string_view value);
 
   std::map<std::string, Family, std::less<>> families_;
   std::vector<std::string> order_;

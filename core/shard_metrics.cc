@@ -27,7 +27,7 @@ void CountersByErrorCode(base::MetricFamilies& out, std::string_view name, std::
     if (counts[code] == 0) continue;
     out.Counter(name, help,
                 {shard, {label, proto::ErrorCodeName(static_cast<proto::ErrorCode>(code))}},
-                static_cast<double>(counts[code]));
+                counts[code]);
   }
 }
 
@@ -45,31 +45,31 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
   // ---- The shard's loop ------------------------------------------------------------------
   const ShardStats& loop = shard_.stats();
   out.Counter("hoot_shard_loop_turns_total", "Turns of the shard's event loop.", {shard},
-              static_cast<double>(loop.turns));
+              loop.turns);
   out.Counter("hoot_shard_sleep_seconds_total",
               "Time the shard slept in its ring with nothing to do; busy fraction = 1 - "
               "rate(this).",
-              {shard}, static_cast<double>(loop.sleep_ns) * kNanosecond);
+              {shard}, loop.sleep_ns * kNanosecond);
   out.Counter("hoot_shard_io_uring_enters_total",
               "io_uring_enter system calls the shard made to submit or wait.", {shard},
-              static_cast<double>(shard_.ring().enters()));
+              shard_.ring().enters());
   out.Counter("hoot_shard_envelopes_sent_total", "Messages this shard sent to other shards.",
-              {shard}, static_cast<double>(loop.envelopes_sent));
+              {shard}, loop.envelopes_sent);
   out.Counter("hoot_shard_envelopes_overflowed_total",
               "Messages to other shards that found the ring full and waited in order.", {shard},
-              static_cast<double>(loop.envelopes_overflowed));
+              loop.envelopes_overflowed);
   out.Gauge("hoot_shard_ring_overflow_depth",
             "Messages waiting now for room in full rings to other shards.", {shard},
-            static_cast<double>(shard_.overflowed()));
+            shard_.overflowed());
 
   // ---- The gateway: connections, requests, answers, pushes -------------------------------
   const chat::GatewayStats& gateway = gateway_->counters();
   const io::TcpStats& tcp = gateway_->tcp_stats();
   out.Counter("hoot_connections_accepted_total", "Client connections accepted.", {shard},
-              static_cast<double>(tcp.accepted));
+              tcp.accepted);
   out.Counter("hoot_accept_errors_total",
               "Accepts that failed (descriptors exhausted, ...); the listener retries.", {shard},
-              static_cast<double>(tcp.accept_errors));
+              tcp.accept_errors);
   CountersByErrorCode(out, "hoot_connections_refused_total",
                       "Connections closed before their handshake completed, by the error that "
                       "refused them.",
@@ -88,15 +88,13 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
     }
     queued.Observe(session->transport().outbound_bytes());
   }
-  out.Gauge("hoot_connections_open", "Client connections open now.", {shard},
-            static_cast<double>(open));
+  out.Gauge("hoot_connections_open", "Client connections open now.", {shard}, open);
   out.Gauge("hoot_sessions_authenticated", "Open connections past their handshake.", {shard},
-            static_cast<double>(welcomed));
+            welcomed);
   out.Gauge("hoot_subscriptions", "Subscriptions of the connections open now.", {shard},
-            static_cast<double>(subscriptions));
+            subscriptions);
   out.Gauge("hoot_subscriptions_from_log",
-            "Subscriptions that fell behind and are served from the log now.", {shard},
-            static_cast<double>(lagging));
+            "Subscriptions that fell behind and are served from the log now.", {shard}, lagging);
   out.Histogram("hoot_outbound_queued_bytes",
                 "Bytes queued for each open connection at the scrape (one observation per "
                 "connection).",
@@ -107,61 +105,57 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
     std::string_view name = proto::IsKnownMessageType(type) ? proto::MessageTypeName(message_type)
                                                             : std::string_view("unknown");
     out.Counter("hoot_requests_total", "Frames received from clients, by message type.",
-                {shard, {"type", name}}, static_cast<double>(gateway.frames_by_type[type]));
+                {shard, {"type", name}}, gateway.frames_by_type[type]);
   }
   CountersByErrorCode(out, "hoot_errors_total", "ERROR frames sent to clients, by code.", shard,
                       "code", gateway.errors_by_code);
-  out.Counter(
-      "hoot_timeouts_total", "Connections closed for a timeout, by kind.",
-      {shard, {"kind", "handshake"}},
-      static_cast<double>(
-          gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kHandshakeTimeout)]));
+  out.Counter("hoot_timeouts_total", "Connections closed for a timeout, by kind.",
+              {shard, {"kind", "handshake"}},
+              gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kHandshakeTimeout)]);
   out.Counter("hoot_timeouts_total", "", {shard, {"kind", "idle"}},
-              static_cast<double>(
-                  gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kIdleTimeout)]));
+              gateway.errors_by_code[static_cast<uint16_t>(proto::ErrorCode::kIdleTimeout)]);
   out.Counter("hoot_sends_acknowledged_total",
               "SENT answers for new messages (each durable before it was answered).", {shard},
-              static_cast<double>(gateway.sends_acknowledged));
+              gateway.sends_acknowledged);
   out.Counter("hoot_sends_duplicate_total",
               "SENT answers to retries of messages already in the log (the original's seq).",
-              {shard}, static_cast<double>(gateway.duplicates_answered));
+              {shard}, gateway.duplicates_answered);
   out.Counter("hoot_fanout_pages_total", "Fan-out pages this gateway received from owners.",
-              {shard}, static_cast<double>(gateway.fanout_pages));
+              {shard}, gateway.fanout_pages);
   out.Counter("hoot_messages_pushed_total", "MESSAGE pushes to subscribers, by path.",
-              {shard, {"path", "live"}}, static_cast<double>(gateway.messages_pushed_live));
+              {shard, {"path", "live"}}, gateway.messages_pushed_live);
   out.Counter("hoot_messages_pushed_total", "", {shard, {"path", "log"}},
-              static_cast<double>(gateway.messages_pushed_replay));
+              gateway.messages_pushed_replay);
   out.Counter("hoot_pushed_bytes_total", "Bytes of MESSAGE pushes to subscribers.", {shard},
-              static_cast<double>(gateway.pushed_bytes));
+              gateway.pushed_bytes);
   out.Counter("hoot_slow_consumer_switches_total",
               "Live subscriptions moved to the log because their socket fell behind "
               "(to_log), and back once caught up (to_live).",
-              {shard, {"direction", "to_log"}}, static_cast<double>(gateway.switches_to_log));
+              {shard, {"direction", "to_log"}}, gateway.switches_to_log);
   out.Counter("hoot_slow_consumer_switches_total", "", {shard, {"direction", "to_live"}},
-              static_cast<double>(gateway.switches_to_live));
+              gateway.switches_to_live);
 
   // ---- The owner's log --------------------------------------------------------------------
   log::LogStore& store = owner_->store();
   const log::LogStats& log = store.stats();
-  out.Counter("hoot_commits_total", "Group commits of the shard's journal.", {shard},
-              static_cast<double>(log.commits));
+  out.Counter("hoot_commits_total", "Group commits of the shard's journal.", {shard}, log.commits);
   out.Counter("hoot_commit_failures_total",
               "Journal commits whose write or fdatasync failed (the shard's log then stops).",
-              {shard}, static_cast<double>(log.commit_failures));
+              {shard}, log.commit_failures);
   out.Histogram("hoot_commit_sync_seconds",
                 "Time of each commit's O_DSYNC journal write: the write and its fdatasync.",
                 {shard}, log.commit_sync_ns);
   out.Histogram("hoot_commit_records", "Records per group commit.", {shard}, log.commit_records);
   out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);
   out.Counter("hoot_journal_switches_total", "Commits that moved to the other journal file.",
-              {shard}, static_cast<double>(log.journal_switches));
+              {shard}, log.journal_switches);
   out.Counter("hoot_checkpoints_total",
               "Checkpoints (segments synced, journal space freed) completed.", {shard},
-              static_cast<double>(log.checkpoints));
+              log.checkpoints);
   out.Histogram("hoot_checkpoint_seconds", "Time from a checkpoint's start to its end.", {shard},
                 log.checkpoint_ns);
   out.Counter("hoot_segment_rolls_total", "Segments sealed for a new one.", {shard},
-              static_cast<double>(log.segment_rolls));
+              log.segment_rolls);
   size_t channels = 0;
   size_t fenced = 0;
   for (log::ChannelLog* channel : store.Channels()) {
@@ -169,17 +163,17 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
     if (log::LogStore::Damage(channel).fenced) ++fenced;
   }
   out.Gauge("hoot_log_channels", "Channel logs on this shard (the metadata log included).", {shard},
-            static_cast<double>(channels));
+            channels);
   out.Gauge("hoot_log_channels_fenced",
             "Channels fenced at damage: appends refused until an operator repairs them.", {shard},
-            static_cast<double>(fenced));
+            fenced);
   out.Gauge("hoot_log_disk_full",
             "1 while the last append found the disk full (sends answered disk_full).", {shard},
             log.disk_full ? 1 : 0);
   out.Gauge("hoot_log_failed", "1 once the shard's log failed for good (storage_failed).", {shard},
             store.failed() ? 1 : 0);
   out.Gauge("hoot_log_segment_bytes", "Bytes of records in the shard's segment files.", {shard},
-            static_cast<double>(store.SegmentDataBytes()));
+            store.SegmentDataBytes());
 }
 
 }  // namespace hoot::core

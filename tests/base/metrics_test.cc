@@ -66,6 +66,18 @@ TEST(MetricFamilies, MergeAppendsSamplesToTheFamiliesOfTheSameName) {
             "# HELP b_total B.\n# TYPE b_total counter\nb_total{shard=\"1\"} 2\n");
 }
 
+TEST(MetricFamilies, WholeNumbersAreRenderedExactly) {
+  MetricFamilies families;
+  families.Counter("bytes_total", "B.", {}, uint64_t{18'446'744'073'709'551'615u});
+  families.Gauge("depth", "D.", {}, size_t{3});
+  families.Gauge("ratio", "R.", {}, 0.25);
+  std::string text = families.Render();
+  // As a double this would be 1.84467441e+19.
+  EXPECT_NE(text.find("bytes_total 18446744073709551615\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("depth 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ratio 0.25\n"), std::string::npos) << text;
+}
+
 TEST(MetricFamilies, LabelValuesAreEscaped) {
   MetricFamilies families;
   families.Gauge("x", "X.", {{"path", "a\\b \"c\"\nd"}}, 1);
