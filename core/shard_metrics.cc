@@ -143,7 +143,8 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
               "Journal commits whose write or fdatasync failed (the shard's log then stops).",
               {shard}, log.commit_failures);
   out.Histogram("hoot_commit_sync_seconds",
-                "Time of each commit's O_DSYNC journal write: the write and its fdatasync.",
+                "From submitting each commit's O_DSYNC journal write (the write and its fdatasync) "
+                "until the shard saw it complete.",
                 {shard}, log.commit_sync_ns);
   out.Histogram("hoot_commit_records", "Records per group commit.", {shard}, log.commit_records);
   out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);

@@ -102,8 +102,8 @@ struct ChunkPool;
 struct LogStats {
   uint64_t commits = 0;
   uint64_t commit_failures = 0;  // At most one: a failed commit fails the store.
-  // From submitting a commit's journal write (O_DSYNC: the write and its fdatasync) to its
-  // completion, in nanoseconds.
+  // From submitting a commit's journal write (O_DSYNC: the write and its fdatasync) until
+  // the store's thread saw it complete (CommitDone), in nanoseconds; successful commits only.
   base::Histogram commit_sync_ns{base::OneTwoFiveBounds(10'000, 1'000'000'000), 1e-9};
   base::Histogram commit_records{base::OneTwoFiveBounds(1, 100'000)};
   base::Histogram commit_bytes{base::OneTwoFiveBounds(100, 10'000'000)};
