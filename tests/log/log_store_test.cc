@@ -239,6 +239,7 @@ TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
   absl::Status reported;
   store->set_failure_callback([&](const absl::Status& status) { reported = status; });
   uint64_t seq = 0;
+  const uint64_t commits_before = store->stats().commits;
   ASSERT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", "x"}, &seq), AppendStatus::kOk);
   storage.FailNextSync("data/journal/0/0.jnl", EIO);
   store->Flush();
@@ -249,6 +250,12 @@ TEST(LogStoreTest, FailedJournalSyncStopsTheStoreForGood) {
   EXPECT_EQ(LogStore::DurableSeq(channel), 0u);
   EXPECT_EQ(store->Append(channel, RecordView{0, 1, 2, "ada", "y"}, &seq),
             AppendStatus::kFailed);
+  // The metrics: one failed commit, not counted as a commit nor timed as one.
+  const LogStats& stats = store->stats();
+  EXPECT_EQ(stats.commit_failures, 1u);
+  EXPECT_EQ(stats.commits, commits_before);
+  EXPECT_EQ(stats.commit_sync_ns.count(), commits_before);
+  EXPECT_FALSE(stats.disk_full);
 }
 
 TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceReturns) {
@@ -261,6 +268,7 @@ TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceRetur
               AppendStatus::kOk);
   }
   DrainIdle(storage, *store);
+  EXPECT_FALSE(store->stats().disk_full);
   storage.set_capacity_bytes(storage.used_bytes());
   AppendStatus status = AppendStatus::kOk;
   std::string big(4000, 'z');
@@ -270,13 +278,19 @@ TEST(LogStoreTest, FullDiskRejectsAppendsWhileReadsGoOnAndRecoversWhenSpaceRetur
     storage.Poll(true);
   }
   EXPECT_EQ(status, AppendStatus::kDiskFull);
+  // The disk_full gauge: set by the refused append, and a full disk fails no commit.
+  EXPECT_TRUE(store->stats().disk_full);
   DrainIdle(storage, *store);
   EXPECT_FALSE(store->failed());
+  EXPECT_TRUE(store->stats().disk_full);
+  EXPECT_EQ(store->stats().commit_failures, 0u);
   uint64_t durable = LogStore::DurableSeq(channel);
   EXPECT_EQ(ReadAll(storage, *store, channel).size(), durable);
+  EXPECT_TRUE(store->stats().disk_full);  // Reads do not clear it.
   storage.set_capacity_bytes(UINT64_MAX);
   EXPECT_EQ(store->Append(channel, RecordView{0, 1, 1, "ada", big}, &seq), AppendStatus::kOk);
   EXPECT_EQ(seq, durable + 1);
+  EXPECT_FALSE(store->stats().disk_full);  // Cleared by the first append with space again.
 }
 
 TEST(LogStoreTest, JournalFilesAreReusedAfterCheckpointsUnderSustainedLoad) {
