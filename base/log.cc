@@ -41,6 +41,10 @@ std::string_view LogLevelName(LogLevel level) {
 }
 
 bool ParseLogLevel(std::string_view name, LogLevel* level) {
+  if (name == "warn") {
+    *level = LogLevel::kWarning;
+    return true;
+  }
   for (LogLevel candidate :
        {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
     if (name == LogLevelName(candidate)) {

@@ -16,7 +16,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 // "debug", "info", "warning", "error".
 std::string_view LogLevelName(LogLevel level);
-// Parses a LogLevelName; false if `name` is none of them.
+// Parses a LogLevelName, or "warn" for warning (what operators type); false if `name` is
+// none of them.
 bool ParseLogLevel(std::string_view name, LogLevel* level);
 
 // Lines below `level` are dropped (default: info). Set before threads start.

@@ -15,6 +15,7 @@
 
 #include "auth/token.h"
 #include "base/flags.h"
+#include "base/log.h"
 #include "base/parse.h"
 #include "base/version.h"
 #include "core/repair.h"
@@ -84,6 +85,8 @@ Server flags:
                            this process may run on); without --shards, one shard per core
                            listed. On a machine that also runs clients, leave them a core.
   --no-pin                 do not pin shards to cores
+  --log-level LEVEL        the least severe log lines written to standard error: debug,
+                           info (the default), warn or error
   --version                the version and the git commit it was built from
   --help                   this text
 
@@ -235,6 +238,15 @@ const ServeFlag kServeFlags[] = {
     {{"--no-pin", FlagKind::kSwitch},
      [](ServerOptions& options, const std::string&, const std::string&) {
        options.pin_shards = false;
+     }},
+    // The process's, not the server's: set here, before any shard's thread starts.
+    {{"--log-level"},
+     [](ServerOptions&, const std::string& flag, const std::string& value) {
+       hoot::base::LogLevel level = hoot::base::LogLevel::kInfo;
+       if (!hoot::base::ParseLogLevel(value, &level)) {
+         Fail(flag + " wants debug, info, warn or error, not \"" + value + "\"");
+       }
+       hoot::base::SetLogLevel(level);
      }},
 };
 

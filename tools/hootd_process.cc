@@ -39,10 +39,10 @@ uint16_t PortBefore(const std::string& text, size_t end) {
 }  // namespace
 
 absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
-                                               std::chrono::seconds ready_within) {
+                                               std::chrono::seconds ready_within, int stderr_fd) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe for hootd's output");
-  pid_t pid = SpawnProcess(args, -1, out[1], -1);
+  pid_t pid = SpawnProcess(args, -1, out[1], stderr_fd);
   ::close(out[1]);
   if (pid < 0) {
     ::close(out[0]);

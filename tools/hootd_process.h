@@ -29,9 +29,11 @@ struct StartedHootd {
 
 // Runs `args` (args[0] is the hootd binary; the flags should include --listen 127.0.0.1:0)
 // and waits at most `ready_within` for the ready line. On failure hootd is killed and reaped
-// and the error carries what it printed.
+// and the error carries what it printed. Its standard error goes to `stderr_fd` (-1: this
+// process's own); the caller closes it.
 absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
-                                               std::chrono::seconds ready_within);
+                                               std::chrono::seconds ready_within,
+                                               int stderr_fd = -1);
 
 // Sends `signal`, then waits at most `limit` for the process to exit (then SIGKILL). Returns
 // the status as waitpid reports it.

@@ -61,6 +61,9 @@ TEST(LogLevelTest, NamesParseBack) {
     ASSERT_TRUE(ParseLogLevel(LogLevelName(level), &parsed));
     EXPECT_EQ(parsed, level);
   }
+  LogLevel warn = LogLevel::kInfo;
+  ASSERT_TRUE(ParseLogLevel("warn", &warn));
+  EXPECT_EQ(warn, LogLevel::kWarning);
   LogLevel unchanged = LogLevel::kWarning;
   EXPECT_FALSE(ParseLogLevel("verbose", &unchanged));
   EXPECT_EQ(unchanged, LogLevel::kWarning);

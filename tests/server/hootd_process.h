@@ -81,6 +81,7 @@ class HootdProcess {
     unsigned shards = 2;
     std::vector<std::string> extra_flags;
     std::string listen = "127.0.0.1:0";  // Or "[::1]:0".
+    int stderr_fd = -1;                  // Where hootd's standard error goes (-1: ours).
   };
 
   static absl::StatusOr<std::unique_ptr<HootdProcess>> Start(const Options& options) {
@@ -90,7 +91,7 @@ class HootdProcess {
     for (std::string& flag : SmallFilesFlags()) args.push_back(flag);
     args.insert(args.end(), options.extra_flags.begin(), options.extra_flags.end());
     absl::StatusOr<tools::StartedHootd> started =
-        tools::StartHootdProcess(args, std::chrono::seconds(60));
+        tools::StartHootdProcess(args, std::chrono::seconds(60), options.stderr_fd);
     if (!started.ok()) return started.status();
     std::unique_ptr<HootdProcess> process(new HootdProcess);
     process->pid_ = started->pid;

@@ -1,6 +1,7 @@
 // hootd end to end: real hootd processes on loopback, driven by the client library. The
 // subscription streams under load are in hootd_streaming_test.cc.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <tuple>
 
 #include "auth/token.h"
@@ -392,7 +394,7 @@ TEST(Hootd, TokenCommandAndHelp) {
   EXPECT_EQ(help_status, 0);
   for (const char* flag : {"--listen", "--data-dir", "--shards", "--secret-file", "--dedup-window",
                            "--handshake-timeout", "--idle-timeout", "--no-pin", "token", "--ttl",
-                           "--max-requests-in-flight", "--max-queued-requests"}) {
+                           "--max-requests-in-flight", "--max-queued-requests", "--log-level"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(hootd->Stop(), 0);
@@ -537,6 +539,66 @@ TEST(Hootd, PinsItsShardsToTheCoresAskedFor) {
   while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
   EXPECT_NE(::pclose(pipe), 0);
   EXPECT_NE(output.find("CPU 1000 is not one this process may run on"), std::string::npos)
+      << output;
+}
+
+// --log-level drops the lines below it. hootd's one line below error on a healthy disk is the
+// warning for a channel whose files are gone: kept at warn, dropped at error. A level hootd
+// does not know is refused before anything starts, like any bad flag.
+TEST(Hootd, LogLevelDropsTheLinesBelowIt) {
+  std::string data = FreshDirectory("log-level");
+  {
+    auto hootd = StartHootdOn(data, 1);
+    ASSERT_NE(hootd, nullptr);
+    auto ada = hootd->Connect("ada");
+    ASSERT_TRUE(ada.ok()) << ada.status();
+    ASSERT_TRUE((*ada)->CreateChannel("desk", proto::Visibility::kPublic).ok());
+    EXPECT_EQ(hootd->Stop(), 0);
+  }
+  std::string stderr_directory = FreshDirectory("log-level-stderr");
+  // What hootd writes to standard error when started at `level` with desk's files gone.
+  auto stderr_at = [&](const std::string& level) -> std::string {
+    std::filesystem::remove_all(data + "/shards/0/channels/desk");
+    std::string path = stderr_directory + "/" + level;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      ADD_FAILURE() << "cannot create " << path;
+      return "";
+    }
+    auto hootd = HootdProcess::Start({.data_directory = data,
+                                      .shards = 1,
+                                      .extra_flags = {"--log-level", level},
+                                      .stderr_fd = fd});
+    ::close(fd);
+    if (!hootd.ok()) {
+      ADD_FAILURE() << hootd.status();
+      return "";
+    }
+    EXPECT_EQ((*hootd)->Stop(), 0);
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  std::string at_warn = stderr_at("warn");
+  EXPECT_NE(at_warn.find(" warning "), std::string::npos) << at_warn;
+  EXPECT_NE(at_warn.find("channel desk has no log on disk"), std::string::npos) << at_warn;
+  std::string at_error = stderr_at("error");
+  EXPECT_EQ(at_error.find("no log on disk"), std::string::npos) << at_error;
+  EXPECT_EQ(at_error.find(" warning "), std::string::npos) << at_error;
+
+  std::string command = std::string(HOOTD_PATH) +
+                        " --log-level verbose --listen 127.0.0.1:0 --data-dir " +
+                        FreshDirectory("log-level-refused") + " 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[512];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  int status = ::pclose(pipe);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(output.find("--log-level wants debug, info, warn or error, not \"verbose\""),
+            std::string::npos)
       << output;
 }
 
