@@ -287,13 +287,14 @@ absl::StatusOr<TokenSigner> TokenSigner::LoadOrCreate(const std::string& path) {
   return FromSecretFile(path);
 }
 
-std::string TokenSigner::Mint(std::string_view user, int64_t expiry_unix_s) const {
+std::string TokenSigner::Mint(std::string_view user, int64_t expiry_unix_s, Role role) const {
   HOOT_CHECK(proto::IsValidUserName(user));
   HOOT_CHECK(expiry_unix_s >= 0);
   std::string token(kTokenPrefix);
   token += user;
   token += '.';
   token += std::to_string(expiry_unix_s);
+  if (role == Role::kAdmin) token += kAdminRoleSuffix;
   const std::string signature = Base64UrlEncode(HmacSha256(key_, token));
   token += '.';
   token += signature;
@@ -311,12 +312,21 @@ TokenCheck TokenSigner::Verify(std::string_view token, int64_t now_unix_s) const
   if (signature_dot < kTokenPrefix.size()) return Malformed("no expiry or signature");
   const std::string_view signed_text = token.substr(0, signature_dot);
   const std::string_view signature_text = token.substr(signature_dot + 1);
-  const size_t expiry_dot = signed_text.rfind('.');
-  if (expiry_dot < kTokenPrefix.size()) return Malformed("no user or no expiry");
+  std::string_view claims = signed_text;  // Up to the expiry.
+  Role role = Role::kUser;
+  if (claims.size() >= kAdminRoleSuffix.size() &&
+      claims.substr(claims.size() - kAdminRoleSuffix.size()) == kAdminRoleSuffix) {
+    role = Role::kAdmin;
+    claims.remove_suffix(kAdminRoleSuffix.size());
+  }
+  const size_t expiry_dot = claims.rfind('.');
+  if (expiry_dot == std::string_view::npos || expiry_dot < kTokenPrefix.size()) {
+    return Malformed("no user or no expiry");
+  }
   const std::string_view user =
-      signed_text.substr(kTokenPrefix.size(), expiry_dot - kTokenPrefix.size());
+      claims.substr(kTokenPrefix.size(), expiry_dot - kTokenPrefix.size());
   if (!proto::IsValidUserName(user)) return Malformed("invalid user name");
-  const std::optional<int64_t> expiry = ParseExpiry(signed_text.substr(expiry_dot + 1));
+  const std::optional<int64_t> expiry = ParseExpiry(claims.substr(expiry_dot + 1));
   if (!expiry.has_value()) return Malformed("expiry is not a decimal number of seconds");
   if (signature_text.size() != kSignatureChars) return Malformed("signature has the wrong length");
   const std::optional<std::string> signature = Base64UrlDecode(signature_text);
@@ -333,6 +343,7 @@ TokenCheck TokenSigner::Verify(std::string_view token, int64_t now_unix_s) const
   }
   TokenCheck check;
   check.user = std::string(user);
+  check.role = role;
   check.expiry_unix_s = *expiry;
   if (*expiry <= now_unix_s) {
     check.error = TokenError::kExpired;

@@ -1,9 +1,11 @@
 // Authentication tokens for hootd and the server secret that signs them.
 //
-// A token is `v1.<user>.<expiry unix seconds>.<signature>` (docs/PROTOCOL.md section 5.1):
-// the signature is the unpadded base64url (RFC 4648 section 5) HMAC-SHA256, keyed with the
-// server secret, of the text before the last dot. User names may contain '.', so a token is
-// split at its last two dots, never its first ones.
+// A token is `v1.<user>.<expiry unix seconds>.<signature>`, or for an operator
+// `v1.<user>.<expiry unix seconds>.admin.<signature>` (docs/PROTOCOL.md section 5.1): the
+// signature is the unpadded base64url (RFC 4648 section 5) HMAC-SHA256, keyed with the
+// server secret, of the text before the last dot, so the role is signed too. User names may
+// contain '.', so a token is split from its end, never at its first dots; an expiry is
+// digits, so "admin" where the expiry would be cannot be mistaken for one.
 //
 // Everything here is control plane: minting runs in `hootd token`, checking once per
 // connection handshake. A TokenSigner is immutable after construction, so one instance may be
@@ -22,6 +24,11 @@
 namespace hoot::auth {
 
 inline constexpr std::string_view kTokenPrefix = "v1.";
+inline constexpr std::string_view kAdminRoleSuffix = ".admin";
+
+// What a token allows beyond its user's own chat: an admin may also make the admin requests
+// (server statistics, any channel's state, every connection).
+enum class Role : uint8_t { kUser, kAdmin };
 inline constexpr size_t kHmacSha256Bytes = 32;
 // Unpadded base64url of 32 bytes: ceil(32 * 8 / 6).
 inline constexpr size_t kSignatureChars = 43;
@@ -43,6 +50,7 @@ struct TokenCheck {
   // Set only when the MAC matched (error is kNone or kExpired); otherwise empty and 0, so that
   // nothing an attacker wrote is mistaken for an authenticated name.
   std::string user;
+  Role role = Role::kUser;
   int64_t expiry_unix_s = 0;
   // Human text for errors, e.g. "token expired at 2026-11-27T10:00:00Z". It never quotes the
   // token's bytes, so it is safe to log or to send back in an ERROR frame.
@@ -74,7 +82,7 @@ class TokenSigner {
   // The token for `user`, valid while now < expiry_unix_s. HOOT_CHECKs that `user` is a valid
   // user name (proto::IsValidUserName) and that the expiry is not negative: a token that
   // Verify would refuse is a programmer error here.
-  std::string Mint(std::string_view user, int64_t expiry_unix_s) const;
+  std::string Mint(std::string_view user, int64_t expiry_unix_s, Role role = Role::kUser) const;
 
   // Checks `token` at time `now_unix_s`. The MAC is compared in constant time and before the
   // expiry is looked at.

@@ -341,20 +341,28 @@ absl::Status Client::Invite(std::string_view channel, std::string_view user) {
   return Call([&] { return session_.Invite(channel, user); }).status();
 }
 
+template <class M, class Take>
+absl::Status Client::TakeFrames(Incoming answer, Clock::time_point deadline, Take&& take) {
+  const uint32_t correlation_id = answer.correlation_id;
+  while (true) {
+    take(std::get<M>(answer.message));
+    if (answer.completes_request) return absl::OkStatus();
+    HOOT_ASSIGN_OR_RETURN(answer, Await(correlation_id, deadline));
+  }
+}
+
 absl::StatusOr<std::vector<ChannelListEntry>> Client::ListChannels() {
   Clock::time_point deadline = Clock::now() + options_.timeout;
   HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.ListChannels(); }));
-  const uint32_t correlation_id = answer.correlation_id;
   std::vector<ChannelListEntry> entries;
-  while (true) {
-    for (const proto::ChannelListEntry& entry :
-         std::get<proto::ChannelList>(answer.message).channels) {
-      entries.push_back(ChannelListEntry{std::string(entry.channel), entry.visibility,
-                                         entry.epoch, entry.head_seq, entry.read_cursor});
-    }
-    if (answer.completes_request) return entries;
-    HOOT_ASSIGN_OR_RETURN(answer, Await(correlation_id, deadline));
-  }
+  HOOT_RETURN_IF_ERROR(TakeFrames<proto::ChannelList>(
+      std::move(answer), deadline, [&](const proto::ChannelList& frame) {
+        for (const proto::ChannelListEntry& entry : frame.channels) {
+          entries.push_back(ChannelListEntry{std::string(entry.channel), entry.visibility,
+                                             entry.epoch, entry.head_seq, entry.read_cursor});
+        }
+      }));
+  return entries;
 }
 
 absl::StatusOr<SubscribeResult> Client::Subscribe(std::string_view channel, uint64_t epoch,
@@ -435,15 +443,14 @@ absl::Status Client::SetCursor(std::string_view channel, uint64_t epoch, uint64_
 absl::StatusOr<std::vector<Cursor>> Client::GetCursors(std::string_view channel) {
   Clock::time_point deadline = Clock::now() + options_.timeout;
   HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.GetCursors(channel); }));
-  const uint32_t correlation_id = answer.correlation_id;
   std::vector<Cursor> cursors;
-  while (true) {
-    for (const proto::CursorEntry& entry : std::get<proto::Cursors>(answer.message).cursors) {
-      cursors.push_back(Cursor{std::string(entry.channel), entry.epoch, entry.seq});
-    }
-    if (answer.completes_request) return cursors;
-    HOOT_ASSIGN_OR_RETURN(answer, Await(correlation_id, deadline));
-  }
+  HOOT_RETURN_IF_ERROR(
+      TakeFrames<proto::Cursors>(std::move(answer), deadline, [&](const proto::Cursors& frame) {
+        for (const proto::CursorEntry& entry : frame.cursors) {
+          cursors.push_back(Cursor{std::string(entry.channel), entry.epoch, entry.seq});
+        }
+      }));
+  return cursors;
 }
 
 absl::StatusOr<std::chrono::nanoseconds> Client::Ping() {
@@ -452,6 +459,58 @@ absl::StatusOr<std::chrono::nanoseconds> Client::Ping() {
   // The session checks that the PONG carries this nonce.
   HOOT_RETURN_IF_ERROR(Call([&] { return session_.Ping(nonce); }).status());
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+}
+
+absl::StatusOr<std::string> Client::AdminStats() {
+  Clock::time_point deadline = Clock::now() + options_.timeout;
+  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.AdminStats(); }));
+  std::string text;
+  HOOT_RETURN_IF_ERROR(TakeFrames<proto::MetricsText>(
+      std::move(answer), deadline,
+      [&](const proto::MetricsText& frame) { text.append(frame.text); }));
+  return text;
+}
+
+absl::StatusOr<ChannelReport> Client::AdminChannel(std::string_view channel) {
+  Clock::time_point deadline = Clock::now() + options_.timeout;
+  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.AdminChannel(channel); }));
+  ChannelReport report;
+  HOOT_RETURN_IF_ERROR(TakeFrames<proto::ChannelReport>(
+      std::move(answer), deadline, [&](const proto::ChannelReport& frame) {
+        // Every frame repeats the figures; the last one's are kept.
+        report.channel = std::string(frame.channel);
+        report.visibility = frame.visibility;
+        report.epoch = frame.epoch;
+        report.first_seq = frame.first_seq;
+        report.head_seq = frame.head_seq;
+        report.fenced = (frame.flags & proto::kChannelFenced) != 0;
+        report.fenced_after_seq = frame.fenced_after_seq;
+        report.segments = frame.segments;
+        report.segment_bytes = frame.segment_bytes;
+        report.subscriptions = frame.subscriptions;
+        report.member_count = frame.member_count;
+        report.invited_count = frame.invited_count;
+        for (const proto::MemberEntry& member : frame.members) {
+          report.members.emplace_back(member.user);
+        }
+      }));
+  return report;
+}
+
+absl::StatusOr<std::vector<ConnectionInfo>> Client::AdminConnections() {
+  Clock::time_point deadline = Clock::now() + options_.timeout;
+  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.AdminConnections(); }));
+  std::vector<ConnectionInfo> connections;
+  HOOT_RETURN_IF_ERROR(TakeFrames<proto::ConnectionList>(
+      std::move(answer), deadline, [&](const proto::ConnectionList& frame) {
+        for (const proto::ConnectionEntry& entry : frame.connections) {
+          connections.push_back(ConnectionInfo{
+              entry.shard, entry.connection_id, std::string(entry.user),
+              std::string(entry.client_name), entry.connected_ms, entry.subscriptions,
+              entry.subscriptions_from_log, entry.requests_in_flight, entry.queued_bytes});
+        }
+      }));
+  return connections;
 }
 
 absl::StatusOr<std::optional<Push>> Client::NextPush(std::chrono::milliseconds timeout) {

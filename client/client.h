@@ -121,6 +121,39 @@ struct Cursor {
   bool operator==(const Cursor&) const = default;
 };
 
+// ADMIN_CHANNEL's answer, every frame's members joined (proto::ChannelReport has the field
+// docs).
+struct ChannelReport {
+  std::string channel;
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  uint64_t head_seq = 0;
+  bool fenced = false;
+  uint64_t fenced_after_seq = 0;
+  uint32_t segments = 0;
+  uint64_t segment_bytes = 0;
+  uint32_t subscriptions = 0;
+  uint32_t member_count = 0;
+  uint32_t invited_count = 0;
+  std::vector<std::string> members;
+  bool operator==(const ChannelReport&) const = default;
+};
+
+// One entry of ADMIN_CONNECTIONS's answer.
+struct ConnectionInfo {
+  unsigned shard = 0;
+  uint64_t connection_id = 0;
+  std::string user;
+  std::string client_name;
+  uint64_t connected_ms = 0;
+  uint32_t subscriptions = 0;
+  uint32_t subscriptions_from_log = 0;
+  uint32_t requests_in_flight = 0;
+  uint64_t queued_bytes = 0;
+  bool operator==(const ConnectionInfo&) const = default;
+};
+
 // Pushes.
 struct Message {
   std::string channel;
@@ -192,6 +225,12 @@ class Client {
   // The round trip of one PING.
   absl::StatusOr<std::chrono::nanoseconds> Ping();
 
+  // The admin requests: they need a token minted with `hootd token --admin` (others are
+  // answered `forbidden`). AdminStats is the server's metrics in the Prometheus text format.
+  absl::StatusOr<std::string> AdminStats();
+  absl::StatusOr<ChannelReport> AdminChannel(std::string_view channel);
+  absl::StatusOr<std::vector<ConnectionInfo>> AdminConnections();
+
   // The oldest push not yet returned, waiting up to `timeout` for one; nullopt if none came.
   // Pushes queued before the connection failed are returned before its error.
   absl::StatusOr<std::optional<Push>> NextPush(std::chrono::milliseconds timeout);
@@ -206,6 +245,10 @@ class Client {
   absl::StatusOr<Incoming> Call(Build&& build);
   absl::Status Flush(Clock::time_point deadline);
   absl::StatusOr<Incoming> Await(uint32_t correlation_id, Clock::time_point deadline);
+  // An answer of several frames of type M (the first is `answer`): `take` sees each, up to
+  // the one that completes the request.
+  template <class M, class Take>
+  absl::Status TakeFrames(Incoming answer, Clock::time_point deadline, Take&& take);
   absl::StatusOr<Incoming> NextFrame(uint32_t correlation_id, std::string_view what,
                                      Clock::time_point deadline);
   void Turn(Clock::time_point deadline);

@@ -74,9 +74,18 @@ bool Answers(MessageType request, MessageType answer) {
     case MessageType::kFetchHistory:
       return answer == MessageType::kHistory || answer == MessageType::kHistoryReset;
     case MessageType::kGetCursors: return answer == MessageType::kCursors;
+    case MessageType::kAdminStats: return answer == MessageType::kMetricsText;
+    case MessageType::kAdminChannel: return answer == MessageType::kChannelReport;
+    case MessageType::kAdminConnections: return answer == MessageType::kConnectionList;
     case MessageType::kPing: return answer == MessageType::kPong;
     default: return false;
   }
+}
+
+// Answers that may take several frames: the one flagged kLastFrame completes the request.
+template <class M>
+bool IsLastFrame(const proto::AnyMessage& message) {
+  return (std::get<M>(message).flags & proto::kLastFrame) != 0;
 }
 
 absl::Status CheckLength(std::string_view what, std::string_view value, size_t bytes_min,
@@ -233,6 +242,17 @@ absl::StatusOr<uint32_t> ClientSession::GetCursors(std::string_view channel) {
 
 absl::StatusOr<uint32_t> ClientSession::Ping(uint64_t nonce) {
   return Encode(proto::Ping{nonce}, Request{.nonce = nonce});
+}
+
+absl::StatusOr<uint32_t> ClientSession::AdminStats() { return Encode(proto::AdminStats{}, {}); }
+
+absl::StatusOr<uint32_t> ClientSession::AdminChannel(std::string_view channel) {
+  HOOT_RETURN_IF_ERROR(CheckChannel(channel));
+  return Encode(proto::AdminChannel{channel}, {});
+}
+
+absl::StatusOr<uint32_t> ClientSession::AdminConnections() {
+  return Encode(proto::AdminConnections{}, {});
 }
 
 absl::Status ClientSession::FeedFrames(
@@ -394,16 +414,22 @@ absl::Status ClientSession::OnAnswer(FrameView& incoming) {
       break;
     }
     case MessageType::kHistory:
-      incoming.completes_request =
-          (std::get<proto::History>(*incoming.message).flags & proto::kLastFrame) != 0;
+      incoming.completes_request = IsLastFrame<proto::History>(*incoming.message);
       break;
     case MessageType::kChannelList:
-      incoming.completes_request =
-          (std::get<proto::ChannelList>(*incoming.message).flags & proto::kLastFrame) != 0;
+      incoming.completes_request = IsLastFrame<proto::ChannelList>(*incoming.message);
       break;
     case MessageType::kCursors:
-      incoming.completes_request =
-          (std::get<proto::Cursors>(*incoming.message).flags & proto::kLastFrame) != 0;
+      incoming.completes_request = IsLastFrame<proto::Cursors>(*incoming.message);
+      break;
+    case MessageType::kMetricsText:
+      incoming.completes_request = IsLastFrame<proto::MetricsText>(*incoming.message);
+      break;
+    case MessageType::kChannelReport:
+      incoming.completes_request = IsLastFrame<proto::ChannelReport>(*incoming.message);
+      break;
+    case MessageType::kConnectionList:
+      incoming.completes_request = IsLastFrame<proto::ConnectionList>(*incoming.message);
       break;
     default: break;
   }

@@ -125,6 +125,10 @@ class ClientSession {
   absl::StatusOr<uint32_t> SetCursor(std::string_view channel, uint64_t epoch, uint64_t seq);
   absl::StatusOr<uint32_t> GetCursors(std::string_view channel);  // Empty: every channel.
   absl::StatusOr<uint32_t> Ping(uint64_t nonce);
+  // Admin requests (an admin token's sessions only; others are answered `forbidden`).
+  absl::StatusOr<uint32_t> AdminStats();
+  absl::StatusOr<uint32_t> AdminChannel(std::string_view channel);
+  absl::StatusOr<uint32_t> AdminConnections();
 
   // --- Inbound.
 

@@ -11,6 +11,7 @@ namespace hoot::core {
 
 using chat::Call;
 using chat::Page;
+using chat::Survey;
 
 namespace {
 
@@ -47,24 +48,20 @@ struct Envelopes {
     if (ChatShard* chat = Of(shard)) return chat->owner_->RecyclePage(page);
     delete page;
   }
-  static void ScrapeHere(Shard& shard, core::Envelope& envelope) {
-    auto* scrape = static_cast<Scrape*>(envelope.pointer);
+  static void SurveyHere(Shard& shard, core::Envelope& envelope) {
+    auto* survey = static_cast<Survey*>(envelope.pointer);
     ChatShard* chat = Of(shard);
     if (chat == nullptr) {
-      delete scrape;
+      delete survey;
       return;
     }
-    chat->AddMetrics(scrape->families);
-    chat->PassScrapeOn(scrape);
+    chat->AddToSurvey(*survey);
+    chat->PassSurveyOn(survey);
   }
-  static void ScrapeBack(Shard& shard, core::Envelope& envelope) {
-    auto* scrape = static_cast<Scrape*>(envelope.pointer);
-    ChatShard* chat = Of(shard);
-    if (chat == nullptr || chat->metrics_ == nullptr) {
-      delete scrape;
-      return;
-    }
-    chat->metrics_->Answer(scrape);
+  static void SurveyBack(Shard& shard, core::Envelope& envelope) {
+    auto* survey = static_cast<Survey*>(envelope.pointer);
+    if (ChatShard* chat = Of(shard)) return chat->SurveyDone(survey);
+    delete survey;
   }
 };
 
@@ -101,12 +98,10 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
                         chat::Gateway::Listen(shard, *chat, options, signer, limits));
   if (!options.metrics_host.empty() && shard.id() == 0) {
     ChatShard* self = chat.get();
-    HOOT_ASSIGN_OR_RETURN(chat->metrics_,
-                          MetricsServer::Listen(shard, options.metrics_host, options.metrics_port,
-                                                [self](Scrape* scrape) {
-                                                  self->AddMetrics(scrape->families);
-                                                  self->PassScrapeOn(scrape);
-                                                }));
+    HOOT_ASSIGN_OR_RETURN(
+        chat->metrics_,
+        MetricsServer::Listen(shard, options.metrics_host, options.metrics_port,
+                              [self](Survey* scrape) { self->StartSurvey(scrape); }));
   }
   shard.context = chat.get();
   return chat;
@@ -128,12 +123,44 @@ void ChatShard::BeginDrain(std::function<void()> drained) {
   CheckDrained();
 }
 
-void ChatShard::PassScrapeOn(Scrape* scrape) {
+// ---- Surveys -------------------------------------------------------------------------------
+
+void ChatShard::StartSurvey(Survey* survey) {
+  survey->home = shard_.id();
+  AddToSurvey(*survey);
+  PassSurveyOn(survey);
+}
+
+void ChatShard::AddToSurvey(Survey& survey) const {
+  if (survey.asks == Survey::Asks::kAdminConnections) {
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& [id, session] : gateway_->sessions()) {
+      if (session->welcomed() && !session->closing()) {
+        survey.connections.push_back(session->Describe(now));
+      }
+    }
+    return;
+  }
+  AddMetrics(survey.families);
+}
+
+void ChatShard::PassSurveyOn(Survey* survey) {
   // Round the shards from home, one at a time.
   unsigned next = (shard_.id() + 1) % shard_.shard_count();
-  if (next != scrape->home) return shard_.Send(next, MakeEnvelope(&Envelopes::ScrapeHere, scrape));
-  if (next == shard_.id()) return metrics_->Answer(scrape);  // One shard: already home.
-  shard_.Send(next, MakeEnvelope(&Envelopes::ScrapeBack, scrape));
+  if (next != survey->home) return shard_.Send(next, MakeEnvelope(&Envelopes::SurveyHere, survey));
+  if (next == shard_.id()) return SurveyDone(survey);  // One shard: already home.
+  shard_.Send(next, MakeEnvelope(&Envelopes::SurveyBack, survey));
+}
+
+void ChatShard::SurveyDone(Survey* survey) {
+  if (survey->asks == Survey::Asks::kMetricsPage) {
+    if (metrics_ == nullptr) {
+      delete survey;
+      return;
+    }
+    return metrics_->Answer(survey);
+  }
+  gateway_->OnSurvey(survey);
 }
 
 void ChatShard::CheckDrained() {

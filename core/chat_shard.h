@@ -56,8 +56,12 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   friend struct Envelopes;
   ChatShard(Shard& shard, const ServerOptions& options);
   void CheckDrained();
-  // The scrape's next stop: the next shard, or home once every shard has added its part.
-  void PassScrapeOn(Scrape* scrape);
+  // A survey (core/chat/ops.h) starts from this shard, adds this shard's part, goes to the
+  // next shard, and is answered once back home.
+  void StartSurvey(chat::Survey* survey);
+  void AddToSurvey(chat::Survey& survey) const;
+  void PassSurveyOn(chat::Survey* survey);
+  void SurveyDone(chat::Survey* survey);
 
   // chat::OwnerHost (the owner's sends go through the shard's rings).
   unsigned shard_id() const override { return shard_.id(); }
@@ -72,6 +76,7 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   void SendToOwner(chat::Call* call) override;
   void SendPageHome(chat::Page* page) override;
   void OnGatewaySettled() override { CheckDrained(); }
+  void SendSurvey(chat::Survey* survey) override { StartSurvey(survey); }
 
   Shard& shard_;
   const ServerOptions& options_;

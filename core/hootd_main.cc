@@ -28,7 +28,7 @@ constexpr char kUsage[] = R"(hootd: the hoot chat server
 
 Usage:
   hootd [flags]                      run the server until SIGTERM or SIGINT
-  hootd token --user NAME [--ttl DURATION] [--data-dir DIR | --secret-file FILE]
+  hootd token --user NAME [--admin] [--ttl DURATION] [--data-dir DIR | --secret-file FILE]
                                      print a token for NAME, signed with the server's secret
   hootd repair --data-dir DIR --channel NAME [--shard N]
                                      with hootd stopped: cut the history of a channel fenced
@@ -93,6 +93,8 @@ Server flags:
 Token flags:
   --user NAME              1 to 64 bytes of A-Z a-z 0-9 . _ -, not starting with '.'
   --ttl DURATION           how long the token is valid: 90s, 30m, 12h, 7d, 1h30m (default 24h)
+  --admin                  an operator's token: it may also make the admin requests (server
+                           statistics, any channel's state, every connection: `hoot admin`)
 
 Repair flags:
   --channel NAME           the fenced channel (its files live on its owner shard)
@@ -119,7 +121,7 @@ using hoot::base::FlagSpec;
 constexpr FlagSpec kTokenFlags[] = {
     {"--help", FlagKind::kSwitch},       {"--user", FlagKind::kValue},
     {"--ttl", FlagKind::kValue},         {"--data-dir", FlagKind::kValue},
-    {"--secret-file", FlagKind::kValue},
+    {"--secret-file", FlagKind::kValue}, {"--admin", FlagKind::kSwitch},
 };
 constexpr FlagSpec kRepairFlags[] = {
     {"--help", FlagKind::kSwitch},
@@ -255,9 +257,12 @@ int MintToken(const std::vector<std::string>& args) {
   std::string ttl = "24h";
   std::string data_directory = "hoot-data";
   std::string secret_file;
+  hoot::auth::Role role = hoot::auth::Role::kUser;
   for (const auto& [flag, value] : FlagsOrFail(args, kTokenFlags, "token").in_order) {
     if (flag == "--user") {
       user = value;
+    } else if (flag == "--admin") {
+      role = hoot::auth::Role::kAdmin;
     } else if (flag == "--ttl") {
       ttl = value;
     } else if (flag == "--data-dir") {
@@ -284,7 +289,7 @@ int MintToken(const std::vector<std::string>& args) {
          " (start hootd once to create it, or pass --secret-file)");
   }
   int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + seconds;
-  std::printf("%s\n", signer->Mint(user, expiry).c_str());
+  std::printf("%s\n", signer->Mint(user, expiry, role).c_str());
   return 0;
 }
 

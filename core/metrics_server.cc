@@ -80,15 +80,15 @@ void MetricsServer::Handle(io::TcpConnection& connection, Request& request) {
   if (method != "GET" && method != "HEAD") {
     return Respond(connection, "405 Method Not Allowed", "/metrics takes GET\n");
   }
-  auto* scrape = new Scrape;
-  scrape->home = shard_.id();
+  auto* scrape = new chat::Survey;
+  scrape->asks = chat::Survey::Asks::kMetricsPage;
   scrape->connection_id = connection.id();
   scrape->head_only = method == "HEAD";
   start_scrape_(scrape);
 }
 
-void MetricsServer::Answer(Scrape* scrape) {
-  std::unique_ptr<Scrape> owned(scrape);
+void MetricsServer::Answer(chat::Survey* scrape) {
+  std::unique_ptr<chat::Survey> owned(scrape);
   auto found = requests_.find(scrape->connection_id);
   if (found == requests_.end()) return;  // The scraper left.
   Respond(*found->second.connection, "200 OK", scrape->families.Render(), scrape->head_only);

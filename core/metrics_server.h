@@ -3,10 +3,9 @@
 // metrics in the Prometheus text format 0.0.4, 404 for another path, 405 for another method,
 // 400 for what is not an HTTP request, and closes each connection after its answer.
 //
-// A scrape is one object that travels the shards in turn over the runtime's rings: each
-// shard adds its own counters on its own thread (so they stay plain, unshared numbers), and
-// the last sends it back to the shard that serves the connection. Only one envelope holds it
-// at any time, so whoever holds it when the shards stop frees it.
+// A scrape is a chat::Survey (core/chat/ops.h) that travels the shards in turn over the
+// runtime's rings, each adding its own counters on its own thread, and comes back to the
+// shard that serves the connection.
 #pragma once
 
 #include <chrono>
@@ -18,22 +17,16 @@
 
 #include "absl/status/statusor.h"
 #include "base/metrics.h"
+#include "core/chat/ops.h"
 #include "core/shard.h"
 #include "io/tcp.h"
 
 namespace hoot::core {
 
-struct Scrape {
-  unsigned home = 0;           // The shard whose MetricsServer answers.
-  uint64_t connection_id = 0;  // Its connection, which may be gone when the scrape is back.
-  bool head_only = false;      // HEAD: the headers alone.
-  base::MetricFamilies families;
-};
-
 class MetricsServer : public io::TcpHandler {
  public:
   // Sends the scrape around the shards; MetricsServer::Answer takes it back.
-  using StartScrape = std::function<void(Scrape* scrape)>;
+  using StartScrape = std::function<void(chat::Survey* scrape)>;
 
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Listen(Shard& shard,
                                                                const std::string& host,
@@ -44,7 +37,7 @@ class MetricsServer : public io::TcpHandler {
   uint16_t port() const { return tcp_->port(); }
   // The scrape, back from its round of the shards: answers its connection (if still open)
   // and frees it.
-  void Answer(Scrape* scrape);
+  void Answer(chat::Survey* scrape);
   // Closes every connection (shutdown).
   void Shutdown() { tcp_->Shutdown(); }
 

@@ -301,10 +301,15 @@ const ChannelDamage& LogStore::Damage(const ChannelLog* channel) { return channe
 
 uint64_t LogStore::SegmentDataBytes() const {
   uint64_t bytes = 0;
-  for (const auto& [name, channel] : channels_) {
-    for (const Segment& segment : channel->segments) bytes += segment.data_bytes;
-  }
+  for (const auto& [name, channel] : channels_) bytes += Footprint(channel.get()).data_bytes;
   return bytes;
+}
+
+ChannelFootprint LogStore::Footprint(const ChannelLog* channel) {
+  ChannelFootprint footprint;
+  footprint.segments = channel->segments.size();
+  for (const Segment& segment : channel->segments) footprint.data_bytes += segment.data_bytes;
+  return footprint;
 }
 
 // ---- Appends and group commit ---------------------------------------------------------------

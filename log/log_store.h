@@ -94,6 +94,12 @@ struct CutReport {
   uint64_t truncated_bytes = 0;
 };
 
+// What one channel's log holds on disk.
+struct ChannelFootprint {
+  size_t segments = 0;      // Segment files.
+  uint64_t data_bytes = 0;  // Record bytes in them.
+};
+
 class ChannelLog;
 struct Segment;
 struct ChunkPool;
@@ -198,6 +204,7 @@ class LogStore {
   static uint64_t AppendedSeq(const ChannelLog* channel);
   static const std::string& Name(const ChannelLog* channel);
   static const ChannelDamage& Damage(const ChannelLog* channel);
+  static ChannelFootprint Footprint(const ChannelLog* channel);
 
  private:
   class Journal;

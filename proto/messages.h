@@ -160,6 +160,34 @@ struct GetCursors {
   bool operator==(const GetCursors&) const = default;
 };
 
+// The admin requests (an admin token's sessions only; see PROTOCOL.md section 5.x).
+// ADMIN_STATS: every shard's metrics, as METRICS_TEXT.
+struct AdminStats {
+  static constexpr MessageType kType = MessageType::kAdminStats;
+  template <class M, class V>
+  static constexpr void Fields(M&, V&) {}
+  bool operator==(const AdminStats&) const = default;
+};
+
+// ADMIN_CHANNEL: one channel as its owner sees it, as CHANNEL_REPORT.
+struct AdminChannel {
+  static constexpr MessageType kType = MessageType::kAdminChannel;
+  std::string_view channel;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Str8("channel", m.channel, 1, kChannelNameBytesMax);
+  }
+  bool operator==(const AdminChannel&) const = default;
+};
+
+// ADMIN_CONNECTIONS: every authenticated connection on every shard, as CONNECTION_LIST.
+struct AdminConnections {
+  static constexpr MessageType kType = MessageType::kAdminConnections;
+  template <class M, class V>
+  static constexpr void Fields(M&, V&) {}
+  bool operator==(const AdminConnections&) const = default;
+};
+
 struct Ping {
   static constexpr MessageType kType = MessageType::kPing;
   uint64_t nonce = 0;
@@ -341,6 +369,104 @@ struct Error {
   bool operator==(const Error&) const = default;
 };
 
+// One frame of the answer to ADMIN_STATS: the server's metrics in the Prometheus text
+// exposition format 0.0.4 (what GET /metrics serves). An answer of several frames is split
+// anywhere; the client concatenates the texts up to the frame flagged kLastFrame.
+struct MetricsText {
+  static constexpr MessageType kType = MessageType::kMetricsText;
+  uint8_t flags = kLastFrame;
+  std::string_view text;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame);
+    v.Bytes32("text", m.text, kMetricsTextBytesMax);
+  }
+  bool operator==(const MetricsText&) const = default;
+};
+
+struct MemberEntry {
+  std::string_view user;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Str8("user", m.user, 1, kUserNameBytesMax);
+  }
+  bool operator==(const MemberEntry&) const = default;
+};
+
+// One frame of the answer to ADMIN_CHANNEL. Every frame repeats the channel's figures; the
+// members (in name order) continue across frames up to the one flagged kLastFrame.
+struct ChannelReport {
+  static constexpr MessageType kType = MessageType::kChannelReport;
+  uint8_t flags = kLastFrame;  // kLastFrame, kChannelFenced.
+  std::string_view channel;
+  Visibility visibility = Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  uint64_t head_seq = 0;          // Last durable seq.
+  uint64_t fenced_after_seq = 0;  // Fenced: the last good seq before the damage; else 0.
+  uint32_t segments = 0;          // Segment files.
+  uint64_t segment_bytes = 0;     // Record bytes in them.
+  uint32_t subscriptions = 0;     // Attached to its fan-out, on every gateway shard.
+  uint32_t member_count = 0;
+  uint32_t invited_count = 0;  // Private channels: invited, not yet joined.
+  EntryList<MemberEntry> members;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame | kChannelFenced);
+    v.Str8("channel", m.channel, 1, kChannelNameBytesMax);
+    v.Enum("visibility", m.visibility, Visibility::kPrivate);
+    v.U64("epoch", m.epoch);
+    v.U64("first_seq", m.first_seq);
+    v.U64("head_seq", m.head_seq);
+    v.U64("fenced_after_seq", m.fenced_after_seq);
+    v.U32("segments", m.segments);
+    v.U64("segment_bytes", m.segment_bytes);
+    v.U32("subscriptions", m.subscriptions);
+    v.U32("member_count", m.member_count);
+    v.U32("invited_count", m.invited_count);
+    v.List("members", m.members);
+  }
+  bool operator==(const ChannelReport&) const = default;
+};
+
+struct ConnectionEntry {
+  uint16_t shard = 0;  // The gateway shard that holds the connection.
+  uint64_t connection_id = 0;
+  std::string_view user;
+  std::string_view client_name;  // What its HELLO said.
+  uint64_t connected_ms = 0;     // Since the connection was accepted.
+  uint32_t subscriptions = 0;
+  uint32_t subscriptions_from_log = 0;  // Fell behind: served from the log (slow).
+  uint32_t requests_in_flight = 0;
+  uint64_t queued_bytes = 0;  // Outbound, not yet taken by the kernel.
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.U16("shard", m.shard);
+    v.U64("connection_id", m.connection_id);
+    v.Str8("user", m.user, 1, kUserNameBytesMax);
+    v.Str8("client_name", m.client_name, 0, kClientNameBytesMax);
+    v.U64("connected_ms", m.connected_ms);
+    v.U32("subscriptions", m.subscriptions);
+    v.U32("subscriptions_from_log", m.subscriptions_from_log);
+    v.U32("requests_in_flight", m.requests_in_flight);
+    v.U64("queued_bytes", m.queued_bytes);
+  }
+  bool operator==(const ConnectionEntry&) const = default;
+};
+
+// One frame of the answer to ADMIN_CONNECTIONS, like ChannelList.
+struct ConnectionList {
+  static constexpr MessageType kType = MessageType::kConnectionList;
+  uint8_t flags = kLastFrame;
+  EntryList<ConnectionEntry> connections;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame);
+    v.List("connections", m.connections);
+  }
+  bool operator==(const ConnectionList&) const = default;
+};
+
 // A live or replayed chat message of a subscribed channel: encoded once per message and the
 // same bytes sent to every subscriber (its correlation id is 0).
 struct Message {
@@ -402,8 +528,9 @@ struct SubscriptionEnded {
 // Every message of the protocol; DecodeMessage fills the alternative named by the frame type.
 using AnyMessage =
     std::variant<Hello, CreateChannel, Join, Leave, Invite, ListChannels, Subscribe, Unsubscribe,
-                 Send, FetchHistory, SetCursor, GetCursors, Ping, Pong, Welcome, Ok, ChannelInfo,
-                 ChannelList, Subscribed, Sent, History, Cursors, Error, Message, HistoryReset,
-                 StreamLag, SubscriptionEnded>;
+                 Send, FetchHistory, SetCursor, GetCursors, AdminStats, AdminChannel,
+                 AdminConnections, Ping, Pong, Welcome, Ok, ChannelInfo, ChannelList, Subscribed,
+                 Sent, History, Cursors, Error, MetricsText, ChannelReport, ConnectionList, Message,
+                 HistoryReset, StreamLag, SubscriptionEnded>;
 
 }  // namespace hoot::proto

@@ -86,6 +86,9 @@ std::string_view MessageTypeName(MessageType type) {
     case MessageType::kFetchHistory: return "FETCH_HISTORY";
     case MessageType::kSetCursor: return "SET_CURSOR";
     case MessageType::kGetCursors: return "GET_CURSORS";
+    case MessageType::kAdminStats: return "ADMIN_STATS";
+    case MessageType::kAdminChannel: return "ADMIN_CHANNEL";
+    case MessageType::kAdminConnections: return "ADMIN_CONNECTIONS";
     case MessageType::kPing: return "PING";
     case MessageType::kPong: return "PONG";
     case MessageType::kWelcome: return "WELCOME";
@@ -97,6 +100,9 @@ std::string_view MessageTypeName(MessageType type) {
     case MessageType::kHistory: return "HISTORY";
     case MessageType::kCursors: return "CURSORS";
     case MessageType::kError: return "ERROR";
+    case MessageType::kMetricsText: return "METRICS_TEXT";
+    case MessageType::kChannelReport: return "CHANNEL_REPORT";
+    case MessageType::kConnectionList: return "CONNECTION_LIST";
     case MessageType::kMessage: return "MESSAGE";
     case MessageType::kHistoryReset: return "HISTORY_RESET";
     case MessageType::kStreamLag: return "STREAM_LAG";

@@ -42,6 +42,10 @@ enum class MessageType : uint16_t {
   kFetchHistory = 0x0a,
   kSetCursor = 0x0b,
   kGetCursors = 0x0c,
+  // Client -> server requests that only an admin token may make (others get `forbidden`).
+  kAdminStats = 0x0d,
+  kAdminChannel = 0x0e,
+  kAdminConnections = 0x0f,
   // Either direction: the receiver answers a ping with a pong carrying the same nonce.
   kPing = 0x20,
   kPong = 0x21,
@@ -55,6 +59,9 @@ enum class MessageType : uint16_t {
   kHistory = 0x46,
   kCursors = 0x47,
   kError = 0x48,
+  kMetricsText = 0x49,
+  kChannelReport = 0x4a,
+  kConnectionList = 0x4b,
   // Server -> client pushes and notices.
   kMessage = 0x60,
   kHistoryReset = 0x61,
@@ -78,9 +85,13 @@ enum class StreamMode : uint8_t {
 inline constexpr uint8_t kSubscribeFromReadCursor = 0x01;
 // Bits of Sent::flags.
 inline constexpr uint8_t kSentDuplicate = 0x01;
-// Bits of the flags of answers that may take several frames (History, ChannelList, Cursors):
-// set on the final frame of the answer.
+// Bits of the flags of answers that may take several frames (History, ChannelList, Cursors,
+// MetricsText, ChannelReport, ConnectionList): set on the final frame of the answer.
 inline constexpr uint8_t kLastFrame = 0x01;
+// Bits of ChannelReport::flags besides kLastFrame.
+inline constexpr uint8_t kChannelFenced = 0x02;
+// The most bytes of metrics text one METRICS_TEXT frame carries.
+inline constexpr uint32_t kMetricsTextBytesMax = 256u << 10;
 
 enum class ErrorCode : uint16_t {
   kMalformedFrame = 1,

@@ -32,6 +32,7 @@ const std::vector<CommandSpec>& CommandSpecs() {
       {"invite", 2, 2, {}},
       {"cursor", 1, 2, {}},
       {"ping", 0, 0, {"--count"}},
+      {"admin", 1, 2, {}},
   };
   return specs;
 }
@@ -193,6 +194,23 @@ bool Cli::SeqFlag(const std::string& flag, uint64_t min, std::optional<uint64_t>
   return true;
 }
 
+void Cli::Table(const std::vector<std::vector<std::string>>& rows, size_t text_columns) {
+  std::vector<size_t> widths(rows.empty() ? 0 : rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string text;
+    for (size_t i = 0; i < row.size(); ++i) {
+      std::string padding(widths[i] - row[i].size(), ' ');
+      text += i < text_columns ? row[i] + padding : padding + row[i];
+      if (i + 1 < row.size()) text += "  ";
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    Line(text);
+  }
+}
+
 void Cli::PrintRecord(const std::string& channel, uint64_t epoch, const client::Record& record) {
   if (json_) {
     Line(JsonObject()
@@ -214,10 +232,6 @@ int Cli::Run(const std::vector<std::string>& args) {
     if (arg == "--") break;
     if (arg == "--help" || arg == "-h") {
       out_ << kUsage << std::flush;
-      return kExitOk;
-    }
-    if (arg == "--version") {
-      out_ << base::VersionLine("hoot") << "\n" << std::flush;
       return kExitOk;
     }
     if (arg == "--version") {
@@ -285,6 +299,7 @@ int Cli::Run(const std::vector<std::string>& args) {
   if (command == "leave") return Leave();
   if (command == "invite") return Invite();
   if (command == "cursor") return Cursor();
+  if (command == "admin") return Admin();
   return Ping();
 }
 
@@ -322,21 +337,7 @@ int Cli::Channels() {
                         std::to_string(entry.head_seq), std::to_string(entry.read_cursor),
                         std::to_string(unread(entry))});
       }
-      std::vector<size_t> widths(rows[0].size(), 0);
-      for (const auto& row : rows) {
-        for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-      }
-      for (const auto& row : rows) {
-        std::string text;
-        for (size_t i = 0; i < row.size(); ++i) {
-          std::string padding(widths[i] - row[i].size(), ' ');
-          // Names left-aligned, numbers right-aligned.
-          text += i < 2 ? row[i] + padding : padding + row[i];
-          if (i + 1 < row.size()) text += "  ";
-        }
-        while (!text.empty() && text.back() == ' ') text.pop_back();
-        Line(text);
-      }
+      Table(rows, 2);
     }
     return kExitOk;
   });

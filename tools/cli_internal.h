@@ -86,6 +86,13 @@ Commands:
   invite CHANNEL USER      allow USER to join a private channel
   cursor CHANNEL [SEQ]     print your read cursor in CHANNEL, or set it to SEQ
   ping [--count N]         N round trips to the server (default 3), then min/median/max
+  admin stats              the server's figures, summed over its shards: connections,
+                           requests, sends, deliveries, commits and their latency, the log
+  admin channel CHANNEL    a channel as its owner sees it: epoch, first and head seq,
+                           segments and bytes, subscriptions, members, fenced or not
+  admin connections        every authenticated connection: shard, user, client, age,
+                           subscriptions (how many served from the log: slow), queued bytes
+                           The admin commands need an admin token: `hootd token --admin`.
 
 Flags, anywhere on the line ("--" ends them, so TEXT may start with "-"; --flag=VALUE works too):
   --server HOST:PORT       the server (default: $HOOT_SERVER, else 127.0.0.1:7420)
@@ -212,6 +219,9 @@ class Cli {
                int* exit_code);
 
   void PrintRecord(const std::string& channel, uint64_t epoch, const client::Record& record);
+  // Rows as aligned columns (the first row is the header): the first `text_columns` columns
+  // left-aligned, the rest (numbers) right-aligned.
+  void Table(const std::vector<std::vector<std::string>>& rows, size_t text_columns);
 
   int Send();
   int Tail();
@@ -223,6 +233,11 @@ class Cli {
   int Invite();
   int Cursor();
   int Ping();
+  // cli_admin.cc: `admin stats`, `admin channel NAME`, `admin connections`.
+  int Admin();
+  int AdminStats(Client& client);
+  int AdminChannel(Client& client, const std::string& channel);
+  int AdminConnections(Client& client);
 
   std::istream& in_;
   std::ostream& out_;

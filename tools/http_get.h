@@ -1,6 +1,6 @@
 // A blocking HTTP/1.1 request to 127.0.0.1 (hootd's /metrics, Prometheus's API) for the
-// tests and bench/e2e's scraper, and the few parsers they need: a sample in the text
-// exposition format and the value of a Prometheus instant query.
+// tests and bench/e2e's scraper, and the value of a Prometheus instant query (the exposition
+// format's samples are read with tools/exposition.h, included here).
 #pragma once
 
 #include <arpa/inet.h>
@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tools/exposition.h"
 
 namespace hoot::tools {
 
@@ -68,33 +70,6 @@ inline HttpResponse HttpRequest(uint16_t port, const std::string& request_line,
 
 inline HttpResponse HttpGet(uint16_t port, const std::string& target) {
   return HttpRequest(port, "GET " + target + " HTTP/1.1");
-}
-
-// The sum of the samples of metric `name` (the exact sample name, such as
-// hoot_commit_sync_seconds_count) whose labels include every one of `labels` (each written
-// name="value"); nothing if there is no such sample.
-inline std::optional<double> SumOfSamples(std::string_view exposition, std::string_view name,
-                                          const std::vector<std::string>& labels = {}) {
-  std::optional<double> sum;
-  size_t at = 0;
-  while (at < exposition.size()) {
-    size_t end = exposition.find('\n', at);
-    if (end == std::string_view::npos) end = exposition.size();
-    std::string_view line = exposition.substr(at, end - at);
-    at = end + 1;
-    if (line.empty() || line[0] == '#') continue;
-    size_t name_end = line.find_first_of("{ ");
-    if (line.substr(0, name_end) != name) continue;
-    size_t value_at = line.rfind(' ');
-    std::string_view label_set = line.substr(name_end, value_at - name_end);
-    bool matches = true;
-    for (const std::string& label : labels) {
-      matches = matches && label_set.find(label) != std::string_view::npos;
-    }
-    if (!matches) continue;
-    sum = sum.value_or(0) + std::strtod(std::string(line.substr(value_at + 1)).c_str(), nullptr);
-  }
-  return sum;
 }
 
 // The value of the first result of a Prometheus instant query's JSON answer

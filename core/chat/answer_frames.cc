@@ -21,6 +21,8 @@ struct Encoder {
   void operator()(const RowsAnswer&) const {}
   void operator()(const ReplayPageAnswer&) const {}
   void operator()(const HistoryPageAnswer&) const {}
+  // Its members may take several frames: the session writes them (SendInFrames).
+  void operator()(const ChannelReportAnswer&) const {}
   void operator()(const Refused& refused) const {
     Put(proto::Error{.code = refused.code,
                      .text = std::string_view(refused.text).substr(0, proto::kErrorTextBytesMax)});

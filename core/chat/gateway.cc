@@ -199,6 +199,11 @@ void Gateway::OnAnswer(Call* call) {
   host_.OnGatewaySettled();
 }
 
+void Gateway::OnSurvey(Survey* survey) {
+  std::unique_ptr<Survey> owned(survey);
+  if (ServerSession* session = FindSession(survey->connection_id)) session->OnSurvey(*survey);
+}
+
 void Gateway::OnFanOut(Page* page) {
   ++stats_.fanout_pages;
   auto found = subscribers_.find(page->channel);

@@ -35,6 +35,8 @@ class GatewayHost {
   virtual void SendPageHome(Page* page) = 0;
   // A call came back or a session closed: a drain may be complete.
   virtual void OnGatewaySettled() = 0;
+  // A session's survey around the shards: it comes back through OnSurvey.
+  virtual void SendSurvey(Survey* survey) = 0;
 };
 
 class Gateway : public io::TcpHandler, private SessionHost {
@@ -51,6 +53,8 @@ class Gateway : public io::TcpHandler, private SessionHost {
   void OnAnswer(Call* call);
   void OnFanOut(Page* page);
   void OnRevoke(Page* page);
+  // An admin survey back from every shard: answered to its session, if still open, and freed.
+  void OnSurvey(Survey* survey);
 
   // Shutdown: stop accepting; from then on requests are refused with shutting_down.
   void BeginDrain();
@@ -93,6 +97,7 @@ class Gateway : public io::TcpHandler, private SessionHost {
   SteadyTime SteadyNow() override { return std::chrono::steady_clock::now(); }
   uint64_t NowUnixNs() override;
   GatewayStats& stats() override { return stats_; }
+  void StartSurvey(Survey* survey) override { host_.SendSurvey(survey); }
 
   Shard& shard_;
   GatewayHost& host_;

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/metrics.h"
 #include "proto/wire.h"
 
 namespace hoot::core::chat {
@@ -97,10 +98,12 @@ struct SetCursorOp {
 };
 // With a channel: its cursor; without (scatter): every channel of the user on that owner.
 struct GetCursorsOp {};
+// ADMIN_CHANNEL (an admin's session only): the channel as its owner sees it, member or not.
+struct AdminChannelOp {};
 
-using Op =
-    std::variant<CreateChannelOp, JoinOp, LeaveOp, InviteOp, ListChannelsOp, SubscribeOp,
-                 UnsubscribeOp, ReplayReadOp, SendOp, FetchHistoryOp, SetCursorOp, GetCursorsOp>;
+using Op = std::variant<CreateChannelOp, JoinOp, LeaveOp, InviteOp, ListChannelsOp, SubscribeOp,
+                        UnsubscribeOp, ReplayReadOp, SendOp, FetchHistoryOp, SetCursorOp,
+                        GetCursorsOp, AdminChannelOp>;
 
 // Whether the operation appends to a log (its channel's or the metadata log): such requests
 // wait, in order, behind appends the journal refused.
@@ -154,6 +157,21 @@ struct CursorAnswer {
   uint64_t seq = 0;
 };
 
+// CHANNEL_REPORT (ADMIN_CHANNEL); the gateway splits the members across frames.
+struct ChannelReportAnswer {
+  proto::Visibility visibility = proto::Visibility::kPublic;
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  uint64_t head_seq = 0;
+  bool fenced = false;
+  uint64_t fenced_after_seq = 0;
+  uint32_t segments = 0;
+  uint64_t segment_bytes = 0;
+  uint32_t subscriptions = 0;
+  uint32_t invited_count = 0;
+  std::vector<std::string> members;  // In name order.
+};
+
 // The answers that lend a Page: the gateway takes it (TakePage) and hands it back. Their
 // frames are in the page; EncodeAnswer writes nothing for them.
 // LIST_CHANNELS, GET_CURSORS of every channel: this owner's rows, which the gateway gathers.
@@ -174,8 +192,8 @@ struct HistoryPageAnswer {
 
 // monostate: no answer (UNSUBSCRIBE, the gateway's own, has none).
 using Answer = std::variant<std::monostate, Refused, ResetAnswer, ChannelInfoAnswer, OkAnswer,
-                            SubscribedAnswer, EndedAnswer, SentAnswer, CursorAnswer, RowsAnswer,
-                            ReplayPageAnswer, HistoryPageAnswer>;
+                            SubscribedAnswer, EndedAnswer, SentAnswer, CursorAnswer,
+                            ChannelReportAnswer, RowsAnswer, ReplayPageAnswer, HistoryPageAnswer>;
 
 // The page `answer` lends, now the caller's (null if none; the answer keeps a null page).
 Page* TakePage(Answer& answer);
@@ -188,6 +206,39 @@ Page* TakePage(Answer& answer);
 struct Gather {
   unsigned remaining = 0;
   std::vector<Row> rows;
+};
+
+// ---- What every shard is asked at once: a survey travels the shards in turn over the rings
+// (home, home + 1, ..., back home), each adding its own part on its own thread, so the
+// numbers it reads stay plain and unshared. Only one envelope holds it at a time, so whoever
+// holds it when the shards stop frees it. /metrics and the admin requests are surveys.
+
+// One authenticated connection, for ADMIN_CONNECTIONS.
+struct ConnectionRow {
+  unsigned shard = 0;
+  uint64_t connection_id = 0;
+  std::string user;
+  std::string client_name;
+  uint64_t connected_ms = 0;
+  uint32_t subscriptions = 0;
+  uint32_t subscriptions_from_log = 0;
+  uint32_t requests_in_flight = 0;
+  uint64_t queued_bytes = 0;
+};
+
+struct Survey {
+  enum class Asks : uint8_t {
+    kMetricsPage,       // GET /metrics: answered by the home shard's metrics server.
+    kAdminStats,        // ADMIN_STATS: every shard's metrics, answered by a session.
+    kAdminConnections,  // ADMIN_CONNECTIONS: every shard's connections, by a session.
+  };
+  Asks asks = Asks::kMetricsPage;
+  unsigned home = 0;            // The shard it started on and answers from.
+  uint64_t connection_id = 0;   // Who asked there; they may be gone when it is back.
+  uint32_t correlation_id = 0;  // The admin request's.
+  bool head_only = false;       // HEAD /metrics: the headers alone.
+  base::MetricFamilies families;
+  std::vector<ConnectionRow> connections;
 };
 
 struct Call;

@@ -134,6 +134,7 @@ class Owner {
   void Handle(Call* request, FetchHistoryOp& fetch);
   void Handle(Call* request, SetCursorOp& set);
   void Handle(Call* request, GetCursorsOp& get);
+  void Handle(Call* request, AdminChannelOp& admin);
   OwnedChannel* FindOwned(const std::string& channel);
   // The channel when the call's user may use it; otherwise answers the error and returns null.
   OwnedChannel* MemberChannel(Call* request);

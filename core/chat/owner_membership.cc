@@ -31,6 +31,29 @@ void Owner::FillChannelInfo(Call* request, OwnedChannel& channel) {
       log::LogStore::FirstSeq(channel.log), log::LogStore::DurableSeq(channel.log)};
 }
 
+void Owner::Handle(Call* request, AdminChannelOp&) {
+  // The session let only an admin's call through; membership is not asked.
+  OwnedChannel* channel = FindOwned(request->channel);
+  if (channel == nullptr) {
+    return AnswerError(request, ErrorCode::kNoSuchChannel, "no channel named " + request->channel);
+  }
+  const log::ChannelDamage& damage = log::LogStore::Damage(channel->log);
+  const log::ChannelFootprint footprint = log::LogStore::Footprint(channel->log);
+  ChannelReportAnswer report;
+  report.visibility = channel->meta->visibility;
+  report.epoch = log::LogStore::Epoch(channel->log);
+  report.first_seq = log::LogStore::FirstSeq(channel->log);
+  report.head_seq = log::LogStore::DurableSeq(channel->log);
+  report.fenced = damage.fenced;
+  report.fenced_after_seq = damage.fenced ? damage.last_good_seq : 0;
+  report.segments = static_cast<uint32_t>(footprint.segments);
+  report.segment_bytes = footprint.data_bytes;
+  for (uint32_t count : channel->subscribers) report.subscriptions += count;
+  report.invited_count = static_cast<uint32_t>(channel->meta->invited.size());
+  report.members.assign(channel->meta->members.begin(), channel->meta->members.end());
+  AnswerWith(request, std::move(report));
+}
+
 void Owner::Handle(Call* request, CreateChannelOp& create) {
   if (meta_.Find(request->channel) != nullptr) {
     return AnswerError(request, ErrorCode::kChannelExists, request->channel + " already exists");

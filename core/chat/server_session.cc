@@ -23,7 +23,10 @@ bool GoesToOwners(proto::MessageType type) {
     case proto::MessageType::kSend:
     case proto::MessageType::kFetchHistory:
     case proto::MessageType::kSetCursor:
-    case proto::MessageType::kGetCursors: return true;
+    case proto::MessageType::kGetCursors:
+    case proto::MessageType::kAdminStats:
+    case proto::MessageType::kAdminChannel:
+    case proto::MessageType::kAdminConnections: return true;
     default: return false;
   }
 }
@@ -263,6 +266,8 @@ void ServerSession::HandleHello(const proto::Frame& frame, const proto::Hello& h
   user_counted_ = true;
   welcomed_ = true;
   user_ = check.user;
+  role_ = check.role;
+  client_name_ = hello.client_name;
   proto::Welcome welcome;
   welcome.version = version;
   welcome.idle_timeout_ms = static_cast<uint32_t>(options_.idle_timeout.count());
@@ -303,12 +308,6 @@ void ServerSession::ScatterToAllOwners(const Op& op, uint32_t correlation_id) {
 
 void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMessage& message) {
   uint32_t correlation = frame.correlation_id;
-  auto check_channel = [&](std::string_view channel) {
-    if (proto::IsValidChannelName(channel)) return true;
-    SendError(correlation, ErrorCode::kInvalidChannelName,
-              "channel names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start with '.'");
-    return false;
-  };
   if (GoesToOwners(frame.type) &&
       host_.waiting_for_rings() >= options_.requests_queued_per_shard_max) {
     // The rings to other shards are full and their overflow is at its bound: refusing here
@@ -327,23 +326,23 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
     case proto::MessageType::kPong: return;  // Any frame counts as a sign of life (OnData).
     case proto::MessageType::kCreateChannel: {
       const auto& create = std::get<proto::CreateChannel>(message);
-      if (!check_channel(create.channel)) return;
+      if (!CheckChannelName(correlation, create.channel)) return;
       return host_.ToOwner(
           NewCall(CreateChannelOp{create.visibility}, correlation, create.channel));
     }
     case proto::MessageType::kJoin: {
       const auto& join = std::get<proto::Join>(message);
-      if (!check_channel(join.channel)) return;
+      if (!CheckChannelName(correlation, join.channel)) return;
       return host_.ToOwner(NewCall(JoinOp{}, correlation, join.channel));
     }
     case proto::MessageType::kLeave: {
       const auto& leave = std::get<proto::Leave>(message);
-      if (!check_channel(leave.channel)) return;
+      if (!CheckChannelName(correlation, leave.channel)) return;
       return host_.ToOwner(NewCall(LeaveOp{}, correlation, leave.channel));
     }
     case proto::MessageType::kInvite: {
       const auto& invite = std::get<proto::Invite>(message);
-      if (!check_channel(invite.channel)) return;
+      if (!CheckChannelName(correlation, invite.channel)) return;
       if (!proto::IsValidUserName(invite.user)) {
         return SendError(correlation, ErrorCode::kInvalidUserName,
                          "user names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start "
@@ -356,17 +355,17 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
       return ScatterToAllOwners(ListChannelsOp{}, correlation);
     case proto::MessageType::kSubscribe: {
       const auto& subscribe = std::get<proto::Subscribe>(message);
-      if (!check_channel(subscribe.channel)) return;
+      if (!CheckChannelName(correlation, subscribe.channel)) return;
       return Subscribe(correlation, subscribe);
     }
     case proto::MessageType::kUnsubscribe: {
       const auto& unsubscribe = std::get<proto::Unsubscribe>(message);
-      if (!check_channel(unsubscribe.channel)) return;
+      if (!CheckChannelName(correlation, unsubscribe.channel)) return;
       return Unsubscribe(correlation, unsubscribe.channel);
     }
     case proto::MessageType::kSend: {
       const auto& send = std::get<proto::Send>(message);
-      if (!check_channel(send.channel)) return;
+      if (!CheckChannelName(correlation, send.channel)) return;
       if (!host_.TakeSendToken(user_)) {
         return SendError(correlation, ErrorCode::kRateLimited,
                          "more than " +
@@ -378,7 +377,7 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
     }
     case proto::MessageType::kFetchHistory: {
       const auto& fetch = std::get<proto::FetchHistory>(message);
-      if (!check_channel(fetch.channel)) return;
+      if (!CheckChannelName(correlation, fetch.channel)) return;
       if (fetch.limit == 0 || fetch.limit > proto::kHistoryLimitMax) {
         return SendError(correlation, ErrorCode::kInvalidArgument,
                          "limit must be 1 to " + std::to_string(proto::kHistoryLimitMax));
@@ -392,15 +391,18 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
     }
     case proto::MessageType::kSetCursor: {
       const auto& set = std::get<proto::SetCursor>(message);
-      if (!check_channel(set.channel)) return;
+      if (!CheckChannelName(correlation, set.channel)) return;
       return host_.ToOwner(NewCall(SetCursorOp{set.epoch, set.seq}, correlation, set.channel));
     }
     case proto::MessageType::kGetCursors: {
       const auto& get = std::get<proto::GetCursors>(message);
       if (get.channel.empty()) return ScatterToAllOwners(GetCursorsOp{}, correlation);
-      if (!check_channel(get.channel)) return;
+      if (!CheckChannelName(correlation, get.channel)) return;
       return host_.ToOwner(NewCall(GetCursorsOp{}, correlation, get.channel));
     }
+    case proto::MessageType::kAdminStats:
+    case proto::MessageType::kAdminChannel:
+    case proto::MessageType::kAdminConnections: return HandleAdminRequest(frame, message);
     case proto::MessageType::kHello:
       return SendError(correlation, ErrorCode::kUnexpectedType, "HELLO after the handshake");
     default:
@@ -408,6 +410,36 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
           correlation, ErrorCode::kUnexpectedType,
           std::string(proto::MessageTypeName(frame.type)) + " is sent by servers, not clients");
   }
+}
+
+bool ServerSession::CheckChannelName(uint32_t correlation, std::string_view channel) {
+  if (proto::IsValidChannelName(channel)) return true;
+  SendError(correlation, ErrorCode::kInvalidChannelName,
+            "channel names are 1 to 64 bytes of A-Z a-z 0-9 . _ - and do not start with '.'");
+  return false;
+}
+
+void ServerSession::HandleAdminRequest(const proto::Frame& frame,
+                                       const proto::AnyMessage& message) {
+  uint32_t correlation = frame.correlation_id;
+  if (!admin()) {
+    return SendError(correlation, ErrorCode::kForbidden,
+                     std::string(proto::MessageTypeName(frame.type)) +
+                         " needs an admin token (hootd token --admin); " + user_ +
+                         "'s token is not one");
+  }
+  if (frame.type == proto::MessageType::kAdminChannel) {
+    const auto& admin = std::get<proto::AdminChannel>(message);
+    if (!CheckChannelName(correlation, admin.channel)) return;
+    return host_.ToOwner(NewCall(AdminChannelOp{}, correlation, admin.channel));
+  }
+  auto* survey = new Survey;
+  survey->asks = frame.type == proto::MessageType::kAdminStats ? Survey::Asks::kAdminStats
+                                                               : Survey::Asks::kAdminConnections;
+  survey->connection_id = id_;
+  survey->correlation_id = correlation;
+  ++requests_in_flight_;  // Until OnSurvey.
+  host_.StartSurvey(survey);
 }
 
 void ServerSession::Subscribe(uint32_t correlation, const proto::Subscribe& subscribe) {

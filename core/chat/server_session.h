@@ -81,6 +81,8 @@ class SessionHost {
   // The gateway's counters, which its sessions add to (asked once per session: the same
   // object for the host's lifetime).
   virtual GatewayStats& stats() = 0;
+  // Sends a survey around the shards; it comes back through ServerSession::OnSurvey.
+  virtual void StartSurvey(Survey* survey) = 0;
 };
 
 // What every session of a gateway shares (not owned).
@@ -105,6 +107,10 @@ class ServerSession {
   void OnOutboundBelow();
   // An owner's answer to one of this session's calls (the session owns the call again).
   void OnAnswer(Call* call);
+  // An admin survey this session started, back from every shard.
+  void OnSurvey(const Survey& survey);
+  // This connection, for ADMIN_CONNECTIONS.
+  ConnectionRow Describe(SteadyTime now) const;
   // An answer whose session is gone or closing: its page goes home, an attached
   // subscription is undone at its owner.
   static void DropAnswer(Call* call, SessionHost& host);
@@ -132,6 +138,7 @@ class ServerSession {
   uint64_t id() const { return id_; }
   bool closing() const { return closing_; }
   bool welcomed() const { return welcomed_; }
+  bool admin() const { return role_ == auth::Role::kAdmin; }
   const std::string& user() const { return user_; }
   size_t requests_in_flight() const { return requests_in_flight_; }
   const std::map<std::string, std::unique_ptr<Subscription>>& subscriptions() const {
@@ -161,9 +168,16 @@ class ServerSession {
   }
   // One answer as frames of at most answer_frame_bytes_max, the final one flagged kLastFrame
   // (an answer of many entries, such as a user's 20,000 channels).
+  // Every frame starts as `head` (its fields and flags other than kLastFrame).
   template <class M, class Entry>
   void SendInFrames(uint32_t correlation_id, std::span<const Entry> entries,
-                    proto::EntryList<Entry> M::*list);
+                    proto::EntryList<Entry> M::*list, const M& head = M{});
+  void SendChannelReport(uint32_t correlation_id, std::string_view channel,
+                         const ChannelReportAnswer& report);
+  // Whether `channel` is a valid name; if not, answers invalid_channel_name.
+  bool CheckChannelName(uint32_t correlation, std::string_view channel);
+  // An admin request, from a session whose token has the admin role.
+  void HandleAdminRequest(const proto::Frame& frame, const proto::AnyMessage& message);
   void SendAnswer(const Call& call);
   Call* NewCall(Op op, uint32_t correlation_id, std::string_view channel);
   void ScatterToAllOwners(const Op& op, uint32_t correlation_id);
@@ -190,6 +204,8 @@ class ServerSession {
   bool welcomed_ = false;
   bool closing_ = false;
   std::string user_;
+  auth::Role role_ = auth::Role::kUser;
+  std::string client_name_;  // What its HELLO said, for operators.
   std::map<std::string, std::unique_ptr<Subscription>> subscriptions_;
   SteadyTime accepted_at_;
   SteadyTime last_received_;

@@ -12,22 +12,23 @@ using proto::ErrorCode;
 
 template <class M, class Entry>
 void ServerSession::SendInFrames(uint32_t correlation_id, std::span<const Entry> entries,
-                                 proto::EntryList<Entry> M::*list) {
-  const size_t empty_bytes = proto::EncodedBytes(M{});
+                                 proto::EntryList<Entry> M::*list, const M& head) {
+  const size_t empty_bytes = proto::EncodedBytes(head);
   size_t start = 0;
   do {
     size_t frame_bytes = empty_bytes;
     size_t end = start;
     while (end < entries.size()) {
-      M one;
+      M one = head;
       one.*list = proto::EntryList<Entry>(entries.subspan(end, 1));
       size_t entry_bytes = proto::EncodedBytes(one) - empty_bytes;
       if (end > start && frame_bytes + entry_bytes > options_.answer_frame_bytes_max) break;
       frame_bytes += entry_bytes;
       ++end;
     }
-    M frame;
-    frame.flags = end == entries.size() ? proto::kLastFrame : 0;
+    M frame = head;
+    frame.flags =
+        (head.flags & ~proto::kLastFrame) | (end == entries.size() ? proto::kLastFrame : 0);
     frame.*list = proto::EntryList<Entry>(entries.subspan(start, end - start));
     HOOT_CHECK(SendFrame(frame, correlation_id));  // Sized to fit above.
     start = end;
@@ -55,6 +56,9 @@ void ServerSession::OnAnswer(Call* call) {
   } else if (std::holds_alternative<FetchHistoryOp>(call->op)) {
     OnHistoryAnswer(call);
   } else if (std::holds_alternative<UnsubscribeOp>(call->op)) {
+    delete call;
+  } else if (const auto* report = std::get_if<ChannelReportAnswer>(&call->result)) {
+    SendChannelReport(call->correlation_id, call->channel, *report);
     delete call;
   } else if (call->gather) {
     OnGatherAnswer(call);
@@ -232,6 +236,87 @@ void ServerSession::OnGatherAnswer(Call* call) {
     }
   }
   delete call;
+}
+
+// ---- Admin answers ---------------------------------------------------------------------------
+
+void ServerSession::SendChannelReport(uint32_t correlation_id, std::string_view channel,
+                                      const ChannelReportAnswer& report) {
+  proto::ChannelReport head;
+  head.flags = report.fenced ? proto::kChannelFenced : 0;
+  head.channel = channel;
+  head.visibility = report.visibility;
+  head.epoch = report.epoch;
+  head.first_seq = report.first_seq;
+  head.head_seq = report.head_seq;
+  head.fenced_after_seq = report.fenced_after_seq;
+  head.segments = report.segments;
+  head.segment_bytes = report.segment_bytes;
+  head.subscriptions = report.subscriptions;
+  head.member_count = static_cast<uint32_t>(report.members.size());
+  head.invited_count = report.invited_count;
+  std::vector<proto::MemberEntry> members;
+  members.reserve(report.members.size());
+  for (const std::string& user : report.members) members.push_back({user});
+  SendInFrames<proto::ChannelReport>(correlation_id, std::span<const proto::MemberEntry>(members),
+                                     &proto::ChannelReport::members, head);
+}
+
+void ServerSession::OnSurvey(const Survey& survey) {
+  HOOT_CHECK(requests_in_flight_ > 0);
+  --requests_in_flight_;
+  if (survey.asks == Survey::Asks::kAdminConnections) {
+    std::vector<proto::ConnectionEntry> entries;
+    entries.reserve(survey.connections.size());
+    for (const ConnectionRow& row : survey.connections) {
+      entries.push_back({.shard = static_cast<uint16_t>(row.shard),
+                         .connection_id = row.connection_id,
+                         .user = row.user,
+                         .client_name = row.client_name,
+                         .connected_ms = row.connected_ms,
+                         .subscriptions = row.subscriptions,
+                         .subscriptions_from_log = row.subscriptions_from_log,
+                         .requests_in_flight = row.requests_in_flight,
+                         .queued_bytes = row.queued_bytes});
+    }
+    SendInFrames<proto::ConnectionList>(survey.correlation_id,
+                                        std::span<const proto::ConnectionEntry>(entries),
+                                        &proto::ConnectionList::connections);
+  } else {
+    // The text in pieces that fit a frame, split anywhere: the client joins them.
+    const std::string text = survey.families.Render();
+    const size_t overhead = proto::EncodedBytes(proto::MetricsText{});
+    const size_t piece_max = std::min<size_t>(proto::kMetricsTextBytesMax,
+                                              options_.answer_frame_bytes_max > overhead
+                                                  ? options_.answer_frame_bytes_max - overhead
+                                                  : 1);
+    size_t start = 0;
+    do {
+      proto::MetricsText frame;
+      frame.text = std::string_view(text).substr(start, piece_max);
+      start += frame.text.size();
+      frame.flags = start == text.size() ? proto::kLastFrame : 0;
+      HOOT_CHECK(SendFrame(frame, survey.correlation_id));
+    } while (start < text.size());
+  }
+  ResumeIfRoom();
+}
+
+ConnectionRow ServerSession::Describe(SteadyTime now) const {
+  ConnectionRow row;
+  row.shard = host_.shard_id();
+  row.connection_id = id_;
+  row.user = user_;
+  row.client_name = client_name_;
+  row.connected_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - accepted_at_).count());
+  row.subscriptions = static_cast<uint32_t>(subscriptions_.size());
+  for (const auto& [channel, subscription] : subscriptions_) {
+    if (subscription->lagging) ++row.subscriptions_from_log;
+  }
+  row.requests_in_flight = static_cast<uint32_t>(requests_in_flight_);
+  row.queued_bytes = transport_->outbound_bytes();
+  return row;
 }
 
 // ---- Fan-out and the end of subscriptions ----------------------------------------------------

@@ -52,6 +52,7 @@ class FakeHost : public SessionHost {
  public:
   ~FakeHost() override {
     for (Call* call : calls) DiscardCall(call);
+    for (Survey* survey : surveys) delete survey;
   }
   unsigned shard_id() const override { return 0; }
   unsigned shard_count() const override { return shards; }
@@ -70,6 +71,7 @@ class FakeHost : public SessionHost {
   SteadyTime SteadyNow() override { return now; }
   uint64_t NowUnixNs() override { return uint64_t(kNowUnixS) * 1'000'000'000; }
   GatewayStats& stats() override { return counted; }
+  void StartSurvey(Survey* survey) override { surveys.push_back(survey); }
 
   // The oldest call not yet taken by the test.
   Call* Take() {
@@ -90,6 +92,7 @@ class FakeHost : public SessionHost {
   std::vector<std::string> returned;  // The pages handed back, by channel.
   SteadyTime now{};
   GatewayStats counted;
+  std::vector<Survey*> surveys;
 };
 
 // One frame the session wrote, decoded.
