@@ -188,6 +188,36 @@ TEST(TokenTest, ChangedUserIsForged) {
   EXPECT_EQ(signer.Verify(shifted, kNow).error, TokenError::kForged);
 }
 
+TEST(TokenTest, AnAdminTokenCarriesItsSignedRole) {
+  const TokenSigner signer(KeyOf(1));
+  const std::string admin = signer.Mint("ops", kNow + 60, Role::kAdmin);
+  EXPECT_EQ(admin.rfind("v1.ops." + std::to_string(kNow + 60) + ".admin.", 0), 0u) << admin;
+  EXPECT_EQ(admin, SignedToken(KeyOf(1), "v1.ops." + std::to_string(kNow + 60) + ".admin"));
+  TokenCheck check = signer.Verify(admin, kNow);
+  EXPECT_EQ(check.error, TokenError::kNone) << check.message;
+  EXPECT_EQ(check.user, "ops");
+  EXPECT_EQ(check.role, Role::kAdmin);
+  // A user's token is no admin's, even for a user named "admin" or "x.admin".
+  for (const std::string user : {"ops", "admin", "x.admin"}) {
+    check = signer.Verify(signer.Mint(user, kNow + 60), kNow);
+    EXPECT_EQ(check.error, TokenError::kNone) << user;
+    EXPECT_EQ(check.user, user);
+    EXPECT_EQ(check.role, Role::kUser) << user;
+  }
+  // The role is signed: adding it to a user's token, or dropping it from an admin's, forges.
+  const std::string user_token = signer.Mint("ops", kNow + 60);
+  const std::string signature = SignatureOf(user_token);
+  EXPECT_EQ(
+      signer.Verify("v1.ops." + std::to_string(kNow + 60) + ".admin." + signature, kNow).error,
+      TokenError::kForged);
+  EXPECT_EQ(
+      signer.Verify("v1.ops." + std::to_string(kNow + 60) + "." + SignatureOf(admin), kNow).error,
+      TokenError::kForged);
+  // An expired admin token is expired, role and all.
+  check = signer.Verify(signer.Mint("ops", kNow, Role::kAdmin), kNow);
+  EXPECT_EQ(check.error, TokenError::kExpired);
+}
+
 TEST(TokenTest, ChangedExpiryIsForged) {
   const TokenSigner signer(KeyOf(1));
   const std::string token = signer.Mint("alice", kNow - 60);

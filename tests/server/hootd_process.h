@@ -117,10 +117,10 @@ class HootdProcess {
   pid_t pid() const { return pid_; }
   const std::string& data_directory() const { return data_directory_; }
 
-  std::string Token(const std::string& user) const {
+  std::string Token(const std::string& user, auth::Role role = auth::Role::kUser) const {
     auto signer = auth::TokenSigner::FromSecretFile(data_directory_ + "/secret");
     if (!signer.ok()) std::abort();
-    return signer->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600);
+    return signer->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600, role);
   }
 
   absl::StatusOr<std::unique_ptr<client::Client>> Connect(const std::string& user,

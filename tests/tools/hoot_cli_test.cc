@@ -616,6 +616,113 @@ TEST(HootCli, ServerRefusalsExitTwoAndAuthFailuresFour) {
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
+// A figure of `hoot --json admin stats`'s one line: "key":<number>.
+uint64_t JsonNumber(const std::string& line, const std::string& key) {
+  size_t at = line.find("\"" + key + "\":");
+  if (at == std::string::npos) return UINT64_MAX;
+  return std::strtoull(line.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
+TEST(HootCli, AdminCommandsNeedAnAdminTokenAndShowTheServerUnderLoad) {
+  auto hootd = StartHootdOn(FreshDirectory("cli-admin"), 2, {"--send-rate", "0"});
+  ASSERT_NE(hootd, nullptr);
+  const std::string server = ServerOf(*hootd);
+  const std::string admin_token = hootd->Token("ops", auth::Role::kAdmin);
+  auto admin = [&](std::vector<std::string> args) {
+    std::vector<std::string> full = {"--server", server, "--token", admin_token, "admin"};
+    full.insert(full.end(), args.begin(), args.end());
+    return Hoot(full);
+  };
+
+  // A user's token is refused every admin request, and nothing of it is done.
+  for (const std::vector<std::string>& what :
+       {std::vector<std::string>{"stats"}, {"channel", "general"}, {"connections"}}) {
+    std::vector<std::string> args = {"admin"};
+    args.insert(args.end(), what.begin(), what.end());
+    CliRun refused = HootAs(*hootd, "ada", args);
+    EXPECT_EQ(refused.code, 2) << what[0];
+    EXPECT_EQ(refused.err.rfind("hoot: forbidden: ADMIN_", 0), 0u) << refused.err;
+    EXPECT_NE(refused.err.find("needs an admin token"), std::string::npos) << refused.err;
+  }
+  EXPECT_EQ(admin({"channel", "general"}).err, "hoot: no_such_channel: no channel named general\n");
+  EXPECT_EQ(admin({"frobnicate"}).code, 1);
+  EXPECT_EQ(admin({"channel"}).code, 1);
+
+  // The load: ada sends to general, which bo follows, from a thread, while the admin looks.
+  auto ada = hootd->Connect("ada");
+  auto bo = hootd->Connect("bo");
+  ASSERT_TRUE(ada.ok() && bo.ok());
+  auto info = (*ada)->CreateChannel("general", proto::Visibility::kPublic);
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_TRUE((*bo)->Join("general").ok());
+  auto subscribed = (*bo)->Subscribe("general", info->epoch, 0);
+  ASSERT_TRUE(subscribed.ok()) << subscribed.status();
+  constexpr uint64_t kMessages = 3000;
+  std::atomic<uint64_t> acknowledged{0};
+  std::thread sender([&] {
+    client::Client& client = **ada;
+    for (uint64_t next = 1; next <= kMessages;) {
+      std::vector<uint32_t> window;
+      for (int i = 0; i < 50 && next <= kMessages; ++i, ++next) {
+        auto id = client.SendAsync("general", next, "px " + std::to_string(next));
+        if (!id.ok()) return;
+        window.push_back(*id);
+      }
+      for (uint32_t id : window) {
+        if (client.WaitSent(id).ok()) ++acknowledged;
+      }
+    }
+  });
+  CliRun during = admin({"stats"});
+  EXPECT_EQ(during.code, 0) << during.err;
+  EXPECT_NE(during.out.find("hootd " + std::string(base::Version())), std::string::npos)
+      << during.out;
+  EXPECT_NE(during.out.find(", 2 shards"), std::string::npos) << during.out;
+  CliRun connections = admin({"connections"});
+  EXPECT_EQ(connections.code, 0) << connections.err;
+  std::vector<std::string> rows = Lines(connections.out);
+  ASSERT_EQ(rows.size(), 4u) << connections.out;  // The header, ada, bo and the admin.
+  EXPECT_EQ(rows[0].rfind("USER", 0), 0u);
+  std::string users;
+  for (size_t i = 1; i < rows.size(); ++i) users += rows[i].substr(0, rows[i].find(' ')) + " ";
+  EXPECT_NE(users.find("ada "), std::string::npos) << connections.out;
+  EXPECT_NE(users.find("bo "), std::string::npos) << connections.out;
+  EXPECT_NE(users.find("ops "), std::string::npos) << connections.out;
+  EXPECT_NE(connections.out.find("hoot-test"), std::string::npos) << connections.out;
+  sender.join();
+  ASSERT_EQ(acknowledged.load(), kMessages);
+  for (uint64_t i = 1; i <= kMessages; ++i) {
+    auto push = (*bo)->NextPush(milliseconds(10000));
+    ASSERT_TRUE(push.ok() && push->has_value()) << "message " << i;
+  }
+
+  // Once the load is done, the figures are exactly what the clients did.
+  CliRun stats = admin({"--json", "stats"});
+  EXPECT_EQ(stats.code, 0) << stats.err;
+  EXPECT_EQ(JsonNumber(stats.out, "sends_acknowledged"), kMessages) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "SEND"), kMessages) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "messages_pushed"), kMessages) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "subscriptions"), 1u) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "shards"), 2u) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "forbidden"), 3u) << stats.out;
+  EXPECT_EQ(JsonNumber(stats.out, "channels_fenced"), 0u) << stats.out;
+  CliRun channel = admin({"--json", "channel", "general"});
+  EXPECT_EQ(channel.code, 0) << channel.err;
+  EXPECT_EQ(JsonNumber(channel.out, "epoch"), info->epoch) << channel.out;
+  EXPECT_EQ(JsonNumber(channel.out, "first_seq"), 1u) << channel.out;
+  EXPECT_EQ(JsonNumber(channel.out, "head_seq"), kMessages) << channel.out;
+  EXPECT_EQ(JsonNumber(channel.out, "member_count"), 2u) << channel.out;
+  EXPECT_EQ(JsonNumber(channel.out, "subscriptions"), 1u) << channel.out;
+  EXPECT_GE(JsonNumber(channel.out, "segments"), 1u) << channel.out;
+  EXPECT_GT(JsonNumber(channel.out, "segment_bytes"), kMessages * 10) << channel.out;
+  EXPECT_NE(channel.out.find("\"fenced\":false"), std::string::npos) << channel.out;
+  EXPECT_NE(channel.out.find("\"members\":\"ada bo\""), std::string::npos) << channel.out;
+  CliRun human = admin({"channel", "general"});
+  EXPECT_NE(human.out.find("seqs           1 to " + std::to_string(kMessages)), std::string::npos)
+      << human.out;
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
 TEST(HootCli, SendPipelinesStdinInOrderAndHistoryPages) {
   auto hootd = StartHootdOn(FreshDirectory("cli-pages"));
   ASSERT_NE(hootd, nullptr);

@@ -291,6 +291,37 @@ TEST_F(OwnerTest, PrivateChannelsTakeInvitedMembersOnlyAndLeavingRevokes) {
   EXPECT_TRUE(owner_->meta().IsMember("desk", "ann"));
 }
 
+TEST_F(OwnerTest, AnAdminsChannelReportNeedsNoMembershipAndShowsTheLogAsItIs) {
+  const Answer& missing = Ask(0, "ops", "desk", AdminChannelOp{});
+  ASSERT_TRUE(std::holds_alternative<Refused>(missing));
+  EXPECT_EQ(std::get<Refused>(missing).code, proto::ErrorCode::kNoSuchChannel);
+  CreateChannel("desk", proto::Visibility::kPrivate);
+  ASSERT_TRUE(std::holds_alternative<OkAnswer>(Ask(0, "ann", "desk", InviteOp{"ben"})));
+  ASSERT_TRUE(std::holds_alternative<OkAnswer>(Ask(0, "ann", "desk", InviteOp{"cat"})));
+  ASSERT_TRUE(std::holds_alternative<ChannelInfoAnswer>(Ask(1, "ben", "desk", JoinOp{})));
+  ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(1, "ben", "desk", SubscribeOp{})));
+  for (uint64_t id = 1; id <= 5; ++id) Ask(0, "ann", "desk", SendOp{id, "bid 101"});
+  ReturnPages();
+  const Answer& answer = Ask(0, "ops", "desk", AdminChannelOp{});  // ops is no member.
+  ASSERT_TRUE(std::holds_alternative<ChannelReportAnswer>(answer));
+  const auto& report = std::get<ChannelReportAnswer>(answer);
+  log::ChannelLog* log = owner_->store().FindChannel("desk");
+  EXPECT_EQ(report.visibility, proto::Visibility::kPrivate);
+  EXPECT_EQ(report.epoch, log::LogStore::Epoch(log));
+  EXPECT_EQ(report.first_seq, 1u);
+  EXPECT_EQ(report.head_seq, 5u);
+  EXPECT_FALSE(report.fenced);
+  EXPECT_EQ(report.fenced_after_seq, 0u);
+  EXPECT_EQ(report.segments, 1u);
+  EXPECT_EQ(report.segment_bytes, log::LogStore::Footprint(log).data_bytes);
+  EXPECT_EQ(report.subscriptions, 1u);
+  EXPECT_EQ(report.members, (std::vector<std::string>{"ann", "ben"}));
+  EXPECT_EQ(report.invited_count, 1u);  // cat, not yet joined.
+  // Asking changes nothing: no member was added, nothing was appended.
+  EXPECT_FALSE(owner_->meta().IsMember("desk", "ops"));
+  EXPECT_EQ(DurableSeq("desk"), 5u);
+}
+
 TEST_F(OwnerTest, CursorsAreCheckedAndListedWithTheUsersChannels) {
   CreateChannel("desk", proto::Visibility::kPublic);
   CreateChannel("fx", proto::Visibility::kPublic);

@@ -151,10 +151,10 @@ class ServerSessionTest : public ::testing::Test {
     session_ = std::make_unique<ServerSession>(7, std::move(transport), host_, config_);
     session_->OnAccept();
   }
-  void Welcome(const std::string& user = "ada") {
+  void Welcome(const std::string& user = "ada", auth::Role role = auth::Role::kUser) {
     Accept();
     proto::Hello hello;
-    std::string token = signer_.Mint(user, kNowUnixS + 60);
+    std::string token = signer_.Mint(user, kNowUnixS + 60, role);
     hello.token = token;
     session_->OnData(Frame(hello, 1));
     std::vector<Received> frames = Frames();
@@ -602,6 +602,152 @@ TEST_F(ServerSessionTest, AListGathersEveryOwnersRowsSortedInFramesOfTheAnswerCa
   EXPECT_EQ(listed, names);
   EXPECT_EQ(session_->requests_in_flight(), 0u);
   EXPECT_EQ(host_.returned.size(), 3u);
+}
+
+TEST_F(ServerSessionTest, AdminRequestsAreForbiddenToAUsersToken) {
+  Welcome("ada");
+  session_->OnData(Frame(proto::AdminStats{}, 4) + Frame(proto::AdminChannel{"desk"}, 5) +
+                   Frame(proto::AdminConnections{}, 6));
+  std::vector<Received> frames = Frames();
+  ASSERT_EQ(frames.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(frames[i].correlation, 4 + i);
+    const auto& error = std::get<proto::Error>(frames[i].message);
+    EXPECT_EQ(error.code, ErrorCode::kForbidden);
+    EXPECT_NE(error.text.find("needs an admin token"), std::string_view::npos) << error.text;
+  }
+  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_TRUE(host_.surveys.empty());
+  EXPECT_FALSE(transport_->close_after_flush);  // A refusal, not the end of the connection.
+  EXPECT_EQ(host_.counted.errors_by_code[static_cast<uint16_t>(ErrorCode::kForbidden)], 3u);
+}
+
+TEST_F(ServerSessionTest, AdminChannelAsksTheOwnerAndSplitsTheMembersAcrossFrames) {
+  options_.answer_frame_bytes_max = 160;
+  Welcome("ops", auth::Role::kAdmin);
+  session_->OnData(Frame(proto::AdminChannel{"desk"}, 9));
+  Call* call = host_.Take();
+  ASSERT_NE(call, nullptr);
+  EXPECT_TRUE(std::holds_alternative<AdminChannelOp>(call->op));
+  EXPECT_EQ(call->channel, "desk");
+  EXPECT_EQ(call->owner, OwnerOf("desk", host_.shards));
+  EXPECT_EQ(session_->requests_in_flight(), 1u);
+  ChannelReportAnswer report;
+  report.visibility = proto::Visibility::kPrivate;
+  report.epoch = 77;
+  report.first_seq = 5;
+  report.head_seq = 90;
+  report.fenced = true;
+  report.fenced_after_seq = 88;
+  report.segments = 3;
+  report.segment_bytes = 12345;
+  report.subscriptions = 2;
+  report.invited_count = 1;
+  for (int i = 0; i < 20; ++i) report.members.push_back("trader-" + std::to_string(100 + i));
+  Answer(call, report);
+  std::vector<Received> frames = Frames();
+  ASSERT_GT(frames.size(), 1u);  // 20 names do not fit 160 bytes.
+  std::vector<std::string> members;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].correlation, 9u);
+    const auto& frame = std::get<proto::ChannelReport>(frames[i].message);
+    EXPECT_LE(frames[i].bytes.size(), 160u);
+    // Every frame carries the figures; only the last says it is the last.
+    EXPECT_EQ(frame.flags,
+              proto::kChannelFenced | (i + 1 == frames.size() ? proto::kLastFrame : 0));
+    EXPECT_EQ(frame.channel, "desk");
+    EXPECT_EQ(frame.visibility, proto::Visibility::kPrivate);
+    EXPECT_EQ(frame.epoch, 77u);
+    EXPECT_EQ(frame.first_seq, 5u);
+    EXPECT_EQ(frame.head_seq, 90u);
+    EXPECT_EQ(frame.fenced_after_seq, 88u);
+    EXPECT_EQ(frame.segments, 3u);
+    EXPECT_EQ(frame.segment_bytes, 12345u);
+    EXPECT_EQ(frame.subscriptions, 2u);
+    EXPECT_EQ(frame.member_count, 20u);
+    EXPECT_EQ(frame.invited_count, 1u);
+    for (const proto::MemberEntry& member : frame.members) members.emplace_back(member.user);
+  }
+  EXPECT_EQ(members, report.members);
+  EXPECT_EQ(session_->requests_in_flight(), 0u);
+}
+
+TEST_F(ServerSessionTest, AdminStatsAndConnectionsAreSurveysAnsweredInFrames) {
+  options_.answer_frame_bytes_max = 200;
+  Welcome("ops", auth::Role::kAdmin);
+  session_->OnData(Frame(proto::AdminStats{}, 21) + Frame(proto::AdminConnections{}, 22));
+  ASSERT_EQ(host_.surveys.size(), 2u);
+  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_EQ(session_->requests_in_flight(), 2u);  // Each holds a slot until it is back.
+  std::unique_ptr<Survey> stats(host_.surveys[0]);
+  std::unique_ptr<Survey> connections(host_.surveys[1]);
+  host_.surveys.clear();
+  EXPECT_EQ(stats->asks, Survey::Asks::kAdminStats);
+  EXPECT_EQ(stats->connection_id, 7u);
+  EXPECT_EQ(stats->correlation_id, 21u);
+  EXPECT_EQ(connections->asks, Survey::Asks::kAdminConnections);
+
+  // What the shards added: the session renders and splits it.
+  for (int shard = 0; shard < 2; ++shard) {
+    stats->families.Counter("hoot_sends_acknowledged_total", "SENT answers for new messages.",
+                            {{"shard", std::to_string(shard)}},
+                            static_cast<uint64_t>(1000 + shard));
+  }
+  session_->OnSurvey(*stats);
+  std::vector<Received> frames = Frames();
+  ASSERT_GT(frames.size(), 1u);
+  std::string text;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].correlation, 21u);
+    EXPECT_LE(frames[i].bytes.size(), 200u);
+    const auto& piece = std::get<proto::MetricsText>(frames[i].message);
+    EXPECT_EQ(piece.flags, i + 1 == frames.size() ? proto::kLastFrame : 0);
+    text += piece.text;
+  }
+  EXPECT_EQ(text, stats->families.Render());
+  EXPECT_NE(text.find("hoot_sends_acknowledged_total{shard=\"1\"} 1001\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(session_->requests_in_flight(), 1u);
+
+  for (unsigned shard = 0; shard < 2; ++shard) {
+    ConnectionRow row;
+    row.shard = shard;
+    row.connection_id = 40 + shard;
+    row.user = shard == 0 ? "ada" : "bo";
+    row.client_name = "hoot-test";
+    row.connected_ms = 1500;
+    row.subscriptions = 3;
+    row.subscriptions_from_log = shard;
+    row.requests_in_flight = 2;
+    row.queued_bytes = 4096;
+    connections->connections.push_back(row);
+  }
+  session_->OnSurvey(*connections);
+  frames = Frames();
+  std::vector<proto::ConnectionEntry> entries;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].correlation, 22u);
+    const auto& list = std::get<proto::ConnectionList>(frames[i].message);
+    EXPECT_EQ(list.flags, i + 1 == frames.size() ? proto::kLastFrame : 0);
+    for (const proto::ConnectionEntry& entry : list.connections) entries.push_back(entry);
+  }
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].shard, 1u);
+  EXPECT_EQ(entries[1].connection_id, 41u);
+  EXPECT_EQ(entries[1].user, "bo");
+  EXPECT_EQ(entries[1].client_name, "hoot-test");
+  EXPECT_EQ(entries[1].connected_ms, 1500u);
+  EXPECT_EQ(entries[1].subscriptions_from_log, 1u);
+  EXPECT_EQ(entries[1].queued_bytes, 4096u);
+  EXPECT_EQ(session_->requests_in_flight(), 0u);
+
+  // This session as a connection row: who, what it said in HELLO, since when.
+  host_.now += std::chrono::milliseconds(2500);
+  ConnectionRow self = session_->Describe(host_.now);
+  EXPECT_EQ(self.connection_id, 7u);
+  EXPECT_EQ(self.user, "ops");
+  EXPECT_EQ(self.connected_ms, 2500u);
+  EXPECT_EQ(self.requests_in_flight, 0u);
 }
 
 TEST_F(ServerSessionTest, SilencePingsAtHalfTheIdleTimeoutAndClosesAtTheFull) {
