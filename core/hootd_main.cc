@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "auth/token.h"
 #include "base/flags.h"
 #include "base/log.h"
@@ -358,8 +359,8 @@ int main(int argc, char** argv) {
   // process ends and a restart recovers from what is really on the disk (the log has
   // already said why, and acknowledged nothing that was not durable).
   options.on_log_failure = [](unsigned shard, const absl::Status&) {
-    std::fprintf(stderr, "hootd: shard %u's log failed; exiting (3) to recover on restart\n",
-                 shard);
+    hoot::base::Logf(hoot::base::LogLevel::kError,
+                     "shard %u's log failed; exiting (3) to recover on restart", shard);
     std::_Exit(3);
   };
   auto server = hoot::core::Server::Start(options);
@@ -371,21 +372,24 @@ int main(int argc, char** argv) {
     metrics = "; metrics on " + std::string(metrics_v6 ? "[" : "") + options.metrics_host +
               (metrics_v6 ? "]" : "") + ":" + std::to_string((*server)->metrics_port());
   }
-  std::printf("hootd: ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s%s)\n",
-              v6 ? "[" : "", options.listen_host.c_str(), v6 ? "]" : "", (*server)->port(),
-              (*server)->shard_count(), (*server)->pinning().c_str(),
-              (*server)->ring_flags().c_str(), options.data_directory.c_str(), metrics.c_str());
+  // Standard output carries this one line, for whatever started hootd to wait for (scripts,
+  // tests, bench/e2e); the log (standard error) has it too, with everything else.
+  const std::string ready = absl::StrFormat(
+      "ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s%s)", v6 ? "[" : "",
+      options.listen_host, v6 ? "]" : "", (*server)->port(), (*server)->shard_count(),
+      (*server)->pinning(), (*server)->ring_flags(), options.data_directory, metrics);
+  std::printf("hootd: %s\n", ready.c_str());
   std::fflush(stdout);
+  hoot::base::Log(hoot::base::LogLevel::kInfo, ready);
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  std::printf("hootd: %s: stopping\n", strsignal(signal_number));
-  std::fflush(stdout);
+  hoot::base::Logf(hoot::base::LogLevel::kInfo, "%s: stopping", strsignal(signal_number));
   absl::Status stopped = (*server)->Stop();
   server->reset();
   if (!stopped.ok()) {
-    std::fprintf(stderr, "hootd: unclean stop: %s\n", std::string(stopped.message()).c_str());
+    hoot::base::Logf(hoot::base::LogLevel::kError, "unclean stop: %s", stopped.message());
     return 1;
   }
-  std::printf("hootd: stopped\n");
+  hoot::base::Log(hoot::base::LogLevel::kInfo, "stopped");
   return 0;
 }

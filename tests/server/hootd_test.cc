@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <tuple>
 
@@ -580,7 +581,21 @@ TEST(Hootd, LogLevelDropsTheLinesBelowIt) {
     text << in.rdbuf();
     return text.str();
   };
+  // The lifecycle is logged at info: every line of it timestamped, levelled, one per event.
+  std::string at_info = stderr_at("info");
+  const std::regex info_line(
+      R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info (ready on 127\.0\.0\.1:\d+ \(1 shards.*\)|Terminated: stopping|stopped)$)");
+  int lifecycle_lines = 0;
+  std::istringstream lines(at_info);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" info ") != std::string::npos) {
+      EXPECT_TRUE(std::regex_match(line, info_line)) << line;
+      ++lifecycle_lines;
+    }
+  }
+  EXPECT_EQ(lifecycle_lines, 3) << at_info;
   std::string at_warn = stderr_at("warn");
+  EXPECT_EQ(at_warn.find(" info "), std::string::npos) << at_warn;
   EXPECT_NE(at_warn.find(" warning "), std::string::npos) << at_warn;
   EXPECT_NE(at_warn.find("channel desk has no log on disk"), std::string::npos) << at_warn;
   std::string at_error = stderr_at("error");
