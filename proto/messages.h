@@ -160,7 +160,7 @@ struct GetCursors {
   bool operator==(const GetCursors&) const = default;
 };
 
-// The admin requests (an admin token's sessions only; see PROTOCOL.md section 5.x).
+// The admin requests (an admin token's sessions only; see PROTOCOL.md section 6.9).
 // ADMIN_STATS: every shard's metrics, as METRICS_TEXT.
 struct AdminStats {
   static constexpr MessageType kType = MessageType::kAdminStats;

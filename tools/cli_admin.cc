@@ -1,5 +1,5 @@
 // `hoot admin`: an operator's look inside a running hootd through the admin requests
-// (PROTOCOL.md section 5.11), with an admin token.
+// (PROTOCOL.md section 6.9), with an admin token.
 #include <cinttypes>
 #include <cmath>
 #include <map>

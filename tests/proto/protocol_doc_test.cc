@@ -104,6 +104,12 @@ TEST(ProtocolDocTest, TheExamplesTellOneConsistentStory) {
       for (const CursorEntry& entry : cursors->cursors) names.emplace_back(entry.channel);
       EXPECT_TRUE(std::is_sorted(names.begin(), names.end())) << "CURSORS not sorted by name";
     }
+    if (const auto* report = std::get_if<ChannelReport>(&d.message)) {
+      std::vector<std::string> names;
+      for (const MemberEntry& entry : report->members) names.emplace_back(entry.user);
+      EXPECT_TRUE(std::is_sorted(names.begin(), names.end())) << "members not sorted by name";
+      EXPECT_LE(names.size(), report->member_count);
+    }
     if (const auto* message = std::get_if<Message>(&d.message)) {
       same_record(d.line, message->channel, message->record);
     }
