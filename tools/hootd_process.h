@@ -16,7 +16,10 @@ namespace hoot::tools {
 
 // Forks and execs `args` (args[0] is the binary) with its standard input, output and error
 // on the given descriptors (-1: this process's own). The caller closes its copies. Returns the
-// child's pid, or -1 when fork failed.
+// child's pid, or -1 when fork failed. The child is killed (SIGKILL) when the thread that
+// spawned it ends, so call it from a thread that outlives the child (a test's main thread):
+// a test or bench that crashes never leaves a server behind holding its ports and the pipe
+// its runner reads to the end.
 pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdout_fd,
                    int stderr_fd);
 
