@@ -15,6 +15,7 @@
 #include "client/client.h"
 #include "log/format.h"
 #include "tests/server/hootd_process.h"
+#include "tests/server/hootd_test_util.h"
 
 namespace hoot::testing {
 namespace {
@@ -22,15 +23,10 @@ namespace {
 using client::Client;
 using std::chrono::milliseconds;
 
-// Runs a shell command (bounded by `timeout 30`), returning its exit status and output.
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen(("timeout 30 " + command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, got);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
+// Runs a shell command bounded by `timeout 30`, returning its exit status and its output with
+// its standard error.
+std::pair<int, std::string> RunBounded(const std::string& command) {
+  return RunCommand("timeout 30 " + command + " 2>&1");
 }
 
 std::string ReadFile(const std::string& path) {
@@ -155,17 +151,19 @@ TEST(HootdDamage, DamageFoundByAReadIsReportedToEveryoneAndRepairedByCuttingTheH
     EXPECT_EQ(client::ServerErrorCode(sent.status()), proto::ErrorCode::kStorageFailed);
 
     auto [busy_status, busy_output] =
-        RunCommand(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
+        RunBounded(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
     EXPECT_EQ(busy_status, 1) << busy_output;
     EXPECT_NE(busy_output.find("in use by another hootd"), std::string::npos) << busy_output;
     EXPECT_EQ(hootd->Stop(), 0);
   }
 
-  auto [status, output] = RunCommand(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
+  auto [status, output] =
+      RunBounded(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
   ASSERT_EQ(status, 0) << output;
   EXPECT_NE(output.find("ends at seq 299"), std::string::npos) << output;
   EXPECT_NE(output.find("New epoch"), std::string::npos) << output;
-  auto [again_status, again] = RunCommand(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
+  auto [again_status, again] =
+      RunBounded(std::string(HOOTD_PATH) + " repair --data-dir " + data + " --channel desk");
   EXPECT_EQ(again_status, 0) << again;
   EXPECT_NE(again.find("not fenced"), std::string::npos) << again;
 
@@ -252,7 +250,7 @@ TEST(HootdDamage, AChannelWhoseMetadataIsLostIsNeverTakenOver) {
 
   // Once the operator has cut the metadata log at the damage, metadata changes work again;
   // the channel whose creation was cut stays out of reach of a new creator.
-  auto [status, output] = RunCommand(std::string(HOOTD_PATH) + " repair --data-dir " + data +
+  auto [status, output] = RunBounded(std::string(HOOTD_PATH) + " repair --data-dir " + data +
                                      " --channel .meta --shard 0");
   ASSERT_EQ(status, 0) << output;
   hootd = StartHootdOn(data, 1);
@@ -278,7 +276,7 @@ TEST(HootdDataDirectory, RefusesASecondProcessAnotherShardCountAndAnUnreadableFo
   ASSERT_NE(hootd, nullptr);
   std::string hootd_path = HOOTD_PATH;
   auto [second_status, second] =
-      RunCommand(hootd_path + " --listen 127.0.0.1:0 --no-pin --data-dir " + data);
+      RunBounded(hootd_path + " --listen 127.0.0.1:0 --no-pin --data-dir " + data);
   EXPECT_EQ(second_status, 1) << second;
   EXPECT_NE(second.find("in use by another hootd (pid " + std::to_string(hootd->pid())),
             std::string::npos)
@@ -286,12 +284,13 @@ TEST(HootdDataDirectory, RefusesASecondProcessAnotherShardCountAndAnUnreadableFo
   EXPECT_EQ(hootd->Stop(), 0);
 
   auto [shards_status, shards] =
-      RunCommand(hootd_path + " --listen 127.0.0.1:0 --no-pin --shards 3 --data-dir " + data);
+      RunBounded(hootd_path + " --listen 127.0.0.1:0 --no-pin --shards 3 --data-dir " + data);
   EXPECT_EQ(shards_status, 1) << shards;
   EXPECT_NE(shards.find("spread over 2 shards; run with --shards 2"), std::string::npos) << shards;
 
   WriteFile(data + "/FORMAT", "");
-  auto [format_status, format] = RunCommand(hootd_path + " --listen 127.0.0.1:0 --no-pin --data-dir " + data);
+  auto [format_status, format] =
+      RunBounded(hootd_path + " --listen 127.0.0.1:0 --no-pin --data-dir " + data);
   EXPECT_EQ(format_status, 1) << format;
   EXPECT_NE(format.find(data + "/FORMAT is not a hoot data directory description"), std::string::npos)
       << format;

@@ -368,17 +368,8 @@ TEST(Hootd, RefusesForgedExpiredAndMalformedTokens) {
 TEST(Hootd, TokenCommandAndHelp) {
   auto hootd = StartHootd("token-command", 1);
   ASSERT_NE(hootd, nullptr);
-  auto run = [](const std::string& command) {
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    char buffer[4096];
-    size_t got;
-    while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, got);
-    int status = ::pclose(pipe);
-    return std::make_pair(status, output);
-  };
-  auto [status, token] = run(std::string(HOOTD_PATH) + " token --user bo --ttl 1h --data-dir " +
-                             hootd->data_directory());
+  auto [status, token] = RunCommand(
+      std::string(HOOTD_PATH) + " token --user bo --ttl 1h --data-dir " + hootd->data_directory());
   ASSERT_EQ(status, 0);
   while (!token.empty() && token.back() == '\n') token.pop_back();
   client::ConnectOptions options;
@@ -387,11 +378,11 @@ TEST(Hootd, TokenCommandAndHelp) {
   auto bo = Client::Connect(options);
   ASSERT_TRUE(bo.ok()) << bo.status();
   EXPECT_EQ((*bo)->user(), "bo");
-  auto [bad_status, bad_output] = run(std::string(HOOTD_PATH) + " token --user .bo 2>&1");
+  auto [bad_status, bad_output] = RunCommand(std::string(HOOTD_PATH) + " token --user .bo 2>&1");
   EXPECT_NE(bad_status, 0);
   EXPECT_NE(bad_output.find("bad user name"), std::string::npos) << bad_output;
 
-  auto [help_status, help] = run(std::string(HOOTD_PATH) + " --help");
+  auto [help_status, help] = RunCommand(std::string(HOOTD_PATH) + " --help");
   EXPECT_EQ(help_status, 0);
   for (const char* flag : {"--listen", "--data-dir", "--shards", "--secret-file", "--dedup-window",
                            "--handshake-timeout", "--idle-timeout", "--no-pin", "token", "--ttl",
@@ -479,18 +470,10 @@ TEST(Hootd, ListensOnIpv6AndTakesMillisecondDurations) {
   EXPECT_EQ((*hootd)->Stop(), 0);
 
   // A bad value is refused with what is wrong, before anything starts.
-  auto run = [](const std::string& command) {
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    char buffer[512];
-    while (pipe != nullptr && std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-    int status = pipe == nullptr ? -1 : ::pclose(pipe);
-    return std::make_pair(status, output);
-  };
   for (const char* bad : {"--idle-timeout 30m1h", "--listen ::1:7420", "--listen [::1]:70000",
                           "--handshake-timeout 5"}) {
-    auto [status, output] = run(std::string(HOOTD_PATH) + " " + bad + " --data-dir " +
-                                FreshDirectory("bad-flag") + " 2>&1");
+    auto [status, output] = RunCommand(std::string(HOOTD_PATH) + " " + bad + " --data-dir " +
+                                       FreshDirectory("bad-flag") + " 2>&1");
     EXPECT_NE(status, 0) << bad;
     EXPECT_NE(output.find(std::string(bad).substr(0, std::string(bad).find(' '))),
               std::string::npos)
@@ -531,14 +514,10 @@ TEST(Hootd, PinsItsShardsToTheCoresAskedFor) {
   int stopped = tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
 
-  std::string command = std::string(HOOTD_PATH) + " --cpus 1000 --listen 127.0.0.1:0 --data-dir " +
-                        FreshDirectory("cpus-refused") + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[512];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-  EXPECT_NE(::pclose(pipe), 0);
+  auto [refused_status, output] =
+      RunCommand(std::string(HOOTD_PATH) + " --cpus 1000 --listen 127.0.0.1:0 --data-dir " +
+                 FreshDirectory("cpus-refused") + " 2>&1");
+  EXPECT_NE(refused_status, 0);
   EXPECT_NE(output.find("CPU 1000 is not one this process may run on"), std::string::npos)
       << output;
 }
@@ -602,16 +581,10 @@ TEST(Hootd, LogLevelDropsTheLinesBelowIt) {
   EXPECT_EQ(at_error.find("no log on disk"), std::string::npos) << at_error;
   EXPECT_EQ(at_error.find(" warning "), std::string::npos) << at_error;
 
-  std::string command = std::string(HOOTD_PATH) +
-                        " --log-level verbose --listen 127.0.0.1:0 --data-dir " +
-                        FreshDirectory("log-level-refused") + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[512];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
-  int status = ::pclose(pipe);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  auto [status, output] =
+      RunCommand(std::string(HOOTD_PATH) + " --log-level verbose --listen 127.0.0.1:0 --data-dir " +
+                 FreshDirectory("log-level-refused") + " 2>&1");
+  EXPECT_EQ(status, 1);
   EXPECT_NE(output.find("--log-level wants debug, info, warn or error, not \"verbose\""),
             std::string::npos)
       << output;

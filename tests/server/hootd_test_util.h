@@ -1,14 +1,18 @@
-// Helpers of the hootd end-to-end tests (hootd_test.cc, hootd_streaming_test.cc): a failed
-// step is a test failure and a null or empty result, so the tests read as their scenarios.
+// Helpers of the hootd end-to-end tests (hootd_test.cc, hootd_streaming_test.cc,
+// hootd_damage_test.cc, metrics_test.cc): a failed step is a test failure and a null or empty
+// result, so the tests read as their scenarios.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -69,6 +73,22 @@ inline void MustSendPipelined(client::Client& client, const std::string& channel
       pending.clear();
     }
   }
+}
+
+// Runs `command` in a shell (as written: append 2>&1 to read its standard error too), returning
+// its exit status (128 + the signal if one ended it) and its standard output.
+inline std::pair<int, std::string> RunCommand(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "cannot run " << command;
+    return {-1, ""};
+  }
+  std::string output;
+  char buffer[4096];
+  size_t got;
+  while ((got = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, got);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
 }
 
 }  // namespace hoot::testing
