@@ -56,9 +56,10 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   friend struct Envelopes;
   ChatShard(Shard& shard, const ServerOptions& options);
   void CheckDrained();
-  // A survey (core/chat/ops.h) starts from this shard, adds this shard's part, goes to the
-  // next shard, and is answered once back home.
-  void StartSurvey(chat::Survey* survey);
+  // A survey (core/chat/ops.h) starts from this shard (a session's, through GatewayHost, or
+  // the metrics server's), adds this shard's part, goes to the next shard, and is answered
+  // once back home.
+  void StartSurvey(chat::Survey* survey) override;
   void AddToSurvey(chat::Survey& survey) const;
   void PassSurveyOn(chat::Survey* survey);
   void SurveyDone(chat::Survey* survey);
@@ -76,7 +77,6 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   void SendToOwner(chat::Call* call) override;
   void SendPageHome(chat::Page* page) override;
   void OnGatewaySettled() override { CheckDrained(); }
-  void SendSurvey(chat::Survey* survey) override { StartSurvey(survey); }
 
   Shard& shard_;
   const ServerOptions& options_;

@@ -83,9 +83,7 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
     ++open;
     if (session->welcomed()) ++welcomed;
     subscriptions += session->subscriptions().size();
-    for (const auto& [channel, subscription] : session->subscriptions()) {
-      if (subscription->lagging) ++lagging;
-    }
+    lagging += session->subscriptions_from_log();
     queued.Observe(session->transport().outbound_bytes());
   }
   out.Gauge("hoot_connections_open", "Client connections open now.", {shard}, open);

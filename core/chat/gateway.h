@@ -36,7 +36,7 @@ class GatewayHost {
   // A call came back or a session closed: a drain may be complete.
   virtual void OnGatewaySettled() = 0;
   // A session's survey around the shards: it comes back through OnSurvey.
-  virtual void SendSurvey(Survey* survey) = 0;
+  virtual void StartSurvey(Survey* survey) = 0;
 };
 
 class Gateway : public io::TcpHandler, private SessionHost {
@@ -97,7 +97,7 @@ class Gateway : public io::TcpHandler, private SessionHost {
   SteadyTime SteadyNow() override { return std::chrono::steady_clock::now(); }
   uint64_t NowUnixNs() override;
   GatewayStats& stats() override { return stats_; }
-  void StartSurvey(Survey* survey) override { host_.SendSurvey(survey); }
+  void StartSurvey(Survey* survey) override { host_.StartSurvey(survey); }
 
   Shard& shard_;
   GatewayHost& host_;

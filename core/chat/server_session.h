@@ -139,6 +139,8 @@ class ServerSession {
   bool closing() const { return closing_; }
   bool welcomed() const { return welcomed_; }
   bool admin() const { return role_ == auth::Role::kAdmin; }
+  // Its subscriptions that fell behind and are served from the log now (slow).
+  size_t subscriptions_from_log() const;
   const std::string& user() const { return user_; }
   size_t requests_in_flight() const { return requests_in_flight_; }
   const std::map<std::string, std::unique_ptr<Subscription>>& subscriptions() const {

@@ -302,6 +302,14 @@ void ServerSession::OnSurvey(const Survey& survey) {
   ResumeIfRoom();
 }
 
+size_t ServerSession::subscriptions_from_log() const {
+  size_t lagging = 0;
+  for (const auto& [channel, subscription] : subscriptions_) {
+    if (subscription->lagging) ++lagging;
+  }
+  return lagging;
+}
+
 ConnectionRow ServerSession::Describe(SteadyTime now) const {
   ConnectionRow row;
   row.shard = host_.shard_id();
@@ -311,9 +319,7 @@ ConnectionRow ServerSession::Describe(SteadyTime now) const {
   row.connected_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now - accepted_at_).count());
   row.subscriptions = static_cast<uint32_t>(subscriptions_.size());
-  for (const auto& [channel, subscription] : subscriptions_) {
-    if (subscription->lagging) ++row.subscriptions_from_log;
-  }
+  row.subscriptions_from_log = static_cast<uint32_t>(subscriptions_from_log());
   row.requests_in_flight = static_cast<uint32_t>(requests_in_flight_);
   row.queued_bytes = transport_->outbound_bytes();
   return row;
