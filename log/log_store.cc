@@ -499,6 +499,7 @@ void LogStore::StartCommit() {
 void LogStore::CommitDone(int32_t result) {
   commit_in_flight_ = false;
   std::unique_ptr<Batch> batch = std::move(committing_);
+  const size_t batch_bytes = batch->bytes.size();  // Before the swap below empties it.
   if (journal_->spare.capacity() < batch->bytes.capacity()) journal_->spare.Swap(batch->bytes);
   if (result < 0) {
     ++stats_.commit_failures;
@@ -509,7 +510,7 @@ void LogStore::CommitDone(int32_t result) {
   ++stats_.commits;
   stats_.commit_sync_ns.Observe(base::NanosSince(commit_started_));
   stats_.commit_records.Observe(batch->entries.size());
-  stats_.commit_bytes.Observe(batch->bytes.size());
+  stats_.commit_bytes.Observe(batch_bytes);
   std::vector<ChannelLog*> covered;
   for (const Journal::Entry& entry : batch->entries) {
     ChannelLog* channel = entry.channel;

@@ -109,6 +109,13 @@ TEST(LogStoreTest, AppendsDuringACommitGatherIntoTheNextBatch) {
   DrainIdle(storage, *store);
   EXPECT_EQ(LogStore::DurableSeq(channel), 50u);
   EXPECT_EQ(store->stats().commits, 2u);
+  // The commit metrics: records and bytes of each batch (every record holds at least its
+  // sender and body).
+  const LogStats& stats = store->stats();
+  EXPECT_EQ(stats.commit_records.count(), 2u);
+  EXPECT_EQ(stats.commit_records.sum(), 50u);
+  EXPECT_EQ(stats.commit_bytes.count(), 2u);
+  EXPECT_GE(stats.commit_bytes.sum(), 50u * (3 + 4));
 }
 
 TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpoint) {
