@@ -145,6 +145,10 @@ void LogStore::ReadFromDisk(ChannelLog* channel, uint64_t after_seq, size_t max_
                    size_t position = 0;
                    size_t bytes_out = 0;
                    uint64_t expect = after_seq + 1;
+                   // At most one record a header's worth of bytes: no regrowth while parsing.
+                   result->records.reserve(static_cast<size_t>(std::min<uint64_t>(
+                       {max_records, expected_last - std::min(expected_last, after_seq),
+                        data.size() / kRecordHeaderBytes + 1})));
                    auto fence = [&](const char* reason) {
                      FenceAt(channel, path, offset + position, expect - 1, reason);
                    };
