@@ -51,6 +51,8 @@ Server flags:
                            the secret and FORMAT (docs/DATA.md describes the layout)
   --shards N               shards (threads pinned one per core); default: what the data
                            directory was created with, else one per core this process may use
+                           less one (left to the kernel's network and disk work and to
+                           clients; at least 1)
   --secret-file FILE       the key tokens are signed with (default DIR/secret, created with
                            32 random bytes and mode 0600 on first start)
   --dedup-window N         send deduplication: a retried SEND with the same client message id

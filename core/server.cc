@@ -136,8 +136,13 @@ DataDirectoryLock::DataDirectoryLock(DataDirectoryLock&& other) noexcept : fd_(o
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& requested) {
   std::unique_ptr<Server> server(new Server(requested));
   ServerOptions& options = server->options_;
-  unsigned default_shards = static_cast<unsigned>(
-      std::max<size_t>(1, options.cpus.empty() ? AllowedCores().size() : options.cpus.size()));
+  // Cores the operator listed each get a shard. Otherwise one core is left to what runs beside
+  // the shards: the kernel's network and disk work, io_uring's workers, the metrics thread and
+  // any clients on the machine. On 2 cores with the load generator beside hootd, one shard
+  // acknowledged W2 1.6x faster than two (docs/OPERATIONS.md, "Shards and cores").
+  size_t allowed = AllowedCores().size();
+  unsigned default_shards = static_cast<unsigned>(std::max<size_t>(
+      1, options.cpus.empty() ? (allowed > 1 ? allowed - 1 : allowed) : options.cpus.size()));
   HOOT_RETURN_IF_ERROR(base::CreateDirectoriesDurably(options.data_directory));
   HOOT_ASSIGN_OR_RETURN(DataDirectoryLock held, DataDirectoryLock::Acquire(options.data_directory));
   server->lock_ = std::make_unique<DataDirectoryLock>(std::move(held));

@@ -67,7 +67,10 @@ absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& a
     size_t end = at == std::string::npos ? at : seen.find(' ', at + 9);
     size_t line_end = at == std::string::npos ? at : seen.find('\n', at);
     if (end != std::string::npos && line_end != std::string::npos) {
-      StartedHootd started{pid, PortBefore(seen, end), 0, out[0]};
+      size_t line_start = seen.rfind('\n', at);
+      line_start = line_start == std::string::npos ? 0 : line_start + 1;
+      StartedHootd started{pid, PortBefore(seen, end), 0, out[0],
+                           seen.substr(line_start, line_end - line_start)};
       size_t metrics = seen.find("metrics on ", at);
       if (metrics < line_end) started.metrics_port = PortBefore(seen, seen.find(')', metrics));
       return started;

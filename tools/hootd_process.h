@@ -28,6 +28,7 @@ struct StartedHootd {
   uint16_t port = 0;
   uint16_t metrics_port = 0;  // With --metrics-listen: where /metrics is served.
   int stdout_fd = -1;  // The read end of hootd's standard output; the caller closes it.
+  std::string ready_line;  // "hootd: ready on ... (N shards, ...)", without the newline.
 };
 
 // Runs `args` (args[0] is the hootd binary; the flags should include --listen 127.0.0.1:0)

@@ -522,6 +522,39 @@ TEST(Hootd, PinsItsShardsToTheCoresAskedFor) {
       << output;
 }
 
+// Without --shards or --cpus, a new data directory gets a shard per core hootd may run on but
+// one, left to the kernel's work and to clients; with --cpus, one per core listed. Either count
+// is the data directory's from then on.
+TEST(Hootd, DefaultsToAShardPerCoreButOne) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  const int cores = CPU_COUNT(&allowed);
+  int first = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) first = cpu;
+  }
+  auto ready_shards = [](std::vector<std::string> args) -> std::string {
+    auto hootd = tools::StartHootdProcess(args, std::chrono::seconds(30));
+    if (!hootd.ok()) return std::string(hootd.status().message());
+    ::close(hootd->stdout_fd);
+    tools::StopHootdProcess(hootd->pid, SIGTERM, std::chrono::seconds(30));
+    std::smatch shards;
+    return std::regex_search(hootd->ready_line, shards, std::regex(R"(\((\d+) shards)"))
+               ? shards[1].str()
+               : hootd->ready_line;
+  };
+  const std::string data = FreshDirectory("default-shards");
+  const std::string expected = std::to_string(cores > 1 ? cores - 1 : 1);
+  EXPECT_EQ(ready_shards({HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data, "--no-pin"}),
+            expected);
+  // Recorded: a later start keeps it.
+  EXPECT_EQ(ready_shards({HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data, "--no-pin"}),
+            expected);
+  EXPECT_EQ(ready_shards({HOOTD_PATH, "--listen", "127.0.0.1:0", "--data-dir",
+                          FreshDirectory("cpus-shards"), "--cpus", std::to_string(first)}),
+            "1");
+}
+
 // --log-level drops the lines below it. hootd's one line below error on a healthy disk is the
 // warning for a channel whose files are gone: kept at warn, dropped at error. A level hootd
 // does not know is refused before anything starts, like any bad flag.
