@@ -1,6 +1,7 @@
 #include "proto/codec.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -15,16 +16,28 @@ namespace {
 // so an idle connection does not keep up to kFrameBytesMax.
 constexpr size_t kPartialBytesKeptMax = 64u << 10;
 
-template <size_t I = 0>
+// DecodeMessage finds the decoder by the type code in one table look-up: a MESSAGE, late in
+// AnyMessage, no longer walks a chain of 30 comparisons on every delivery a client reads.
+using Decoder = DecodeStatus (*)(const Frame&, AnyMessage*);
+inline constexpr size_t kTypeCodesMax = 0x80;  // Every type code is below it (wire.h).
+
+template <size_t I>
 DecodeStatus DecodeAlternative(const Frame& frame, AnyMessage* message) {
-  if constexpr (I == std::variant_size_v<AnyMessage>) {
-    return DecodeStatus::kUnknownType;
-  } else {
-    using M = std::variant_alternative_t<I, AnyMessage>;
-    if (frame.type == M::kType) return Decode(frame, &message->template emplace<I>());
-    return DecodeAlternative<I + 1>(frame, message);
-  }
+  return Decode(frame, &message->template emplace<I>());
 }
+
+template <size_t... I>
+constexpr std::array<Decoder, kTypeCodesMax> MakeDecoders(std::index_sequence<I...>) {
+  std::array<Decoder, kTypeCodesMax> decoders{};
+  // A type code at or past kTypeCodesMax fails to compile here.
+  ((decoders[static_cast<uint16_t>(std::variant_alternative_t<I, AnyMessage>::kType)] =
+        &DecodeAlternative<I>),
+   ...);
+  return decoders;
+}
+
+constexpr std::array<Decoder, kTypeCodesMax> kDecoders =
+    MakeDecoders(std::make_index_sequence<std::variant_size_v<AnyMessage>>{});
 
 std::string_view EnumName(Visibility v) {
   return v == Visibility::kPrivate ? "private" : "public";
@@ -254,7 +267,9 @@ void EncodeFrameHeader(MessageType type, uint32_t correlation_id, uint32_t frame
 }
 
 DecodeStatus DecodeMessage(const Frame& frame, AnyMessage* message) {
-  return DecodeAlternative(frame, message);
+  auto type = static_cast<uint16_t>(frame.type);
+  if (type >= kDecoders.size() || kDecoders[type] == nullptr) return DecodeStatus::kUnknownType;
+  return kDecoders[type](frame, message);
 }
 
 bool EncodeAnyTo(const AnyMessage& message, uint32_t correlation_id, std::string* out) {
