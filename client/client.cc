@@ -479,17 +479,8 @@ absl::StatusOr<ChannelReport> Client::AdminChannel(std::string_view channel) {
       std::move(answer), deadline, [&](const proto::ChannelReport& frame) {
         // Every frame repeats the figures; the last one's are kept.
         report.channel = std::string(frame.channel);
-        report.visibility = frame.visibility;
-        report.epoch = frame.epoch;
-        report.first_seq = frame.first_seq;
-        report.head_seq = frame.head_seq;
+        report.figures = frame.figures;
         report.fenced = (frame.flags & proto::kChannelFenced) != 0;
-        report.fenced_after_seq = frame.fenced_after_seq;
-        report.segments = frame.segments;
-        report.segment_bytes = frame.segment_bytes;
-        report.subscriptions = frame.subscriptions;
-        report.member_count = frame.member_count;
-        report.invited_count = frame.invited_count;
         for (const proto::MemberEntry& member : frame.members) {
           report.members.emplace_back(member.user);
         }

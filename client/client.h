@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/session.h"
+#include "proto/messages.h"
 #include "proto/wire.h"
 
 namespace hoot::client {
@@ -125,17 +126,8 @@ struct Cursor {
 // docs).
 struct ChannelReport {
   std::string channel;
-  proto::Visibility visibility = proto::Visibility::kPublic;
-  uint64_t epoch = 0;
-  uint64_t first_seq = 0;
-  uint64_t head_seq = 0;
+  proto::ChannelFigures figures;
   bool fenced = false;
-  uint64_t fenced_after_seq = 0;
-  uint32_t segments = 0;
-  uint64_t segment_bytes = 0;
-  uint32_t subscriptions = 0;
-  uint32_t member_count = 0;
-  uint32_t invited_count = 0;
   std::vector<std::string> members;
   bool operator==(const ChannelReport&) const = default;
 };

@@ -393,12 +393,9 @@ struct MemberEntry {
   bool operator==(const MemberEntry&) const = default;
 };
 
-// One frame of the answer to ADMIN_CHANNEL. Every frame repeats the channel's figures; the
-// members (in name order) continue across frames up to the one flagged kLastFrame.
-struct ChannelReport {
-  static constexpr MessageType kType = MessageType::kChannelReport;
-  uint8_t flags = kLastFrame;  // kLastFrame, kChannelFenced.
-  std::string_view channel;
+// A channel's figures as ADMIN_CHANNEL reports them, in wire order (fenced is a flag of the
+// frame, kChannelFenced).
+struct ChannelFigures {
   Visibility visibility = Visibility::kPublic;
   uint64_t epoch = 0;
   uint64_t first_seq = 0;
@@ -409,11 +406,8 @@ struct ChannelReport {
   uint32_t subscriptions = 0;     // Attached to its fan-out, on every gateway shard.
   uint32_t member_count = 0;
   uint32_t invited_count = 0;  // Private channels: invited, not yet joined.
-  EntryList<MemberEntry> members;
   template <class M, class V>
   static constexpr void Fields(M& m, V& v) {
-    v.Flags("flags", m.flags, kLastFrame | kChannelFenced);
-    v.Str8("channel", m.channel, 1, kChannelNameBytesMax);
     v.Enum("visibility", m.visibility, Visibility::kPrivate);
     v.U64("epoch", m.epoch);
     v.U64("first_seq", m.first_seq);
@@ -424,6 +418,23 @@ struct ChannelReport {
     v.U32("subscriptions", m.subscriptions);
     v.U32("member_count", m.member_count);
     v.U32("invited_count", m.invited_count);
+  }
+  bool operator==(const ChannelFigures&) const = default;
+};
+
+// One frame of the answer to ADMIN_CHANNEL. Every frame repeats the channel's figures; the
+// members (in name order) continue across frames up to the one flagged kLastFrame.
+struct ChannelReport {
+  static constexpr MessageType kType = MessageType::kChannelReport;
+  uint8_t flags = kLastFrame;  // kLastFrame, kChannelFenced.
+  std::string_view channel;
+  ChannelFigures figures;
+  EntryList<MemberEntry> members;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Flags("flags", m.flags, kLastFrame | kChannelFenced);
+    v.Str8("channel", m.channel, 1, kChannelNameBytesMax);
+    ChannelFigures::Fields(m.figures, v);
     v.List("members", m.members);
   }
   bool operator==(const ChannelReport&) const = default;

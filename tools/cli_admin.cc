@@ -214,6 +214,7 @@ int Cli::AdminStats(Client& client) {
 int Cli::AdminChannel(Client& client, const std::string& channel) {
   absl::StatusOr<client::ChannelReport> report = client.AdminChannel(channel);
   if (!report.ok()) return Fail(report.status());
+  const proto::ChannelFigures& figures = report->figures;
   std::string members;
   for (const std::string& member : report->members) {
     if (!members.empty()) members += " ";
@@ -222,32 +223,32 @@ int Cli::AdminChannel(Client& client, const std::string& channel) {
   if (json_) {
     Line(JsonObject()
              .Str("channel", report->channel)
-             .Str("visibility", VisibilityName(report->visibility))
-             .Num("epoch", report->epoch)
-             .Num("first_seq", report->first_seq)
-             .Num("head_seq", report->head_seq)
+             .Str("visibility", VisibilityName(figures.visibility))
+             .Num("epoch", figures.epoch)
+             .Num("first_seq", figures.first_seq)
+             .Num("head_seq", figures.head_seq)
              .Bool("fenced", report->fenced)
-             .Num("fenced_after_seq", report->fenced_after_seq)
-             .Num("segments", report->segments)
-             .Num("segment_bytes", report->segment_bytes)
-             .Num("subscriptions", report->subscriptions)
-             .Num("member_count", report->member_count)
-             .Num("invited_count", report->invited_count)
+             .Num("fenced_after_seq", figures.fenced_after_seq)
+             .Num("segments", figures.segments)
+             .Num("segment_bytes", figures.segment_bytes)
+             .Num("subscriptions", figures.subscriptions)
+             .Num("member_count", figures.member_count)
+             .Num("invited_count", figures.invited_count)
              .Str("members", members)
              .Text());
     return kExitOk;
   }
   Table(
-      {{"channel", report->channel + " (" + std::string(VisibilityName(report->visibility)) + ")"},
-       {"epoch", std::to_string(report->epoch)},
-       {"seqs", std::to_string(report->first_seq) + " to " + std::to_string(report->head_seq)},
-       {"fenced", report->fenced ? "YES, after seq " + std::to_string(report->fenced_after_seq) +
+      {{"channel", report->channel + " (" + std::string(VisibilityName(figures.visibility)) + ")"},
+       {"epoch", std::to_string(figures.epoch)},
+       {"seqs", std::to_string(figures.first_seq) + " to " + std::to_string(figures.head_seq)},
+       {"fenced", report->fenced ? "YES, after seq " + std::to_string(figures.fenced_after_seq) +
                                        " (hootd repair, docs/DATA.md)"
                                  : "no"},
-       {"segments", std::to_string(report->segments) + ", " + Bytes(report->segment_bytes)},
-       {"subscriptions", std::to_string(report->subscriptions)},
-       {"members", std::to_string(report->member_count) + ": " + members},
-       {"invited", std::to_string(report->invited_count)}},
+       {"segments", std::to_string(figures.segments) + ", " + Bytes(figures.segment_bytes)},
+       {"subscriptions", std::to_string(figures.subscriptions)},
+       {"members", std::to_string(figures.member_count) + ": " + members},
+       {"invited", std::to_string(figures.invited_count)}},
       2);
   return kExitOk;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/metrics.h"
+#include "proto/messages.h"
 #include "proto/wire.h"
 
 namespace hoot::core::chat {
@@ -159,16 +160,8 @@ struct CursorAnswer {
 
 // CHANNEL_REPORT (ADMIN_CHANNEL); the gateway splits the members across frames.
 struct ChannelReportAnswer {
-  proto::Visibility visibility = proto::Visibility::kPublic;
-  uint64_t epoch = 0;
-  uint64_t first_seq = 0;
-  uint64_t head_seq = 0;
+  proto::ChannelFigures figures;  // member_count is members.size().
   bool fenced = false;
-  uint64_t fenced_after_seq = 0;
-  uint32_t segments = 0;
-  uint64_t segment_bytes = 0;
-  uint32_t subscriptions = 0;
-  uint32_t invited_count = 0;
   std::vector<std::string> members;  // In name order.
 };
 

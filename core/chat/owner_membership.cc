@@ -40,16 +40,18 @@ void Owner::Handle(Call* request, AdminChannelOp&) {
   const log::ChannelDamage& damage = log::LogStore::Damage(channel->log);
   const log::ChannelFootprint footprint = log::LogStore::Footprint(channel->log);
   ChannelReportAnswer report;
-  report.visibility = channel->meta->visibility;
-  report.epoch = log::LogStore::Epoch(channel->log);
-  report.first_seq = log::LogStore::FirstSeq(channel->log);
-  report.head_seq = log::LogStore::DurableSeq(channel->log);
+  proto::ChannelFigures& figures = report.figures;
+  figures.visibility = channel->meta->visibility;
+  figures.epoch = log::LogStore::Epoch(channel->log);
+  figures.first_seq = log::LogStore::FirstSeq(channel->log);
+  figures.head_seq = log::LogStore::DurableSeq(channel->log);
   report.fenced = damage.fenced;
-  report.fenced_after_seq = damage.fenced ? damage.last_good_seq : 0;
-  report.segments = static_cast<uint32_t>(footprint.segments);
-  report.segment_bytes = footprint.data_bytes;
-  for (uint32_t count : channel->subscribers) report.subscriptions += count;
-  report.invited_count = static_cast<uint32_t>(channel->meta->invited.size());
+  figures.fenced_after_seq = damage.fenced ? damage.last_good_seq : 0;
+  figures.segments = static_cast<uint32_t>(footprint.segments);
+  figures.segment_bytes = footprint.data_bytes;
+  for (uint32_t count : channel->subscribers) figures.subscriptions += count;
+  figures.member_count = static_cast<uint32_t>(channel->meta->members.size());
+  figures.invited_count = static_cast<uint32_t>(channel->meta->invited.size());
   report.members.assign(channel->meta->members.begin(), channel->meta->members.end());
   AnswerWith(request, std::move(report));
 }

@@ -245,16 +245,7 @@ void ServerSession::SendChannelReport(uint32_t correlation_id, std::string_view 
   proto::ChannelReport head;
   head.flags = report.fenced ? proto::kChannelFenced : 0;
   head.channel = channel;
-  head.visibility = report.visibility;
-  head.epoch = report.epoch;
-  head.first_seq = report.first_seq;
-  head.head_seq = report.head_seq;
-  head.fenced_after_seq = report.fenced_after_seq;
-  head.segments = report.segments;
-  head.segment_bytes = report.segment_bytes;
-  head.subscriptions = report.subscriptions;
-  head.member_count = static_cast<uint32_t>(report.members.size());
-  head.invited_count = report.invited_count;
+  head.figures = report.figures;
   std::vector<proto::MemberEntry> members;
   members.reserve(report.members.size());
   for (const std::string& user : report.members) members.push_back({user});

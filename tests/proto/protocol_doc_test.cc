@@ -108,7 +108,7 @@ TEST(ProtocolDocTest, TheExamplesTellOneConsistentStory) {
       std::vector<std::string> names;
       for (const MemberEntry& entry : report->members) names.emplace_back(entry.user);
       EXPECT_TRUE(std::is_sorted(names.begin(), names.end())) << "members not sorted by name";
-      EXPECT_LE(names.size(), report->member_count);
+      EXPECT_LE(names.size(), report->figures.member_count);
     }
     if (const auto* message = std::get_if<Message>(&d.message)) {
       same_record(d.line, message->channel, message->record);

@@ -306,17 +306,18 @@ TEST_F(OwnerTest, AnAdminsChannelReportNeedsNoMembershipAndShowsTheLogAsItIs) {
   ASSERT_TRUE(std::holds_alternative<ChannelReportAnswer>(answer));
   const auto& report = std::get<ChannelReportAnswer>(answer);
   log::ChannelLog* log = owner_->store().FindChannel("desk");
-  EXPECT_EQ(report.visibility, proto::Visibility::kPrivate);
-  EXPECT_EQ(report.epoch, log::LogStore::Epoch(log));
-  EXPECT_EQ(report.first_seq, 1u);
-  EXPECT_EQ(report.head_seq, 5u);
+  EXPECT_EQ(report.figures.visibility, proto::Visibility::kPrivate);
+  EXPECT_EQ(report.figures.epoch, log::LogStore::Epoch(log));
+  EXPECT_EQ(report.figures.first_seq, 1u);
+  EXPECT_EQ(report.figures.head_seq, 5u);
   EXPECT_FALSE(report.fenced);
-  EXPECT_EQ(report.fenced_after_seq, 0u);
-  EXPECT_EQ(report.segments, 1u);
-  EXPECT_EQ(report.segment_bytes, log::LogStore::Footprint(log).data_bytes);
-  EXPECT_EQ(report.subscriptions, 1u);
+  EXPECT_EQ(report.figures.fenced_after_seq, 0u);
+  EXPECT_EQ(report.figures.segments, 1u);
+  EXPECT_EQ(report.figures.segment_bytes, log::LogStore::Footprint(log).data_bytes);
+  EXPECT_EQ(report.figures.subscriptions, 1u);
   EXPECT_EQ(report.members, (std::vector<std::string>{"ann", "ben"}));
-  EXPECT_EQ(report.invited_count, 1u);  // cat, not yet joined.
+  EXPECT_EQ(report.figures.member_count, 2u);
+  EXPECT_EQ(report.figures.invited_count, 1u);  // cat, not yet joined.
   // Asking changes nothing: no member was added, nothing was appended.
   EXPECT_FALSE(owner_->meta().IsMember("desk", "ops"));
   EXPECT_EQ(DurableSeq("desk"), 5u);
