@@ -495,10 +495,9 @@ absl::StatusOr<std::vector<ConnectionInfo>> Client::AdminConnections() {
   HOOT_RETURN_IF_ERROR(TakeFrames<proto::ConnectionList>(
       std::move(answer), deadline, [&](const proto::ConnectionList& frame) {
         for (const proto::ConnectionEntry& entry : frame.connections) {
-          connections.push_back(ConnectionInfo{
-              entry.shard, entry.connection_id, std::string(entry.user),
-              std::string(entry.client_name), entry.connected_ms, entry.subscriptions,
-              entry.subscriptions_from_log, entry.requests_in_flight, entry.queued_bytes});
+          connections.push_back(ConnectionInfo{entry.shard, entry.connection_id,
+                                               std::string(entry.user),
+                                               std::string(entry.client_name), entry.figures});
         }
       }));
   return connections;

@@ -37,8 +37,8 @@ std::vector<ExampleMessage> BuildExamples() {
       MemberEntry{"cy"},
   };
   static const std::array<ConnectionEntry, 2> connections = {
-      ConnectionEntry{0, 1, "ada", "hoot-cli/1", 754'000, 1, 0, 0, 0},
-      ConnectionEntry{1, 3, "bo", "", 61'250, 2, 1, 3, 9'437'184},
+      ConnectionEntry{0, 1, "ada", "hoot-cli/1", {754'000, 1, 0, 0, 0}},
+      ConnectionEntry{1, 3, "bo", "", {61'250, 2, 1, 3, 9'437'184}},
   };
   std::vector<ExampleMessage> examples = {
       {Hello{kHelloMagic, 1, 1, "v1.ada.1700000000.c2lnbmF0dXJl", "hoot-cli/1"}, 1},

@@ -440,27 +440,37 @@ struct ChannelReport {
   bool operator==(const ChannelReport&) const = default;
 };
 
-struct ConnectionEntry {
-  uint16_t shard = 0;  // The gateway shard that holds the connection.
-  uint64_t connection_id = 0;
-  std::string_view user;
-  std::string_view client_name;  // What its HELLO said.
-  uint64_t connected_ms = 0;     // Since the connection was accepted.
+// A connection's figures as ADMIN_CONNECTIONS reports them, in wire order (after who it is).
+struct ConnectionFigures {
+  uint64_t connected_ms = 0;  // Since the connection was accepted.
   uint32_t subscriptions = 0;
   uint32_t subscriptions_from_log = 0;  // Fell behind: served from the log (slow).
   uint32_t requests_in_flight = 0;
   uint64_t queued_bytes = 0;  // Outbound, not yet taken by the kernel.
   template <class M, class V>
   static constexpr void Fields(M& m, V& v) {
-    v.U16("shard", m.shard);
-    v.U64("connection_id", m.connection_id);
-    v.Str8("user", m.user, 1, kUserNameBytesMax);
-    v.Str8("client_name", m.client_name, 0, kClientNameBytesMax);
     v.U64("connected_ms", m.connected_ms);
     v.U32("subscriptions", m.subscriptions);
     v.U32("subscriptions_from_log", m.subscriptions_from_log);
     v.U32("requests_in_flight", m.requests_in_flight);
     v.U64("queued_bytes", m.queued_bytes);
+  }
+  bool operator==(const ConnectionFigures&) const = default;
+};
+
+struct ConnectionEntry {
+  uint16_t shard = 0;  // The gateway shard that holds the connection.
+  uint64_t connection_id = 0;
+  std::string_view user;
+  std::string_view client_name;  // What its HELLO said.
+  ConnectionFigures figures;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.U16("shard", m.shard);
+    v.U64("connection_id", m.connection_id);
+    v.Str8("user", m.user, 1, kUserNameBytesMax);
+    v.Str8("client_name", m.client_name, 0, kClientNameBytesMax);
+    ConnectionFigures::Fields(m.figures, v);
   }
   bool operator==(const ConnectionEntry&) const = default;
 };

@@ -262,17 +262,18 @@ int Cli::AdminConnections(Client& client) {
             });
   if (json_) {
     for (const client::ConnectionInfo& info : *connections) {
+      const proto::ConnectionFigures& figures = info.figures;
       Line(JsonObject()
                .Num("shard", info.shard)
                .Num("connection_id", info.connection_id)
                .Str("user", info.user)
                .Str("client_name", info.client_name)
-               .Num("connected_ms", info.connected_ms)
-               .Num("subscriptions", info.subscriptions)
-               .Num("subscriptions_from_log", info.subscriptions_from_log)
-               .Num("requests_in_flight", info.requests_in_flight)
-               .Num("queued_bytes", info.queued_bytes)
-               .Bool("slow", info.subscriptions_from_log > 0)
+               .Num("connected_ms", figures.connected_ms)
+               .Num("subscriptions", figures.subscriptions)
+               .Num("subscriptions_from_log", figures.subscriptions_from_log)
+               .Num("requests_in_flight", figures.requests_in_flight)
+               .Num("queued_bytes", figures.queued_bytes)
+               .Bool("slow", figures.subscriptions_from_log > 0)
                .Text());
     }
     return kExitOk;
@@ -281,11 +282,13 @@ int Cli::AdminConnections(Client& client) {
                                                  "AGE_S", "SUBS", "FROM_LOG", "IN_FLIGHT",
                                                  "QUEUED_BYTES"}};
   for (const client::ConnectionInfo& info : *connections) {
-    rows.push_back({info.user, info.client_name.empty() ? "-" : HumanText(info.client_name),
-                    info.subscriptions_from_log > 0 ? "slow" : "-", std::to_string(info.shard),
-                    std::to_string(info.connection_id), std::to_string(info.connected_ms / 1000),
-                    std::to_string(info.subscriptions), std::to_string(info.subscriptions_from_log),
-                    std::to_string(info.requests_in_flight), std::to_string(info.queued_bytes)});
+    const proto::ConnectionFigures& figures = info.figures;
+    rows.push_back(
+        {info.user, info.client_name.empty() ? "-" : HumanText(info.client_name),
+         figures.subscriptions_from_log > 0 ? "slow" : "-", std::to_string(info.shard),
+         std::to_string(info.connection_id), std::to_string(figures.connected_ms / 1000),
+         std::to_string(figures.subscriptions), std::to_string(figures.subscriptions_from_log),
+         std::to_string(figures.requests_in_flight), std::to_string(figures.queued_bytes)});
   }
   Table(rows, 3);
   return kExitOk;

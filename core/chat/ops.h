@@ -212,11 +212,7 @@ struct ConnectionRow {
   uint64_t connection_id = 0;
   std::string user;
   std::string client_name;
-  uint64_t connected_ms = 0;
-  uint32_t subscriptions = 0;
-  uint32_t subscriptions_from_log = 0;
-  uint32_t requests_in_flight = 0;
-  uint64_t queued_bytes = 0;
+  proto::ConnectionFigures figures;
 };
 
 struct Survey {

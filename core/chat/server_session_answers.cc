@@ -264,11 +264,7 @@ void ServerSession::OnSurvey(const Survey& survey) {
                          .connection_id = row.connection_id,
                          .user = row.user,
                          .client_name = row.client_name,
-                         .connected_ms = row.connected_ms,
-                         .subscriptions = row.subscriptions,
-                         .subscriptions_from_log = row.subscriptions_from_log,
-                         .requests_in_flight = row.requests_in_flight,
-                         .queued_bytes = row.queued_bytes});
+                         .figures = row.figures});
     }
     SendInFrames<proto::ConnectionList>(survey.correlation_id,
                                         std::span<const proto::ConnectionEntry>(entries),
@@ -307,12 +303,12 @@ ConnectionRow ServerSession::Describe(SteadyTime now) const {
   row.connection_id = id_;
   row.user = user_;
   row.client_name = client_name_;
-  row.connected_ms = static_cast<uint64_t>(
+  row.figures.connected_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now - accepted_at_).count());
-  row.subscriptions = static_cast<uint32_t>(subscriptions_.size());
-  row.subscriptions_from_log = static_cast<uint32_t>(subscriptions_from_log());
-  row.requests_in_flight = static_cast<uint32_t>(requests_in_flight_);
-  row.queued_bytes = transport_->outbound_bytes();
+  row.figures.subscriptions = static_cast<uint32_t>(subscriptions_.size());
+  row.figures.subscriptions_from_log = static_cast<uint32_t>(subscriptions_from_log());
+  row.figures.requests_in_flight = static_cast<uint32_t>(requests_in_flight_);
+  row.figures.queued_bytes = transport_->outbound_bytes();
   return row;
 }
 

@@ -716,11 +716,11 @@ TEST_F(ServerSessionTest, AdminStatsAndConnectionsAreSurveysAnsweredInFrames) {
     row.connection_id = 40 + shard;
     row.user = shard == 0 ? "ada" : "bo";
     row.client_name = "hoot-test";
-    row.connected_ms = 1500;
-    row.subscriptions = 3;
-    row.subscriptions_from_log = shard;
-    row.requests_in_flight = 2;
-    row.queued_bytes = 4096;
+    row.figures.connected_ms = 1500;
+    row.figures.subscriptions = 3;
+    row.figures.subscriptions_from_log = shard;
+    row.figures.requests_in_flight = 2;
+    row.figures.queued_bytes = 4096;
     connections->connections.push_back(row);
   }
   session_->OnSurvey(*connections);
@@ -737,9 +737,9 @@ TEST_F(ServerSessionTest, AdminStatsAndConnectionsAreSurveysAnsweredInFrames) {
   EXPECT_EQ(entries[1].connection_id, 41u);
   EXPECT_EQ(entries[1].user, "bo");
   EXPECT_EQ(entries[1].client_name, "hoot-test");
-  EXPECT_EQ(entries[1].connected_ms, 1500u);
-  EXPECT_EQ(entries[1].subscriptions_from_log, 1u);
-  EXPECT_EQ(entries[1].queued_bytes, 4096u);
+  EXPECT_EQ(entries[1].figures.connected_ms, 1500u);
+  EXPECT_EQ(entries[1].figures.subscriptions_from_log, 1u);
+  EXPECT_EQ(entries[1].figures.queued_bytes, 4096u);
   EXPECT_EQ(session_->requests_in_flight(), 0u);
 
   // This session as a connection row: who, what it said in HELLO, since when.
@@ -747,8 +747,8 @@ TEST_F(ServerSessionTest, AdminStatsAndConnectionsAreSurveysAnsweredInFrames) {
   ConnectionRow self = session_->Describe(host_.now);
   EXPECT_EQ(self.connection_id, 7u);
   EXPECT_EQ(self.user, "ops");
-  EXPECT_EQ(self.connected_ms, 2500u);
-  EXPECT_EQ(self.requests_in_flight, 0u);
+  EXPECT_EQ(self.figures.connected_ms, 2500u);
+  EXPECT_EQ(self.figures.requests_in_flight, 0u);
 }
 
 TEST_F(ServerSessionTest, SilencePingsAtHalfTheIdleTimeoutAndClosesAtTheFull) {
