@@ -39,24 +39,12 @@ constexpr std::array<Decoder, kTypeCodesMax> MakeDecoders(std::index_sequence<I.
 constexpr std::array<Decoder, kTypeCodesMax> kDecoders =
     MakeDecoders(std::make_index_sequence<std::variant_size_v<AnyMessage>>{});
 
-std::string_view EnumName(Visibility v) {
-  return v == Visibility::kPrivate ? "private" : "public";
-}
+std::string_view EnumName(Visibility v) { return VisibilityName(v); }
 std::string_view EnumName(Direction d) {
   return d == Direction::kBackward ? "backward" : "forward";
 }
 std::string_view EnumName(StreamMode m) { return m == StreamMode::kFromLog ? "from_log" : "live"; }
-std::string_view EnumName(ResetReason r) {
-  switch (r) {
-    case ResetReason::kEpochChanged:
-      return "epoch_changed";
-    case ResetReason::kNotRetained:
-      return "not_retained";
-    case ResetReason::kDamaged:
-      return "damaged";
-  }
-  return "unknown";
-}
+std::string_view EnumName(ResetReason r) { return ResetReasonName(r); }
 std::string_view EnumName(ErrorCode code) { return ErrorCodeName(code); }
 
 template <class... Parts>

@@ -111,6 +111,19 @@ std::string_view MessageTypeName(MessageType type) {
   return "UNKNOWN";
 }
 
+std::string_view VisibilityName(Visibility visibility) {
+  return visibility == Visibility::kPrivate ? "private" : "public";
+}
+
+std::string_view ResetReasonName(ResetReason reason) {
+  switch (reason) {
+    case ResetReason::kEpochChanged: return "epoch_changed";
+    case ResetReason::kNotRetained: return "not_retained";
+    case ResetReason::kDamaged: return "damaged";
+  }
+  return "unknown";
+}
+
 bool IsKnownMessageType(uint16_t type) {
   return MessageTypeName(static_cast<MessageType>(type)) != "UNKNOWN";
 }

@@ -130,6 +130,10 @@ std::string_view ErrorCodeName(ErrorCode code);
 // True for the codes after which the server closes the connection.
 bool ErrorClosesConnection(ErrorCode code);
 std::string_view MessageTypeName(MessageType type);
+// The stable lower-case names ("public", "private"; "epoch_changed", "not_retained",
+// "damaged"), as the codec prints them; "unknown" for a reason this version does not define.
+std::string_view VisibilityName(Visibility visibility);
+std::string_view ResetReasonName(ResetReason reason);
 bool IsKnownMessageType(uint16_t type);
 
 // Channel and user names: 1..64 bytes of [A-Za-z0-9._-], not starting with '.'. The codec only

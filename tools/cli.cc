@@ -83,17 +83,13 @@ std::string Describe(const absl::Status& status) {
   return message;
 }
 
-std::string_view VisibilityName(proto::Visibility visibility) {
-  return visibility == proto::Visibility::kPrivate ? "private" : "public";
-}
-
 namespace {
 
 // CREATE's and JOIN's answer, as one JSON line.
 std::string ChannelInfoJson(const client::ChannelInfo& info) {
   return JsonObject()
       .Str("channel", info.channel)
-      .Str("visibility", VisibilityName(info.visibility))
+      .Str("visibility", proto::VisibilityName(info.visibility))
       .Num("epoch", info.epoch)
       .Num("first_seq", info.first_seq)
       .Num("head_seq", info.head_seq)
@@ -101,15 +97,6 @@ std::string ChannelInfoJson(const client::ChannelInfo& info) {
 }
 
 }  // namespace
-
-std::string_view ResetReasonName(proto::ResetReason reason) {
-  switch (reason) {
-    case proto::ResetReason::kEpochChanged: return "epoch_changed";
-    case proto::ResetReason::kNotRetained: return "not_retained";
-    case proto::ResetReason::kDamaged: return "damaged";
-  }
-  return "unknown";
-}
 
 std::string Cli::Env(const std::string& name) const {
   if (options_.environment.has_value()) {
@@ -322,7 +309,7 @@ int Cli::Channels() {
       for (const client::ChannelListEntry& entry : *channels) {
         Line(JsonObject()
                  .Str("channel", entry.channel)
-                 .Str("visibility", VisibilityName(entry.visibility))
+                 .Str("visibility", proto::VisibilityName(entry.visibility))
                  .Num("epoch", entry.epoch)
                  .Num("head_seq", entry.head_seq)
                  .Num("read_cursor", entry.read_cursor)
@@ -333,7 +320,7 @@ int Cli::Channels() {
       std::vector<std::vector<std::string>> rows = {
           {"CHANNEL", "VISIBILITY", "HEAD", "CURSOR", "UNREAD"}};
       for (const client::ChannelListEntry& entry : *channels) {
-        rows.push_back({entry.channel, std::string(VisibilityName(entry.visibility)),
+        rows.push_back({entry.channel, std::string(proto::VisibilityName(entry.visibility)),
                         std::to_string(entry.head_seq), std::to_string(entry.read_cursor),
                         std::to_string(unread(entry))});
       }
@@ -352,7 +339,8 @@ int Cli::Create() {
     if (json_) {
       Line(ChannelInfoJson(*info));
     } else {
-      Line("created " + info->channel + " (" + std::string(VisibilityName(info->visibility)) + ")");
+      Line("created " + info->channel + " (" +
+           std::string(proto::VisibilityName(info->visibility)) + ")");
     }
     return kExitOk;
   });
@@ -365,7 +353,7 @@ int Cli::Join() {
     if (json_) {
       Line(ChannelInfoJson(*info));
     } else {
-      Line("joined " + info->channel + " (" + std::string(VisibilityName(info->visibility)) +
+      Line("joined " + info->channel + " (" + std::string(proto::VisibilityName(info->visibility)) +
            ", head #" + std::to_string(info->head_seq) + ")");
     }
     return kExitOk;

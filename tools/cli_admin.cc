@@ -223,7 +223,7 @@ int Cli::AdminChannel(Client& client, const std::string& channel) {
   if (json_) {
     Line(JsonObject()
              .Str("channel", report->channel)
-             .Str("visibility", VisibilityName(figures.visibility))
+             .Str("visibility", proto::VisibilityName(figures.visibility))
              .Num("epoch", figures.epoch)
              .Num("first_seq", figures.first_seq)
              .Num("head_seq", figures.head_seq)
@@ -238,18 +238,18 @@ int Cli::AdminChannel(Client& client, const std::string& channel) {
              .Text());
     return kExitOk;
   }
-  Table(
-      {{"channel", report->channel + " (" + std::string(VisibilityName(figures.visibility)) + ")"},
-       {"epoch", std::to_string(figures.epoch)},
-       {"seqs", std::to_string(figures.first_seq) + " to " + std::to_string(figures.head_seq)},
-       {"fenced", report->fenced ? "YES, after seq " + std::to_string(figures.fenced_after_seq) +
-                                       " (hootd repair, docs/DATA.md)"
-                                 : "no"},
-       {"segments", std::to_string(figures.segments) + ", " + Bytes(figures.segment_bytes)},
-       {"subscriptions", std::to_string(figures.subscriptions)},
-       {"members", std::to_string(figures.member_count) + ": " + members},
-       {"invited", std::to_string(figures.invited_count)}},
-      2);
+  Table({{"channel",
+          report->channel + " (" + std::string(proto::VisibilityName(figures.visibility)) + ")"},
+         {"epoch", std::to_string(figures.epoch)},
+         {"seqs", std::to_string(figures.first_seq) + " to " + std::to_string(figures.head_seq)},
+         {"fenced", report->fenced ? "YES, after seq " + std::to_string(figures.fenced_after_seq) +
+                                         " (hootd repair, docs/DATA.md)"
+                                   : "no"},
+         {"segments", std::to_string(figures.segments) + ", " + Bytes(figures.segment_bytes)},
+         {"subscriptions", std::to_string(figures.subscriptions)},
+         {"members", std::to_string(figures.member_count) + ": " + members},
+         {"invited", std::to_string(figures.invited_count)}},
+        2);
   return kExitOk;
 }
 

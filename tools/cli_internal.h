@@ -176,10 +176,6 @@ int ExitCodeFor(const absl::Status& status);
 // waiting for in front), else the status's message.
 std::string Describe(const absl::Status& status);
 
-std::string_view VisibilityName(proto::Visibility visibility);
-
-std::string_view ResetReasonName(proto::ResetReason reason);
-
 // --- The commands.
 
 class Cli {

@@ -182,7 +182,8 @@ int Cli::Tail() {
       if (const auto* subscribed = std::get_if<client::Subscribed>(&*result)) return *subscribed;
       const auto& reset = std::get<client::HistoryReset>(*result);
       uint64_t restart = reset.first_seq > 0 ? reset.first_seq - 1 : 0;
-      Notice("HISTORY_RESET in " + channel + " (" + std::string(ResetReasonName(reset.reason)) +
+      Notice("HISTORY_RESET in " + channel + " (" +
+             std::string(proto::ResetReasonName(reset.reason)) +
              "): the server cannot continue after seq " + std::to_string(after) + " of epoch " +
              std::to_string(at_epoch) + "; it holds seqs " + std::to_string(reset.first_seq) +
              ".." + std::to_string(reset.head_seq) + " of epoch " + std::to_string(reset.epoch) +
@@ -280,8 +281,9 @@ int Cli::Tail() {
         // The subscription ended; follow the reset as for an answer.
         client::HistoryReset pushed = *reset;
         uint64_t restart = pushed.first_seq > 0 ? pushed.first_seq - 1 : 0;
-        Notice("HISTORY_RESET in " + channel + " (" + std::string(ResetReasonName(pushed.reason)) +
-               ") after seq " + std::to_string(last_seq) + " of epoch " + std::to_string(epoch) +
+        Notice("HISTORY_RESET in " + channel + " (" +
+               std::string(proto::ResetReasonName(pushed.reason)) + ") after seq " +
+               std::to_string(last_seq) + " of epoch " + std::to_string(epoch) +
                "; the server holds seqs " + std::to_string(pushed.first_seq) + ".." +
                std::to_string(pushed.head_seq) + " of epoch " + std::to_string(pushed.epoch) +
                "; continuing after seq " + std::to_string(restart));
@@ -358,7 +360,7 @@ int Cli::History() {
       }
       out_ << std::flush;
       err_ << "hoot: the history of " << channel << " changed while reading it ("
-           << ResetReasonName(reset->reason) << "): now epoch " << reset->epoch << ", seqs "
+           << proto::ResetReasonName(reset->reason) << "): now epoch " << reset->epoch << ", seqs "
            << reset->first_seq << ".." << reset->head_seq << "\n"
            << std::flush;
       return kExitRefused;
