@@ -351,18 +351,25 @@ absl::Status Client::TakeFrames(Incoming answer, Clock::time_point deadline, Tak
   }
 }
 
-absl::StatusOr<std::vector<ChannelListEntry>> Client::ListChannels() {
+template <class T, class M, class Entry, class Build, class Own>
+absl::StatusOr<std::vector<T>> Client::CallForList(Build&& build, proto::EntryList<Entry> M::*list,
+                                                   Own&& own) {
   Clock::time_point deadline = Clock::now() + options_.timeout;
-  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.ListChannels(); }));
-  std::vector<ChannelListEntry> entries;
-  HOOT_RETURN_IF_ERROR(TakeFrames<proto::ChannelList>(
-      std::move(answer), deadline, [&](const proto::ChannelList& frame) {
-        for (const proto::ChannelListEntry& entry : frame.channels) {
-          entries.push_back(ChannelListEntry{std::string(entry.channel), entry.visibility,
-                                             entry.epoch, entry.head_seq, entry.read_cursor});
-        }
-      }));
+  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call(std::forward<Build>(build)));
+  std::vector<T> entries;
+  HOOT_RETURN_IF_ERROR(TakeFrames<M>(std::move(answer), deadline, [&](const M& frame) {
+    for (const Entry& entry : frame.*list) entries.push_back(own(entry));
+  }));
   return entries;
+}
+
+absl::StatusOr<std::vector<ChannelListEntry>> Client::ListChannels() {
+  return CallForList<ChannelListEntry>(
+      [&] { return session_.ListChannels(); }, &proto::ChannelList::channels,
+      [](const proto::ChannelListEntry& entry) {
+        return ChannelListEntry{std::string(entry.channel), entry.visibility, entry.epoch,
+                                entry.head_seq, entry.read_cursor};
+      });
 }
 
 absl::StatusOr<SubscribeResult> Client::Subscribe(std::string_view channel, uint64_t epoch,
@@ -441,16 +448,10 @@ absl::Status Client::SetCursor(std::string_view channel, uint64_t epoch, uint64_
 }
 
 absl::StatusOr<std::vector<Cursor>> Client::GetCursors(std::string_view channel) {
-  Clock::time_point deadline = Clock::now() + options_.timeout;
-  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.GetCursors(channel); }));
-  std::vector<Cursor> cursors;
-  HOOT_RETURN_IF_ERROR(
-      TakeFrames<proto::Cursors>(std::move(answer), deadline, [&](const proto::Cursors& frame) {
-        for (const proto::CursorEntry& entry : frame.cursors) {
-          cursors.push_back(Cursor{std::string(entry.channel), entry.epoch, entry.seq});
-        }
-      }));
-  return cursors;
+  return CallForList<Cursor>([&] { return session_.GetCursors(channel); }, &proto::Cursors::cursors,
+                             [](const proto::CursorEntry& entry) {
+                               return Cursor{std::string(entry.channel), entry.epoch, entry.seq};
+                             });
 }
 
 absl::StatusOr<std::chrono::nanoseconds> Client::Ping() {
@@ -489,18 +490,12 @@ absl::StatusOr<ChannelReport> Client::AdminChannel(std::string_view channel) {
 }
 
 absl::StatusOr<std::vector<ConnectionInfo>> Client::AdminConnections() {
-  Clock::time_point deadline = Clock::now() + options_.timeout;
-  HOOT_ASSIGN_OR_RETURN(Incoming answer, Call([&] { return session_.AdminConnections(); }));
-  std::vector<ConnectionInfo> connections;
-  HOOT_RETURN_IF_ERROR(TakeFrames<proto::ConnectionList>(
-      std::move(answer), deadline, [&](const proto::ConnectionList& frame) {
-        for (const proto::ConnectionEntry& entry : frame.connections) {
-          connections.push_back(ConnectionInfo{entry.shard, entry.connection_id,
-                                               std::string(entry.user),
-                                               std::string(entry.client_name), entry.figures});
-        }
-      }));
-  return connections;
+  return CallForList<ConnectionInfo>(
+      [&] { return session_.AdminConnections(); }, &proto::ConnectionList::connections,
+      [](const proto::ConnectionEntry& entry) {
+        return ConnectionInfo{entry.shard, entry.connection_id, std::string(entry.user),
+                              std::string(entry.client_name), entry.figures};
+      });
 }
 
 absl::StatusOr<std::optional<Push>> Client::NextPush(std::chrono::milliseconds timeout) {

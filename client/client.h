@@ -237,6 +237,11 @@ class Client {
   // the one that completes the request.
   template <class M, class Take>
   absl::Status TakeFrames(Incoming answer, Clock::time_point deadline, Take&& take);
+  // A request answered with a list that continues across frames of type M (frame.*list):
+  // every entry of every frame, in order, each made an owned T by `own`.
+  template <class T, class M, class Entry, class Build, class Own>
+  absl::StatusOr<std::vector<T>> CallForList(Build&& build, proto::EntryList<Entry> M::*list,
+                                             Own&& own);
   absl::StatusOr<Incoming> NextFrame(uint32_t correlation_id, std::string_view what,
                                      Clock::time_point deadline);
   void Turn(Clock::time_point deadline);
