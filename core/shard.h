@@ -191,6 +191,8 @@ class Runtime {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<SpscRing<Envelope>>> mesh_;
   std::vector<int> cores_;
+  std::vector<int>
+      spare_cores_;  // Allowed cores no shard is pinned to: io_uring workers run there.
   std::atomic<bool> stopping_{false};
   std::atomic<unsigned> ready_{0};
   std::atomic<int> start_errors_{0};

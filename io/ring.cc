@@ -192,6 +192,15 @@ std::string Ring::DescribeSetupFlags() const {
   return text;
 }
 
+absl::Status Ring::SetWorkerCpus(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  int result = io_uring_register_iowq_aff(&ring_, sizeof(set), &set);
+  if (result != 0) return base::ErrnoStatus(-result, "io_uring_register_iowq_aff");
+  return absl::OkStatus();
+}
+
 absl::Status Ring::EnableDirectDescriptors(unsigned slots) {
   if (direct_descriptor_slots_ > 0) return absl::OkStatus();
   // The table counts against RLIMIT_NOFILE.

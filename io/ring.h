@@ -77,6 +77,10 @@ class Ring {
   // straight into it and used without the kernel looking up a file per operation. OK if it
   // is already there.
   absl::Status EnableDirectDescriptors(unsigned slots);
+  // The CPUs this ring's io_uring workers may run on (IORING_REGISTER_IOWQ_AFF). The workers
+  // run what cannot complete inline, such as a commit's write and fdatasync; by default they
+  // may run only where the thread that created the ring may.
+  absl::Status SetWorkerCpus(const std::vector<int>& cpus);
   bool direct_descriptors() const { return direct_descriptor_slots_ > 0; }
 
   unsigned setup_flags() const { return setup_flags_; }
