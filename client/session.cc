@@ -293,7 +293,7 @@ absl::Status ClientSession::OnFrame(const proto::Frame& frame,
                                     absl::FunctionRef<void(const FrameView&)> visit) {
   // PROTOCOL.md section 6: a type this client does not know is skipped; the framing is intact.
   if (!proto::IsKnownMessageType(static_cast<uint16_t>(frame.type))) return absl::OkStatus();
-  proto::AnyMessage message;
+  proto::AnyMessage message = proto::MessageToDecodeInto();
   if (proto::DecodeMessage(frame, &message) != proto::DecodeStatus::kOk) {
     return Violation(Cat("a ", proto::MessageTypeName(frame.type), " frame (correlation id ",
                          frame.correlation_id, ") that does not decode"));

@@ -178,6 +178,11 @@ template <class M>
 // Decodes a frame of any known type into the matching alternative of *message.
 DecodeStatus DecodeMessage(const Frame& frame, AnyMessage* message);
 
+// An AnyMessage for DecodeMessage to fill, made at no cost: it holds the one-byte Ok, where a
+// default-constructed one zero-fills its 144 bytes (a `rep stos` that was 7% of a client's
+// time reading a replay).
+inline AnyMessage MessageToDecodeInto() { return AnyMessage(std::in_place_type<Ok>); }
+
 // Encodes any message; see EncodeTo.
 bool EncodeAnyTo(const AnyMessage& message, uint32_t correlation_id, std::string* out);
 MessageType TypeOf(const AnyMessage& message);

@@ -217,7 +217,7 @@ void ServerSession::HandleFrame(const proto::Frame& frame) {
     return SendError(frame.correlation_id, ErrorCode::kUnexpectedType,
                      "the first frame must be HELLO");
   }
-  proto::AnyMessage message;
+  proto::AnyMessage message = proto::MessageToDecodeInto();
   proto::DecodeStatus status = proto::DecodeMessage(frame, &message);
   if (status == proto::DecodeStatus::kUnknownType) {
     return SendError(frame.correlation_id, ErrorCode::kUnknownType,
