@@ -256,15 +256,15 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
   };
 
   // p99 over one phase is the worst 36 of 3,600 samples, and this shared VM stalls a
-  // process or an fdatasync now and then for 5 to 80 ms: those stalls land in one phase or
-  // the other. A single pair's p99 ratio ranges from 0.1 to 17 with nothing changed, and even
-  // pooled over 7 or 14 pairs (25,200+ samples a side) it ranged from 0.26 to 1.75 in
-  // identical runs, on disk and on tmpfs alike: the "p99 within 10%" is below what a
-  // test of this length can resolve here, so it is printed, not judged. The phases alternate,
-  // in both orders, and the verdict is on the ratios of pooled percentiles, with bounds that
-  // noise stays under (seen: p50 at most 1.12, p90 1.17, p99 1.75) and that a slow consumer
-  // holding up its gateway or owner would break: its harm would reach every message, which
-  // moves the median and p90, and its stalls would multiply the tail.
+  // process or an fdatasync now and then for 5 to 130 ms: those stalls land in one phase or
+  // the other. A single pair's p99 ratio ranges from 0.02 to 136 with nothing changed, and
+  // pooled over 14 pairs (50,400 samples a side) one 125 ms stall still took the pooled p99
+  // ratio to 5.9 in CI while the pairs' median ratio was 1.05: the "p99 within 10%"
+  // is below what a test of this length can resolve here, so the pooled p99 is printed, not
+  // judged. The phases alternate, in both orders. The verdict is on the pooled p50 and p90,
+  // and on the median of the pairs' p99 ratios, which a stall in a few phases cannot move
+  // but a slow consumer holding up its gateway or owner would: its harm would reach every
+  // message in every phase with it, moving the median and p90 and each pair's tail.
   auto run_pair = [&](int pair) {
     std::vector<int64_t> without_slow, with_slow;
     if (pair % 2 == 0) {
@@ -299,12 +299,13 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     double quantile;
     double ratio_max;
   };
-  constexpr Bound kBounds[] = {{0.5, 1.25}, {0.9, 1.5}, {0.99, 3.0}};
+  constexpr Bound kBounds[] = {{0.5, 1.25}, {0.9, 1.5}};
+  constexpr double kMedianPairP99RatioMax = 2.0;
   auto within_bounds = [&] {
     for (const Bound& bound : kBounds) {
       if (pooled_ratio(bound.quantile) >= bound.ratio_max) return false;
     }
-    return true;
+    return median_pair_ratio() < kMedianPairP99RatioMax;
   };
   // When 7 pairs break a bound, 7 more pairs decide: noise rarely keeps twice the samples
   // up; a real effect does.
@@ -327,7 +328,13 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
         Percentile(pooled_with, bound.quantile) / 1e6, pooled_ratio(bound.quantile),
         bound.ratio_max);
   }
-  std::printf("slow consumer: median of the pairs' p99 ratios %.3f\n", median_pair_ratio());
+  std::printf(
+      "slow consumer: others' end-to-end p99 over %zu pairs pooled: %.3f ms without it, %.3f "
+      "ms with it: ratio %.3f (printed, not judged)\n",
+      ratios.size(), Percentile(pooled_without, 0.99) / 1e6, Percentile(pooled_with, 0.99) / 1e6,
+      pooled_ratio(0.99));
+  std::printf("slow consumer: median of the pairs' p99 ratios %.3f (bound %.2f)\n",
+              median_pair_ratio(), kMedianPairP99RatioMax);
 
   // Memory, decisively: the slow subscriber is sent 60 MB it does not read. Held in hootd
   // (past the 4 MiB its socket takes), they would add some 55 MiB to its resident memory;
@@ -356,6 +363,7 @@ TEST(HootdSlowConsumer, NeverReadingSubscriberSlowsNobodyHoldsBoundedMemoryAndCa
     for (const Bound& bound : kBounds) {
       EXPECT_LT(pooled_ratio(bound.quantile), bound.ratio_max) << "p" << bound.quantile * 100;
     }
+    EXPECT_LT(median_pair_ratio(), kMedianPairP99RatioMax) << "median of the pairs' p99 ratios";
     EXPECT_LT(unread_growth, 32u << 20);
   }
   EXPECT_EQ(fast.errors(), 0u);
