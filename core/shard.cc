@@ -239,12 +239,10 @@ Runtime::~Runtime() {
 absl::Status Runtime::Start(std::function<void(Shard&)> on_start) {
   std::string pinned;
   spare_cores_.clear();
+  // Shard i is pinned to cores_[i % cores_.size()]: the first shard_count() cores are used.
+  auto used_end = cores_.begin() + std::min<size_t>(shard_count(), cores_.size());
   for (int allowed : AllowedCores()) {
-    bool used = false;
-    for (unsigned i = 0; i < shard_count() && !cores_.empty(); ++i) {
-      used |= cores_[i % cores_.size()] == allowed;
-    }
-    if (!used) spare_cores_.push_back(allowed);
+    if (std::find(cores_.begin(), used_end, allowed) == used_end) spare_cores_.push_back(allowed);
   }
   for (auto& shard_ptr : shards_) {
     Shard* shard = shard_ptr.get();

@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "auth/token.h"
+#include "base/parse.h"
 #include "client/client.h"
 #include "proto/wire.h"
 #include "tests/server/hootd_process.h"
@@ -501,16 +502,9 @@ TEST(Hootd, PinsItsShardsToTheCoresAskedFor) {
   // The shard's thread may run on that core alone; its io_uring workers (which run the
   // commits' writes and fdatasyncs) on the others, where they need not wait for the shard.
   auto cpus_of = [](const std::string& list) {
-    std::set<int> cpus;
-    std::stringstream ranges(list);
-    std::string range;
-    while (std::getline(ranges, range, ',')) {
-      size_t dash = range.find('-');
-      int low = std::stoi(range.substr(0, dash));
-      int high = dash == std::string::npos ? low : std::stoi(range.substr(dash + 1));
-      for (int cpu = low; cpu <= high; ++cpu) cpus.insert(cpu);
-    }
-    return cpus;
+    absl::StatusOr<std::vector<int>> cpus = base::ParseCpuList(list);
+    EXPECT_TRUE(cpus.ok()) << list << ": " << cpus.status();
+    return cpus.ok() ? std::set<int>(cpus->begin(), cpus->end()) : std::set<int>();
   };
   int pinned_threads = 0;
   int workers = 0;
