@@ -22,6 +22,8 @@ find_library() {
     benchmark/*) library="Google Benchmark" ;;
     openssl/*) library=OpenSSL ;;
     fuse.h | fuse3/* | fuse_*.h) library=libfuse3 ;;
+    curl/*) library=libcurl ;;
+    nlohmann/*) library=nlohmann-json ;;
     *) library="" ;;
   esac
 }
@@ -139,6 +141,8 @@ link_library() {  # Sets `library` to the README name of an imported CMake targe
     PkgConfig::URING) library=liburing ;;
     PkgConfig::XXHASH) library=xxHash ;;
     PkgConfig::FUSE3) library=libfuse3 ;;
+    CURL::*) library=libcurl ;;
+    nlohmann_json::*) library=nlohmann-json ;;
     OpenSSL::*) library=OpenSSL ;;
     GTest::*) library=GoogleTest ;;
     benchmark::*) library="Google Benchmark" ;;

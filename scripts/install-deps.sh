@@ -10,6 +10,7 @@ packages=(
   e2fsprogs util-linux mount strace
   systemd
   prometheus
+  etcd-server etcd-client libcurl4-openssl-dev nlohmann-json3-dev
 )
 missing=()
 for package in "${packages[@]}"; do

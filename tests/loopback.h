@@ -1,4 +1,5 @@
-// Connecting a plain blocking TCP socket to a test's server on 127.0.0.1.
+// Connecting a plain blocking TCP socket to a test's server on 127.0.0.1, and picking a free
+// port for one.
 #pragma once
 
 #include <arpa/inet.h>
@@ -28,6 +29,20 @@ inline int ConnectLoopback(uint16_t port, int type_flags = 0, int receive_buffer
     return -1;
   }
   return fd;
+}
+
+// A port of 127.0.0.1 nobody listens on now (the kernel's pick, released): for servers that
+// cannot listen on port 0 and say which they got (Prometheus, etcd).
+inline uint16_t FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace hoot::testing

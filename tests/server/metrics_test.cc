@@ -136,19 +136,6 @@ TEST(Metrics, OnlyGetOfMetricsIsServed) {
 
 constexpr const char* kPrometheus = "/usr/bin/prometheus";
 
-// A port nobody listens on now (the kernel's pick, released).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 std::string UrlEncode(const std::string& text) {
   std::string out;
   for (unsigned char c : text) {
@@ -181,7 +168,7 @@ class PrometheusProcess {
                           << metrics_port << "']\n";
     prometheus->log_ = directory + "/prometheus.log";
     int log_fd = ::open(prometheus->log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    prometheus->port_ = FreePort();
+    prometheus->port_ = FreeLoopbackPort();
     prometheus->pid_ = tools::SpawnProcess(
         {kPrometheus, "--config.file=" + config, "--storage.tsdb.path=" + directory + "/data",
          "--web.listen-address=127.0.0.1:" + std::to_string(prometheus->port_)},

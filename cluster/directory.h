@@ -1,0 +1,70 @@
+// What a node knows of the cluster: the live nodes and every channel's placement (its owner
+// node and owner epoch), each a copy of its etcd prefix kept current by a watch, and the
+// one write a channel's creation makes. Blocking calls, for a control thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cluster/etcd_client.h"
+#include "cluster/keys.h"
+#include "cluster/watched_prefix.h"
+
+namespace hoot::cluster {
+
+struct Placement {
+  std::string channel;
+  std::string owner;  // Node id.
+  // The placement record's etcd revision: an owner appends to the channel only while the
+  // record still has this revision (and its own lease holds).
+  int64_t epoch = 0;
+};
+
+struct PlacementCreated {
+  bool created = false;  // False: the channel was placed already, and `placement` says where.
+  Placement placement;
+};
+
+struct Node {
+  std::string id;
+  NodeRecord record;
+  int64_t lease = 0;
+};
+
+class Directory {
+ public:
+  Directory(EtcdOptions options, std::string cluster);
+
+  // Reads both prefixes (Unavailable when no etcd member answers), then follows them.
+  absl::Status Start();
+
+  // Places `channel` on node `owner`, unless it is placed already (one etcd transaction:
+  // of any number of nodes racing to create one channel, exactly one is told `created`).
+  // Retries within `within` while etcd is unavailable, with one creation id, so that an
+  // attempt that landed but whose answer was lost still counts as this call's. Unavailable
+  // when etcd stays away: creation is refused, while existing placements keep serving.
+  absl::StatusOr<PlacementCreated> CreatePlacement(
+      std::string_view channel, std::string_view owner,
+      std::chrono::milliseconds within = std::chrono::seconds(5));
+
+  // From the copy (no etcd round trip).
+  std::optional<Placement> FindPlacement(std::string_view channel) const;
+  std::vector<Node> LiveNodes() const;
+  std::optional<Node> FindNode(std::string_view id) const;
+
+  const WatchedPrefix& nodes() const { return nodes_; }
+  const WatchedPrefix& placements() const { return placements_; }
+
+ private:
+  const std::string cluster_;
+  EtcdClient etcd_;
+  WatchedPrefix nodes_;
+  WatchedPrefix placements_;
+};
+
+}  // namespace hoot::cluster
