@@ -62,7 +62,7 @@ fuzz: deps
 fuzz-corpus: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS) --target make_corpus
-	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session
+	@mkdir -p fuzz/corpus/proto_decode fuzz/corpus/proto_roundtrip fuzz/corpus/log_recovery fuzz/corpus/log_ops fuzz/corpus/session fuzz/corpus/node_decode
 	@build/fuzz/fuzz/make_corpus fuzz
 
 tsan: deps

@@ -2,12 +2,15 @@
 // - proto_roundtrip: one frame per example message;
 // - proto_decode: the same frames behind a read-size byte, and one stream of them all;
 // - log_recovery: segments written by the log, behind a split byte;
-// - log_ops: operation streams that append, commit, crash and read.
+// - log_ops: operation streams that append, commit, crash and read;
+// - node_decode: a frame of every node message, through the node codec.
 // Usage: make_corpus FUZZ_DIR   (run by `make fuzz-corpus`).
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "core/chat/node_codec.h"
 #include "log/log_store.h"
 #include "log/sim_storage.h"
 #include "proto/codec.h"
@@ -95,6 +98,89 @@ bool WriteSessionSeeds(const std::string& dir) {
 
 }  // namespace
 
+// One frame of each node message: every operation as a call, every answer, the pages.
+bool WriteNodeSeeds(const std::string& dir) {
+  namespace chat = hoot::core::chat;
+  namespace node = hoot::core::chat::node;
+  std::vector<std::string> frames;
+  auto add = [&frames](auto encode) {
+    std::string frame;
+    if (!encode(&frame)) return false;
+    frames.push_back(std::move(frame));
+    return true;
+  };
+  chat::Page page;
+  page.channel = "desk";
+  page.epoch = 1;
+  page.first_seq = page.last_seq = page.live_from = 1;
+  hoot::proto::Record record{1, 1764547200000000000ull, "ada", "buy 100"};
+  if (!hoot::proto::EncodeTo(hoot::proto::Message{.channel = "desk", .epoch = 1, .record = record},
+                             0, &page.frames)) {
+    return false;
+  }
+  page.rows = {chat::Row{"desk", hoot::proto::Visibility::kPublic, 1, 1, 0}};
+  std::vector<chat::Op> ops = {chat::CreateChannelOp{},
+                               chat::JoinOp{},
+                               chat::LeaveOp{},
+                               chat::InviteOp{"bo"},
+                               chat::ListChannelsOp{},
+                               chat::SubscribeOp{1, 0, false},
+                               chat::UnsubscribeOp{},
+                               chat::ReplayReadOp{1, 0},
+                               chat::SendOp{42, "buy 100"},
+                               chat::FetchHistoryOp{1, 1, {}, 10, {}},
+                               chat::SetCursorOp{1, 1},
+                               chat::GetCursorsOp{},
+                               chat::AdminChannelOp{}};
+  for (chat::Op& op : ops) {
+    chat::Call call;
+    call.connection_id = 7;
+    call.user = "ada";
+    call.channel = "desk";
+    call.op = std::move(op);
+    if (!add([&](std::string* out) { return node::EncodeCall(call, 1, out); })) return false;
+  }
+  std::vector<chat::Answer> answers = {
+      chat::Refused{hoot::proto::ErrorCode::kNotMember, "bo is not a member of desk"},
+      chat::ResetAnswer{hoot::proto::ResetReason::kEpochChanged, 1, 1, 1},
+      chat::ChannelInfoAnswer{hoot::proto::Visibility::kPublic, 1, 1, 0},
+      chat::OkAnswer{},
+      chat::SubscribedAnswer{1, 0, 0},
+      chat::EndedAnswer{hoot::proto::ErrorCode::kNotMember},
+      chat::SentAnswer{1, 1, 1764547200000000000ull, false},
+      chat::CursorAnswer{1, 1},
+      chat::ChannelReportAnswer{{}, false, {"ada", "bo"}},
+      chat::RowsAnswer{&page},
+      chat::ReplayPageAnswer{&page},
+      chat::HistoryPageAnswer{&page, true}};
+  for (chat::Answer& answer : answers) {
+    chat::Call call;
+    call.op = chat::FetchHistoryOp{};
+    call.result = std::move(answer);
+    if (!add([&](std::string* out) { return node::EncodeAnswer(call, 2, out); })) return false;
+  }
+  if (!add([&](std::string* out) { return node::EncodeFanOut(page, out); })) return false;
+  page.user = "bo";
+  if (!add([&](std::string* out) { return node::EncodeRevocation(page, out); })) return false;
+  if (!add([](std::string* out) {
+        return node::EncodeNodeMessage(
+            node::NodeHello{node::kNodeMagic, 1, 1, "floor", "gw-a", "own-1", 0}, 0, out);
+      })) {
+    return false;
+  }
+  if (!add([](std::string* out) {
+        return node::EncodeNodeMessage(node::NodeWelcome{1, "own-1", 0, 2, 7}, 0, out);
+      })) {
+    return false;
+  }
+  for (size_t i = 0; i < frames.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "node-%02zu", i);
+    if (!WriteFile(dir + "/corpus/node_decode/" + name, frames[i])) return false;
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s FUZZ_DIR\n", argv[0]);
@@ -116,6 +202,7 @@ int main(int argc, char** argv) {
   if (!WriteFile(dir + "/corpus/proto_decode/stream-all", stream)) return 1;
   if (!WriteLogSeeds(dir)) return 1;
   if (!WriteSessionSeeds(dir)) return 1;
+  if (!WriteNodeSeeds(dir)) return 1;
   std::printf("wrote %d examples and one stream\n", index);
   return 0;
 }

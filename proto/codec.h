@@ -118,13 +118,14 @@ class FrameReader {
 };
 
 // The frame size of `message`, header included, or 0 if a field breaks its limits or the
-// frame would exceed kFrameBytesMax.
+// frame would exceed `frame_bytes_max` (kFrameBytesMax: a client's; the node protocol,
+// framed the same way, allows larger).
 template <class M>
-size_t EncodedBytes(const M& message) {
+size_t EncodedBytes(const M& message, uint32_t frame_bytes_max = kFrameBytesMax) {
   internal::FieldSizer sizer;
   M::Fields(message, sizer);
   size_t bytes = kFrameHeaderBytes + sizer.bytes();
-  return sizer.ok() && bytes <= kFrameBytesMax ? bytes : 0;
+  return sizer.ok() && bytes <= frame_bytes_max ? bytes : 0;
 }
 
 void EncodeFrameHeader(MessageType type, uint32_t correlation_id, uint32_t frame_bytes,
@@ -152,8 +153,9 @@ size_t Encode(const M& message, uint32_t correlation_id, char* out, size_t capac
 
 // Appends the frame to *out; false (and *out unchanged) if the message is unencodable.
 template <class M>
-bool EncodeTo(const M& message, uint32_t correlation_id, std::string* out) {
-  size_t bytes = EncodedBytes(message);
+bool EncodeTo(const M& message, uint32_t correlation_id, std::string* out,
+              uint32_t frame_bytes_max = kFrameBytesMax) {
+  size_t bytes = EncodedBytes(message, frame_bytes_max);
   if (bytes == 0) return false;
   size_t start = out->size();
   out->resize(start + bytes);
