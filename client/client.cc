@@ -126,6 +126,65 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ConnectOptions& op
   return client;
 }
 
+bool IsConnectionFailure(const absl::Status& status) {
+  if (std::optional<proto::ErrorCode> code = ServerErrorCode(status)) {
+    switch (*code) {
+      case proto::ErrorCode::kShuttingDown:
+      case proto::ErrorCode::kIdleTimeout:
+      case proto::ErrorCode::kHandshakeTimeout:
+      case proto::ErrorCode::kTooManyConnections: return true;
+      default: return false;
+    }
+  }
+  // The library refuses a request it cannot encode with kInvalidArgument before sending
+  // anything; every other failure of its own is the connection's.
+  return status.code() != absl::StatusCode::kInvalidArgument;
+}
+
+absl::StatusOr<std::vector<base::HostPort>> ParseServerList(std::string_view text) {
+  std::vector<base::HostPort> servers;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view entry = text.substr(start, end - start);
+    absl::StatusOr<base::HostPort> server = base::ParseHostPort(entry);
+    if (!server.ok() || server->port == 0) {
+      return absl::InvalidArgumentError(
+          Cat("a server must be HOST:PORT with a port from 1 to 65535, not \"", entry, "\""));
+    }
+    servers.push_back(std::move(*server));
+    start = end + 1;
+  }
+  return servers;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::ConnectToAny(
+    ConnectOptions options, const std::vector<base::HostPort>& servers, size_t* next) {
+  if (servers.empty()) return absl::InvalidArgumentError("no server to connect to");
+  std::string failures;
+  absl::Status last;
+  for (size_t tried = 0; tried < servers.size(); ++tried) {
+    size_t index = (*next + tried) % servers.size();
+    options.host = servers[index].host;
+    options.port = servers[index].port;
+    absl::StatusOr<std::unique_ptr<Client>> client = Connect(options);
+    if (client.ok()) {
+      *next = index;
+      return client;
+    }
+    if (!IsConnectionFailure(client.status())) return client.status();
+    last = client.status();
+    failures += Cat(failures.empty() ? "" : "; ", options.host, ":", options.port, ": ",
+                    std::string_view(last.message().data(), last.message().size()));
+  }
+  if (servers.size() == 1) return last;  // It names its server already.
+  absl::Status all(last.code(), Cat("no server answered: ", failures));
+  last.ForEachPayload(
+      [&all](absl::string_view url, const absl::Cord& payload) { all.SetPayload(url, payload); });
+  return all;
+}
+
 absl::Status Client::Open(Clock::time_point deadline) {
   std::string where = Cat(options_.host, ":", options_.port);
   addrinfo hints{};

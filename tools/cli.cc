@@ -48,21 +48,6 @@ bool IsAuthFailure(proto::ErrorCode code) {
   return code == proto::ErrorCode::kAuthFailed || code == proto::ErrorCode::kTokenExpired;
 }
 
-bool IsConnectionFailure(const absl::Status& status) {
-  if (std::optional<proto::ErrorCode> code = client::ServerErrorCode(status)) {
-    switch (*code) {
-      case proto::ErrorCode::kShuttingDown:
-      case proto::ErrorCode::kIdleTimeout:
-      case proto::ErrorCode::kHandshakeTimeout:
-      case proto::ErrorCode::kTooManyConnections: return true;
-      default: return false;
-    }
-  }
-  // The client library refuses a request it cannot encode with kInvalidArgument before
-  // sending anything; every other failure of its own is the connection's.
-  return status.code() != absl::StatusCode::kInvalidArgument;
-}
-
 int ExitCodeFor(const absl::Status& status) {
   if (std::optional<proto::ErrorCode> code = client::ServerErrorCode(status)) {
     if (IsAuthFailure(*code)) return kExitAuth;
@@ -136,7 +121,20 @@ int Cli::Fail(const absl::Status& status, std::string_view context) {
   return ExitCodeFor(status);
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Cli::Connect() { return Client::Connect(connect_); }
+absl::StatusOr<std::unique_ptr<Client>> Cli::Connect() {
+  return Client::ConnectToAny(connect_, servers_, &server_index_);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Cli::Reconnect() {
+  server_index_ = (server_index_ + 1) % servers_.size();
+  return Connect();
+}
+
+std::string Cli::Server() const {
+  const base::HostPort& server = servers_[server_index_];
+  bool ipv6 = server.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + server.host + "]" : server.host) + ":" + std::to_string(server.port);
+}
 
 int Cli::WithClient(const std::function<int(Client&)>& command) {
   int exit_code = kExitOk;
@@ -255,13 +253,9 @@ int Cli::Run(const std::vector<std::string>& args) {
   json_ = line_.Has("--json");
   server_text_ = line_.Has("--server") ? line_.flags["--server"] : Env("HOOT_SERVER");
   if (server_text_.empty()) server_text_ = kDefaultServer;
-  absl::StatusOr<base::HostPort> address = base::ParseHostPort(server_text_);
-  if (!address.ok() || address->port == 0) {
-    return UsageError("the server must be HOST:PORT with a port from 1 to 65535, not \"" +
-                      server_text_ + "\"");
-  }
-  connect_.host = address->host;
-  connect_.port = address->port;
+  absl::StatusOr<std::vector<base::HostPort>> servers = client::ParseServerList(server_text_);
+  if (!servers.ok()) return UsageError("--server: " + Text(servers.status().message()));
+  servers_ = std::move(*servers);
   connect_.client_name = kClientName;
   connect_.timeout = kDefaultTimeout;
   if (line_.Has("--timeout")) {
@@ -452,7 +446,7 @@ int Cli::Ping() {
                      .Num("ping", i)
                      .Num("round_trip_ns", static_cast<uint64_t>(round_trip->count()))
                      .Text()
-               : "pong from " + server_text_ + ": " + Milliseconds(*round_trip));
+               : "pong from " + Server() + ": " + Milliseconds(*round_trip));
     out_ << std::flush;
   }
   std::vector<std::chrono::nanoseconds> sorted = round_trips;

@@ -95,7 +95,10 @@ Commands:
                            The admin commands need an admin token: `hootd token --admin`.
 
 Flags, anywhere on the line ("--" ends them, so TEXT may start with "-"; --flag=VALUE works too):
-  --server HOST:PORT       the server (default: $HOOT_SERVER, else 127.0.0.1:7420)
+  --server HOST:PORT[,HOST:PORT...]
+                           the server, or several (the gateways of one cluster): tried in
+                           turn; after a lost connection, from the next one (default:
+                           $HOOT_SERVER, else 127.0.0.1:7420)
   --token TOKEN            your token (default: $HOOT_TOKEN; required): `hootd token --user NAME`
   --json                   one JSON object per line instead of text (integers exact, 64-bit)
   --timeout DURATION       the bound on connecting and on each request (default 10s); a
@@ -112,8 +115,10 @@ Output:
   Notices (reconnecting, history reset) and errors go to standard error.
 
 Sending is safe to repeat: every message carries a random client message id. If the
-connection drops, send reconnects (up to 8 times in a row, with back-off) and sends each
-message not yet acknowledged again with the same id; the server appends it at most once.
+connection drops, send reconnects (up to 8 times in a row, with back-off; to the next server
+of --server first) and sends each message not yet acknowledged again with the same id; the
+server appends it at most once. tail reconnects the same way and resumes after the last seq it
+printed.
 
 Exit codes:
   0  success
@@ -166,9 +171,7 @@ std::string Text(absl::string_view text);
 
 bool IsAuthFailure(proto::ErrorCode code);
 
-// True for a failure of the connection rather than a refusal of the request: a reconnect may
-// cure it. Server ERRORs count only when they are about the connection (the server closes it).
-bool IsConnectionFailure(const absl::Status& status);
+using client::IsConnectionFailure;
 
 int ExitCodeFor(const absl::Status& status);
 
@@ -200,7 +203,13 @@ class Cli {
   void Notice(const std::string& text) { err_ << "hoot: " << text << "\n" << std::flush; }
   void Line(const std::string& text) { out_ << text << "\n"; }
 
+  // Connects to one of the servers of --server, from the one last used.
   absl::StatusOr<std::unique_ptr<Client>> Connect();
+  // After a connection was lost: connects to one of the servers, from the next after the one
+  // lost (a gateway node that died is tried last).
+  absl::StatusOr<std::unique_ptr<Client>> Reconnect();
+  // The server in use (or last tried): HOST:PORT.
+  std::string Server() const;
   // Connects, or prints why not; the caller returns exit_code.
   std::unique_ptr<Client> MustConnect(int* exit_code);
   // A one-shot command: connects (or prints why not and returns that exit code), runs
@@ -242,7 +251,9 @@ class Cli {
   std::mt19937_64 random_;
   CommandLine line_;
   bool json_ = false;
-  std::string server_text_;
+  std::string server_text_;  // --server as given: one HOST:PORT or a list.
+  std::vector<base::HostPort> servers_;
+  size_t server_index_ = 0;
   client::ConnectOptions connect_;
 };
 

@@ -46,11 +46,11 @@ int Cli::Send() {
 
   // Reconnects and sends every message in the window again, with the same ids, in order.
   auto recover = [&](absl::Status cause) -> absl::Status {
-    Notice("lost the connection to " + server_text_ + " (" + Describe(cause) + "); reconnecting");
+    Notice("lost the connection to " + Server() + " (" + Describe(cause) + "); reconnecting");
     while (true) {
       if (++reconnects > kSendReconnectAttempts) return cause;
       Sleep(Backoff(reconnects));
-      absl::StatusOr<std::unique_ptr<Client>> fresh = Connect();
+      absl::StatusOr<std::unique_ptr<Client>> fresh = Reconnect();
       if (!fresh.ok()) {
         if (!IsConnectionFailure(fresh.status())) return fresh.status();
         cause = fresh.status();
@@ -68,7 +68,7 @@ int Cli::Send() {
         pending.correlation_id = *correlation;
       }
       if (resent.ok()) {
-        Notice("reconnected to " + server_text_ + "; sending " + std::to_string(window.size()) +
+        Notice("reconnected to " + Server() + "; sending " + std::to_string(window.size()) +
                " unacknowledged message(s) again");
         return absl::OkStatus();
       }
@@ -92,7 +92,7 @@ int Cli::Send() {
     if (IsConnectionFailure(status)) {
       absl::Status recovered = recover(status);
       if (recovered.ok()) return true;
-      exit_code = Fail(recovered, "lost the connection to " + server_text_);
+      exit_code = Fail(recovered, "lost the connection to " + Server());
       return false;
     }
     window.erase(message);
@@ -243,13 +243,13 @@ int Cli::Tail() {
     if (!push.ok()) {
       if (!IsConnectionFailure(push.status())) return Fail(push.status());
       out_ << std::flush;
-      Notice("lost the connection to " + server_text_ + " (" + Describe(push.status()) +
+      Notice("lost the connection to " + Server() + " (" + Describe(push.status()) +
              "); reconnecting");
       client.reset();
       for (int attempt = 1; client == nullptr && !Stopping(); ++attempt) {
         Sleep(Backoff(attempt));
         if (Stopping()) break;
-        absl::StatusOr<std::unique_ptr<Client>> fresh = Connect();
+        absl::StatusOr<std::unique_ptr<Client>> fresh = Reconnect();
         if (!fresh.ok()) {
           if (!IsConnectionFailure(fresh.status())) return Fail(fresh.status());
           continue;
@@ -263,8 +263,7 @@ int Cli::Tail() {
         epoch = again->epoch;
         last_seq = again->after_seq;
         client = std::move(*fresh);
-        Notice("reconnected to " + server_text_ + "; resuming after seq " +
-               std::to_string(last_seq));
+        Notice("reconnected to " + Server() + "; resuming after seq " + std::to_string(last_seq));
       }
       continue;
     }

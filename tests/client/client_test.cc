@@ -297,6 +297,93 @@ TEST(ClientTest, ConnectToAClosedPortFails) {
   EXPECT_EQ(client.status().code(), absl::StatusCode::kUnavailable) << client.status();
 }
 
+// A peer that welcomes the client as `user` and waits for it to go.
+Peer::Script Welcomes(std::string user) {
+  return [user](Peer& p) {
+    std::optional<Incoming> hello = p.Expect(MessageType::kHello);
+    if (!hello.has_value()) return;
+    proto::Welcome welcome;
+    welcome.user = user;
+    p.Write(welcome, hello->correlation_id);
+    p.WaitForClose();
+  };
+}
+
+uint16_t ClosedPort() {
+  Peer peer([](Peer&) {});
+  return peer.port();  // Closed when the peer goes.
+}
+
+TEST(ClientTest, ServerListsParseAndRefuseWhatIsNotHostPort) {
+  auto servers = ParseServerList("127.0.0.1:7420,gw-b.floor:7421,[::1]:7422");
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  ASSERT_EQ(servers->size(), 3u);
+  EXPECT_EQ((*servers)[1].host, "gw-b.floor");
+  EXPECT_EQ((*servers)[1].port, 7421);
+  EXPECT_EQ((*servers)[2].host, "::1");
+  for (const char* bad : {"", "127.0.0.1:7420,", "127.0.0.1", "a:0", "a:70000", ",a:1"}) {
+    EXPECT_EQ(ParseServerList(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ClientTest, ConnectToAnyTakesTheFirstServerThatAnswersFromTheOneAsked) {
+  uint16_t dead = ClosedPort();
+  Peer live(Welcomes("ada"));
+  std::vector<base::HostPort> servers = {{"127.0.0.1", dead}, {"127.0.0.1", live.port()}};
+  ConnectOptions options;
+  options.token = "token";
+  options.timeout = 2000ms;
+  size_t next = 0;
+  auto client = Client::ConnectToAny(options, servers, &next);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(next, 1u);
+  EXPECT_EQ((*client)->user(), "ada");
+  (*client)->Close();
+  live.Finish();
+
+  // From the one asked: servers[1] first, which now refuses, then round to servers[0].
+  Peer second(Welcomes("bo"));
+  servers = {{"127.0.0.1", second.port()}, {"127.0.0.1", ClosedPort()}};
+  next = 1;
+  client = Client::ConnectToAny(options, servers, &next);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(next, 0u);
+  EXPECT_EQ((*client)->user(), "bo");
+}
+
+TEST(ClientTest, ConnectToAnyStopsAtARefusalAndNamesEveryServerWhenNoneAnswers) {
+  // auth_failed from the first: another server of the cluster would say the same.
+  Peer refusing([](Peer& p) {
+    std::optional<Incoming> hello = p.Expect(MessageType::kHello);
+    if (!hello.has_value()) return;
+    p.Write(proto::Error{proto::ErrorCode::kAuthFailed, "bad signature"}, hello->correlation_id);
+    p.CloseConnection();
+  });
+  std::atomic<bool> second_asked{false};
+  Peer untouched([&second_asked](Peer& p) { second_asked = p.Read().has_value(); });
+  ConnectOptions options;
+  options.token = "token";
+  options.timeout = 2000ms;
+  size_t next = 0;
+  auto refused = Client::ConnectToAny(
+      options, {{"127.0.0.1", refusing.port()}, {"127.0.0.1", untouched.port()}}, &next);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ServerErrorCode(refused.status()), proto::ErrorCode::kAuthFailed);
+  refusing.Finish();
+  EXPECT_FALSE(second_asked.load());
+
+  uint16_t first = ClosedPort(), second = ClosedPort();
+  next = 0;
+  auto none = Client::ConnectToAny(options, {{"127.0.0.1", first}, {"127.0.0.1", second}}, &next);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable) << none.status();
+  for (uint16_t port : {first, second}) {
+    EXPECT_NE(none.status().message().find("127.0.0.1:" + std::to_string(port)),
+              absl::string_view::npos)
+        << none.status();
+  }
+}
+
 TEST(ClientTest, PipelinedSendsAnsweredOutOfOrderAreMatchedByCorrelationId) {
   constexpr int kSends = 64;
   Peer peer([](Peer& p) {

@@ -1,6 +1,7 @@
 // hoot's streaming commands against real hootd processes: send reading standard input,
 // history pages both ways, and tail (cursor, stop, end of subscription, a server restart,
 // a history reset).
+#include "tests/loopback.h"
 #include "tests/tools/hoot_cli_test_util.h"
 
 namespace hoot::testing {
@@ -179,6 +180,64 @@ TEST(HootCli, TailAndSendSurviveAServerRestart) {
   }
   EXPECT_EQ(HootAs(*hootd, "bo", {"cursor", "floor"}).out,
             "floor #" + std::to_string(3 * kBatch) + "\n");
+  EXPECT_EQ(hootd->Stop(), 0);
+}
+
+// `--server` as a list, as for the gateway nodes of a cluster: hootd dies at the first address
+// and comes back at the second with the same data, as another gateway serving the same
+// channels would. `hoot tail` and `hoot send` move to it and resume there: every line in the
+// channel once, and printed once, in order.
+TEST(HootCli, TailAndSendMoveToTheNextServerOfTheList) {
+  std::string data = FreshDirectory("cli-failover");
+  auto hootd = StartHootdOn(data);
+  ASSERT_NE(hootd, nullptr);
+  const std::string first = ServerOf(*hootd);
+  const std::string second = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  ASSERT_EQ(HootAs(*hootd, "ada", {"create", "floor"}).code, 0);
+  ASSERT_EQ(HootAs(*hootd, "bo", {"join", "floor"}).code, 0);
+  auto listing_both = [&](const std::string& user, std::vector<std::string> args) {
+    std::vector<std::string> full = As(*hootd, user, std::move(args));
+    for (size_t i = 0; i + 1 < full.size(); ++i) {
+      if (full[i] == "--server") full[i + 1] = first + "," + second;
+    }
+    return full;
+  };
+  auto tail = HootChild::Start(listing_both("bo", {"tail", "floor", "--from", "1"}));
+  auto send = HootChild::Start(listing_both("ada", {"send", "floor"}));
+  ASSERT_TRUE(tail && send);
+  constexpr int kBatch = 20;
+  auto batch = [](int from, int to) {
+    std::string lines;
+    for (int i = from; i <= to; ++i) lines += "line " + std::to_string(i) + "\n";
+    return lines;
+  };
+  ASSERT_TRUE(send->Write(batch(1, kBatch)));
+  ASSERT_TRUE(send->WaitForLines(kBatch)) << send->out() << send->err();
+  ASSERT_TRUE(tail->WaitForLines(kBatch)) << tail->out() << tail->err();
+
+  ASSERT_TRUE(send->Write(batch(kBatch + 1, 2 * kBatch)));
+  hootd->Kill();
+  hootd = StartHootdOn(data, 2, {"--listen", second});
+  ASSERT_NE(hootd, nullptr);
+  ASSERT_TRUE(send->Write(batch(2 * kBatch + 1, 3 * kBatch)));
+  send->CloseStdin();
+  EXPECT_EQ(send->Finish(0), 0) << send->err();
+  std::vector<std::string> acks = Lines(send->out());
+  ASSERT_EQ(acks.size(), 3u * kBatch) << send->out() << send->err();
+  for (size_t i = 0; i < acks.size(); ++i) EXPECT_EQ(acks[i], "floor #" + std::to_string(i + 1));
+  EXPECT_NE(send->err().find("reconnected to " + second), std::string::npos) << send->err();
+
+  ASSERT_TRUE(tail->WaitForLines(3 * kBatch)) << tail->out() << tail->err();
+  EXPECT_FALSE(tail->WaitForLines(3 * kBatch + 1, milliseconds(300))) << tail->out();
+  EXPECT_EQ(tail->Finish(SIGTERM), 0) << tail->err();
+  std::vector<std::string> printed = Lines(tail->out());
+  ASSERT_EQ(printed.size(), 3u * kBatch) << tail->out();
+  for (size_t i = 0; i < printed.size(); ++i) {
+    EXPECT_EQ(SeqOf(printed[i]), i + 1) << printed[i];
+    EXPECT_EQ(BodyOf(printed[i]), "line " + std::to_string(i + 1)) << printed[i];
+  }
+  EXPECT_NE(tail->err().find("lost the connection to " + first), std::string::npos) << tail->err();
+  EXPECT_NE(tail->err().find("reconnected to " + second), std::string::npos) << tail->err();
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
