@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in order: the GoogleTest suites under ctest in the release
 # build (g++), again under ASan+UBSan (clang), and the suites labelled "tsan" (the cross-core
-# runtime) under ThreadSanitizer; every fuzz target for FUZZ_SECONDS from its seed corpus;
-# every benchmark once in smoke mode (it must run; speed is not judged here).
+# runtime, and the cluster's control plane with its threads) under ThreadSanitizer; every
+# fuzz target for FUZZ_SECONDS from its seed corpus; every benchmark once in smoke mode (it
+# must run; speed is not judged here).
 # Ends with one line "make test: N passed, N failed" counting the test cases of all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ru
 
 step "ThreadSanitizer build of the tsan-labelled suites (clang)"
 cmake --preset tsan >"$log_dir/configure-tsan.log" 2>&1 || { cat "$log_dir/configure-tsan.log"; exit 1; }
-cmake --build --preset tsan -j "$jobs" --target core_test || exit 1
+cmake --build --preset tsan -j "$jobs" --target core_test cluster_test || exit 1
 step "ThreadSanitizer tests"
 TSAN_OPTIONS=halt_on_error=1 run_ctest tsan -L tsan
 

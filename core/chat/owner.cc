@@ -123,6 +123,7 @@ absl::Status Owner::Recover(const log::LogOptions& log_options) {
     }
     meta_.Apply(*event);
   }));
+  meta_released_seq_ = log::LogStore::DurableSeq(meta_log_);
   HOOT_RETURN_IF_ERROR(decode_status);
   if (log::LogStore::Damage(meta_log_).fenced) {
     // Events past the damage are unknown: channels created after it have logs on disk but no
@@ -153,6 +154,7 @@ absl::Status Owner::Recover(const log::LogOptions& log_options) {
     owned->meta = meta_.Find(name);
     owned->subscribers.assign(host_.shard_count(), 0);
     owned->fanned_out = log::LogStore::DurableSeq(log);
+    owned->released_seq = owned->fanned_out;
     uint64_t durable = log::LogStore::DurableSeq(log);
     // At least the last record: timestamps never go back, even if the clock did.
     uint64_t window = std::max<uint64_t>(options_.dedup_window, 1);
@@ -247,7 +249,7 @@ void Owner::AnswerBusy(Call* request) {
 
 void Owner::AnswerAfterMetaCommit(Call* request) {
   uint64_t wait_for = log::LogStore::AppendedSeq(meta_log_);
-  if (log::LogStore::DurableSeq(meta_log_) >= wait_for) return Reply(request);
+  if (meta_released_seq_ >= wait_for) return Reply(request);
   meta_waiters_.emplace_back(wait_for, request);
 }
 
@@ -356,7 +358,7 @@ void Owner::Handle(Call* request, SubscribeOp& subscribe) {
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
   uint64_t first = log::LogStore::FirstSeq(channel->log);
-  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  uint64_t head = channel->released_seq;
   auto reset = [&](proto::ResetReason reason) {
     AnswerWith(request, ResetFor(*channel, reason));
   };
@@ -408,11 +410,12 @@ void Owner::Handle(Call* request, SendOp& send) {
                                std::to_string(original->seq));
       }
       PendingAck ack{original->seq, original->timestamp_unix_ns, request, /*duplicate=*/true};
-      if (original->seq <= log::LogStore::DurableSeq(channel->log)) {
+      if (original->seq <= channel->released_seq) {
         return AnswerWith(request, SentAnswer{epoch, ack.seq, ack.timestamp_unix_ns,
                                                     /*duplicate=*/true});
       }
-      // The original is not durable yet: the retry is answered with it, after its commit.
+      // The original is not durable (or not released) yet: the retry is answered with it,
+      // after its commit.
       channel->pending_acks.push_back(ack);
       return;
     }
@@ -439,7 +442,11 @@ void Owner::Handle(Call* request, SendOp& send) {
 }
 
 void Owner::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
-  if (log == meta_log_) {
+  if (!host_.MayAcknowledge()) {
+    // Fenced: durable, but neither acknowledged nor shown until ResumeAcknowledging.
+    held_.insert(log);
+  } else if (log == meta_log_) {
+    meta_released_seq_ = durable_seq;
     while (!meta_waiters_.empty() && meta_waiters_.front().first <= durable_seq) {
       Call* request = meta_waiters_.front().second;
       meta_waiters_.pop_front();
@@ -450,6 +457,7 @@ void Owner::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
     if (found != owned_by_log_.end()) {
       OwnedChannel& channel = *found->second;
       uint64_t epoch = log::LogStore::Epoch(log);
+      channel.released_seq = std::max(channel.released_seq, durable_seq);
       // Only now, with the commit that covers them done, are senders acknowledged and
       // members sent the messages.
       while (!channel.pending_acks.empty() && channel.pending_acks.front().seq <= durable_seq) {
@@ -471,6 +479,15 @@ void Owner::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
   }
 }
 
+void Owner::ResumeAcknowledging() {
+  if (held_.empty() || !host_.MayAcknowledge()) return;
+  std::unordered_set<log::ChannelLog*> held;
+  held.swap(held_);
+  // The metadata first: a channel's CREATE_CHANNEL or JOIN is answered before its messages.
+  if (held.erase(meta_log_) > 0) OnCommit(meta_log_, log::LogStore::DurableSeq(meta_log_));
+  for (log::ChannelLog* log : held) OnCommit(log, log::LogStore::DurableSeq(log));
+}
+
 ResetAnswer Owner::ResetFor(const OwnedChannel& channel, proto::ResetReason reason) {
   ResetAnswer reset;
   reset.reason = reason;
@@ -479,7 +496,7 @@ ResetAnswer Owner::ResetFor(const OwnedChannel& channel, proto::ResetReason reas
   // A damaged log serves nothing past its last good record.
   reset.head_seq = reason == proto::ResetReason::kDamaged
                        ? log::LogStore::Damage(channel.log).last_good_seq
-                       : log::LogStore::DurableSeq(channel.log);
+                       : channel.released_seq;
   return reset;
 }
 
@@ -512,18 +529,19 @@ void Owner::RetryBusySends() {
 
 void Owner::FanOut(OwnedChannel& channel) {
   if (channel.fanout_reading) return;
-  uint64_t durable = log::LogStore::DurableSeq(channel.log);
-  if (channel.fanned_out >= durable) return;
+  uint64_t released = channel.released_seq;
+  if (channel.fanned_out >= released) return;
   bool any = std::any_of(channel.subscribers.begin(), channel.subscribers.end(),
                          [](uint32_t count) { return count > 0; });
   if (!any) {
-    channel.fanned_out = durable;
+    channel.fanned_out = released;
     return;
   }
   channel.fanout_reading = true;
   OwnedChannel* target = &channel;
-  store_->Read(channel.log, channel.fanned_out, kFanOutRecordsMax, kFanOutBytesMax,
-               [this, target](log::ReadResult&& result) {
+  store_->Read(channel.log, channel.fanned_out,
+               std::min<uint64_t>(kFanOutRecordsMax, released - channel.fanned_out),
+               kFanOutBytesMax, [this, target](log::ReadResult&& result) {
                  target->fanout_reading = false;
                  if (result.status == log::ReadStatus::kDamaged) {
                    // The log is fenced at damage: the notice says where it ends.
@@ -541,9 +559,11 @@ void Owner::FanOut(OwnedChannel& channel) {
                  Page* page = NewPage();
                  page->channel = target->name;
                  page->epoch = log::LogStore::Epoch(target->log);
-                 for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
+                 for (const log::RecordView& record : result.records)
+                   AddMessageFrame(*page, record);
                  // Nothing goes out that is not durable, and nothing goes out twice.
-                 HOOT_CHECK(page->last_seq <= log::LogStore::DurableSeq(target->log) &&
+                 HOOT_CHECK(page->last_seq <= target->released_seq &&
+                            page->last_seq <= log::LogStore::DurableSeq(target->log) &&
                             page->last_seq > target->fanned_out);
                  target->fanned_out = page->last_seq;
                  uint32_t gateways = 0;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,11 @@ class OwnerHost {
   virtual void Revoke(unsigned gateway, Page* page) = 0;
   // Runs `task` later on this shard (never once the owner is gone).
   virtual void Post(std::function<void()> task) = 0;
+  // Whether the owner may acknowledge and release what its commits made durable now: in a
+  // cluster, only while its node's lease surely holds (cluster::NodeLease::Holds; fencing,
+  // docs/CLUSTER.md). While it may not, commits are held; Owner::ResumeAcknowledging
+  // releases them. One process alone always may.
+  virtual bool MayAcknowledge() { return true; }
   // The shard's log failed for good: it acknowledges nothing more (the process decides
   // whether to go on).
   virtual void OnLogFailure(const absl::Status& status) = 0;
@@ -65,6 +71,9 @@ struct OwnedChannel {
   ChannelMeta* meta = nullptr;
   std::vector<uint32_t> subscribers;  // Attached subscriptions, by gateway shard.
   uint64_t fanned_out = 0;            // Every seq up to here went to the gateways.
+  // Durable and released: acknowledged, and what reads, fan-out and answers show as the
+  // head. Behind the durable seq only while the owner may not acknowledge (fencing).
+  uint64_t released_seq = 0;
   bool fanout_reading = false;
   uint64_t last_timestamp_unix_ns = 0;
   std::deque<PendingAck> pending_acks;
@@ -94,6 +103,11 @@ class Owner {
   void OnCall(Call* call);
   // A page it lent, back from a gateway.
   void RecyclePage(Page* page);
+  // The host may acknowledge again: releases every commit held meanwhile (acknowledgements
+  // in seq order, then fan-out), as if each had just completed.
+  void ResumeAcknowledging();
+  // Logs (channels or the metadata log) with commits held back from acknowledgement.
+  size_t held_commits() const { return held_.size(); }
   // Nothing appended waits for a commit, and nothing waits to be appended.
   bool Quiet() const;
   log::LogStore& store() { return *store_; }
@@ -163,6 +177,8 @@ class Owner {
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
   SenderNumbers senders_;  // For every owned channel's dedup table.
   std::deque<std::pair<uint64_t, Call*>> meta_waiters_;  // (meta seq, call)
+  uint64_t meta_released_seq_ = 0;  // As OwnedChannel::released_seq, for the metadata log.
+  std::unordered_set<log::ChannelLog*> held_;  // Commits done while it may not acknowledge.
   // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
   // calls for the name that wait for it; they run again once it exists.
   std::unordered_map<std::string, std::vector<Call*>> creating_;

@@ -62,7 +62,11 @@ void Owner::Handle(Call* request, ReplayReadOp& read) {
     return reset(proto::ResetReason::kEpochChanged);
   }
   uint64_t after = read.after_seq;
-  store_->Read(channel->log, after, kReadPageRecordsMax, kReadPageBytesMax,
+  // Nothing past what is released (acknowledged): while fenced, durable is not enough.
+  uint64_t released = channel->released_seq;
+  uint64_t records =
+      after < released ? std::min<uint64_t>(kReadPageRecordsMax, released - after) : 0;
+  store_->Read(channel->log, after, records, kReadPageBytesMax,
                [this, request, channel, reset, after](log::ReadResult&& result) {
                  switch (result.status) {
                    case log::ReadStatus::kOk:
@@ -77,7 +81,8 @@ void Owner::Handle(Call* request, ReplayReadOp& read) {
                  Page* page = NewPage();
                  page->channel = channel->name;
                  page->epoch = log::LogStore::Epoch(channel->log);
-                 for (const log::RecordView& record : result.records) AddMessageFrame(*page, record);
+                 for (const log::RecordView& record : result.records)
+                   AddMessageFrame(*page, record);
                  if (result.records.empty()) {
                    page->first_seq = after + 1;
                    page->last_seq = after;
@@ -135,7 +140,7 @@ void Owner::Handle(Call* request, FetchHistoryOp& fetch) {
   uint64_t epoch = log::LogStore::Epoch(channel->log);
   uint64_t first = log::LogStore::FirstSeq(channel->log);
   const log::ChannelDamage& damage = log::LogStore::Damage(channel->log);
-  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  uint64_t head = channel->released_seq;
   // A damaged log serves nothing past its last good record.
   if (damage.fenced) head = std::min(head, damage.last_good_seq);
   if (!fetch.range.set) {

@@ -26,9 +26,8 @@ OwnedChannel* Owner::MemberChannel(Call* request) {
 }
 
 void Owner::FillChannelInfo(Call* request, OwnedChannel& channel) {
-  request->result = ChannelInfoAnswer{
-      channel.meta->visibility, log::LogStore::Epoch(channel.log),
-      log::LogStore::FirstSeq(channel.log), log::LogStore::DurableSeq(channel.log)};
+  request->result = ChannelInfoAnswer{channel.meta->visibility, log::LogStore::Epoch(channel.log),
+                                      log::LogStore::FirstSeq(channel.log), channel.released_seq};
 }
 
 void Owner::Handle(Call* request, AdminChannelOp&) {
@@ -44,7 +43,7 @@ void Owner::Handle(Call* request, AdminChannelOp&) {
   figures.visibility = channel->meta->visibility;
   figures.epoch = log::LogStore::Epoch(channel->log);
   figures.first_seq = log::LogStore::FirstSeq(channel->log);
-  figures.head_seq = log::LogStore::DurableSeq(channel->log);
+  figures.head_seq = channel->released_seq;
   report.fenced = damage.fenced;
   figures.fenced_after_seq = damage.fenced ? damage.last_good_seq : 0;
   figures.segments = static_cast<uint32_t>(footprint.segments);
@@ -112,6 +111,7 @@ void Owner::Handle(Call* request, CreateChannelOp& create) {
   owned->meta = meta_.Find(request->channel);
   owned->subscribers.assign(host_.shard_count(), 0);
   owned->fanned_out = log::LogStore::DurableSeq(log);
+  owned->released_seq = owned->fanned_out;
   owned_by_log_[log] = owned.get();
   OwnedChannel& channel = *owned;
   owned_[request->channel] = std::move(owned);
@@ -186,7 +186,7 @@ void Owner::Handle(Call* request, ListChannelsOp&) {
     row.channel = name;
     row.visibility = channel->meta->visibility;
     row.epoch = log::LogStore::Epoch(channel->log);
-    row.head_seq = log::LogStore::DurableSeq(channel->log);
+    row.head_seq = channel->released_seq;
     auto cursor = channel->meta->cursors.find(request->user);
     if (cursor != channel->meta->cursors.end() && cursor->second.epoch == row.epoch) {
       row.cursor_seq = cursor->second.seq;
@@ -200,7 +200,7 @@ void Owner::Handle(Call* request, SetCursorOp& set) {
   OwnedChannel* channel = MemberChannel(request);
   if (channel == nullptr) return;
   uint64_t epoch = log::LogStore::Epoch(channel->log);
-  uint64_t head = log::LogStore::DurableSeq(channel->log);
+  uint64_t head = channel->released_seq;
   if (set.epoch != epoch) {
     return AnswerError(request, ErrorCode::kInvalidArgument,
                        "epoch " + std::to_string(set.epoch) +

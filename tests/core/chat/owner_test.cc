@@ -38,6 +38,8 @@ class RecordingHost : public OwnerHost {
     events.push_back({Event::Kind::kRevoke, gateway, nullptr, page});
   }
   void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
+  bool MayAcknowledge() override { return may_acknowledge; }
+  bool may_acknowledge = true;  // False: the node's lease does not hold (fencing).
   void OnLogFailure(const absl::Status& status) override { failures.push_back(status); }
 
   std::deque<std::function<void()>> posted;
@@ -239,6 +241,86 @@ TEST_F(OwnerTest, ARetryIsAnsweredWithItsOriginalAndAnotherBodyIsAConflict) {
   ASSERT_TRUE(std::holds_alternative<SentAnswer>(bens));
   EXPECT_FALSE(std::get<SentAnswer>(bens).duplicate) << "ids are per sender";
   EXPECT_EQ(std::get<SentAnswer>(bens).seq, 2u);
+}
+
+// Fencing (docs/CLUSTER.md): while its node's lease does not hold, an owner's commits still
+// make messages durable, but nothing is acknowledged, pushed or shown until it may
+// acknowledge again: not a SENT, not a retry's answer, not a fan-out page, not a replay, not
+// a new head. Then everything held goes out in order, each once.
+TEST_F(OwnerTest, AFencedOwnerAcknowledgesShowsAndPushesNothingUntilItMayAgain) {
+  CreateChannel("desk", proto::Visibility::kPublic);
+  ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(0, "ann", "desk", SubscribeOp{})));
+  const uint64_t epoch = log::LogStore::Epoch(owner_->store().FindChannel("desk"));
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(Ask(0, "ann", "desk", SendOp{1, "before"})));
+  size_t first_event = host_.events.size();
+
+  host_.may_acknowledge = false;
+  std::vector<uint32_t> sends;
+  for (uint64_t id = 2; id <= 4; ++id) {
+    sends.push_back(Submit(0, "ann", "desk", SendOp{id, "order " + std::to_string(id)}));
+  }
+  Pump();
+  EXPECT_EQ(DurableSeq("desk"), 4u) << "the commits still happen";
+  EXPECT_EQ(owner_->held_commits(), 1u);
+  // Nothing left the owner for those sends: no answer, no page.
+  EXPECT_EQ(host_.events.size(), first_event);
+  uint32_t retry = Submit(0, "ann", "desk", SendOp{2, "order 2"});
+  Pump();
+  EXPECT_EQ(AnswerTo(retry), nullptr) << "a retry of a held message is an acknowledgement too";
+  // What is asked meanwhile shows the head as last released: seq 1.
+  const Answer& replay = Ask(1, "ann", "desk", ReplayReadOp{epoch, 1});
+  ASSERT_TRUE(std::holds_alternative<ReplayPageAnswer>(replay));
+  EXPECT_EQ(std::get<ReplayPageAnswer>(replay).page->frame_ends.size(), 0u);
+  const Answer& subscribed = Ask(1, "ann", "desk", SubscribeOp{epoch, 1, false});
+  ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(subscribed));
+  EXPECT_EQ(std::get<SubscribedAnswer>(subscribed).head_seq, 1u);
+  const Answer& info = Ask(0, "ann", "desk", JoinOp{});
+  ASSERT_TRUE(std::holds_alternative<ChannelInfoAnswer>(info));
+  EXPECT_EQ(std::get<ChannelInfoAnswer>(info).head_seq, 1u);
+  // A metadata change is held too (a member joining is acknowledged like a message).
+  uint32_t join = Submit(0, "ben", "desk", JoinOp{});
+  Pump();
+  EXPECT_EQ(AnswerTo(join), nullptr);
+  owner_->ResumeAcknowledging();  // Still fenced: nothing moves.
+  Pump();
+  EXPECT_EQ(AnswerTo(join), nullptr);
+  EXPECT_EQ(AnswerTo(sends[0]), nullptr);
+
+  host_.may_acknowledge = true;
+  owner_->ResumeAcknowledging();
+  Pump();
+  EXPECT_EQ(owner_->held_commits(), 0u);
+  ASSERT_NE(AnswerAs<ChannelInfoAnswer>(join), nullptr);
+  for (size_t i = 0; i < sends.size(); ++i) {
+    const SentAnswer* sent = AnswerAs<SentAnswer>(sends[i]);
+    ASSERT_NE(sent, nullptr);
+    EXPECT_EQ(sent->seq, i + 2);
+    EXPECT_FALSE(sent->duplicate);
+  }
+  const SentAnswer* retried = AnswerAs<SentAnswer>(retry);
+  ASSERT_NE(retried, nullptr);
+  EXPECT_TRUE(retried->duplicate);
+  EXPECT_EQ(retried->seq, 2u);
+  // Fan-out: seqs 2..4, once each, to both gateways with subscribers, after their acks.
+  uint64_t acked = 1;
+  std::vector<uint64_t> fanned(kGateways, 1);
+  for (size_t i = first_event; i < host_.events.size(); ++i) {
+    const Event& event = host_.events[i];
+    if (event.kind == Event::Kind::kAnswer) {
+      if (const auto* sent = std::get_if<SentAnswer>(&event.call->result);
+          sent != nullptr && !sent->duplicate) {
+        EXPECT_EQ(sent->seq, acked + 1);
+        acked = sent->seq;
+      }
+    } else if (event.kind == Event::Kind::kFanOut) {
+      EXPECT_EQ(event.page->first_seq, fanned[event.gateway] + 1);
+      EXPECT_LE(event.page->last_seq, acked) << "pushed before its acknowledgement";
+      fanned[event.gateway] = event.page->last_seq;
+    }
+  }
+  EXPECT_EQ(acked, 4u);
+  EXPECT_EQ(fanned[0], 4u);
+  EXPECT_EQ(fanned[1], 4u);
 }
 
 // Sends are taken a moment after they arrive (their dedup slots prefetched), but never after
