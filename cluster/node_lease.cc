@@ -46,6 +46,7 @@ void NodeLease::Extend(Clock::time_point sent, int64_t ttl_seconds) {
   auto trusted = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(static_cast<double>(ttl_seconds) * options_.trusted_fraction));
   holds_until_ns_.store((sent + trusted).time_since_epoch().count(), std::memory_order_release);
+  if (options_.on_renewed) options_.on_renewed();
 }
 
 absl::Status NodeLease::Acquire() {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,9 @@ struct NodeLeaseOptions {
   // The share of the TTL the holder trusts, against clocks that run at different rates:
   // the lease is taken to hold until (keep-alive sent) + ttl * trusted_fraction.
   double trusted_fraction = 0.8;
+  // Called on the lease's thread after each renewal or registration that moved the deadline
+  // on (hootd: the owners release the commits they held meanwhile).
+  std::function<void()> on_renewed;
 };
 
 class NodeLease {
@@ -44,6 +48,9 @@ class NodeLease {
   bool Holds(std::chrono::steady_clock::time_point now) const {
     return now.time_since_epoch().count() < holds_until_ns_.load(std::memory_order_acquire);
   }
+  // The deadline itself, for a reader that cannot call Holds (ServerOptions::
+  // acknowledge_until_ns): steady_clock nanoseconds.
+  const std::atomic<int64_t>* holds_until_ns() const { return &holds_until_ns_; }
   // The current lease (a new one after the old expired and the key was registered again).
   int64_t lease() const { return lease_.load(std::memory_order_acquire); }
   // How many times the lease was lost and the key registered again.

@@ -211,6 +211,12 @@ void ChatShard::Revoke(unsigned gateway, Page* page) {
 
 void ChatShard::Post(std::function<void()> task) { shard_.Post(guard_.Wrap(std::move(task))); }
 
+bool ChatShard::MayAcknowledge() {
+  const std::atomic<int64_t>* until = options_.acknowledge_until_ns;
+  return until == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
+                                 until->load(std::memory_order_acquire);
+}
+
 void ChatShard::OnLogFailure(const absl::Status& status) {
   if (options_.on_log_failure) options_.on_log_failure(shard_.id(), status);
 }

@@ -51,6 +51,8 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // This shard's metrics (on its thread): its loop, its gateway, its owner and log.
   void AddMetrics(base::MetricFamilies& families) const;
+  // On the shard's thread: the node's lease holds again; the owner releases what it held.
+  void ResumeAcknowledging() { owner_->ResumeAcknowledging(); }
 
  private:
   friend struct Envelopes;
@@ -72,6 +74,7 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   void Revoke(unsigned gateway, chat::Page* page) override;
   void Post(std::function<void()> task) override;
   void OnLogFailure(const absl::Status& status) override;
+  bool MayAcknowledge() override;
 
   // chat::GatewayHost.
   void SendToOwner(chat::Call* call) override;

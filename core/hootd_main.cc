@@ -1,12 +1,14 @@
 // hootd: the hoot chat server. `hootd --help` lists every flag.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +21,8 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/version.h"
+#include "cluster/keys.h"
+#include "cluster/node_lease.h"
 #include "core/repair.h"
 #include "core/server.h"
 #include "proto/wire.h"
@@ -88,6 +92,15 @@ Server flags:
                            this process may run on); without --shards, one shard per core
                            listed. On a machine that also runs clients, leave them a core.
   --no-pin                 do not pin shards to cores
+  --etcd HOST:PORT[,HOST:PORT...]
+                           join a cluster (docs/CLUSTER.md): register this node in etcd
+                           under a lease kept alive every TTL/3, and acknowledge nothing once
+                           the lease may have lapsed (commits are held, then released when it
+                           is renewed). Needs --node-id. A node id held by a live node, or no
+                           etcd member answering, fails the start.
+  --node-id ID             this node's name in the cluster: 1 to 64 of a-z 0-9 _ -
+  --cluster NAME           the cluster's name, its keys' prefix in etcd (default hoot)
+  --node-ttl DURATION      the node's lease (default 5s, at least 2s)
   --log-level LEVEL        the least severe log lines written to standard error: debug,
                            info (the default), warn or error
   --version                the version and the git commit it was built from
@@ -211,6 +224,21 @@ struct ServeFlag {
   ApplyFlag apply;
 };
 
+// --etcd and its companions: the node's membership of a cluster, kept by cluster::NodeLease
+// beside the server rather than in it.
+struct ClusterFlags {
+  std::string etcd;
+  std::string node_id;
+  std::string cluster = "hoot";
+  std::chrono::milliseconds ttl{5000};
+};
+constexpr FlagSpec kClusterFlags[] = {
+    {"--etcd", FlagKind::kValue},
+    {"--node-id", FlagKind::kValue},
+    {"--cluster", FlagKind::kValue},
+    {"--node-ttl", FlagKind::kValue},
+};
+
 const ServeFlag kServeFlags[] = {
     {{"--help", FlagKind::kSwitch}, nullptr},
     {{"--version", FlagKind::kSwitch}, nullptr},
@@ -331,9 +359,15 @@ int main(int argc, char** argv) {
     return Repair(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   ServerOptions options;
+  ClusterFlags cluster;
   std::vector<FlagSpec> specs;
   for (const ServeFlag& serve_flag : kServeFlags) specs.push_back(serve_flag.spec);
+  for (const FlagSpec& spec : kClusterFlags) specs.push_back(spec);
   for (const auto& [flag, value] : FlagsOrFail(args, specs, "").in_order) {
+    if (flag == "--etcd") cluster.etcd = value;
+    if (flag == "--node-id") cluster.node_id = value;
+    if (flag == "--cluster") cluster.cluster = value;
+    if (flag == "--node-ttl") cluster.ttl = ParseDurationFlag(flag, value);
     if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -348,6 +382,16 @@ int main(int argc, char** argv) {
   }
   if (!options.pin_shards && !options.cpus.empty())
     Fail("--cpus pins shards; --no-pin says not to");
+  if (cluster.etcd.empty() && !cluster.node_id.empty()) Fail("--node-id needs --etcd");
+  if (!cluster.etcd.empty()) {
+    if (!hoot::cluster::IsValidNodeId(cluster.node_id)) {
+      Fail("--etcd needs --node-id: 1 to 64 of a-z 0-9 _ -");
+    }
+    if (!hoot::cluster::IsValidNodeId(cluster.cluster)) {
+      Fail("--cluster: 1 to 64 of a-z 0-9 _ -, not \"" + cluster.cluster + "\"");
+    }
+    if (cluster.ttl < std::chrono::seconds(2)) Fail("--node-ttl must be at least 2s");
+  }
 
   // Signals are taken by this thread alone (sigwait): block them before any shard starts.
   sigset_t signals;
@@ -365,8 +409,35 @@ int main(int argc, char** argv) {
                      "shard %u's log failed; exiting (3) to recover on restart", shard);
     std::_Exit(3);
   };
+  // A cluster node registers before it serves: its owners acknowledge only under the lease.
+  std::atomic<hoot::core::Server*> running{nullptr};
+  std::unique_ptr<hoot::cluster::NodeLease> lease;
+  if (!cluster.etcd.empty()) {
+    auto endpoints = hoot::cluster::ParseEndpoints(cluster.etcd);
+    if (!endpoints.ok()) Fail("--etcd: " + std::string(endpoints.status().message()));
+    hoot::cluster::NodeLeaseOptions lease_options;
+    lease_options.etcd.endpoints = *endpoints;
+    lease_options.key = hoot::cluster::NodeKey(cluster.cluster, cluster.node_id);
+    // The node link is not built yet: no address to advertise (docs/CLUSTER.md, "Status").
+    lease_options.value = hoot::cluster::EncodeNodeRecord({"all", ""});
+    lease_options.ttl = std::chrono::duration_cast<std::chrono::seconds>(cluster.ttl);
+    lease_options.on_renewed = [&running] {
+      if (hoot::core::Server* server = running.load()) server->ResumeAcknowledging();
+    };
+    auto registered = hoot::cluster::NodeLease::Register(std::move(lease_options));
+    if (!registered.ok()) {
+      Fail("cannot join cluster " + cluster.cluster + " as " + cluster.node_id + ": " +
+           std::string(registered.status().message()));
+    }
+    lease = std::move(*registered);
+    options.acknowledge_until_ns = lease->holds_until_ns();
+    hoot::base::Logf(hoot::base::LogLevel::kInfo,
+                     "node %s of cluster %s registered in etcd (lease %d)", cluster.node_id,
+                     cluster.cluster, lease->lease());
+  }
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
+  running.store(server->get());
   bool v6 = options.listen_host.find(':') != std::string::npos;
   std::string metrics;
   if (!options.metrics_host.empty()) {
@@ -386,8 +457,10 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   hoot::base::Logf(hoot::base::LogLevel::kInfo, "%s: stopping", strsignal(signal_number));
+  running.store(nullptr);
   absl::Status stopped = (*server)->Stop();
   server->reset();
+  lease.reset();  // Leaves the cluster: the node's key goes with its revoked lease.
   if (!stopped.ok()) {
     hoot::base::Logf(hoot::base::LogLevel::kError, "unclean stop: %s", stopped.message());
     return 1;

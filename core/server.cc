@@ -204,6 +204,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   return server;
 }
 
+void Server::ResumeAcknowledging() {
+  if (stopped_ || runtime_ == nullptr) return;
+  for (unsigned i = 0; i < runtime_->shard_count(); ++i) {
+    runtime_->RunOnShard(i, [this, i] { chats_[i]->ResumeAcknowledging(); });
+  }
+}
+
 absl::Status Server::Stop() {
   if (stopped_ || runtime_ == nullptr) return absl::OkStatus();  // Never started, or stopped.
   stopped_ = true;

@@ -60,6 +60,10 @@ class Server {
   const auth::TokenSigner& signer() const { return *signer_; }
   Runtime& runtime() { return *runtime_; }
 
+  // From any thread: the fencing deadline (ServerOptions::acknowledge_until_ns) moved on;
+  // every shard's owner releases the commits it held meanwhile.
+  void ResumeAcknowledging();
+
   // Graceful stop: stop accepting, finish the requests in flight and their commits, tell
   // every client `shutting_down`, close, end the shards. Not OK if that took longer than
   // options().shutdown_deadline (the shards are ended anyway).

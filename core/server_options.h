@@ -1,6 +1,7 @@
 // What hootd is told on its command line (core/hootd_main.cc documents each flag).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -61,6 +62,12 @@ struct ServerOptions {
   uint64_t journal_file_bytes = 64u << 20;
   uint64_t segment_bytes = 64u << 20;
   size_t cache_bytes_per_channel = 1u << 20;
+
+  // A cluster node's fencing deadline (docs/CLUSTER.md, "Fencing"): owners acknowledge only
+  // while steady_clock's time is before it, in nanoseconds (cluster::NodeLease keeps it);
+  // commits completed after it are held until Server::ResumeAcknowledging. Null: one process
+  // alone, which always acknowledges.
+  const std::atomic<int64_t>* acknowledge_until_ns = nullptr;
 
   // Called on the shard's thread once its log has failed for good (a failed write or
   // fdatasync: a retry cannot make it durable, so the log acknowledges nothing more and every

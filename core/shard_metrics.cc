@@ -145,6 +145,12 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
                 "until the shard saw it complete.",
                 {shard}, log.commit_sync_ns);
   out.Histogram("hoot_commit_records", "Records per group commit.", {shard}, log.commit_records);
+  out.Counter("hoot_commits_held_total",
+              "Channel commits durable while the node's lease did not hold (fencing): "
+              "acknowledged only once it held again.",
+              {shard}, owner_->commits_held_total());
+  out.Gauge("hoot_logs_held", "Channel logs whose commits are held now, waiting for the lease.",
+            {shard}, static_cast<uint64_t>(owner_->held_commits()));
   out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);
   out.Counter("hoot_journal_switches_total", "Commits that moved to the other journal file.",
               {shard}, log.journal_switches);

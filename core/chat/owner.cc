@@ -445,6 +445,7 @@ void Owner::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
   if (!host_.MayAcknowledge()) {
     // Fenced: durable, but neither acknowledged nor shown until ResumeAcknowledging.
     held_.insert(log);
+    ++commits_held_total_;
   } else if (log == meta_log_) {
     meta_released_seq_ = durable_seq;
     while (!meta_waiters_.empty() && meta_waiters_.front().first <= durable_seq) {

@@ -106,8 +106,10 @@ class Owner {
   // The host may acknowledge again: releases every commit held meanwhile (acknowledgements
   // in seq order, then fan-out), as if each had just completed.
   void ResumeAcknowledging();
-  // Logs (channels or the metadata log) with commits held back from acknowledgement.
+  // Logs (channels or the metadata log) with commits held back from acknowledgement now, and
+  // commits held since the start.
   size_t held_commits() const { return held_.size(); }
+  uint64_t commits_held_total() const { return commits_held_total_; }
   // Nothing appended waits for a commit, and nothing waits to be appended.
   bool Quiet() const;
   log::LogStore& store() { return *store_; }
@@ -179,6 +181,7 @@ class Owner {
   std::deque<std::pair<uint64_t, Call*>> meta_waiters_;  // (meta seq, call)
   uint64_t meta_released_seq_ = 0;  // As OwnedChannel::released_seq, for the metadata log.
   std::unordered_set<log::ChannelLog*> held_;  // Commits done while it may not acknowledge.
+  uint64_t commits_held_total_ = 0;
   // Channels whose log is being created (its files made durable), with the CREATE_CHANNEL
   // calls for the name that wait for it; they run again once it exists.
   std::unordered_map<std::string, std::vector<Call*>> creating_;
