@@ -49,17 +49,6 @@ class ClusterTest : public ::testing::Test {
     return options;
   }
 
-  // Waits at most `limit` for `done`.
-  template <typename Predicate>
-  static bool Eventually(Predicate done, milliseconds limit = milliseconds(10000)) {
-    auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      if (done()) return true;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return done();
-  }
-
   std::unique_ptr<EtcdCluster> etcd_;
 };
 

@@ -32,6 +32,19 @@ inline std::string EtcdMissing() {
                    "installs it)";
 }
 
+// Whether `done` comes true within `limit`, asked every 20 ms (etcd's watches and leases
+// act in their own time).
+template <typename Predicate>
+bool Eventually(Predicate done,
+                std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
 class EtcdCluster {
  public:
   // Starts `size` members and waits (at most 30 s) until every one reports itself healthy

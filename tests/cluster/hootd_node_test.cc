@@ -32,16 +32,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-template <typename Predicate>
-bool Eventually(Predicate done, milliseconds limit) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
-
 class HootdNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
