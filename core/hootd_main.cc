@@ -1,7 +1,6 @@
 // hootd: the hoot chat server. `hootd --help` lists every flag.
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -410,7 +410,10 @@ int main(int argc, char** argv) {
     std::_Exit(3);
   };
   // A cluster node registers before it serves: its owners acknowledge only under the lease.
-  std::atomic<hoot::core::Server*> running{nullptr};
+  // The lease's thread releases held commits through `running`, under the mutex, so that it
+  // never reaches a server that is stopping or gone.
+  std::mutex running_mutex;
+  hoot::core::Server* running = nullptr;
   std::unique_ptr<hoot::cluster::NodeLease> lease;
   if (!cluster.etcd.empty()) {
     auto endpoints = hoot::cluster::ParseEndpoints(cluster.etcd);
@@ -421,8 +424,9 @@ int main(int argc, char** argv) {
     // The node link is not built yet: no address to advertise (docs/CLUSTER.md, "Status").
     lease_options.value = hoot::cluster::EncodeNodeRecord({"all", ""});
     lease_options.ttl = std::chrono::duration_cast<std::chrono::seconds>(cluster.ttl);
-    lease_options.on_renewed = [&running] {
-      if (hoot::core::Server* server = running.load()) server->ResumeAcknowledging();
+    lease_options.on_renewed = [&running_mutex, &running] {
+      std::lock_guard lock(running_mutex);
+      if (running != nullptr) running->ResumeAcknowledging();
     };
     auto registered = hoot::cluster::NodeLease::Register(std::move(lease_options));
     if (!registered.ok()) {
@@ -437,7 +441,10 @@ int main(int argc, char** argv) {
   }
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
-  running.store(server->get());
+  {
+    std::lock_guard lock(running_mutex);
+    running = server->get();
+  }
   bool v6 = options.listen_host.find(':') != std::string::npos;
   std::string metrics;
   if (!options.metrics_host.empty()) {
@@ -457,7 +464,10 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   hoot::base::Logf(hoot::base::LogLevel::kInfo, "%s: stopping", strsignal(signal_number));
-  running.store(nullptr);
+  {
+    std::lock_guard lock(running_mutex);
+    running = nullptr;
+  }
   absl::Status stopped = (*server)->Stop();
   server->reset();
   lease.reset();  // Leaves the cluster: the node's key goes with its revoked lease.

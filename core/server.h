@@ -60,8 +60,9 @@ class Server {
   const auth::TokenSigner& signer() const { return *signer_; }
   Runtime& runtime() { return *runtime_; }
 
-  // From any thread: the fencing deadline (ServerOptions::acknowledge_until_ns) moved on;
-  // every shard's owner releases the commits it held meanwhile.
+  // From any thread but never during or after Stop: the fencing deadline
+  // (ServerOptions::acknowledge_until_ns) moved on; every shard's owner releases the commits
+  // it held meanwhile.
   void ResumeAcknowledging();
 
   // Graceful stop: stop accepting, finish the requests in flight and their commits, tell

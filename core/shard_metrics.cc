@@ -146,11 +146,13 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
                 {shard}, log.commit_sync_ns);
   out.Histogram("hoot_commit_records", "Records per group commit.", {shard}, log.commit_records);
   out.Counter("hoot_commits_held_total",
-              "Channel commits durable while the node's lease did not hold (fencing): "
-              "acknowledged only once it held again.",
+              "Commits (of channels or the metadata log) that completed while the node's lease did "
+              "not hold (fencing): acknowledged only once it held again.",
               {shard}, owner_->commits_held_total());
-  out.Gauge("hoot_logs_held", "Channel logs whose commits are held now, waiting for the lease.",
-            {shard}, static_cast<uint64_t>(owner_->held_commits()));
+  out.Gauge(
+      "hoot_logs_held",
+      "Logs (channels', and the metadata log) whose commits are held now, waiting for the lease.",
+      {shard}, static_cast<uint64_t>(owner_->held_commits()));
   out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);
   out.Counter("hoot_journal_switches_total", "Commits that moved to the other journal file.",
               {shard}, log.journal_switches);
