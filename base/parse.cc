@@ -1,5 +1,6 @@
 #include "base/parse.h"
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -99,6 +100,28 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
   }
   if (host.empty()) return absl::InvalidArgumentError(quoted + ": no host before the port");
   return HostPort{std::string(host), static_cast<uint16_t>(*port)};
+}
+
+absl::StatusOr<std::vector<HostPort>> ParseHostPortList(std::string_view text) {
+  std::vector<HostPort> addresses;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = std::min(text.find(',', start), text.size());
+    std::string_view entry = text.substr(start, end - start);
+    absl::StatusOr<HostPort> address = ParseHostPort(entry);
+    if (!address.ok() || address->port == 0) {
+      return absl::InvalidArgumentError("\"" + CEscape(entry) +
+                                        "\" is not HOST:PORT with a port from 1 to 65535");
+    }
+    addresses.push_back(std::move(*address));
+    start = end + 1;
+  }
+  return addresses;
+}
+
+std::string FormatHostPort(const HostPort& address) {
+  bool ipv6 = address.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
 }
 
 absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {

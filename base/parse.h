@@ -29,6 +29,11 @@ struct HostPort {
 // HOST:PORT, or [IPV6]:PORT (an IPv6 address needs its brackets); the port is 0..65535 (the
 // caller refuses 0 where it means nothing). InvalidArgument for anything else.
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text);
+// "HOST:PORT[,HOST:PORT...]": servers to try in turn (hoot's --server, hootd's --etcd), each a
+// ParseHostPort with a port from 1 to 65535. InvalidArgument for an empty list or entry.
+absl::StatusOr<std::vector<HostPort>> ParseHostPortList(std::string_view text);
+// HOST:PORT again, an IPv6 address in brackets.
+std::string FormatHostPort(const HostPort& address);
 
 // A list of CPU numbers as the kernel writes them: "3", "0,2", "0-3", "0-1,6": numbers 0..1023,
 // ranges low-high. Returned ascending, each once. InvalidArgument for anything else, or an

@@ -141,24 +141,6 @@ bool IsConnectionFailure(const absl::Status& status) {
   return status.code() != absl::StatusCode::kInvalidArgument;
 }
 
-absl::StatusOr<std::vector<base::HostPort>> ParseServerList(std::string_view text) {
-  std::vector<base::HostPort> servers;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view entry = text.substr(start, end - start);
-    absl::StatusOr<base::HostPort> server = base::ParseHostPort(entry);
-    if (!server.ok() || server->port == 0) {
-      return absl::InvalidArgumentError(
-          Cat("a server must be HOST:PORT with a port from 1 to 65535, not \"", entry, "\""));
-    }
-    servers.push_back(std::move(*server));
-    start = end + 1;
-  }
-  return servers;
-}
-
 absl::StatusOr<std::unique_ptr<Client>> Client::ConnectToAny(
     ConnectOptions options, const std::vector<base::HostPort>& servers, size_t* next) {
   if (servers.empty()) return absl::InvalidArgumentError("no server to connect to");

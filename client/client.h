@@ -174,18 +174,14 @@ using Push = std::variant<Message, StreamLag, HistoryReset, SubscriptionEnded>;
 // handshake_timeout, too_many_connections).
 bool IsConnectionFailure(const absl::Status& status);
 
-// "HOST:PORT[,HOST:PORT...]" (IPv6 as [ADDRESS]:PORT): the servers a client may use, in the
-// order it tries them, for example the gateway nodes of one cluster. InvalidArgument for an
-// empty list, or an entry that is not HOST:PORT with a port from 1 to 65535.
-absl::StatusOr<std::vector<base::HostPort>> ParseServerList(std::string_view text);
-
 class Client {
  public:
   // Connects (TCP_NODELAY), sends HELLO and waits for WELCOME, all within options.timeout.
   // A server ERROR instead of WELCOME is returned as its Status (ServerErrorCode tells which:
   // auth_failed, token_expired, unsupported_version, too_many_connections, ...).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ConnectOptions& options);
-  // Connects to one of `servers` (options.host and port are ignored): each in turn from
+  // Connects to one of `servers` (options.host and port are ignored; base::ParseHostPortList
+  // reads a list such as the gateway nodes of a cluster): each in turn from
   // servers[*next], wrapping round once, each within options.timeout, until one welcomes the
   // client; *next is then that server's index. A refusal that is not a connection failure
   // (auth_failed, token_expired, ...) ends it at once, since every server of a cluster would

@@ -9,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "base/parse.h"
 #include "base/status.h"
 
 namespace hoot::cluster {
@@ -119,17 +119,10 @@ struct CurlHeaders {
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseEndpoints(std::string_view list) {
+  HOOT_ASSIGN_OR_RETURN(std::vector<base::HostPort> addresses, base::ParseHostPortList(list));
   std::vector<std::string> endpoints;
-  for (absl::string_view endpoint : absl::StrSplit(Absl(list), ',')) {
-    auto colon = endpoint.rfind(':');
-    uint64_t port = 0;
-    if (colon == absl::string_view::npos || colon == 0 ||
-        !absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port == 0 || port > 65535) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("etcd endpoint \"", endpoint, "\" is not HOST:PORT"));
-    }
-    endpoints.emplace_back(endpoint.data(), endpoint.size());
-  }
+  for (const base::HostPort& address : addresses)
+    endpoints.push_back(base::FormatHostPort(address));
   return endpoints;
 }
 

@@ -28,7 +28,7 @@ struct EtcdOptions {
   std::chrono::milliseconds retry_within{2000};
 };
 
-// Parses "HOST:PORT[,HOST:PORT...]" (the --etcd flag) into endpoints.
+// "HOST:PORT[,HOST:PORT...]" (the --etcd flag; base::ParseHostPortList) as endpoints.
 absl::StatusOr<std::vector<std::string>> ParseEndpoints(std::string_view list);
 
 struct EtcdKeyValue {

@@ -130,11 +130,7 @@ absl::StatusOr<std::unique_ptr<Client>> Cli::Reconnect() {
   return Connect();
 }
 
-std::string Cli::Server() const {
-  const base::HostPort& server = servers_[server_index_];
-  bool ipv6 = server.host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + server.host + "]" : server.host) + ":" + std::to_string(server.port);
-}
+std::string Cli::Server() const { return base::FormatHostPort(servers_[server_index_]); }
 
 int Cli::WithClient(const std::function<int(Client&)>& command) {
   int exit_code = kExitOk;
@@ -253,7 +249,7 @@ int Cli::Run(const std::vector<std::string>& args) {
   json_ = line_.Has("--json");
   server_text_ = line_.Has("--server") ? line_.flags["--server"] : Env("HOOT_SERVER");
   if (server_text_.empty()) server_text_ = kDefaultServer;
-  absl::StatusOr<std::vector<base::HostPort>> servers = client::ParseServerList(server_text_);
+  absl::StatusOr<std::vector<base::HostPort>> servers = base::ParseHostPortList(server_text_);
   if (!servers.ok()) return UsageError("--server: " + Text(servers.status().message()));
   servers_ = std::move(*servers);
   connect_.client_name = kClientName;

@@ -97,6 +97,20 @@ TEST(ParseHostPortTest, TakesNamesIpv4AndBracketedIpv6) {
   }
 }
 
+TEST(ParseHostPortListTest, ServerListsParseFormatBackAndRefuseWhatIsNotHostPort) {
+  auto servers = ParseHostPortList("127.0.0.1:7420,gw-b.floor:7421,[::1]:7422");
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  ASSERT_EQ(servers->size(), 3u);
+  EXPECT_EQ((*servers)[1].host, "gw-b.floor");
+  EXPECT_EQ((*servers)[1].port, 7421);
+  EXPECT_EQ((*servers)[2].host, "::1");
+  EXPECT_EQ(FormatHostPort((*servers)[0]), "127.0.0.1:7420");
+  EXPECT_EQ(FormatHostPort((*servers)[2]), "[::1]:7422");
+  for (const char* bad : {"", "127.0.0.1:7420,", "127.0.0.1", "a:0", "a:70000", ",a:1"}) {
+    EXPECT_EQ(ParseHostPortList(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ParseCpuListTest, TakesNumbersAndRangesAscendingEachOnce) {
   EXPECT_EQ(*ParseCpuList("3"), std::vector<int>{3});
   EXPECT_EQ(*ParseCpuList("2,0"), (std::vector<int>{0, 2}));

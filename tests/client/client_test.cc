@@ -314,18 +314,6 @@ uint16_t ClosedPort() {
   return peer.port();  // Closed when the peer goes.
 }
 
-TEST(ClientTest, ServerListsParseAndRefuseWhatIsNotHostPort) {
-  auto servers = ParseServerList("127.0.0.1:7420,gw-b.floor:7421,[::1]:7422");
-  ASSERT_TRUE(servers.ok()) << servers.status();
-  ASSERT_EQ(servers->size(), 3u);
-  EXPECT_EQ((*servers)[1].host, "gw-b.floor");
-  EXPECT_EQ((*servers)[1].port, 7421);
-  EXPECT_EQ((*servers)[2].host, "::1");
-  for (const char* bad : {"", "127.0.0.1:7420,", "127.0.0.1", "a:0", "a:70000", ",a:1"}) {
-    EXPECT_EQ(ParseServerList(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
-  }
-}
-
 TEST(ClientTest, ConnectToAnyTakesTheFirstServerThatAnswersFromTheOneAsked) {
   uint16_t dead = ClosedPort();
   Peer live(Welcomes("ada"));

@@ -42,12 +42,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_NE(etcd_, nullptr);
   }
 
-  EtcdOptions Options() const {
-    EtcdOptions options;
-    options.endpoints = etcd_->endpoints();
-    options.request_timeout = milliseconds(1500);
-    return options;
-  }
+  EtcdOptions Options() const { return etcd_->ClientOptions(); }
 
   std::unique_ptr<EtcdCluster> etcd_;
 };

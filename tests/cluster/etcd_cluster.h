@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/etcd_client.h"
 #include "tests/loopback.h"
 #include "tests/test_directory.h"
 #include "tools/hootd_process.h"
@@ -93,6 +94,14 @@ class EtcdCluster {
     std::vector<std::string> all;
     for (int i = 0; i < size(); ++i) all.push_back(endpoint(i));
     return all;
+  }
+  // A client's options for every member, with a short request timeout so that a member
+  // that cannot answer is left quickly.
+  cluster::EtcdOptions ClientOptions() const {
+    cluster::EtcdOptions options;
+    options.endpoints = endpoints();
+    options.request_timeout = std::chrono::milliseconds(1500);
+    return options;
   }
 
   // SIGKILL, reaped.

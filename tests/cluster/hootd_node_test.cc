@@ -40,13 +40,6 @@ class HootdNodeTest : public ::testing::Test {
     ASSERT_NE(etcd_, nullptr);
   }
 
-  cluster::EtcdOptions EtcdOptions() const {
-    cluster::EtcdOptions options;
-    options.endpoints = etcd_->endpoints();
-    options.request_timeout = milliseconds(1500);
-    return options;
-  }
-
   std::vector<std::string> NodeFlags(const std::string& node_id) const {
     return {"--etcd",           absl::StrJoin(etcd_->endpoints(), ","),
             "--node-id",        node_id,
@@ -57,7 +50,7 @@ class HootdNodeTest : public ::testing::Test {
 
   // The node's key in etcd, read directly.
   std::optional<cluster::EtcdKeyValue> NodeKey(const std::string& node_id) const {
-    cluster::EtcdClient etcd(EtcdOptions());
+    cluster::EtcdClient etcd(etcd_->ClientOptions());
     auto read = etcd.Get(cluster::NodeKey("floor", node_id));
     if (!read.ok() || read->kvs.empty()) return std::nullopt;
     return read->kvs[0];
