@@ -43,8 +43,10 @@ absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(const RingOptions& options) {
   }
   if (result != 0) return base::ErrnoStatus(-result, "io_uring_queue_init_params");
   // A registered ring fd saves the fd lookup on every io_uring_enter (kernel 5.18); without
-  // it everything works the same, a little slower.
-  ring->ring_fd_registered_ = io_uring_register_ring_fd(&ring->ring_) == 1;
+  // it everything works the same, a little slower. The registration is the registering
+  // thread's alone (another thread's enter with it fails, EBADF), so a ring that several
+  // threads submit to (fast_flags off) keeps its plain fd.
+  ring->ring_fd_registered_ = options.fast_flags && io_uring_register_ring_fd(&ring->ring_) == 1;
   return ring;
 }
 
@@ -57,7 +59,12 @@ void Ring::MakeRoom(unsigned count) {
     // CQ is full), make room by setting completions aside: they are dispatched from the loop,
     // never from inside the caller (which may be in the middle of changing what they touch).
     ++enters_;
-    if (io_uring_submit(&ring_) <= 0) StashAvailable();
+    int submitted = io_uring_submit(&ring_);
+    // A full CQ (EBUSY) clears once completions are set aside; any other failure never
+    // would, and looping on it would hang the caller.
+    HOOT_CHECK(submitted >= 0 || submitted == -EBUSY || submitted == -EAGAIN ||
+               submitted == -EINTR);
+    if (submitted <= 0) StashAvailable();
   }
 }
 

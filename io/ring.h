@@ -44,8 +44,9 @@ struct RingOptions {
   // fan-out to a thousand connections completes a thousand sends in one submission: past the
   // queue's end each completion is allocated onto the kernel's overflow list, then copied.
   unsigned completion_entries = 32768;
-  // Ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN; flags the kernel
-  // refuses are dropped one by one and the ones taken are reported by setup_flags().
+  // Ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN and register the
+  // ring's fd; flags the kernel refuses are dropped one by one and the ones taken are reported
+  // by setup_flags(). Off for a ring more than one thread submits to.
   bool fast_flags = true;
 };
 

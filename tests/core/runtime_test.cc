@@ -147,6 +147,32 @@ TEST(RuntimeTest, AnIdleShardSleepsAndIsWokenByTheDoorbellEveryTime) {
   EXPECT_GT((*runtime)->shard(1).stats().doorbells_rung, 0u);
 }
 
+// The control plane wakes a sleeping shard from threads of its own (hootd: the lease's, the
+// cluster view's, the signal handler's): each wake must reach it, whichever thread sends it.
+// (The wake ring once registered its fd, which only its creating thread may use: every wake
+// from another thread failed, and the ninth hung its sender.)
+TEST(RuntimeTest, TasksFromAnyThreadWakeASleepingShardEveryTime) {
+  RuntimeOptions options;
+  options.shard_count = 1;
+  auto runtime = Runtime::Create(options);
+  ASSERT_TRUE(runtime.ok());
+  ASSERT_TRUE((*runtime)->Start([](Shard&) {}).ok());  // No timers: it sleeps until woken.
+  std::atomic<int> ran{0};
+  constexpr int kThreads = 24;
+  for (int i = 0; i < kThreads; ++i) {
+    std::thread sender([&] { (*runtime)->RunOnShard(0, [&ran] { ran.fetch_add(1); }); });
+    sender.join();
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (ran.load() <= i && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(ran.load(), i + 1) << "the task of sender " << i << " did not run";
+  }
+  EXPECT_GE((*runtime)->shard(0).stats().sleeps, static_cast<uint64_t>(kThreads));
+  (*runtime)->RequestStop();
+  (*runtime)->Join();
+}
+
 TEST(RuntimeTest, TimersFireInDeadlineOrderAndCancelledOnesDoNot) {
   RuntimeOptions options;
   options.shard_count = 1;
