@@ -43,6 +43,7 @@ absl::StatusCode StatusCodeFor(proto::ErrorCode code) {
     case ErrorCode::kHandshakeTimeout:
     case ErrorCode::kIdleTimeout:
     case ErrorCode::kShuttingDown:
+    case ErrorCode::kOwnerUnavailable:
     case ErrorCode::kStorageFailed: return absl::StatusCode::kUnavailable;
     case ErrorCode::kUnsupportedVersion: return absl::StatusCode::kUnimplemented;
     // The server says this client broke the protocol, or the server itself has a bug.

@@ -71,6 +71,15 @@ absl::StatusOr<PlacementCreated> Directory::CreatePlacement(std::string_view cha
   return out;
 }
 
+absl::StatusOr<std::optional<Placement>> Directory::ReadPlacement(std::string_view channel) {
+  HOOT_ASSIGN_OR_RETURN(EtcdRange range, etcd_.Get(ChannelKey(cluster_, channel)));
+  if (range.kvs.empty()) return std::optional<Placement>();
+  auto record = DecodePlacementRecord(range.kvs.front().value);
+  if (!record) return std::optional<Placement>();  // Not hoot's: ignored rather than trusted.
+  return std::optional<Placement>(
+      Placement{std::string(channel), record->owner, range.kvs.front().mod_revision});
+}
+
 std::optional<Placement> Directory::FindPlacement(std::string_view channel) const {
   auto kv = placements_.Find(ChannelKey(cluster_, channel));
   if (!kv) return std::nullopt;

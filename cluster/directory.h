@@ -52,6 +52,10 @@ class Directory {
       std::string_view channel, std::string_view owner,
       std::chrono::milliseconds within = std::chrono::seconds(5));
 
+  // From etcd itself (a linearizable read): what the copy may not have seen yet, such as a
+  // placement another node made a moment ago. nullopt: none; Unavailable: etcd is.
+  absl::StatusOr<std::optional<Placement>> ReadPlacement(std::string_view channel);
+
   // From the copy (no etcd round trip).
   std::optional<Placement> FindPlacement(std::string_view channel) const;
   std::vector<Node> LiveNodes() const;

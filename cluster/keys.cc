@@ -35,7 +35,9 @@ std::string ChannelKey(std::string_view cluster, std::string_view channel) {
 }
 
 std::string EncodeNodeRecord(const NodeRecord& record) {
-  return Json{{"role", record.role}, {"advertise", record.advertise}}.dump();
+  Json json{{"role", record.role}, {"advertise", record.advertise}};
+  if (!record.links.empty()) json["links"] = record.links;
+  return json.dump();
 }
 
 std::optional<NodeRecord> DecodeNodeRecord(std::string_view value) {
@@ -44,7 +46,16 @@ std::optional<NodeRecord> DecodeNodeRecord(std::string_view value) {
   auto role = Text(*object, "role");
   auto advertise = Text(*object, "advertise");
   if (!role || !advertise) return std::nullopt;
-  return NodeRecord{*role, *advertise};
+  NodeRecord record{*role, *advertise, {}};
+  auto links = object->find("links");
+  if (links != object->end()) {
+    if (!links->is_array()) return std::nullopt;
+    for (const Json& link : *links) {
+      if (!link.is_string()) return std::nullopt;
+      record.links.push_back(link.get<std::string>());
+    }
+  }
+  return record;
 }
 
 std::string EncodePlacementRecord(const PlacementRecord& record) {

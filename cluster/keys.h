@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hoot::cluster {
 
@@ -18,7 +19,10 @@ std::string ChannelKey(std::string_view cluster, std::string_view channel);
 // A node's record: what it does and where its node link listens.
 struct NodeRecord {
   std::string role;       // "gateway", "owner" or "all".
-  std::string advertise;  // HOST:PORT of its node link.
+  std::string advertise;  // HOST:PORT of its node link (its first shard's).
+  // An owner node: where each of its shards takes links, HOST:PORT by shard; the node's
+  // shard count is their number.
+  std::vector<std::string> links;
 };
 std::string EncodeNodeRecord(const NodeRecord& record);
 std::optional<NodeRecord> DecodeNodeRecord(std::string_view value);

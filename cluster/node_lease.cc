@@ -11,7 +11,11 @@ namespace hoot::cluster {
 using Clock = std::chrono::steady_clock;
 
 NodeLease::NodeLease(NodeLeaseOptions options)
-    : options_(std::move(options)), etcd_(options_.etcd) {}
+    : options_(std::move(options)),
+      etcd_(options_.etcd),
+      holds_until_ns_(options_.holds_until_ns ? options_.holds_until_ns : &own_holds_until_ns_) {
+  holds_until_ns_->store(0, std::memory_order_release);
+}
 
 absl::StatusOr<std::unique_ptr<NodeLease>> NodeLease::Register(NodeLeaseOptions options) {
   if (options.ttl.count() < 2) {
@@ -31,7 +35,7 @@ NodeLease::~NodeLease() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  holds_until_ns_.store(0, std::memory_order_release);
+  holds_until_ns_->store(0, std::memory_order_release);
   if (int64_t held = lease_.load(); held != 0) {
     absl::Status revoked = etcd_.RevokeLease(held);
     if (!revoked.ok()) {
@@ -45,7 +49,7 @@ NodeLease::~NodeLease() {
 void NodeLease::Extend(Clock::time_point sent, int64_t ttl_seconds) {
   auto trusted = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(static_cast<double>(ttl_seconds) * options_.trusted_fraction));
-  holds_until_ns_.store((sent + trusted).time_since_epoch().count(), std::memory_order_release);
+  holds_until_ns_->store((sent + trusted).time_since_epoch().count(), std::memory_order_release);
   if (options_.on_renewed) options_.on_renewed();
 }
 
@@ -77,7 +81,7 @@ void NodeLease::KeepAliveLoop() {
     } else if (absl::IsNotFound(ttl.status())) {
       // Expired (this process was paused or cut off for longer than the TTL): whatever the
       // old lease fenced is gone; register again under a new one.
-      holds_until_ns_.store(0, std::memory_order_release);
+      holds_until_ns_->store(0, std::memory_order_release);
       base::Logf(base::LogLevel::kWarning, "node %s lost its etcd lease; registering again",
                  options_.key.c_str());
       absl::Status acquired = Acquire();

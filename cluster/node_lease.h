@@ -32,6 +32,9 @@ struct NodeLeaseOptions {
   // Called on the lease's thread after each renewal or registration that moved the deadline
   // on (hootd: the owners release the commits they held meanwhile).
   std::function<void()> on_renewed;
+  // Where the deadline is kept (steady_clock nanoseconds), when not in the lease itself:
+  // hootd's, which its server reads from before the lease exists. Must outlive the lease.
+  std::atomic<int64_t>* holds_until_ns = nullptr;
 };
 
 class NodeLease {
@@ -46,11 +49,11 @@ class NodeLease {
 
   // True while the lease surely holds at `now` (any thread; a load of one atomic).
   bool Holds(std::chrono::steady_clock::time_point now) const {
-    return now.time_since_epoch().count() < holds_until_ns_.load(std::memory_order_acquire);
+    return now.time_since_epoch().count() < holds_until_ns_->load(std::memory_order_acquire);
   }
   // The deadline itself, for a reader that cannot call Holds (ServerOptions::
   // acknowledge_until_ns): steady_clock nanoseconds.
-  const std::atomic<int64_t>* holds_until_ns() const { return &holds_until_ns_; }
+  const std::atomic<int64_t>* holds_until_ns() const { return holds_until_ns_; }
   // The current lease (a new one after the old expired and the key was registered again).
   int64_t lease() const { return lease_.load(std::memory_order_acquire); }
   // How many times the lease was lost and the key registered again.
@@ -66,7 +69,8 @@ class NodeLease {
   NodeLeaseOptions options_;
   EtcdClient etcd_;
   std::atomic<int64_t> lease_{0};
-  std::atomic<int64_t> holds_until_ns_{0};  // steady_clock nanoseconds.
+  std::atomic<int64_t> own_holds_until_ns_{0};  // steady_clock nanoseconds.
+  std::atomic<int64_t>* holds_until_ns_;        // own_holds_until_ns_, or the options'.
   std::atomic<uint64_t> reregistrations_{0};
   std::mutex mutex_;
   std::condition_variable wake_;

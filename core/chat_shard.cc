@@ -84,18 +84,29 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
                                                              const auth::TokenSigner* signer,
                                                              ConnectionLimits* limits) {
   std::unique_ptr<ChatShard> chat(new ChatShard(shard, options));
-  std::unique_ptr<log::Storage> storage = std::make_unique<log::UringStorage>(&shard.ring());
-  if (options.wrap_storage) storage = options.wrap_storage(shard.id(), std::move(storage));
-  chat->storage_ = std::move(storage);
-  log::LogOptions log_options;
-  log_options.directory = ShardDirectory(options.data_directory, shard.id());
-  log_options.journal_file_bytes = options.journal_file_bytes;
-  log_options.segment_bytes = options.segment_bytes;
-  log_options.cache_bytes_per_channel = options.cache_bytes_per_channel;
-  HOOT_ASSIGN_OR_RETURN(chat->owner_,
-                        chat::Owner::Open(*chat, options, chat->storage_.get(), log_options));
-  HOOT_ASSIGN_OR_RETURN(chat->gateway_,
-                        chat::Gateway::Listen(shard, *chat, options, signer, limits));
+  if (options.role != NodeRole::kGateway) {
+    std::unique_ptr<log::Storage> storage = std::make_unique<log::UringStorage>(&shard.ring());
+    if (options.wrap_storage) storage = options.wrap_storage(shard.id(), std::move(storage));
+    chat->storage_ = std::move(storage);
+    log::LogOptions log_options;
+    log_options.directory = ShardDirectory(options.data_directory, shard.id());
+    log_options.journal_file_bytes = options.journal_file_bytes;
+    log_options.segment_bytes = options.segment_bytes;
+    log_options.cache_bytes_per_channel = options.cache_bytes_per_channel;
+    HOOT_ASSIGN_OR_RETURN(chat->owner_,
+                          chat::Owner::Open(*chat, options, chat->storage_.get(), log_options));
+  }
+  if (options.role == NodeRole::kOwner) {
+    HOOT_ASSIGN_OR_RETURN(chat->owner_links_, OwnerLinks::Listen(shard, *chat->owner_, options));
+  } else {
+    HOOT_ASSIGN_OR_RETURN(chat->gateway_,
+                          chat::Gateway::Listen(shard, *chat, options, signer, limits));
+  }
+  if (options.role == NodeRole::kGateway) {
+    if (options.control == nullptr) return absl::InvalidArgumentError("a gateway node needs etcd");
+    HOOT_ASSIGN_OR_RETURN(chat->gateway_links_,
+                          GatewayLinks::Create(shard, *chat->gateway_, options));
+  }
   if (!options.metrics_host.empty() && shard.id() == 0) {
     ChatShard* self = chat.get();
     HOOT_ASSIGN_OR_RETURN(
@@ -111,6 +122,8 @@ ChatShard::~ChatShard() {
   shard_.context = nullptr;
   metrics_.reset();
   gateway_.reset();
+  gateway_links_.reset();
+  owner_links_.reset();
   owner_.reset();
   storage_.reset();
 }
@@ -119,7 +132,7 @@ ChatShard::~ChatShard() {
 
 void ChatShard::BeginDrain(std::function<void()> drained) {
   drained_ = std::move(drained);
-  gateway_->BeginDrain();
+  if (gateway_) gateway_->BeginDrain();
   CheckDrained();
 }
 
@@ -133,6 +146,7 @@ void ChatShard::StartSurvey(Survey* survey) {
 
 void ChatShard::AddToSurvey(Survey& survey) const {
   if (survey.asks == Survey::Asks::kAdminConnections) {
+    if (gateway_ == nullptr) return;
     auto now = std::chrono::steady_clock::now();
     for (const auto& [id, session] : gateway_->sessions()) {
       if (session->welcomed() && !session->closing()) {
@@ -160,15 +174,20 @@ void ChatShard::SurveyDone(Survey* survey) {
     }
     return metrics_->Answer(survey);
   }
+  if (gateway_ == nullptr) {
+    delete survey;
+    return;
+  }
   gateway_->OnSurvey(survey);
 }
 
 void ChatShard::CheckDrained() {
   // Not draining (or drained already): no callback waits. (The gateway's teardown closes its
-  // sessions, which lands here without a gateway.)
-  if (!drained_ || gateway_ == nullptr) return;
-  if (gateway_->calls_out() > 0) return;  // Rechecked as each answer comes back.
-  if (!owner_->Quiet()) {
+  // sessions, which lands here while it is being destroyed.)
+  if (!drained_ || closed_for_drain_) return;
+  if (options_.role != NodeRole::kOwner && gateway_ == nullptr) return;
+  if (gateway_ && gateway_->calls_out() > 0) return;  // Rechecked as each answer comes back.
+  if (owner_ && !owner_->Quiet()) {
     if (!drain_timer_armed_) {
       drain_timer_armed_ = true;
       shard_.AddTimer(kDrainPollPeriod, guard_.Wrap([this] {
@@ -178,13 +197,21 @@ void ChatShard::CheckDrained() {
     }
     return;
   }
-  if (!closing_for_drain_) {
-    closing_for_drain_ = true;
-    gateway_->SayShuttingDownToAll();
+  if (gateway_) {
+    if (!closing_for_drain_) {
+      closing_for_drain_ = true;
+      gateway_->SayShuttingDownToAll();
+    }
+    if (gateway_->session_count() > 0) return;  // Rechecked as each closes.
   }
-  if (gateway_->session_count() > 0) return;  // Rechecked as each closes.
+  closed_for_drain_ = true;
+  // Links close once the work they carried is done: a gateway node's after its clients, an
+  // owner node's once its commits are answered.
+  if (gateway_links_) gateway_links_->Shutdown();
+  if (owner_links_) owner_links_->Shutdown();
   auto drained = std::move(drained_);
   drained_ = nullptr;
+  if (owner_ == nullptr) return drained();
   // A last checkpoint: every segment and directory entry durable and the journal retired, so
   // that the next start has nothing to recover.
   owner_->store().CheckpointAndRetireJournal([drained = std::move(drained)](absl::Status status) {
@@ -198,14 +225,17 @@ void ChatShard::CheckDrained() {
 // ---- The owner's and the gateway's host ----------------------------------------------------
 
 void ChatShard::ToGateway(Call* call) {
+  if (owner_links_) return owner_links_->ToGateway(call);  // An owner node has no gateway.
   shard_.Send(call->gateway, MakeEnvelope(&Envelopes::ToGateway, call));
 }
 
 void ChatShard::FanOut(unsigned gateway, Page* page) {
+  if (owner_links_) return owner_links_->FanOut(gateway, page);
   shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
 }
 
 void ChatShard::Revoke(unsigned gateway, Page* page) {
+  if (owner_links_) return owner_links_->Revoke(gateway, page);
   shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
 }
 
@@ -222,10 +252,19 @@ void ChatShard::OnLogFailure(const absl::Status& status) {
 }
 
 void ChatShard::SendToOwner(Call* call) {
+  if (gateway_links_) return gateway_links_->Send(call);
   shard_.Send(call->owner, MakeEnvelope(&Envelopes::ToOwner, call));
 }
 
+unsigned ChatShard::owner_count() const {
+  return gateway_links_ ? gateway_links_->scatter_width() : shard_.shard_count();
+}
+
 void ChatShard::SendPageHome(Page* page) {
+  if (page->owner == chat::kPageOfALink) {
+    delete page;
+    return;
+  }
   if (page->owner == shard_.id()) return owner_->RecyclePage(page);
   shard_.Send(page->owner, MakeEnvelope(&Envelopes::PageHome, page));
 }

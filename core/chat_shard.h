@@ -7,6 +7,10 @@
 //   to its log, and only after the commit acknowledges the sender and fans the messages out:
 //   one ring entry per gateway shard with subscribers, whatever the number of subscribers.
 //
+// A cluster's nodes run one role each (ServerOptions::role): a gateway node has no owner, and
+// reaches owner nodes through its GatewayLinks; an owner node has no gateway, and serves
+// gateway nodes through its OwnerLinks, each link a gateway index past this process's shards.
+//
 // Gateways and owners talk only through the runtime's rings (core/shard.h), through the
 // envelopes this composition defines, and memory that crosses goes back to the shard that
 // allocated it: a chat::Call (a request) is the gateway's and comes back to it with its
@@ -23,8 +27,11 @@
 #include "core/chat/gateway.h"
 #include "core/chat/ops.h"
 #include "core/chat/owner.h"
+#include "core/cluster_control.h"
 #include "core/connection_limits.h"
+#include "core/gateway_links.h"
 #include "core/metrics_server.h"
+#include "core/owner_links.h"
 #include "core/server_options.h"
 #include "core/shard.h"
 #include "log/storage.h"
@@ -46,13 +53,22 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   // commits complete, then tell every client `shutting_down` and close. `drained` runs once
   // that is done.
   void BeginDrain(std::function<void()> drained);
-  uint16_t port() const { return gateway_->port(); }
+  // Where clients connect (0 on an owner node), and gateway nodes link (0 but on an owner
+  // node).
+  uint16_t port() const { return gateway_ ? gateway_->port() : 0; }
+  uint16_t link_port() const { return owner_links_ ? owner_links_->port() : 0; }
   // Where this shard serves /metrics; 0 if it does not (only shard 0 may).
   uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // This shard's metrics (on its thread): its loop, its gateway, its owner and log.
   void AddMetrics(base::MetricFamilies& families) const;
   // On the shard's thread: the node's lease holds again; the owner releases what it held.
-  void ResumeAcknowledging() { owner_->ResumeAcknowledging(); }
+  void ResumeAcknowledging() {
+    if (owner_) owner_->ResumeAcknowledging();
+  }
+  // On the shard's thread, a gateway node's: the owner nodes and placements now.
+  void OnClusterView(std::shared_ptr<const ClusterView> view) {
+    if (gateway_links_) gateway_links_->OnView(std::move(view));
+  }
 
  private:
   friend struct Envelopes;
@@ -63,6 +79,9 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   // once back home.
   void StartSurvey(chat::Survey* survey) override;
   void AddToSurvey(chat::Survey& survey) const;
+  void AddGatewayMetrics(base::MetricFamilies& out, const base::Label& shard) const;
+  void AddOwnerMetrics(base::MetricFamilies& out, const base::Label& shard) const;
+  void AddLinkMetrics(base::MetricFamilies& out, const base::Label& shard) const;
   void PassSurveyOn(chat::Survey* survey);
   void SurveyDone(chat::Survey* survey);
 
@@ -79,20 +98,24 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   // chat::GatewayHost.
   void SendToOwner(chat::Call* call) override;
   void SendPageHome(chat::Page* page) override;
+  unsigned owner_count() const override;
   void OnGatewaySettled() override { CheckDrained(); }
 
   Shard& shard_;
   const ServerOptions& options_;
   bool closing_for_drain_ = false;
+  bool closed_for_drain_ = false;
   bool drain_timer_armed_ = false;
   std::function<void()> drained_;  // Set while draining, until called (the gateway's
                                     // draining() says whether a drain began).
 
   // Destroyed in reverse: the gateway first (closing its sessions calls the owner), then the
-  // owner, then the storage its log store uses.
+  // owner, then the storage its log store uses. Which of them there are is the role's.
   std::unique_ptr<log::Storage> storage_;
-  std::unique_ptr<chat::Owner> owner_;
-  std::unique_ptr<chat::Gateway> gateway_;
+  std::unique_ptr<chat::Owner> owner_;           // Not on a gateway node.
+  std::unique_ptr<OwnerLinks> owner_links_;      // An owner node's.
+  std::unique_ptr<chat::Gateway> gateway_;       // Not on an owner node.
+  std::unique_ptr<GatewayLinks> gateway_links_;  // A gateway node's.
   std::unique_ptr<MetricsServer> metrics_;  // Shard 0's, with --metrics-listen.
   TaskGuard guard_;  // Its tasks and timers do nothing once it is gone.
 };

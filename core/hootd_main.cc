@@ -1,6 +1,8 @@
 // hootd: the hoot chat server. `hootd --help` lists every flag.
+#include <arpa/inet.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +25,7 @@
 #include "base/version.h"
 #include "cluster/keys.h"
 #include "cluster/node_lease.h"
+#include "core/hootd_cluster.h"
 #include "core/repair.h"
 #include "core/server.h"
 #include "proto/wire.h"
@@ -101,6 +104,13 @@ Server flags:
   --node-id ID             this node's name in the cluster: 1 to 64 of a-z 0-9 _ -
   --cluster NAME           the cluster's name, its keys' prefix in etcd (default hoot)
   --node-ttl DURATION      the node's lease (default 5s, at least 2s)
+  --role all|gateway|owner what this cluster node does (default all: one process, gateway and
+                           owner). A gateway node holds client connections and reaches the
+                           owner nodes over node links; an owner node owns channels and
+                           serves only gateway nodes' links, on --advertise. Both need --etcd.
+  --advertise HOST:PORT    an owner node's node links: shard i listens on HOST:PORT+i (port
+                           0: any free port each), and gateways connect there, so HOST must
+                           be a numeric address they can reach (default 127.0.0.1:0)
   --log-level LEVEL        the least severe log lines written to standard error: debug,
                            info (the default), warn or error
   --version                the version and the git commit it was built from
@@ -231,12 +241,13 @@ struct ClusterFlags {
   std::string node_id;
   std::string cluster = "hoot";
   std::chrono::milliseconds ttl{5000};
+  std::string role = "all";
+  std::string advertise;
 };
 constexpr FlagSpec kClusterFlags[] = {
-    {"--etcd", FlagKind::kValue},
-    {"--node-id", FlagKind::kValue},
-    {"--cluster", FlagKind::kValue},
-    {"--node-ttl", FlagKind::kValue},
+    {"--etcd", FlagKind::kValue},    {"--node-id", FlagKind::kValue},
+    {"--cluster", FlagKind::kValue}, {"--node-ttl", FlagKind::kValue},
+    {"--role", FlagKind::kValue},    {"--advertise", FlagKind::kValue},
 };
 
 const ServeFlag kServeFlags[] = {
@@ -368,6 +379,8 @@ int main(int argc, char** argv) {
     if (flag == "--node-id") cluster.node_id = value;
     if (flag == "--cluster") cluster.cluster = value;
     if (flag == "--node-ttl") cluster.ttl = ParseDurationFlag(flag, value);
+    if (flag == "--role") cluster.role = value;
+    if (flag == "--advertise") cluster.advertise = value;
     if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -392,6 +405,30 @@ int main(int argc, char** argv) {
     }
     if (cluster.ttl < std::chrono::seconds(2)) Fail("--node-ttl must be at least 2s");
   }
+  if (cluster.role == "gateway") {
+    options.role = hoot::core::NodeRole::kGateway;
+  } else if (cluster.role == "owner") {
+    options.role = hoot::core::NodeRole::kOwner;
+  } else if (cluster.role != "all") {
+    Fail("--role: all, gateway or owner, not \"" + cluster.role + "\"");
+  }
+  if (options.role != hoot::core::NodeRole::kAll && cluster.etcd.empty()) {
+    Fail("--role " + cluster.role + " is a cluster node's: it needs --etcd");
+  }
+  if (!cluster.advertise.empty()) {
+    if (options.role != hoot::core::NodeRole::kOwner) Fail("--advertise is an owner node's");
+    auto advertise = hoot::base::ParseHostPort(cluster.advertise);
+    in6_addr numeric;
+    if (!advertise.ok() || (::inet_pton(AF_INET, advertise->host.c_str(), &numeric) != 1 &&
+                            ::inet_pton(AF_INET6, advertise->host.c_str(), &numeric) != 1)) {
+      Fail("--advertise: a numeric HOST:PORT that gateway nodes can reach, not \"" +
+           cluster.advertise + "\"");
+    }
+    options.link_host = advertise->host;
+    options.link_port = advertise->port;
+  }
+  options.cluster = cluster.cluster;
+  options.node_id = cluster.node_id;
 
   // Signals are taken by this thread alone (sigwait): block them before any shard starts.
   sigset_t signals;
@@ -409,42 +446,78 @@ int main(int argc, char** argv) {
                      "shard %u's log failed; exiting (3) to recover on restart", shard);
     std::_Exit(3);
   };
-  // A cluster node registers before it serves: its owners acknowledge only under the lease.
-  // The lease's thread releases held commits through `running`, under the mutex, so that it
-  // never reaches a server that is stopping or gone.
+  // A cluster node's owners acknowledge only under its lease (fencing): until it registers,
+  // and whenever the lease may have lapsed, they hold what they commit. The lease's thread
+  // releases it through `running`, under the mutex, so that it never reaches a server that
+  // is stopping or gone. The node registers once its server is up, since an owner node's
+  // record names the ports its links were given.
   std::mutex running_mutex;
   hoot::core::Server* running = nullptr;
+  std::atomic<int64_t> holds_until_ns{0};
+  std::atomic<int64_t> lease_id{0};
+  std::atomic<hoot::cluster::NodeLease*> lease_now{nullptr};
   std::unique_ptr<hoot::cluster::NodeLease> lease;
+  std::unique_ptr<hoot::core::HootdCluster> control;
+  hoot::cluster::EtcdOptions etcd_options;
   if (!cluster.etcd.empty()) {
     auto endpoints = hoot::cluster::ParseEndpoints(cluster.etcd);
     if (!endpoints.ok()) Fail("--etcd: " + std::string(endpoints.status().message()));
+    etcd_options.endpoints = *endpoints;
+    options.acknowledge_until_ns = &holds_until_ns;
+    options.lease_id = &lease_id;
+    if (options.role == hoot::core::NodeRole::kGateway) {
+      control = std::make_unique<hoot::core::HootdCluster>(etcd_options, cluster.cluster,
+                                                           cluster.node_id);
+      absl::Status started = control->Start();
+      if (!started.ok()) {
+        Fail("cannot read cluster " + cluster.cluster +
+             " from etcd: " + std::string(started.message()));
+      }
+      options.control = control.get();
+    }
+  }
+  auto server = hoot::core::Server::Start(options);
+  if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
+  std::string links;
+  for (uint16_t port : (*server)->link_ports()) {
+    links += (links.empty() ? "" : ",") + hoot::base::FormatHostPort({options.link_host, port});
+  }
+  if (!cluster.etcd.empty()) {
     hoot::cluster::NodeLeaseOptions lease_options;
-    lease_options.etcd.endpoints = *endpoints;
+    lease_options.etcd = etcd_options;
     lease_options.key = hoot::cluster::NodeKey(cluster.cluster, cluster.node_id);
-    // The node link is not built yet: no address to advertise (docs/CLUSTER.md, "Status").
-    lease_options.value = hoot::cluster::EncodeNodeRecord({"all", ""});
+    hoot::cluster::NodeRecord record{cluster.role, "", {}};
+    for (uint16_t port : (*server)->link_ports()) {
+      record.links.push_back(hoot::base::FormatHostPort({options.link_host, port}));
+    }
+    if (!record.links.empty()) record.advertise = record.links.front();
+    lease_options.value = hoot::cluster::EncodeNodeRecord(record);
     lease_options.ttl = std::chrono::duration_cast<std::chrono::seconds>(cluster.ttl);
-    lease_options.on_renewed = [&running_mutex, &running] {
+    lease_options.holds_until_ns = &holds_until_ns;
+    lease_options.on_renewed = [&running_mutex, &running, &lease_now, &lease_id] {
+      if (hoot::cluster::NodeLease* now = lease_now.load()) lease_id.store(now->lease());
       std::lock_guard lock(running_mutex);
       if (running != nullptr) running->ResumeAcknowledging();
     };
     auto registered = hoot::cluster::NodeLease::Register(std::move(lease_options));
     if (!registered.ok()) {
+      (void)(*server)->Stop();
       Fail("cannot join cluster " + cluster.cluster + " as " + cluster.node_id + ": " +
            std::string(registered.status().message()));
     }
     lease = std::move(*registered);
-    options.acknowledge_until_ns = lease->holds_until_ns();
+    lease_now.store(lease.get());
+    lease_id.store(lease->lease());
     hoot::base::Logf(hoot::base::LogLevel::kInfo,
-                     "node %s of cluster %s registered in etcd (lease %d)", cluster.node_id,
-                     cluster.cluster, lease->lease());
+                     "%s node %s of cluster %s registered in etcd (lease %d)", cluster.role,
+                     cluster.node_id, cluster.cluster, lease->lease());
   }
-  auto server = hoot::core::Server::Start(options);
-  if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
   {
     std::lock_guard lock(running_mutex);
     running = server->get();
   }
+  (*server)->ResumeAcknowledging();  // Whatever came in before the registration.
+  if (control != nullptr) control->Attach(server->get());
   bool v6 = options.listen_host.find(':') != std::string::npos;
   std::string metrics;
   if (!options.metrics_host.empty()) {
@@ -454,10 +527,21 @@ int main(int argc, char** argv) {
   }
   // Standard output carries this one line, for whatever started hootd to wait for (scripts,
   // tests, bench/e2e); the log (standard error) has it too, with everything else.
-  const std::string ready = absl::StrFormat(
-      "ready on %s%s%s:%u (%u shards, pinned to cores %s; io_uring %s; data %s%s)", v6 ? "[" : "",
-      options.listen_host, v6 ? "]" : "", (*server)->port(), (*server)->shard_count(),
-      (*server)->pinning(), (*server)->ring_flags(), options.data_directory, metrics);
+  // An owner node serves no client: it is ready on its first shard's node link.
+  const bool owner_node = options.role == hoot::core::NodeRole::kOwner;
+  const std::string where =
+      owner_node ? hoot::base::FormatHostPort({options.link_host, (*server)->link_ports().front()})
+                 : absl::StrFormat("%s%s%s:%u", v6 ? "[" : "", options.listen_host, v6 ? "]" : "",
+                                   (*server)->port());
+  const std::string node =
+      cluster.etcd.empty()
+          ? ""
+          : absl::StrFormat("%s node %s of cluster %s%s; ", cluster.role, cluster.node_id,
+                            cluster.cluster, owner_node ? ", node links on " + links : "");
+  const std::string ready =
+      absl::StrFormat("ready on %s (%s%u shards, pinned to cores %s; io_uring %s; data %s%s)",
+                      where, node, (*server)->shard_count(), (*server)->pinning(),
+                      (*server)->ring_flags(), options.data_directory, metrics);
   std::printf("hootd: %s\n", ready.c_str());
   std::fflush(stdout);
   hoot::base::Log(hoot::base::LogLevel::kInfo, ready);
@@ -468,8 +552,12 @@ int main(int argc, char** argv) {
     std::lock_guard lock(running_mutex);
     running = nullptr;
   }
+  // Stopped while the control still answers: a gateway's requests waiting for a placement
+  // finish within the drain.
   absl::Status stopped = (*server)->Stop();
+  if (control != nullptr) control->Detach();
   server->reset();
+  control.reset();
   lease.reset();  // Leaves the cluster: the node's key goes with its revoked lease.
   if (!stopped.ok()) {
     hoot::base::Logf(hoot::base::LogLevel::kError, "unclean stop: %s", stopped.message());

@@ -154,7 +154,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   server->signer_ = std::make_unique<auth::TokenSigner>(std::move(signer));
 
   int reserved_fd = -1;
-  if (options.port == 0) {
+  if (options.role == NodeRole::kOwner) {
+    options.port = 0;  // An owner node serves no client.
+  } else if (options.port == 0) {
     HOOT_ASSIGN_OR_RETURN(reserved_fd, ReservePort(options.listen_host, &options.port));
   }
   server->port_ = options.port;
@@ -201,13 +203,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
     return absl::FailedPreconditionError(server->start_error_);
   }
   server->metrics_port_ = server->chats_[0]->metrics_port();
+  if (options.role == NodeRole::kOwner) {
+    for (ChatShard* chat : server->chats_) server->link_ports_.push_back(chat->link_port());
+  }
   return server;
 }
 
+void Server::UpdateClusterView(std::shared_ptr<const ClusterView> view) {
+  for (unsigned i = 0; i < shard_count(); ++i) {
+    RunOnShard(i, [this, i, view] { chats_[i]->OnClusterView(view); });
+  }
+}
+
+bool Server::RunOnShard(unsigned shard, std::function<void()> task) {
+  std::lock_guard lock(outside_mutex_);
+  if (shards_ended_ || runtime_ == nullptr) return false;
+  runtime_->RunOnShard(shard, std::move(task));
+  return true;
+}
+
 void Server::ResumeAcknowledging() {
-  if (stopped_ || runtime_ == nullptr) return;
-  for (unsigned i = 0; i < runtime_->shard_count(); ++i) {
-    runtime_->RunOnShard(i, [this, i] { chats_[i]->ResumeAcknowledging(); });
+  for (unsigned i = 0; i < shard_count(); ++i) {
+    RunOnShard(i, [this, i] { chats_[i]->ResumeAcknowledging(); });
   }
 }
 
@@ -228,6 +245,11 @@ absl::Status Server::Stop() {
     std::unique_lock<std::mutex> lock(mutex_);
     drained = changed_.wait_for(lock, options_.shutdown_deadline,
                                 [&] { return drained_ == runtime_->shard_count(); });
+  }
+  {
+    // From here on no other thread reaches the shards' rings, which end with them.
+    std::lock_guard lock(outside_mutex_);
+    shards_ended_ = true;
   }
   runtime_->RequestStop();
   runtime_->Join();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "auth/token.h"
+#include "core/cluster_control.h"
 #include "core/connection_limits.h"
 #include "core/server_options.h"
 #include "core/shard.h"
@@ -50,7 +52,16 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();
 
+  // Where clients connect (0 on an owner node).
   uint16_t port() const { return port_; }
+  // An owner node's: where each shard takes gateway nodes' links, by shard.
+  const std::vector<uint16_t>& link_ports() const { return link_ports_; }
+  // From any thread, on a gateway node: the cluster as the control thread sees it now, for
+  // every shard (dropped once the shards are ending).
+  void UpdateClusterView(std::shared_ptr<const ClusterView> view);
+  // From any thread: runs `task` on the shard (Runtime::RunOnShard) until Stop has drained
+  // the shards; after that it is dropped (false).
+  bool RunOnShard(unsigned shard, std::function<void()> task);
   // Where /metrics is served; 0 when ServerOptions::metrics_host is empty.
   uint16_t metrics_port() const { return metrics_port_; }
   unsigned shard_count() const { return runtime_->shard_count(); }
@@ -60,7 +71,7 @@ class Server {
   const auth::TokenSigner& signer() const { return *signer_; }
   Runtime& runtime() { return *runtime_; }
 
-  // From any thread but never during or after Stop: the fencing deadline
+  // From any thread: the fencing deadline
   // (ServerOptions::acknowledge_until_ns) moved on; every shard's owner releases the commits
   // it held meanwhile.
   void ResumeAcknowledging();
@@ -80,7 +91,10 @@ class Server {
   std::unique_ptr<Runtime> runtime_;
   uint16_t port_ = 0;
   uint16_t metrics_port_ = 0;
+  std::vector<uint16_t> link_ports_;
   bool stopped_ = false;
+  std::mutex outside_mutex_;  // Guards shards_ended_ against RunOnShard.
+  bool shards_ended_ = false;
 
   std::mutex mutex_;  // Guards what the shards report while starting and draining.
   std::condition_variable changed_;

@@ -17,6 +17,12 @@
 
 namespace hoot::core {
 
+class ClusterControl;
+
+// A node's part in a cluster (docs/CLUSTER.md, "Roles"): both (the single process), client
+// connections only, or channels only.
+enum class NodeRole { kAll, kGateway, kOwner };
+
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t port = 7420;  // 0: any free port (Server::port() says which).
@@ -68,6 +74,19 @@ struct ServerOptions {
   // commits completed after it are held until Server::ResumeAcknowledging. Null: one process
   // alone, which always acknowledges.
   const std::atomic<int64_t>* acknowledge_until_ns = nullptr;
+
+  // The node's role. A gateway node serves clients and reaches owners through `control`
+  // (hootd's control thread, core/cluster_control.h); an owner node serves no client, only
+  // gateway nodes' links, each shard on its own port: link_port + shard (port 0: any free
+  // port; Server::link_ports() says which). NODE_HELLO must name `cluster` and `node_id`.
+  NodeRole role = NodeRole::kAll;
+  std::string link_host = "127.0.0.1";
+  uint16_t link_port = 0;
+  std::string cluster;
+  std::string node_id;
+  ClusterControl* control = nullptr;  // Not owned; a gateway node's, which must have one.
+  // What NODE_WELCOME says of the owner's lease (etcd's lease id; 0 without one).
+  const std::atomic<int64_t>* lease_id = nullptr;
 
   // Called on the shard's thread once its log has failed for good (a failed write or
   // fdatasync: a retry cannot make it durable, so the log acknowledges nothing more and every

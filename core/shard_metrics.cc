@@ -17,7 +17,7 @@ namespace {
 constexpr double kNanosecond = 1e-9;
 
 // The error codes this version defines, for labelling counts kept by code.
-constexpr uint16_t kErrorCodeLast = static_cast<uint16_t>(proto::ErrorCode::kBusy);
+constexpr uint16_t kErrorCodeLast = static_cast<uint16_t>(proto::ErrorCode::kOwnerUnavailable);
 
 // One sample per error code counted at least once, labelled `label`="<code's name>".
 void CountersByErrorCode(base::MetricFamilies& out, std::string_view name, std::string_view help,
@@ -62,7 +62,13 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
             "Messages waiting now for room in full rings to other shards.", {shard},
             shard_.overflowed());
 
-  // ---- The gateway: connections, requests, answers, pushes -------------------------------
+  if (gateway_ != nullptr) AddGatewayMetrics(out, shard);
+  if (owner_ != nullptr) AddOwnerMetrics(out, shard);
+  AddLinkMetrics(out, shard);
+}
+
+// ---- The gateway: connections, requests, answers, pushes ---------------------------------
+void ChatShard::AddGatewayMetrics(base::MetricFamilies& out, const base::Label& shard) const {
   const chat::GatewayStats& gateway = gateway_->counters();
   const io::TcpStats& tcp = gateway_->tcp_stats();
   out.Counter("hoot_connections_accepted_total", "Client connections accepted.", {shard},
@@ -132,8 +138,10 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
               {shard, {"direction", "to_log"}}, gateway.switches_to_log);
   out.Counter("hoot_slow_consumer_switches_total", "", {shard, {"direction", "to_live"}},
               gateway.switches_to_live);
+}
 
-  // ---- The owner's log --------------------------------------------------------------------
+// ---- The owner's log ----------------------------------------------------------------------
+void ChatShard::AddOwnerMetrics(base::MetricFamilies& out, const base::Label& shard) const {
   log::LogStore& store = owner_->store();
   const log::LogStats& log = store.stats();
   out.Counter("hoot_commits_total", "Group commits of the shard's journal.", {shard}, log.commits);
@@ -181,6 +189,38 @@ void ChatShard::AddMetrics(base::MetricFamilies& out) const {
             store.failed() ? 1 : 0);
   out.Gauge("hoot_log_segment_bytes", "Bytes of records in the shard's segment files.", {shard},
             store.SegmentDataBytes());
+}
+
+// ---- Node links (a cluster's gateway and owner nodes) -----------------------------------
+void ChatShard::AddLinkMetrics(base::MetricFamilies& out, const base::Label& shard) const {
+  if (owner_links_ != nullptr) {
+    const OwnerLinkStats& links = owner_links_->stats();
+    out.Gauge("hoot_owner_links", "Gateway nodes' links open to this owner shard now.", {shard},
+              owner_links_->link_count());
+    out.Counter("hoot_owner_links_refused_total",
+                "Links closed for a wrong NODE_HELLO or a malformed frame.", {shard},
+                links.links_refused);
+    out.Counter("hoot_owner_link_calls_total", "Calls received over gateway nodes' links.", {shard},
+                links.calls);
+    out.Counter("hoot_owner_link_pages_total",
+                "Fan-out pages and revocations sent over gateway nodes' links.", {shard},
+                links.pages);
+  }
+  if (gateway_links_ != nullptr) {
+    const GatewayLinkStats& links = gateway_links_->stats();
+    out.Gauge("hoot_gateway_links", "Links open from this gateway shard to owner shards now.",
+              {shard}, gateway_links_->open_links());
+    out.Counter("hoot_gateway_links_lost_total", "Links to owner shards that closed once open.",
+                {shard}, links.links_lost);
+    out.Counter("hoot_gateway_link_connect_failures_total",
+                "Connects to owner shards that failed (each is retried while the node is alive).",
+                {shard}, links.connect_failures);
+    out.Counter("hoot_gateway_link_calls_total", "Calls this gateway shard sent to owners.",
+                {shard}, links.calls);
+    out.Counter("hoot_gateway_link_calls_failed_total",
+                "Calls answered owner_unavailable (or no_such_channel) by the gateway itself.",
+                {shard}, links.calls_failed);
+  }
 }
 
 }  // namespace hoot::core

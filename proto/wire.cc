@@ -50,6 +50,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kIdempotencyConflict: return "idempotency_conflict";
     case ErrorCode::kBusy: return "busy";
+    case ErrorCode::kOwnerUnavailable: return "owner_unavailable";
   }
   return "unknown";
 }

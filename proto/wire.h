@@ -122,6 +122,7 @@ enum class ErrorCode : uint16_t {
   kInternal = 26,
   kIdempotencyConflict = 27,
   kBusy = 28,
+  kOwnerUnavailable = 29,
 };
 
 // The stable lower-case name of a code ("malformed_frame"), or "unknown" for a value this

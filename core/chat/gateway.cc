@@ -230,6 +230,14 @@ void Gateway::OnFanOut(Page* page) {
   if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) ReturnPage(page);
 }
 
+std::vector<std::string> Gateway::SubscribedChannels() const {
+  std::vector<std::string> channels;
+  for (const auto& [channel, subscriptions] : subscribers_) {
+    if (!subscriptions.empty()) channels.push_back(channel);
+  }
+  return channels;
+}
+
 void Gateway::OnRevoke(Page* page) {
   std::vector<Subscription*> ending;
   auto found = subscribers_.find(page->channel);

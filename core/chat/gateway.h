@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "auth/token.h"
@@ -31,6 +32,8 @@ class GatewayHost {
   virtual ~GatewayHost() = default;
   // The call to its owner (call->owner), over the ring: it comes back through OnAnswer.
   virtual void SendToOwner(Call* call) = 0;
+  // Owners a scatter asks (SessionHost::owner_count).
+  virtual unsigned owner_count() const = 0;
   // A page back to the owner that lent it.
   virtual void SendPageHome(Page* page) = 0;
   // A call came back or a session closed: a drain may be complete.
@@ -66,6 +69,8 @@ class Gateway : public io::TcpHandler, private SessionHost {
   const std::unordered_map<uint64_t, std::unique_ptr<ServerSession>>& sessions() const {
     return sessions_;
   }
+  // Channels with a subscription on this gateway.
+  std::vector<std::string> SubscribedChannels() const;
   // For metrics.
   const GatewayStats& counters() const { return stats_; }
   const io::TcpStats& tcp_stats() const { return tcp_->stats(); }
@@ -85,6 +90,7 @@ class Gateway : public io::TcpHandler, private SessionHost {
   // SessionHost.
   unsigned shard_id() const override { return shard_.id(); }
   unsigned shard_count() const override { return shard_.shard_count(); }
+  unsigned owner_count() const override { return host_.owner_count(); }
   void ToOwner(Call* call) override;
   size_t waiting_for_rings() const override { return shard_.overflowed(); }
   bool TakeSendToken(const std::string& user) override;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -32,8 +33,11 @@ struct Row {
 // Records (as encoded MESSAGE or HISTORY frames) or rows, from an owner to one or more
 // gateways: a fan-out batch, a replay or history read, gathered rows, or a revocation. The
 // owner's, from its pool; handed back to it (PageHome) once every gateway is done with it.
+// Page::owner of a page read from a node link: the receiving side's own, freed there.
+inline constexpr unsigned kPageOfALink = ~0u;
+
 struct Page {
-  unsigned owner = 0;
+  unsigned owner = 0;             // The shard whose pool it goes back to, or kPageOfALink.
   std::atomic<uint32_t> refs{0};  // Fan-out: gateways that have not finished with it yet.
   std::string channel;
   uint64_t epoch = 0;
@@ -199,6 +203,7 @@ Page* TakePage(Answer& answer);
 struct Gather {
   unsigned remaining = 0;
   std::vector<Row> rows;
+  std::optional<Refused> refused;  // The first owner's refusal: the answer is that error.
 };
 
 // ---- What every shard is asked at once: a survey travels the shards in turn over the rings

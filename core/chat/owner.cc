@@ -228,6 +228,12 @@ void Owner::RecyclePage(Page* page) {
   page_pool_.emplace_back(page);
 }
 
+void Owner::ForgetGateway(unsigned gateway) {
+  for (auto& [name, channel] : owned_) {
+    if (gateway < channel->subscribers.size()) channel->subscribers[gateway] = 0;
+  }
+}
+
 void Owner::Reply(Call* request) {
   host_.ToGateway(request);
 }
@@ -379,6 +385,9 @@ void Owner::Handle(Call* request, SubscribeOp& subscribe) {
   if (after + 1 < first) return reset(proto::ResetReason::kNotRetained);
   if (log::LogStore::Damage(channel->log).fenced) return reset(proto::ResetReason::kDamaged);
 
+  if (request->gateway >= channel->subscribers.size()) {
+    channel->subscribers.resize(request->gateway + 1, 0);  // A gateway node's link.
+  }
   ++channel->subscribers[request->gateway];
   // Everything past the fan-out position reaches the gateway as fan-out, after this answer
   // (one ring, in order); what lies before it, the gateway reads from the log.
@@ -387,7 +396,8 @@ void Owner::Handle(Call* request, SubscribeOp& subscribe) {
 
 void Owner::Handle(Call* request, UnsubscribeOp&) {
   OwnedChannel* channel = FindOwned(request->channel);
-  if (channel != nullptr && channel->subscribers[request->gateway] > 0) {
+  if (channel != nullptr && request->gateway < channel->subscribers.size() &&
+      channel->subscribers[request->gateway] > 0) {
     --channel->subscribers[request->gateway];
   }
   Reply(request);

@@ -69,7 +69,8 @@ struct OwnedChannel {
   std::string name;
   log::ChannelLog* log = nullptr;
   ChannelMeta* meta = nullptr;
-  std::vector<uint32_t> subscribers;  // Attached subscriptions, by gateway shard.
+  // Attached subscriptions, by gateway: this process's shards, then gateway nodes' links.
+  std::vector<uint32_t> subscribers;
   uint64_t fanned_out = 0;            // Every seq up to here went to the gateways.
   // Durable and released: acknowledged, and what reads, fan-out and answers show as the
   // head. Behind the durable seq only while the owner may not acknowledge (fencing).
@@ -103,6 +104,9 @@ class Owner {
   void OnCall(Call* call);
   // A page it lent, back from a gateway.
   void RecyclePage(Page* page);
+  // A gateway node's link closed: its subscriptions are gone with it (it fans nothing more
+  // out to that gateway index until a new subscription names it).
+  void ForgetGateway(unsigned gateway);
   // The host may acknowledge again: releases every commit held meanwhile (acknowledgements
   // in seq order, then fan-out), as if each had just completed.
   void ResumeAcknowledging();

@@ -297,8 +297,13 @@ Call* ServerSession::NewCall(Op op, uint32_t correlation_id, std::string_view ch
 
 void ServerSession::ScatterToAllOwners(const Op& op, uint32_t correlation_id) {
   auto gather = std::make_shared<Gather>();
-  gather->remaining = host_.shard_count();
-  for (unsigned owner = 0; owner < host_.shard_count(); ++owner) {
+  unsigned owners = host_.owner_count();
+  if (owners == 0) {
+    return SendError(correlation_id, ErrorCode::kOwnerUnavailable,
+                     "no owner node is reachable from this gateway now; retry");
+  }
+  gather->remaining = owners;
+  for (unsigned owner = 0; owner < owners; ++owner) {
     Call* call = NewCall(op, correlation_id, "");
     call->owner = owner;
     call->gather = gather;

@@ -61,6 +61,9 @@ class SessionHost {
   virtual ~SessionHost() = default;
   virtual unsigned shard_id() const = 0;
   virtual unsigned shard_count() const = 0;
+  // The owners a scatter (LIST_CHANNELS, GET_CURSORS of all) asks: 0 .. owner_count() - 1 as
+  // call->owner. This process's shards, or on a gateway node the owner shards it links to.
+  virtual unsigned owner_count() const = 0;
   // Sends a call to its owner (call->owner); it comes back through ServerSession::OnAnswer.
   virtual void ToOwner(Call* call) = 0;
   // Calls that wait for room in the rings to other shards (their overflow).

@@ -211,11 +211,16 @@ void ServerSession::OnHistoryAnswer(Call* call) {
 
 void ServerSession::OnGatherAnswer(Call* call) {
   Gather& gather = *call->gather;
+  if (auto* refused = std::get_if<Refused>(&call->result); refused && !gather.refused) {
+    gather.refused = *refused;  // A list without one owner's rows would be wrong.
+  }
   if (Page* page = TakePage(call->result)) {
     for (Row& row : page->rows) gather.rows.push_back(std::move(row));
     host_.ReturnPage(page);
   }
-  if (--gather.remaining == 0) {
+  if (--gather.remaining == 0 && gather.refused) {
+    SendError(call->correlation_id, gather.refused->code, gather.refused->text);
+  } else if (gather.remaining == 0) {
     std::sort(gather.rows.begin(), gather.rows.end(),
               [](const Row& a, const Row& b) { return a.channel < b.channel; });
     if (std::holds_alternative<ListChannelsOp>(call->op)) {

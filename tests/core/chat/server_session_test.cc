@@ -56,6 +56,7 @@ class FakeHost : public SessionHost {
   }
   unsigned shard_id() const override { return 0; }
   unsigned shard_count() const override { return shards; }
+  unsigned owner_count() const override { return shard_count(); }
   void ToOwner(Call* call) override { calls.push_back(call); }
   size_t waiting_for_rings() const override { return waiting; }
   bool TakeSendToken(const std::string&) override { return send_allowed; }

@@ -1,0 +1,468 @@
+#include "core/gateway_links.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "base/log.h"
+#include "base/status.h"
+#include "core/chat/node_codec.h"
+
+namespace hoot::core {
+
+using chat::Call;
+using chat::Page;
+using proto::ErrorCode;
+namespace node = chat::node;
+
+namespace {
+
+constexpr auto kReconnectDelay = std::chrono::milliseconds(200);
+// A link not welcomed by then (its connect hangs, or its owner does not answer) is closed and
+// tried again.
+constexpr auto kWelcomeTimeout = std::chrono::seconds(3);
+
+bool ToSocketAddress(const OwnerNode::Address& address, sockaddr_storage* out, socklen_t* bytes) {
+  std::memset(out, 0, sizeof(*out));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  if (::inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(address.port);
+    *bytes = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (::inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address.port);
+    *bytes = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+// The page an answer lends, left in place.
+Page* LentPage(const chat::Answer& answer) {
+  Page* page = nullptr;
+  std::visit(
+      [&page](const auto& alternative) {
+        if constexpr (requires { alternative.page; }) page = alternative.page;
+      },
+      answer);
+  return page;
+}
+
+}  // namespace
+
+const OwnerNode* ClusterView::FindOwner(const std::string& id) const {
+  for (const OwnerNode& owner : owners) {
+    if (owner.id == id) return &owner;
+  }
+  return nullptr;
+}
+
+GatewayLinks::Link::Link() : reader(node::kNodeFrameBytesMax) {}
+
+GatewayLinks::GatewayLinks(Shard& shard, chat::Gateway& gateway, const ServerOptions& options)
+    : shard_(shard), gateway_(gateway), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<GatewayLinks>> GatewayLinks::Create(Shard& shard,
+                                                                   chat::Gateway& gateway,
+                                                                   const ServerOptions& options) {
+  std::unique_ptr<GatewayLinks> links(new GatewayLinks(shard, gateway, options));
+  io::TcpServerOptions tcp_options;
+  tcp_options.buffer_group = 4;  // The gateway's is 1, the metrics server's 2, links' in 3.
+  tcp_options.buffer_count = 64;
+  tcp_options.buffer_bytes = 64u << 10;
+  tcp_options.outbound_bytes_max = 64u << 20;
+  tcp_options.direct_descriptors = false;
+  HOOT_ASSIGN_OR_RETURN(links->tcp_, io::TcpServer::Create(shard.ring(), tcp_options, links.get()));
+  return links;
+}
+
+GatewayLinks::~GatewayLinks() {
+  shut_down_ = true;
+  // Closing the connections must not reach the gateway, which may be gone already.
+  for (auto& [key, link] : links_) {
+    if (link->connection != nullptr) link->connection->user_data = nullptr;
+  }
+  tcp_.reset();
+  for (auto& [key, link] : links_) {
+    for (auto& [id, call] : link->calls) chat::DiscardCall(call);
+    link->calls.clear();
+    shard_.CancelTimer(link->timer);
+  }
+  for (auto& [channel, calls] : waiting_) {
+    for (Call* call : calls) chat::DiscardCall(call);
+  }
+  for (Call* call : answered_) chat::DiscardCall(call);
+}
+
+void GatewayLinks::Shutdown() {
+  shut_down_ = true;
+  while (!links_.empty()) {
+    auto link = std::move(links_.begin()->second);
+    links_.erase(links_.begin());
+    Retire(std::move(link), "this gateway node is stopping");
+  }
+}
+
+// ---- The view and the links' lives ---------------------------------------------------------
+
+void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
+  if (shut_down_) return;
+  view_ = std::move(view);
+  std::set<LinkKey> wanted;
+  for (const OwnerNode& owner : view_->owners) {
+    for (unsigned shard = 0; shard < owner.links.size(); ++shard) {
+      LinkKey key{owner.id, shard};
+      wanted.insert(key);
+      std::unique_ptr<Link>& link = links_[key];
+      if (link != nullptr && link->address.host == owner.links[shard].host &&
+          link->address.port == owner.links[shard].port) {
+        continue;
+      }
+      // New, or back at another address (restarted on a new port): the old link is stale.
+      if (link != nullptr) Retire(std::move(link), "the owner node's address changed");
+      link = std::make_unique<Link>();
+      link->node = owner.id;
+      link->shard = shard;
+      link->address = owner.links[shard];
+      Connect(*link);
+    }
+  }
+  for (auto it = links_.begin(); it != links_.end();) {
+    if (wanted.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    auto gone = std::move(it->second);
+    it = links_.erase(it);
+    Retire(std::move(gone), "the owner node left the cluster");
+  }
+  RebuildReady();
+}
+
+void GatewayLinks::Retire(std::unique_ptr<Link> link, std::string_view why) {
+  shard_.CancelTimer(link->timer);
+  link->timer = 0;
+  RebuildReady();  // Before Lost, which rebuilds it too: `link` is in no map now.
+  Lost(*link, why);
+}
+
+void GatewayLinks::Connect(Link& link) {
+  link.timer = 0;
+  if (shut_down_) return;
+  sockaddr_storage peer;
+  socklen_t peer_bytes = 0;
+  if (!ToSocketAddress(link.address, &peer, &peer_bytes)) {
+    base::Logf(base::LogLevel::kError, "owner node %s: link address %s is not numeric", link.node,
+               link.address.host);
+    return;
+  }
+  int fd = ::socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&peer), peer_bytes) != 0 &&
+      errno != EINPROGRESS) {
+    ::close(fd);
+    fd = -1;
+  }
+  // Blocking from here on, as every socket the rings serve: io_uring then waits for the
+  // connect to finish before it sends or receives, and a failed connect fails them.
+  if (fd < 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    if (fd >= 0) ::close(fd);
+    ++stats_.connect_failures;
+    return RetryLater(link);
+  }
+  link.state = Link::State::kHello;
+  link.connection = tcp_->Adopt(fd);
+  link.connection->user_data = &link;
+  node::NodeHello hello;
+  hello.cluster = options_.cluster;
+  hello.gateway_node = options_.node_id;
+  hello.owner_node = link.node;
+  hello.owner_shard = static_cast<uint16_t>(link.shard);
+  scratch_.clear();
+  node::EncodeNodeMessage(hello, 0, &scratch_);
+  link.connection->Send(scratch_);
+  Link* pointer = &link;  // The timer goes with the link (Retire, Lost cancel it).
+  link.timer = shard_.AddTimer(kWelcomeTimeout, guard_.Wrap([this, pointer] {
+    pointer->timer = 0;
+    if (pointer->state == Link::State::kHello) Lost(*pointer, "no NODE_WELCOME in time");
+  }));
+}
+
+void GatewayLinks::RetryLater(Link& link) {
+  Link* pointer = &link;
+  link.timer = shard_.AddTimer(kReconnectDelay, guard_.Wrap([this, pointer] {
+    pointer->timer = 0;
+    Connect(*pointer);
+  }));
+}
+
+void GatewayLinks::OnAccept(io::TcpConnection&) {}
+
+void GatewayLinks::OnData(io::TcpConnection& connection, std::string_view data) {
+  auto* link = static_cast<Link*>(connection.user_data);
+  if (link == nullptr) return;
+  bool go_on = true;
+  proto::DecodeStatus status = link->reader.Feed(data, [&](const proto::Frame& frame) {
+    go_on = OnFrame(*link, frame);
+    return go_on;
+  });
+  if (status != proto::DecodeStatus::kOk) return Lost(*link, "a malformed frame from the owner");
+  if (!go_on) Lost(*link, "a frame out of place from the owner");
+}
+
+void GatewayLinks::OnClose(io::TcpConnection& connection, int error) {
+  auto* link = static_cast<Link*>(connection.user_data);
+  connection.user_data = nullptr;
+  if (link == nullptr) return;
+  link->connection = nullptr;
+  Lost(*link, error == 0 ? "closed by the owner node" : std::strerror(error));
+}
+
+void GatewayLinks::Lost(Link& link, std::string_view why) {
+  bool was_ready = link.state == Link::State::kReady;
+  if (link.connection != nullptr) {
+    link.connection->user_data = nullptr;
+    link.connection->Close();
+    link.connection = nullptr;
+  }
+  if (link.state == Link::State::kHello && !was_ready) ++stats_.connect_failures;
+  link.state = Link::State::kIdle;
+  link.reader = proto::FrameReader(node::kNodeFrameBytesMax);
+  shard_.CancelTimer(link.timer);
+  link.timer = 0;
+  if (was_ready) {
+    ++stats_.links_lost;
+    base::Logf(shut_down_ ? base::LogLevel::kInfo : base::LogLevel::kWarning,
+               "shard %d: link to owner node %s shard %d closed: %s", shard_.id(), link.node,
+               link.shard, std::string(why));
+    RebuildReady();
+    // Its subscriptions end first, so that nothing it still had in flight for them reaches
+    // them afterwards.
+    const OwnerNode* owner_node = view_ ? view_->FindOwner(link.node) : nullptr;
+    auto owner_shards = static_cast<unsigned>(owner_node ? owner_node->links.size() : 0);
+    for (const std::string& channel : gateway_.SubscribedChannels()) {
+      const std::string* owner = KnownPlacement(channel);
+      if (owner == nullptr || *owner != link.node) continue;
+      // Gone from the view, the node's every link is lost: each ends all its channels.
+      if (owner_shards > 0 && chat::OwnerOf(channel, owner_shards) != link.shard) continue;
+      auto* page = new Page;
+      page->owner = chat::kPageOfALink;
+      page->channel = channel;
+      proto::SubscriptionEnded ended;
+      ended.channel = channel;
+      ended.reason = ErrorCode::kOwnerUnavailable;
+      proto::EncodeTo(ended, 0, &page->frames);
+      gateway_.OnRevoke(page);
+    }
+  }
+  auto calls = std::move(link.calls);
+  link.calls.clear();
+  for (auto& [id, call] : calls) {
+    Fail(call, ErrorCode::kOwnerUnavailable,
+         "the link to owner node " + link.node + " closed with this request in flight: it " +
+             "may or may not have been done; retrying it is safe");
+  }
+  // Reconnected later while the owner node stays in the view (a link in the map).
+  auto found = links_.find(LinkKey{link.node, link.shard});
+  if (!shut_down_ && found != links_.end() && found->second.get() == &link) RetryLater(link);
+}
+
+void GatewayLinks::RebuildReady() {
+  ready_.clear();
+  for (auto& [key, link] : links_) {
+    if (link->state == Link::State::kReady) ready_.push_back(link.get());
+  }
+}
+
+// ---- Frames from owners --------------------------------------------------------------------
+
+bool GatewayLinks::OnFrame(Link& link, const proto::Frame& frame) {
+  auto type = static_cast<uint16_t>(frame.type);
+  if (link.state == Link::State::kHello) {
+    node::AnyNodeMessage message;
+    if (node::DecodeNodeMessage(frame, &message) != proto::DecodeStatus::kOk) return false;
+    const auto* welcome = std::get_if<node::NodeWelcome>(&message);
+    if (welcome == nullptr || welcome->owner_node != link.node ||
+        welcome->owner_shard != link.shard) {
+      return false;
+    }
+    link.state = Link::State::kReady;
+    shard_.CancelTimer(link.timer);
+    link.timer = 0;
+    ++stats_.links_opened;
+    base::Logf(base::LogLevel::kInfo, "shard %d: linked to owner node %s shard %d (lease %d)",
+               shard_.id(), link.node, link.shard, welcome->lease);
+    RebuildReady();
+    return true;
+  }
+  if (type == static_cast<uint16_t>(node::FanOutPage::kType) ||
+      type == static_cast<uint16_t>(node::Revocation::kType)) {
+    auto page = std::make_unique<Page>();
+    page->owner = chat::kPageOfALink;
+    bool fan_out = type == static_cast<uint16_t>(node::FanOutPage::kType);
+    proto::DecodeStatus status =
+        fan_out ? node::DecodeFanOut(frame, page.get()) : node::DecodeRevocation(frame, page.get());
+    if (status != proto::DecodeStatus::kOk) return false;
+    ++stats_.pages;
+    if (fan_out) {
+      page->refs.store(1, std::memory_order_relaxed);
+      gateway_.OnFanOut(page.release());
+    } else {
+      gateway_.OnRevoke(page.release());
+    }
+    return true;
+  }
+  auto found = link.calls.find(frame.correlation_id);
+  if (found == link.calls.end()) return false;  // An answer to no call of this link.
+  Call* call = found->second;
+  auto page = std::make_unique<Page>();
+  page->owner = chat::kPageOfALink;
+  if (node::DecodeAnswer(frame, call, page.get()) != proto::DecodeStatus::kOk) return false;
+  link.calls.erase(found);
+  if (LentPage(call->result) == page.get()) page.release();
+  gateway_.OnAnswer(call);
+  return true;
+}
+
+// ---- Routing -------------------------------------------------------------------------------
+
+const std::string* GatewayLinks::KnownPlacement(const std::string& channel) const {
+  if (auto found = learned_.find(channel); found != learned_.end()) return &found->second;
+  if (view_ != nullptr) {
+    if (auto found = view_->placements.find(channel); found != view_->placements.end()) {
+      return &found->second;
+    }
+  }
+  return nullptr;
+}
+
+GatewayLinks::Link* GatewayLinks::Route(const std::string& channel, const std::string& owner_node) {
+  const OwnerNode* owner = view_ ? view_->FindOwner(owner_node) : nullptr;
+  if (owner == nullptr || owner->links.empty()) return nullptr;
+  unsigned shard = chat::OwnerOf(channel, static_cast<unsigned>(owner->links.size()));
+  auto found = links_.find(LinkKey{owner_node, shard});
+  if (found == links_.end() || found->second->state != Link::State::kReady) return nullptr;
+  return found->second.get();
+}
+
+void GatewayLinks::Send(Call* call) {
+  ++stats_.calls;
+  if (shut_down_) {
+    return Fail(call, ErrorCode::kShuttingDown, "this gateway node is shutting down");
+  }
+  if (call->channel.empty()) {  // A scatter: call->owner is its target's place in ready_.
+    if (call->owner < ready_.size()) return SendOn(*ready_[call->owner], call);
+    return Fail(call, ErrorCode::kOwnerUnavailable,
+                "an owner node's link closed while this request was sent to every owner; "
+                "retry");
+  }
+  const std::string* owner = KnownPlacement(call->channel);
+  if (owner == nullptr) {
+    // Placed by another gateway a moment ago, or placed now (a CREATE), or not at all: etcd
+    // itself says, through the control thread.
+    bool create = std::holds_alternative<chat::CreateChannelOp>(call->op);
+    auto [waiting, first] = waiting_.try_emplace(call->channel);
+    waiting->second.push_back(call);
+    if (first) AskPlacement(call->channel, create);
+    return;
+  }
+  Link* link = Route(call->channel, *owner);
+  if (link == nullptr) {
+    return Fail(call, ErrorCode::kOwnerUnavailable,
+                "channel " + call->channel + " lives on owner node " + *owner +
+                    ", which is not reachable now; retry");
+  }
+  SendOn(*link, call);
+}
+
+void GatewayLinks::SendOn(Link& link, Call* call) {
+  uint32_t id = link.next_call_id++;
+  if (id == 0) id = link.next_call_id++;  // 0 is a push's.
+  scratch_.clear();
+  if (!node::EncodeCall(*call, id, &scratch_)) {
+    return Fail(call, ErrorCode::kInternal, "the request does not fit the node protocol");
+  }
+  if (std::holds_alternative<chat::UnsubscribeOp>(call->op)) {
+    // No answer comes: the gateway is done with it once it is on the link.
+    link.connection->Send(scratch_);
+    call->result = {};
+    return AnswerLater(call);
+  }
+  link.calls.emplace(id, call);
+  link.connection->Send(scratch_);
+}
+
+void GatewayLinks::AskPlacement(const std::string& channel, bool create) {
+  if (options_.control == nullptr) return OnPlaced(channel, absl::UnavailableError("no control"));
+  std::weak_ptr<GatewayLinks*> alive = self_;
+  options_.control->Place(shard_.id(), channel, create,
+                          [alive, channel](absl::StatusOr<std::string> owner) {
+                            if (auto self = alive.lock())
+                              (*self)->OnPlaced(channel, std::move(owner));
+                          });
+}
+
+void GatewayLinks::OnPlaced(const std::string& channel, absl::StatusOr<std::string> owner) {
+  auto found = waiting_.find(channel);
+  if (found == waiting_.end()) return;
+  std::vector<Call*> calls = std::move(found->second);
+  waiting_.erase(found);
+  if (owner.ok()) learned_[channel] = *owner;
+  std::vector<Call*> creates;
+  for (Call* call : calls) {
+    if (owner.ok()) {
+      Send(call);
+    } else if (absl::IsNotFound(owner.status())) {
+      if (std::holds_alternative<chat::CreateChannelOp>(call->op)) {
+        creates.push_back(call);  // Asked while a lookup was out: now placed for it.
+      } else {
+        Fail(call, ErrorCode::kNoSuchChannel, "no channel named " + channel);
+      }
+    } else {
+      Fail(call, ErrorCode::kOwnerUnavailable,
+           "cannot find or place channel " + channel +
+               " now: " + std::string(owner.status().message()) + "; retry");
+    }
+  }
+  if (!creates.empty()) {
+    waiting_[channel] = std::move(creates);
+    AskPlacement(channel, /*create=*/true);
+  }
+}
+
+void GatewayLinks::Fail(Call* call, ErrorCode code, std::string text) {
+  ++stats_.calls_failed;
+  if (std::holds_alternative<chat::UnsubscribeOp>(call->op)) {
+    call->result = {};
+  } else if (std::holds_alternative<chat::ReplayReadOp>(call->op)) {
+    call->result = chat::EndedAnswer{code};
+  } else {
+    if (text.size() > proto::kErrorTextBytesMax) text.resize(proto::kErrorTextBytesMax);
+    call->result = chat::Refused{code, std::move(text)};
+  }
+  AnswerLater(call);
+}
+
+void GatewayLinks::AnswerLater(Call* call) {
+  answered_.push_back(call);
+  if (answer_posted_) return;
+  answer_posted_ = true;
+  shard_.Post(guard_.Wrap([this] {
+    answer_posted_ = false;
+    std::vector<Call*> answered = std::move(answered_);
+    answered_.clear();
+    for (Call* answer : answered) gateway_.OnAnswer(answer);
+  }));
+}
+
+}  // namespace hoot::core
