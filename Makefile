@@ -35,11 +35,13 @@ e2e: build
 # Longer crash loops than `make test` runs: the simulated disk's crash sequences over
 # CRASH_SEEDS seeds; SIGKILL of a real log writer, KILL_CYCLES times; hootd under load from
 # retrying senders killed HOOTD_KILL_CYCLES times, and on the power-cut filesystem through
-# POWERCUT_CYCLES cycles of kills, power cuts and failed fdatasyncs.
+# POWERCUT_CYCLES cycles of kills, power cuts and failed fdatasyncs; a cluster (two gateway
+# and two owner hootds, a 3-member etcd) with a random node SIGKILLed CLUSTER_KILL_CYCLES times.
 CRASH_SEEDS ?= 5000
 KILL_CYCLES ?= 500
 HOOTD_KILL_CYCLES ?= 200
 POWERCUT_CYCLES ?= 1000
+CLUSTER_KILL_CYCLES ?= 200
 # Then an hour of W1 (hoot-load) with hootd's resident set and descriptors sampled each
 # minute: no correctness error, and the peak of the last 10 minutes at most 5% over the peak
 # of the 10 after a 5-minute warm-up (scripts/soak-w1.sh; SOAK_MINUTES=25 shortens it).
@@ -49,6 +51,7 @@ soak: build
 	@HOOT_KILL_CYCLES=$(KILL_CYCLES) build/release/tests/log_test --gtest_filter='KillTest.*'
 	@HOOT_HOOTD_KILL_CYCLES=$(HOOTD_KILL_CYCLES) build/release/tests/hootd_test --gtest_filter='HootdKill.*'
 	@HOOT_POWERCUT_CYCLES=$(POWERCUT_CYCLES) build/release/tests/hootd_power_loss_test
+	@HOOT_CLUSTER_KILL_CYCLES=$(CLUSTER_KILL_CYCLES) build/release/tests/hootd_cluster_test --gtest_filter='*KillLoop*'
 	@SOAK_MINUTES=$(SOAK_MINUTES) scripts/soak-w1.sh
 
 # Longer fuzzing than `make test` does: make fuzz FUZZ_SECONDS=600

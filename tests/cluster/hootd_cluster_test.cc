@@ -3,20 +3,28 @@
 // the node protocol. Clients reach channels through either gateway wherever their owner
 // lives; an owner node that dies makes its channels' requests fail retryably and ends their
 // subscriptions with a notice, and once it is back a retried send gets its one seq and a
-// resubscription from the last seq sees no gap.
+// resubscription from the last seq sees no gap. The kill loop (HOOT_CLUSTER_KILL_CYCLES
+// cycles, default 6; `make soak` runs more) kills a random node each cycle under a retrying
+// sender and a resubscribing subscriber: nothing acknowledged is lost, nothing has a gap.
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_join.h"
 #include "auth/token.h"
+#include "base/parse.h"
 #include "client/client.h"
 #include "client/session.h"
 #include "cluster/etcd_client.h"
@@ -250,6 +258,279 @@ TEST_F(HootdClusterTest, AnOwnerNodeThatDiesFailsItsRequestsRetryablyAndLosesNot
   bo->Close();
   EXPECT_EQ(gateway->Stop(), 0);
   EXPECT_EQ(owner->Stop(), 0);
+}
+
+// A client of the cluster that moves on to the next gateway when its connection fails, and
+// retries what was refused retryably (owner_unavailable), within a deadline.
+class ClusterClient {
+ public:
+  ClusterClient(const auth::TokenSigner& signer, std::string user,
+                std::vector<base::HostPort> gateways)
+      : signer_(signer), user_(std::move(user)), gateways_(std::move(gateways)) {}
+
+  // The connected client, connecting first if it has none.
+  client::Client* Get() {
+    if (client_ == nullptr) {
+      client::ConnectOptions options;
+      options.token = signer_.Mint(user_, static_cast<int64_t>(std::time(nullptr)) + 3600);
+      options.client_name = "cluster-kill-loop";
+      options.timeout = milliseconds(3000);
+      auto connected = client::Client::ConnectToAny(options, gateways_, &next_);
+      if (!connected.ok()) return nullptr;
+      client_ = std::move(*connected);
+      ++connections;
+    }
+    return client_.get();
+  }
+  void Drop() {
+    client_.reset();
+    next_ = (next_ + 1) % gateways_.size();
+  }
+  // Runs `call` until it succeeds or fails for good: a connection failure reconnects, a
+  // retryable refusal waits a moment; both try again until the deadline.
+  template <typename Call>
+  auto Retrying(Call call, milliseconds within = milliseconds(30000)) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      client::Client* client = Get();
+      if (client != nullptr) {
+        auto result = call(*client);
+        if (result.ok() || std::chrono::steady_clock::now() >= deadline) return result;
+        if (client::IsConnectionFailure(result.status())) {
+          Drop();
+        } else if (!absl::IsUnavailable(result.status())) {
+          return result;  // Not retryable: the caller sees why.
+        }
+      } else if (std::chrono::steady_clock::now() >= deadline) {
+        return decltype(call(*client))(absl::UnavailableError("no gateway answers"));
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+
+  uint64_t connections = 0;
+
+ private:
+  const auth::TokenSigner& signer_;
+  std::string user_;
+  std::vector<base::HostPort> gateways_;
+  size_t next_ = 0;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(HootdClusterTest, AKillLoopOverGatewaysAndOwnersLosesNothingAcknowledgedAndLeavesNoGap) {
+  int cycles = 6;
+  if (const char* env = std::getenv("HOOT_CLUSTER_KILL_CYCLES")) cycles = std::atoi(env);
+  constexpr int kChannels = 4;
+  struct Node {
+    std::string role;
+    std::string id;
+    uint16_t port = 0;  // A gateway's, kept across restarts: clients know it.
+    std::unique_ptr<HootdProcess> process;
+  };
+  std::vector<Node> nodes(4);
+  nodes[0].role = nodes[1].role = "owner";
+  nodes[2].role = nodes[3].role = "gateway";
+  nodes[0].id = "owner-a";
+  nodes[1].id = "owner-b";
+  nodes[2].id = "gateway-a";
+  nodes[3].id = "gateway-b";
+  nodes[2].port = FreeLoopbackPort();
+  nodes[3].port = FreeLoopbackPort();
+  auto start = [&](Node& node, bool fresh) {
+    HootdProcess::Options options;
+    if (fresh) directories_[node.id] = FreshDirectory("kill-" + node.id);
+    options.data_directory = directories_[node.id];
+    options.shards = 1;
+    options.extra_flags = NodeFlags(node.role, node.id);
+    if (node.port != 0) options.listen = "127.0.0.1:" + std::to_string(node.port);
+    auto started = HootdProcess::Start(options);
+    ASSERT_TRUE(started.ok()) << node.id << ": " << started.status();
+    node.process = std::move(*started);
+  };
+  for (Node& node : nodes) {
+    start(node, /*fresh=*/true);
+    ASSERT_NE(node.process, nullptr);
+  }
+  auto all_linked = [&] { return Linked(*nodes[2].process, 2) && Linked(*nodes[3].process, 2); };
+  ASSERT_TRUE(all_linked());
+  std::vector<base::HostPort> gateways = {{"127.0.0.1", nodes[2].port},
+                                          {"127.0.0.1", nodes[3].port}};
+
+  ClusterClient ada(*signer_, "ada", gateways);
+  ClusterClient bo(*signer_, "bo", gateways);
+  std::vector<std::string> channels;
+  std::map<std::string, uint64_t> epochs;
+  for (int i = 0; i < kChannels; ++i) {
+    std::string channel = "kill-" + std::to_string(i);
+    auto created = ada.Retrying(
+        [&](client::Client& c) { return c.CreateChannel(channel, proto::Visibility::kPublic); });
+    ASSERT_TRUE(created.ok()) << created.status();
+    auto joined = bo.Retrying([&](client::Client& c) { return c.Join(channel); });
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    channels.push_back(channel);
+    epochs[channel] = created->epoch;
+  }
+
+  // The sender: message ids 1, 2, ... round the channels, each retried (with its id) until
+  // acknowledged.
+  std::atomic<bool> stop_sending{false};
+  std::mutex acked_mutex;
+  std::map<std::string, std::map<uint64_t, uint64_t>> acked;  // channel -> seq -> id
+  uint64_t send_failures = 0;
+  std::string sender_error;
+  std::thread sender([&] {
+    for (uint64_t id = 1; !stop_sending.load(); ++id) {
+      const std::string& channel = channels[id % kChannels];
+      auto sent = ada.Retrying(
+          [&](client::Client& c) { return c.Send(channel, id, "m" + std::to_string(id)); });
+      std::lock_guard lock(acked_mutex);
+      if (!sent.ok()) {
+        ++send_failures;
+        sender_error = std::string(sent.status().message());
+        continue;
+      }
+      auto [at, fresh] = acked[channel].emplace(sent->seq, id);
+      if (!fresh && at->second != id) {
+        sender_error = channel + " seq " + std::to_string(sent->seq) + " acknowledged twice";
+      }
+    }
+  });
+
+  // The subscriber: every channel from its last seq; after an end or a lost connection it
+  // subscribes again after what it had.
+  std::atomic<bool> stop_reading{false};
+  std::mutex reader_mutex;  // Guards last, for the test's thread to read.
+  std::map<std::string, uint64_t> last;
+  std::map<std::string, std::vector<uint64_t>> received;
+  uint64_t gaps = 0;
+  uint64_t resubscriptions = 0;
+  std::thread reader([&] {
+    std::set<std::string> live;
+    while (!stop_reading.load()) {
+      client::Client* client = bo.Get();
+      if (client == nullptr) {
+        live.clear();
+        std::this_thread::sleep_for(milliseconds(50));
+        continue;
+      }
+      for (const std::string& channel : channels) {
+        if (live.count(channel)) continue;
+        uint64_t after = 0;
+        {
+          std::lock_guard lock(reader_mutex);
+          after = last[channel];
+        }
+        auto subscribed = client->Subscribe(channel, after ? epochs[channel] : 0, after);
+        if (subscribed.ok()) {
+          live.insert(channel);
+          ++resubscriptions;
+        } else if (client::IsConnectionFailure(subscribed.status())) {
+          break;
+        }
+      }
+      auto push = client->NextPush(milliseconds(100));
+      if (!push.ok()) {
+        bo.Drop();
+        live.clear();
+        continue;
+      }
+      if (!push->has_value()) continue;
+      if (const auto* message = std::get_if<client::Message>(&**push)) {
+        std::lock_guard lock(reader_mutex);
+        uint64_t& seen = last[message->channel];
+        if (message->record.seq != seen + 1) ++gaps;
+        seen = std::max(seen, message->record.seq);
+        received[message->channel].push_back(message->record.seq);
+      } else if (const auto* ended = std::get_if<client::SubscriptionEnded>(&**push)) {
+        live.erase(ended->channel);
+      } else {
+        ++gaps;  // A reset or a lag notice: not what a healthy cluster sends here.
+      }
+    }
+  });
+
+  std::mt19937 random(20261207);
+  std::map<std::string, int> kills;
+  for (int cycle = 0; cycle < cycles; ++cycle) {
+    std::this_thread::sleep_for(milliseconds(800));
+    Node& victim = nodes[random() % nodes.size()];
+    victim.process->Kill();
+    ++kills[victim.role];
+    // etcd lets the dead node's lease go before a process may take its id again.
+    ASSERT_TRUE(Eventually([&] { return !NodeAlive(victim.id); }, milliseconds(15000)));
+    start(victim, /*fresh=*/false);
+    ASSERT_NE(victim.process, nullptr);
+    ASSERT_TRUE(all_linked()) << "cycle " << cycle;
+  }
+  std::this_thread::sleep_for(milliseconds(500));
+  stop_sending.store(true);
+  sender.join();
+  // The reader catches up to every acknowledged seq.
+  auto heads = [&] {
+    std::lock_guard lock(acked_mutex);
+    std::map<std::string, uint64_t> head;
+    for (const auto& [channel, seqs] : acked)
+      head[channel] = seqs.empty() ? 0 : seqs.rbegin()->first;
+    return head;
+  }();
+  Eventually(
+      [&] {
+        std::lock_guard lock(reader_mutex);
+        for (const auto& [channel, head] : heads) {
+          if (last[channel] < head) return false;
+        }
+        return true;
+      },
+      milliseconds(20000));
+  stop_reading.store(true);
+  reader.join();
+
+  // Every acknowledged message is in its channel's log, once, at its seq; the seqs have no
+  // gap; the reader saw each once, in order.
+  uint64_t acknowledged = 0;
+  uint64_t lost = 0;
+  ClusterClient cy(*signer_, "cy", gateways);
+  for (const std::string& channel : channels) {
+    SCOPED_TRACE(channel);
+    acknowledged += acked[channel].size();
+    ASSERT_TRUE(cy.Retrying([&](client::Client& c) { return c.Join(channel); }).ok());
+    client::Client* client = cy.Get();
+    ASSERT_NE(client, nullptr);
+    auto subscribed = client->Subscribe(channel, 0, 0);
+    ASSERT_TRUE(subscribed.ok()) << subscribed.status();
+    const auto* head = std::get_if<client::Subscribed>(&*subscribed);
+    ASSERT_NE(head, nullptr);
+    std::map<uint64_t, std::string> log;
+    while (log.size() < head->head_seq) {
+      auto message = NextMessage(*client);
+      ASSERT_TRUE(message.has_value())
+          << "the log ends at " << log.size() << " of " << head->head_seq;
+      log[message->record.seq] = message->record.body;
+    }
+    for (const auto& [seq, id] : acked[channel]) {
+      auto found = log.find(seq);
+      if (found == log.end() || found->second != "m" + std::to_string(id)) ++lost;
+    }
+    std::set<std::string> bodies;
+    for (const auto& [seq, body] : log) EXPECT_TRUE(bodies.insert(body).second) << body;
+    EXPECT_EQ(log.size(), head->head_seq);
+    EXPECT_EQ(received[channel].size(),
+              std::set<uint64_t>(received[channel].begin(), received[channel].end()).size());
+  }
+  std::printf(
+      "cluster kill loop: %d cycles, killed %d gateway and %d owner nodes; %lu "
+      "acknowledged, lost %lu, gaps %lu, resubscriptions %lu, sender reconnects %lu, "
+      "sends that failed for good %lu\n",
+      cycles, kills["gateway"], kills["owner"], static_cast<unsigned long>(acknowledged),
+      static_cast<unsigned long>(lost), static_cast<unsigned long>(gaps),
+      static_cast<unsigned long>(resubscriptions), static_cast<unsigned long>(ada.connections),
+      static_cast<unsigned long>(send_failures));
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(gaps, 0u);
+  EXPECT_EQ(send_failures, 0u) << sender_error;
+  EXPECT_GT(acknowledged, static_cast<uint64_t>(cycles));
+  for (Node& node : nodes) EXPECT_EQ(node.process->Stop(), 0) << node.id;
 }
 
 }  // namespace
