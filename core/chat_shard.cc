@@ -206,9 +206,12 @@ void ChatShard::CheckDrained() {
   }
   closed_for_drain_ = true;
   // Links close once the work they carried is done: a gateway node's after its clients, an
-  // owner node's once its commits are answered.
-  if (gateway_links_) gateway_links_->Shutdown();
-  if (owner_links_) owner_links_->Shutdown();
+  // owner node's once its commits are answered. On a later turn: this may run inside a
+  // link's own frame handling (its last answer came back).
+  shard_.Post(guard_.Wrap([this] {
+    if (gateway_links_) gateway_links_->Shutdown();
+    if (owner_links_) owner_links_->Shutdown();
+  }));
   auto drained = std::move(drained_);
   drained_ = nullptr;
   if (owner_ == nullptr) return drained();
@@ -224,19 +227,31 @@ void ChatShard::CheckDrained() {
 
 // ---- The owner's and the gateway's host ----------------------------------------------------
 
+// An owner node has no gateway of its own: everything goes over its links, or, once they are
+// gone (the shard's teardown, with commits still completing), nowhere.
 void ChatShard::ToGateway(Call* call) {
-  if (owner_links_) return owner_links_->ToGateway(call);  // An owner node has no gateway.
-  shard_.Send(call->gateway, MakeEnvelope(&Envelopes::ToGateway, call));
+  if (options_.role != NodeRole::kOwner) {
+    return shard_.Send(call->gateway, MakeEnvelope(&Envelopes::ToGateway, call));
+  }
+  if (owner_links_) return owner_links_->ToGateway(call);
+  if (Page* page = chat::TakePage(call->result)) owner_->RecyclePage(page);
+  delete call;
 }
 
 void ChatShard::FanOut(unsigned gateway, Page* page) {
+  if (options_.role != NodeRole::kOwner) {
+    return shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
+  }
   if (owner_links_) return owner_links_->FanOut(gateway, page);
-  shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
+  if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) owner_->RecyclePage(page);
 }
 
 void ChatShard::Revoke(unsigned gateway, Page* page) {
+  if (options_.role != NodeRole::kOwner) {
+    return shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
+  }
   if (owner_links_) return owner_links_->Revoke(gateway, page);
-  shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
+  owner_->RecyclePage(page);
 }
 
 void ChatShard::Post(std::function<void()> task) { shard_.Post(guard_.Wrap(std::move(task))); }

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +48,22 @@ bool ToSocketAddress(const OwnerNode::Address& address, sockaddr_storage* out, s
     return true;
   }
   return false;
+}
+
+// A link whose owner stops answering (a partition, a frozen host) is given up within about
+// 10 s rather than TCP's minutes: keep-alive probes once idle for 2 s, and a bound on how
+// long sent bytes may stay unacknowledged. Its calls then fail retryably.
+void SetDeadPeerTimeouts(int fd) {
+  int on = 1;
+  int idle_seconds = 2;
+  int interval_seconds = 1;
+  int probes = 5;
+  unsigned user_timeout_ms = 10000;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_seconds, sizeof(idle_seconds));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_seconds, sizeof(interval_seconds));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 }
 
 // The page an answer lends, left in place.
@@ -116,8 +134,17 @@ void GatewayLinks::Shutdown() {
 
 // ---- The view and the links' lives ---------------------------------------------------------
 
+unsigned GatewayLinks::scatter_width() const {
+  if (view_ == nullptr) return 0;
+  size_t owner_shards = 0;
+  for (const OwnerNode& owner : view_->owners) owner_shards += owner.links.size();
+  return ready_.size() == owner_shards ? static_cast<unsigned>(ready_.size()) : 0;
+}
+
 void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
   if (shut_down_) return;
+  // Views come from two threads (the control's follower, and Attach): never go back.
+  if (view_ != nullptr && view->revision < view_->revision) return;
   view_ = std::move(view);
   std::set<LinkKey> wanted;
   for (const OwnerNode& owner : view_->owners) {
@@ -130,11 +157,12 @@ void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
         continue;
       }
       // New, or back at another address (restarted on a new port): the old link is stale.
-      if (link != nullptr) Retire(std::move(link), "the owner node's address changed");
+      std::unique_ptr<Link> stale = std::move(link);
       link = std::make_unique<Link>();
       link->node = owner.id;
       link->shard = shard;
       link->address = owner.links[shard];
+      if (stale != nullptr) Retire(std::move(stale), "the owner node's address changed");
       Connect(*link);
     }
   }
@@ -168,6 +196,7 @@ void GatewayLinks::Connect(Link& link) {
     return;
   }
   int fd = ::socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0) SetDeadPeerTimeouts(fd);
   if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&peer), peer_bytes) != 0 &&
       errno != EINPROGRESS) {
     ::close(fd);
@@ -207,6 +236,11 @@ void GatewayLinks::RetryLater(Link& link) {
 }
 
 void GatewayLinks::OnAccept(io::TcpConnection&) {}
+
+void GatewayLinks::OnOutboundCap(io::TcpConnection& connection) {
+  auto* link = static_cast<Link*>(connection.user_data);
+  if (link != nullptr) Lost(*link, "its owner does not read it: over the outbound cap");
+}
 
 void GatewayLinks::OnData(io::TcpConnection& connection, std::string_view data) {
   auto* link = static_cast<Link*>(connection.user_data);
@@ -356,7 +390,6 @@ GatewayLinks::Link* GatewayLinks::Route(const std::string& channel, const std::s
 }
 
 void GatewayLinks::Send(Call* call) {
-  ++stats_.calls;
   if (shut_down_) {
     return Fail(call, ErrorCode::kShuttingDown, "this gateway node is shutting down");
   }
@@ -365,6 +398,12 @@ void GatewayLinks::Send(Call* call) {
     return Fail(call, ErrorCode::kOwnerUnavailable,
                 "an owner node's link closed while this request was sent to every owner; "
                 "retry");
+  }
+  // Behind calls of the channel that wait for its placement: a connection's requests reach
+  // the owner in the order it sent them.
+  if (auto waiting = waiting_.find(call->channel); waiting != waiting_.end()) {
+    waiting->second.push_back(call);
+    return;
   }
   const std::string* owner = KnownPlacement(call->channel);
   if (owner == nullptr) {
@@ -386,6 +425,7 @@ void GatewayLinks::Send(Call* call) {
 }
 
 void GatewayLinks::SendOn(Link& link, Call* call) {
+  ++stats_.calls;
   uint32_t id = link.next_call_id++;
   if (id == 0) id = link.next_call_id++;  // 0 is a push's.
   scratch_.clear();

@@ -46,8 +46,9 @@ class GatewayLinks : public io::TcpHandler {
 
   // The gateway's call on its way to an owner (GatewayHost::SendToOwner).
   void Send(chat::Call* call);
-  // Owner shards a scatter goes to: the open links.
-  unsigned scatter_width() const { return static_cast<unsigned>(ready_.size()); }
+  // Owner shards a scatter goes to: every owner shard of the view, when each has an open link;
+  // else 0 (the scatter is refused owner_unavailable rather than answered without them).
+  unsigned scatter_width() const;
   // The control thread's new view: links open to new owner nodes, close to those gone.
   void OnView(std::shared_ptr<const ClusterView> view);
   size_t open_links() const { return ready_.size(); }
@@ -59,6 +60,8 @@ class GatewayLinks : public io::TcpHandler {
   void OnAccept(io::TcpConnection& connection) override;
   void OnData(io::TcpConnection& connection, std::string_view data) override;
   void OnClose(io::TcpConnection& connection, int error) override;
+  // An owner that does not read its link: it is closed (its calls fail retryably).
+  void OnOutboundCap(io::TcpConnection& connection) override;
 
  private:
   struct Link {

@@ -96,6 +96,15 @@ void OwnerLinks::OnClose(io::TcpConnection& connection, int error) {
   MaybeFree(*link);
 }
 
+void OwnerLinks::OnOutboundCap(io::TcpConnection& connection) {
+  auto* link = static_cast<Link*>(connection.user_data);
+  if (link == nullptr) return;
+  base::Logf(base::LogLevel::kWarning,
+             "shard %d: a gateway node's link has %d bytes queued, over its cap: closing it",
+             shard_.id(), connection.outbound_bytes());
+  connection.Close();
+}
+
 void OwnerLinks::Refuse(Link& link, std::string_view why) {
   ++stats_.links_refused;
   base::Logf(base::LogLevel::kWarning, "shard %d: closing a node link: %s", shard_.id(), why);

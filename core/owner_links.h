@@ -54,6 +54,9 @@ class OwnerLinks : public io::TcpHandler {
   void OnAccept(io::TcpConnection& connection) override;
   void OnData(io::TcpConnection& connection, std::string_view data) override;
   void OnClose(io::TcpConnection& connection, int error) override;
+  // A gateway node that does not read its link: closed rather than queued for without bound
+  // (the gateway ends those subscriptions; its clients resume after their last seq).
+  void OnOutboundCap(io::TcpConnection& connection) override;
 
  private:
   struct Link {
