@@ -111,6 +111,9 @@ Server flags:
   --advertise HOST:PORT    an owner node's node links: shard i listens on HOST:PORT+i (port
                            0: any free port each), and gateways connect there, so HOST must
                            be a numeric address they can reach (default 127.0.0.1:0)
+  --link-listen HOST:PORT  listen for links here instead (shard i on PORT+i), while etcd
+                           still tells gateways --advertise (whose port must then be set):
+                           for an address translated on the way, or a proxy in between
   --log-level LEVEL        the least severe log lines written to standard error: debug,
                            info (the default), warn or error
   --version                the version and the git commit it was built from
@@ -243,11 +246,13 @@ struct ClusterFlags {
   std::chrono::milliseconds ttl{5000};
   std::string role = "all";
   std::string advertise;
+  std::string link_listen;
 };
 constexpr FlagSpec kClusterFlags[] = {
-    {"--etcd", FlagKind::kValue},    {"--node-id", FlagKind::kValue},
-    {"--cluster", FlagKind::kValue}, {"--node-ttl", FlagKind::kValue},
-    {"--role", FlagKind::kValue},    {"--advertise", FlagKind::kValue},
+    {"--etcd", FlagKind::kValue},        {"--node-id", FlagKind::kValue},
+    {"--cluster", FlagKind::kValue},     {"--node-ttl", FlagKind::kValue},
+    {"--role", FlagKind::kValue},        {"--advertise", FlagKind::kValue},
+    {"--link-listen", FlagKind::kValue},
 };
 
 const ServeFlag kServeFlags[] = {
@@ -381,6 +386,7 @@ int main(int argc, char** argv) {
     if (flag == "--node-ttl") cluster.ttl = ParseDurationFlag(flag, value);
     if (flag == "--role") cluster.role = value;
     if (flag == "--advertise") cluster.advertise = value;
+    if (flag == "--link-listen") cluster.link_listen = value;
     if (flag == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -415,6 +421,8 @@ int main(int argc, char** argv) {
   if (options.role != hoot::core::NodeRole::kAll && cluster.etcd.empty()) {
     Fail("--role " + cluster.role + " is a cluster node's: it needs --etcd");
   }
+  // Where gateways are told to link (etcd's record), if not where the links listen.
+  std::optional<hoot::base::HostPort> advertised;
   if (!cluster.advertise.empty()) {
     if (options.role != hoot::core::NodeRole::kOwner) Fail("--advertise is an owner node's");
     auto advertise = hoot::base::ParseHostPort(cluster.advertise);
@@ -426,6 +434,18 @@ int main(int argc, char** argv) {
     }
     options.link_host = advertise->host;
     options.link_port = advertise->port;
+    advertised = *advertise;
+  }
+  if (!cluster.link_listen.empty()) {
+    if (!advertised || advertised->port == 0) {
+      Fail("--link-listen needs --advertise with the port gateways are to use");
+    }
+    auto listen = hoot::base::ParseHostPort(cluster.link_listen);
+    if (!listen.ok()) Fail("--link-listen: " + std::string(listen.status().message()));
+    options.link_host = listen->host;
+    options.link_port = listen->port;
+  } else {
+    advertised.reset();  // Gateways use where the links listen.
   }
   options.cluster = cluster.cluster;
   options.node_id = cluster.node_id;
@@ -487,8 +507,12 @@ int main(int argc, char** argv) {
     lease_options.etcd = etcd_options;
     lease_options.key = hoot::cluster::NodeKey(cluster.cluster, cluster.node_id);
     hoot::cluster::NodeRecord record{cluster.role, "", {}};
-    for (uint16_t port : (*server)->link_ports()) {
-      record.links.push_back(hoot::base::FormatHostPort({options.link_host, port}));
+    for (size_t shard = 0; shard < (*server)->link_ports().size(); ++shard) {
+      hoot::base::HostPort link{options.link_host, (*server)->link_ports()[shard]};
+      if (advertised) {
+        link = {advertised->host, static_cast<uint16_t>(advertised->port + shard)};
+      }
+      record.links.push_back(hoot::base::FormatHostPort(link));
     }
     if (!record.links.empty()) record.advertise = record.links.front();
     lease_options.value = hoot::cluster::EncodeNodeRecord(record);
