@@ -274,7 +274,7 @@ int main(int argc, char** argv) {
   auto run_on = [&](uint16_t port, const Workload& workload, const char* server) {
     hoot::load::LoadConfig config;
     config.workload = workload;
-    config.port = port;
+    config.servers = {{"127.0.0.1", port}};
     // hootd's secret: the floor server takes any token.
     config.secret_file = (directory / "data" / "secret").string();
     config.floors = false;  // Measured once above.

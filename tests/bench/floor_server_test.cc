@@ -227,7 +227,7 @@ TEST(FloorServer, NothingIsAnsweredOrPushedBeforeTheFdatasyncThatMakesItDurable)
 
 load::LoadConfig ConfigFor(const FloorServer& floor) {
   load::LoadConfig config;
-  config.port = floor.port();
+  config.servers = {{"127.0.0.1", floor.port()}};
   // hoot-load mints tokens for its users; the floor server takes any.
   config.secret_file = floor.directory() + "/secret";
   EXPECT_TRUE(auth::TokenSigner::CreateSecretFile(config.secret_file).ok());

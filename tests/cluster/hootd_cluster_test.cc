@@ -34,6 +34,8 @@
 #include "tests/server/access_rules.h"
 #include "tests/server/hootd_process.h"
 #include "tools/http_get.h"
+#include "tools/load/driver.h"
+#include "tools/load/report.h"
 
 namespace hoot::testing {
 namespace {
@@ -205,6 +207,54 @@ TEST_F(HootdClusterTest, TheWorkedExampleAcrossTwoGatewaysAndTwoOwners) {
   EXPECT_EQ(gateway_b->Stop(), 0);
   EXPECT_EQ(owner_a->Stop(), 0);
   EXPECT_EQ(owner_b->Stop(), 0);
+}
+
+// hoot-load spread over two gateways, to channels on two owners: the operator's way to size
+// a cluster. Every acknowledged message reaches every subscriber, whichever gateway holds it.
+TEST_F(HootdClusterTest, HootLoadSpreadsOverTheGatewaysAndEveryMessageArrives) {
+  auto owner_a = StartNode("owner", "owner-a", 1);
+  auto owner_b = StartNode("owner", "owner-b", 1);
+  std::vector<std::string> unlimited = {"--send-rate", "0"};
+  auto gateway_flags = [&](const std::string& id) {
+    std::vector<std::string> flags = NodeFlags("gateway", id);
+    flags.insert(flags.end(), unlimited.begin(), unlimited.end());
+    return flags;
+  };
+  directories_["gateway-a"] = FreshDirectory("load-gateway-a");
+  directories_["gateway-b"] = FreshDirectory("load-gateway-b");
+  auto gateway_a = StartHootdOn(directories_["gateway-a"], 1, gateway_flags("gateway-a"));
+  auto gateway_b = StartHootdOn(directories_["gateway-b"], 1, gateway_flags("gateway-b"));
+  ASSERT_TRUE(owner_a && owner_b && gateway_a && gateway_b);
+  ASSERT_TRUE(Linked(*gateway_a, 2) && Linked(*gateway_b, 2));
+
+  load::LoadConfig config;
+  config.servers = {{"127.0.0.1", gateway_a->port()}, {"127.0.0.1", gateway_b->port()}};
+  config.secret_file = secret_file_;
+  config.floors = false;
+  config.progress = false;
+  config.workload.name = "small-W1";
+  config.workload.channels = 4;
+  config.workload.subscribers = 8;
+  config.workload.channels_per_subscriber = 2;
+  config.workload.publishers = 2;
+  config.workload.mode = load::LoopMode::kOpen;
+  config.workload.rate = 500;
+  config.workload.warmup = milliseconds(500);
+  config.workload.duration = milliseconds(2000);
+  config.workload.drain = milliseconds(3000);
+  load::RunResult result = load::RunLoad(config, nullptr);
+  ASSERT_TRUE(result.setup_error.ok()) << result.setup_error;
+  EXPECT_EQ(load::ExitCode(result), 0) << load::FormatReport(result);
+  EXPECT_TRUE(result.checks.ok()) << load::FormatReport(result);
+  EXPECT_EQ(result.checks.missing, 0u);
+  EXPECT_EQ(result.errors.Total(), 0u) << result.errors.first_error;
+  EXPECT_EQ(result.acked_total, result.sent_total);
+  EXPECT_GT(result.sent_total, 1000u);
+  // 4 subscribers a channel: each message reached all of them, across both gateways.
+  EXPECT_EQ(result.delivered_total, 4 * result.acked_total);
+  for (HootdProcess* node : {gateway_a.get(), gateway_b.get(), owner_a.get(), owner_b.get()}) {
+    EXPECT_EQ(node->Stop(), 0);
+  }
 }
 
 // The same access rules as one hootd's (tests/server/access_rules.h), with Ada and Bo on

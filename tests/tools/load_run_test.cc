@@ -41,7 +41,7 @@ std::unique_ptr<HootdProcess> StartLoadHootd(const std::string& name) {
 
 LoadConfig ConfigFor(const HootdProcess& hootd) {
   LoadConfig config;
-  config.port = hootd.port();
+  config.servers = {{"127.0.0.1", hootd.port()}};
   config.secret_file = hootd.data_directory() + "/secret";
   config.floors = false;
   config.progress = false;
@@ -217,7 +217,7 @@ TEST(LoadRun, NothingListeningIsASetUpFailure) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
   ::close(fd);
-  config.port = ntohs(address.sin_port);
+  config.servers = {{"127.0.0.1", ntohs(address.sin_port)}};
   config.workload = SmallOpenLoop();
   RunResult result = load::RunLoad(config, nullptr);
   EXPECT_FALSE(result.setup_error.ok());
@@ -312,8 +312,9 @@ TEST(LoadCommandLine, FlagsOverridePresets) {
   EXPECT_EQ(workload.warmup, milliseconds(0));
   EXPECT_EQ(workload.channels, 8u);
   EXPECT_EQ(workload.ChannelName(7), "bench-7");
-  EXPECT_EQ(parsed.config.host, "10.0.0.1");
-  EXPECT_EQ(parsed.config.port, 9000);
+  ASSERT_EQ(parsed.config.servers.size(), 1u);
+  EXPECT_EQ(parsed.config.servers[0].host, "10.0.0.1");
+  EXPECT_EQ(parsed.config.servers[0].port, 9000);
   EXPECT_EQ(parsed.config.secret_file, "/s");
   EXPECT_EQ(parsed.config.floor_directory, ".");
   EXPECT_TRUE(parsed.config.json);

@@ -104,23 +104,29 @@ absl::Status Driver::Start() {
   }
   signer_.emplace(std::move(*signer));
 
-  server_text_ = absl::StrFormat("%s:%d", config_.host, config_.port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int resolved =
-      ::getaddrinfo(config_.host.c_str(), std::to_string(config_.port).c_str(), &hints, &found);
-  if (resolved != 0 || found == nullptr) {
-    return absl::UnavailableError(
-        absl::StrFormat("cannot resolve %s: %s", config_.host, ::gai_strerror(resolved)));
+  if (config_.servers.empty()) return absl::InvalidArgumentError("no server to connect to");
+  servers_.resize(config_.servers.size());  // Sized once: each address points into its own.
+  for (size_t i = 0; i < config_.servers.size(); ++i) {
+    const base::HostPort& server = config_.servers[i];
+    Server& resolved_server = servers_[i];
+    resolved_server.text = base::FormatHostPort(server);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int resolved =
+        ::getaddrinfo(server.host.c_str(), std::to_string(server.port).c_str(), &hints, &found);
+    if (resolved != 0 || found == nullptr) {
+      return absl::UnavailableError(
+          absl::StrFormat("cannot resolve %s: %s", server.host, ::gai_strerror(resolved)));
+    }
+    std::memcpy(&resolved_server.sockaddr, found->ai_addr, found->ai_addrlen);
+    resolved_server.address = *found;
+    resolved_server.address.ai_addr = reinterpret_cast<sockaddr*>(&resolved_server.sockaddr);
+    resolved_server.address.ai_next = nullptr;
+    resolved_server.address.ai_canonname = nullptr;
+    ::freeaddrinfo(found);
   }
-  std::memcpy(&server_sockaddr_, found->ai_addr, found->ai_addrlen);
-  server_address_ = *found;
-  server_address_.ai_addr = reinterpret_cast<sockaddr*>(&server_sockaddr_);
-  server_address_.ai_next = nullptr;
-  server_address_.ai_canonname = nullptr;
-  ::freeaddrinfo(found);
 
   for (uint32_t channel = 0; channel < workload_.channels; ++channel) {
     channel_names_.push_back(workload_.ChannelName(channel));
@@ -162,7 +168,8 @@ absl::Status Driver::Connect(const std::vector<Connection*>& connections) {
   // Long enough for any run; the token never needs renewing mid-run.
   int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + 24 * 3600;
   for (Connection* connection : connections) {
-    HOOT_ASSIGN_OR_RETURN(int fd, ConnectSocket(server_address_, server_text_));
+    const Server& server = servers_[next_server_++ % servers_.size()];
+    HOOT_ASSIGN_OR_RETURN(int fd, ConnectSocket(server.address, server.text));
     adopting_ = connection;
     connection->tcp = tcp_->Adopt(fd);
     adopting_ = nullptr;

@@ -211,9 +211,14 @@ class Driver final : public io::TcpHandler {
   std::unique_ptr<io::Ring> ring_;
   std::unique_ptr<io::TcpServer> tcp_;
   std::optional<auth::TokenSigner> signer_;
-  addrinfo server_address_{};
-  sockaddr_storage server_sockaddr_{};
-  std::string server_text_;
+  // config_.servers resolved; connections take them in turn.
+  struct Server {
+    addrinfo address{};
+    sockaddr_storage sockaddr{};
+    std::string text;
+  };
+  std::vector<Server> servers_;
+  size_t next_server_ = 0;
 
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> publishers_;

@@ -11,6 +11,15 @@
 namespace hoot::load {
 namespace {
 
+// "127.0.0.1:7420", or the gateways of a cluster: "127.0.0.1:7420,127.0.0.1:7421".
+std::string ServersText(const LoadConfig& config) {
+  std::string text;
+  for (const base::HostPort& server : config.servers) {
+    text += (text.empty() ? "" : ",") + base::FormatHostPort(server);
+  }
+  return text;
+}
+
 struct PercentileColumn {
   const char* label;  // In the table.
   const char* key;    // In JSON.
@@ -144,8 +153,8 @@ std::string GeneratorVerdict(const RunResult& result) {
 }
 
 std::string Describe(const RunResult& result) {
-  return absl::StrFormat("hoot-load %s against %s:%d: %s", result.config.workload.name,
-                         result.config.host, result.config.port, result.config.workload.Describe());
+  return absl::StrFormat("hoot-load %s against %s: %s", result.config.workload.name,
+                         ServersText(result.config), result.config.workload.Describe());
 }
 
 }  // namespace
@@ -298,7 +307,7 @@ std::string FormatReportJson(const RunResult& result) {
   const Workload& workload = result.config.workload;
   tools::JsonObject json;
   json.Str("workload", workload.name);
-  json.Str("server", absl::StrFormat("%s:%d", result.config.host, result.config.port));
+  json.Str("server", ServersText(result.config));
   tools::JsonObject topology;
   topology.Num("channels", workload.channels)
       .Num("subscribers", workload.replay ? 1 : workload.subscribers)

@@ -44,7 +44,8 @@ one is used as it is) and joins them. Subscribers start at the channel's head, s
 messages are checked.
 
 Connection:
-  --server HOST:PORT            the server (default 127.0.0.1:7420)
+  --server HOST:PORT[,...]      the server (default 127.0.0.1:7420), or a cluster's gateway
+                                nodes: connections go to each in turn
   --data-dir DIR                the server's data directory: tokens are signed with DIR/secret
   --secret-file FILE            or the secret file itself (one of the two is required)
 
@@ -345,13 +346,14 @@ ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
   }
 
   if (auto it = flags.find("--server"); it != flags.end()) {
-    absl::StatusOr<base::HostPort> address = base::ParseHostPort(it->second);
-    if (!address.ok() || address->port == 0) {
-      return UsageError("--server wants HOST:PORT with a port from 1 to 65535, not \"" +
-                        it->second + "\"");
+    absl::StatusOr<std::vector<base::HostPort>> servers = base::ParseHostPortList(it->second);
+    if (!servers.ok()) {
+      return UsageError(
+          "--server wants HOST:PORT[,HOST:PORT...] with ports from 1 to 65535, "
+          "not \"" +
+          it->second + "\"");
     }
-    config.host = address->host;
-    config.port = address->port;
+    config.servers = *servers;
   }
   bool has_data_dir = flags.contains("--data-dir");
   bool has_secret_file = flags.contains("--secret-file");

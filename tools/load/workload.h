@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/parse.h"
+
 namespace hoot::load {
 
 using Milliseconds = std::chrono::milliseconds;
@@ -62,8 +64,8 @@ std::optional<Workload> PresetWorkload(std::string_view name);
 
 struct LoadConfig {
   Workload workload;
-  std::string host = "127.0.0.1";
-  uint16_t port = 7420;
+  // Where connections go, in turn: one server, or a cluster's gateway nodes.
+  std::vector<base::HostPort> servers{{"127.0.0.1", 7420}};
   std::string secret_file;  // Signs the tokens of hoot-load's own users.
   bool floors = true;
   std::string floor_directory;  // Where the disk floor's scratch file goes.
