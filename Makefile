@@ -29,8 +29,10 @@ bench: build
 	done
 
 # hootd on a fresh data directory against W1..W4 of WORKLOADS.md, one table (bench/e2e.cc).
+# E2E_FLAGS=--cluster adds a cluster (two gateways, two owners) beside it.
+E2E_FLAGS ?=
 e2e: build
-	@build/release/bench/e2e
+	@build/release/bench/e2e $(E2E_FLAGS)
 
 # Longer crash loops than `make test` runs: the simulated disk's crash sequences over
 # CRASH_SEEDS seeds; SIGKILL of a real log writer, KILL_CYCLES times; hootd under load from

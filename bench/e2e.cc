@@ -8,11 +8,15 @@
 // floors, the delivery checks, each workload's target, and hootd over the floor server.
 //
 // Usage: e2e [--quick] [--workloads W1,W2,...] [--rounds N] [--shards N]
-//             [--server-cpus LIST] [--client-cpus LIST]
+//             [--server-cpus LIST] [--client-cpus LIST] [--cluster]
 //   --quick   short runs (seconds each, W3 over 20,000 messages, one round): a smoke test of
 //             the whole path, not a measurement.
 //   --rounds  each workload runs N times on each server, alternating (default 3); the ratios
 //             are of the medians.
+//   --cluster also a cluster on the same CPUs (docs/CLUSTER.md): a one-member etcd, two owner
+//             nodes and two gateway nodes of one shard each; hoot-load spreads its connections
+//             over both gateways. Each round runs hootd, the cluster, then the floor server,
+//             and a table gives the cluster over the single process: the cost of the hop.
 // Placement, as tools/README recommends for a small machine: both servers run on the first
 // half of this process's CPUs (hootd with a shard per CPU there, the floor server pinned
 // there too) and the load generator on the other half, so that neither server competes with
@@ -21,7 +25,10 @@
 // Exit status: 0 when every run was clean (targets are reported, not enforced), 1 when a run
 // found gaps, duplicates, missing deliveries or errors (or a scrape of /metrics failed), 3 when
 // a server or a run could not start.
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +47,7 @@
 
 #include "base/parse.h"
 #include "core/cpu.h"
+#include "tools/exposition.h"
 #include "tools/hootd_process.h"
 #include "tools/http_get.h"
 #include "tools/load/driver.h"
@@ -135,10 +143,124 @@ class MetricsScraper {
   std::thread thread_;  // Last: it uses the rest.
 };
 
+// A port no one listens on now (the kernel's pick), for etcd, which needs them named.
+uint16_t FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The cluster of --cluster: a one-member etcd, two owner nodes and two gateway nodes, each
+// pinned to the servers' CPUs, started and stopped together.
+class BenchCluster {
+ public:
+  ~BenchCluster() { Stop(); }
+
+  // Nodes share hootd's secret, so that one token is good everywhere.
+  absl::Status Start(const std::filesystem::path& directory, const std::string& secret_file,
+                     const std::string& cpus) {
+    uint16_t client_port = FreeLoopbackPort();
+    uint16_t peer_port = FreeLoopbackPort();
+    std::string client = "http://127.0.0.1:" + std::to_string(client_port);
+    std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
+    std::filesystem::create_directories(directory);
+    int log_fd =
+        ::open((directory / "etcd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    etcd_ = hoot::tools::SpawnProcess(
+        {"/usr/bin/etcd", "--name", "bench", "--data-dir", (directory / "etcd").string(),
+         "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls",
+         peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "bench=" + peer,
+         "--logger", "zap"},
+        -1, log_fd, log_fd);
+    ::close(log_fd);
+    if (etcd_ < 0) return absl::InternalError("cannot start etcd");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (hoot::tools::HttpGet(client_port, "/health").status != 200) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::UnavailableError("etcd did not get healthy (see " +
+                                      (directory / "etcd.log").string() + ")");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const std::string etcd = "127.0.0.1:" + std::to_string(client_port);
+    for (const char* id : {"owner-a", "owner-b", "gateway-a", "gateway-b"}) {
+      std::string role = std::string(id).substr(0, std::string(id).find('-'));
+      std::vector<std::string> arguments = {HOOTD_PATH,
+                                            "--listen",
+                                            "127.0.0.1:0",
+                                            "--data-dir",
+                                            (directory / id).string(),
+                                            "--shards",
+                                            "1",
+                                            "--send-rate",
+                                            "0",
+                                            "--metrics-listen",
+                                            "127.0.0.1:0",
+                                            "--etcd",
+                                            etcd,
+                                            "--node-id",
+                                            id,
+                                            "--role",
+                                            role,
+                                            "--secret-file",
+                                            secret_file};
+      if (!cpus.empty()) arguments.insert(arguments.end(), {"--cpus", cpus});
+      auto started = hoot::tools::StartHootdProcess(arguments, std::chrono::seconds(60));
+      if (!started.ok()) return started.status();
+      nodes_.push_back(*started);
+    }
+    // Ready once each gateway links to both owners.
+    for (size_t gateway = 2; gateway < nodes_.size(); ++gateway) {
+      while (true) {
+        hoot::tools::HttpResponse metrics =
+            hoot::tools::HttpGet(nodes_[gateway].metrics_port, "/metrics");
+        if (metrics.status == 200 &&
+            hoot::tools::SumOfSamples(metrics.body, "hoot_gateway_links").value_or(0) == 2) {
+          break;
+        }
+        if (std::chrono::steady_clock::now() > deadline + std::chrono::seconds(30)) {
+          return absl::UnavailableError("the gateways did not link to the owners");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<hoot::base::HostPort> gateways() const {
+    return {{"127.0.0.1", nodes_[2].port}, {"127.0.0.1", nodes_[3].port}};
+  }
+
+  // True when every node stopped cleanly.
+  bool Stop() {
+    bool clean = true;
+    for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) {
+      ::close(node->stdout_fd);
+      int status = hoot::tools::StopHootdProcess(node->pid, SIGTERM, std::chrono::seconds(30));
+      clean = clean && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    nodes_.clear();
+    if (etcd_ > 0) hoot::tools::StopHootdProcess(etcd_, SIGTERM, std::chrono::seconds(30));
+    etcd_ = -1;
+    return clean;
+  }
+
+ private:
+  pid_t etcd_ = -1;
+  std::vector<hoot::tools::StartedHootd> nodes_;  // The owners, then the gateways.
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
+  bool cluster = false;
   unsigned shards = 0;  // 0: one per server CPU.
   unsigned rounds = 0;  // 0: 3, or 1 with --quick.
   std::vector<int> server_cpus;
@@ -154,6 +276,8 @@ int main(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--quick") {
       quick = true;
+    } else if (arg == "--cluster") {
+      cluster = true;
     } else if (arg == "--shards" && i + 1 < argc) {
       shards = static_cast<unsigned>(std::atoi(argv[++i]));
     } else if (arg == "--rounds" && i + 1 < argc) {
@@ -174,7 +298,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: e2e [--quick] [--workloads W1,W2,W3,W4] [--rounds N] [--shards N]\n"
-                   "           [--server-cpus LIST] [--client-cpus LIST]\n");
+                   "           [--server-cpus LIST] [--client-cpus LIST] [--cluster]\n");
       return 2;
     }
   }
@@ -260,6 +384,17 @@ int main(int argc, char** argv) {
     stop_floor();
     return 3;
   }
+  BenchCluster bench_cluster;
+  if (cluster) {
+    absl::Status started = bench_cluster.Start(
+        directory / "cluster", (directory / "data" / "secret").string(), CpuListText(server_cpus));
+    if (!started.ok()) {
+      std::fprintf(stderr, "e2e: the cluster: %s\n", std::string(started.message()).c_str());
+      stop_hootd();
+      stop_floor();
+      return 3;
+    }
+  }
   double disk_p50 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(50));
   double disk_p99 = static_cast<double>(disk->write_and_sync.ValueAtPercentile(99));
 
@@ -268,13 +403,15 @@ int main(int argc, char** argv) {
   struct Pair {
     RunResult hootd;
     RunResult floor;
+    std::optional<RunResult> cluster;  // With --cluster.
   };
   std::vector<Pair> runs;
   int exit_code = 0;
-  auto run_on = [&](uint16_t port, const Workload& workload, const char* server) {
+  auto run_on = [&](std::vector<hoot::base::HostPort> servers, const Workload& workload,
+                    const char* server) {
     hoot::load::LoadConfig config;
     config.workload = workload;
-    config.servers = {{"127.0.0.1", port}};
+    config.servers = std::move(servers);
     // hootd's secret: the floor server takes any token.
     config.secret_file = (directory / "data" / "secret").string();
     config.floors = false;  // Measured once above.
@@ -298,13 +435,18 @@ int main(int argc, char** argv) {
   for (const Workload& workload : workloads) {
     for (unsigned round = 1; round <= rounds; ++round) {
       Pair pair;
-      pair.hootd = run_on(hootd->port, workload, "hootd");
-      pair.floor = run_on(floor->port, workload, "the floor server");
+      pair.hootd = run_on({{"127.0.0.1", hootd->port}}, workload, "hootd");
+      if (cluster) pair.cluster = run_on(bench_cluster.gateways(), workload, "the cluster");
+      pair.floor = run_on({{"127.0.0.1", floor->port}}, workload, "the floor server");
       runs.push_back(std::move(pair));
       round_of.push_back(round);
     }
   }
   ScrapeSummary scrapes = scraper.Stop();
+  if (cluster && !bench_cluster.Stop()) {
+    std::fprintf(stderr, "e2e: a cluster node did not stop cleanly\n");
+    exit_code = std::max(exit_code, 1);
+  }
   stop_floor();
   int hootd_status = stop_hootd();
   if (!WIFEXITED(hootd_status) || WEXITSTATUS(hootd_status) != 0) {
@@ -383,6 +525,7 @@ int main(int argc, char** argv) {
     std::string name = runs[i].hootd.config.workload.name;
     if (rounds > 1) name += "." + std::to_string(round_of[i]);
     print_row(runs[i].hootd, name + " hootd");
+    if (runs[i].cluster) print_row(*runs[i].cluster, name + " cluster");
     print_row(runs[i].floor, name + " floor");
   }
   // hootd over the floor server, workload by workload, of the medians over the rounds:
@@ -441,6 +584,58 @@ int main(int argc, char** argv) {
                 both([](const RunResult& run) { return run.AckRate(); }).c_str(),
                 both([](const RunResult& run) { return run.DeliveryRate(); }).c_str(),
                 both(e2e(50)).c_str(), both(e2e(99)).c_str(), "-", caveat.c_str());
+  }
+  if (cluster) {
+    // The cost of the hop: the cluster (two gateways, two owners) over the single process on
+    // the same CPUs, of the medians over the rounds. Issue 17's goals: W1 e2e p50 <= 1.3x,
+    // W2 throughput >= 0.7x.
+    const char* title = "cluster / hootd (medians)";
+    std::printf("\n%-30s   acked msg/s  deliveries/s   e2e p50   e2e p99   replay msg/s   goal\n",
+                title);
+    for (const Workload& workload : workloads) {
+      auto median = [&](auto&& measure, bool of_cluster) {
+        std::vector<double> values;
+        for (const Pair& pair : runs) {
+          if (pair.hootd.config.workload.name != workload.name || !pair.cluster) continue;
+          if (!pair.hootd.setup_error.ok() || !pair.cluster->setup_error.ok()) continue;
+          values.push_back(measure(of_cluster ? *pair.cluster : pair.hootd));
+        }
+        return Median(values);
+      };
+      auto ratio_of = [&](auto&& measure) {
+        double single = median(measure, false);
+        return single <= 0 ? 0.0 : median(measure, true) / single;
+      };
+      auto text = [](double value) {
+        char buffer[32];
+        if (value <= 0) return std::string("-");
+        std::snprintf(buffer, sizeof(buffer), "%.2fx", value);
+        return std::string(buffer);
+      };
+      auto e2e = [](double percentile) {
+        return [percentile](const RunResult& run) {
+          return static_cast<double>(run.e2e_latency.ValueAtPercentile(percentile));
+        };
+      };
+      if (workload.replay) {
+        double replay = ratio_of([](const RunResult& run) {
+          return run.replay ? run.replay->MessagesPerSecond() : 0.0;
+        });
+        std::printf("%-30s %13s %13s %9s %9s %14s   -\n", workload.name.c_str(), "-", "-", "-", "-",
+                    text(replay).c_str());
+        continue;
+      }
+      double acked = ratio_of([](const RunResult& run) { return run.AckRate(); });
+      double p50 = ratio_of(e2e(50));
+      std::string goal = "-";
+      if (workload.name == "W1")
+        goal = std::string("e2e p50 <= 1.3x: ") + (p50 <= 1.3 ? "meets" : "MISSES");
+      if (workload.name == "W2")
+        goal = std::string("acked >= 0.7x: ") + (acked >= 0.7 ? "meets" : "MISSES");
+      std::printf("%-30s %13s %13s %9s %9s %14s   %s\n", workload.name.c_str(), text(acked).c_str(),
+                  text(ratio_of([](const RunResult& run) { return run.DeliveryRate(); })).c_str(),
+                  text(p50).c_str(), text(ratio_of(e2e(99))).c_str(), "-", goal.c_str());
+    }
   }
   return exit_code;
 }

@@ -67,8 +67,8 @@ for bench in build/release/bench/*_bench; do
   echo "--- $(basename "$bench")"
   "$bench" --benchmark_min_time=0.01 --benchmark_color=false || failed=$((failed + 1))
 done
-step "end to end (quick): hootd and W1..W4 through hoot-load"
-build/release/bench/e2e --quick || failed=$((failed + 1))
+step "end to end (quick): hootd, a cluster of two gateways and two owners, and W1..W4 through hoot-load"
+build/release/bench/e2e --quick --cluster || failed=$((failed + 1))
 
 echo
 echo "make test: $passed passed, $failed failed"
