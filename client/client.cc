@@ -141,6 +141,11 @@ bool IsConnectionFailure(const absl::Status& status) {
   return status.code() != absl::StatusCode::kInvalidArgument;
 }
 
+bool IsTransientFailure(const absl::Status& status) {
+  return IsConnectionFailure(status) ||
+         ServerErrorCode(status) == proto::ErrorCode::kOwnerUnavailable;
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::ConnectToAny(
     ConnectOptions options, const std::vector<base::HostPort>& servers, size_t* next) {
   if (servers.empty()) return absl::InvalidArgumentError("no server to connect to");

@@ -173,6 +173,10 @@ using Push = std::variant<Message, StreamLag, HistoryReset, SubscriptionEnded>;
 // are about the connection (the server closes it: shutting_down, idle_timeout,
 // handshake_timeout, too_many_connections).
 bool IsConnectionFailure(const absl::Status& status);
+// True for a failure that waiting and trying again, on a new connection if need be, may cure:
+// a connection failure, or a cluster's owner node that cannot be reached now
+// (owner_unavailable: PROTOCOL.md §8; a SEND retried with its client message id is safe).
+bool IsTransientFailure(const absl::Status& status);
 
 class Client {
  public:

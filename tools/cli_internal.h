@@ -41,7 +41,9 @@ inline constexpr milliseconds kDefaultTimeout{10000};
 // `send`: messages in flight at once, and reconnects (each after a back-off) allowed before an
 // acknowledgement arrives; the count starts again at every acknowledgement.
 inline constexpr size_t kSendWindow = 64;
-inline constexpr int kSendReconnectAttempts = 8;
+// Twelve: about 10 to 20 s, which covers a cluster owner node's restart (its old lease must
+// lapse first: up to --node-ttl, 5 s by default).
+inline constexpr int kSendReconnectAttempts = 12;
 // Back-off before reconnect attempt n: kBackoffBase * 2^(n-1), at most kBackoffMax, of which
 // a random part (down to half) is taken, so that clients cut off together do not return
 // together.
@@ -115,10 +117,12 @@ Output:
   Notices (reconnecting, history reset) and errors go to standard error.
 
 Sending is safe to repeat: every message carries a random client message id. If the
-connection drops, send reconnects (up to 8 times in a row, with back-off; to the next server
-of --server first) and sends each message not yet acknowledged again with the same id; the
-server appends it at most once. tail reconnects the same way and resumes after the last seq it
-printed.
+connection drops, or a cluster's gateway cannot reach the channel's owner node
+(owner_unavailable), send reconnects (up to 12 times in a row, with back-off; to the next
+server of --server first) and sends each message not yet acknowledged again with the same id;
+the server appends it at most once. tail reconnects the same way and resumes after the last
+seq it printed; when the channel's owner node goes away it subscribes again, after that seq,
+once the owner is back.
 
 Exit codes:
   0  success

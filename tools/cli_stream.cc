@@ -46,7 +46,9 @@ int Cli::Send() {
 
   // Reconnects and sends every message in the window again, with the same ids, in order.
   auto recover = [&](absl::Status cause) -> absl::Status {
-    Notice("lost the connection to " + Server() + " (" + Describe(cause) + "); reconnecting");
+    Notice((IsConnectionFailure(cause) ? "lost the connection to " + Server()
+                                       : Server() + " cannot reach the channel's owner") +
+           " (" + Describe(cause) + "); reconnecting");
     while (true) {
       if (++reconnects > kSendReconnectAttempts) return cause;
       Sleep(Backoff(reconnects));
@@ -89,7 +91,7 @@ int Cli::Send() {
   // (exit_code says so).
   auto recover_or_refuse = [&](const absl::Status& status,
                                std::deque<Pending>::iterator message) -> bool {
-    if (IsConnectionFailure(status)) {
+    if (client::IsTransientFailure(status)) {
       absl::Status recovered = recover(status);
       if (recovered.ok()) return true;
       exit_code = Fail(recovered, "lost the connection to " + Server());
@@ -257,7 +259,7 @@ int Cli::Tail() {
         absl::StatusOr<client::Subscribed> again =
             subscribe(**fresh, epoch, last_seq, /*from_cursor=*/false);
         if (!again.ok()) {
-          if (!IsConnectionFailure(again.status())) return Fail(again.status());
+          if (!client::IsTransientFailure(again.status())) return Fail(again.status());
           continue;
         }
         epoch = again->epoch;
@@ -294,6 +296,27 @@ int Cli::Tail() {
           last_seq = again->after_seq;
         }
         // A connection failure shows at the next wait.
+      } else if (auto* gone = std::get_if<client::SubscriptionEnded>(&item);
+                 gone != nullptr && gone->reason == proto::ErrorCode::kOwnerUnavailable) {
+        // A cluster's owner node went away: subscribe again after the last seq printed once
+        // it is back (nothing is missed; PROTOCOL.md §6.3).
+        out_ << std::flush;
+        Notice("the channel's owner node is unreachable; resuming after seq " +
+               std::to_string(last_seq) + " once it is back");
+        for (int attempt = 1; !Stopping(); ++attempt) {
+          Sleep(Backoff(attempt));
+          if (Stopping()) break;
+          absl::StatusOr<client::Subscribed> again =
+              subscribe(*client, epoch, last_seq, /*from_cursor=*/false);
+          if (again.ok()) {
+            epoch = again->epoch;
+            last_seq = again->after_seq;
+            Notice("resumed " + channel + " after seq " + std::to_string(last_seq));
+            break;
+          }
+          if (IsConnectionFailure(again.status())) break;  // The next wait reconnects.
+          if (!client::IsTransientFailure(again.status())) return Fail(again.status());
+        }
       } else if (auto* ended = std::get_if<client::SubscriptionEnded>(&item)) {
         out_ << std::flush;
         std::string reason(proto::ErrorCodeName(ended->reason));

@@ -33,6 +33,7 @@
 #include "tests/cluster/etcd_cluster.h"
 #include "tests/server/access_rules.h"
 #include "tests/server/hootd_process.h"
+#include "tests/tools/hoot_cli_test_util.h"
 #include "tools/http_get.h"
 #include "tools/load/driver.h"
 #include "tools/load/report.h"
@@ -255,6 +256,50 @@ TEST_F(HootdClusterTest, HootLoadSpreadsOverTheGatewaysAndEveryMessageArrives) {
   for (HootdProcess* node : {gateway_a.get(), gateway_b.get(), owner_a.get(), owner_b.get()}) {
     EXPECT_EQ(node->Stop(), 0);
   }
+}
+
+// `hoot send` and `hoot tail` through a gateway ride out their channel's owner node dying and
+// coming back: send sends again (same ids) what owner_unavailable refused, tail subscribes
+// again after its last seq; every line is acknowledged and printed once, in order.
+TEST_F(HootdClusterTest, HootSendAndTailRideOutTheirOwnerNodesRestart) {
+  auto owner = StartNode("owner", "owner-a", 1);
+  auto gateway = StartNode("gateway", "gateway-a", 1);
+  ASSERT_TRUE(owner && gateway);
+  ASSERT_TRUE(Linked(*gateway, 1));
+  auto as = [&](const std::string& user, std::vector<std::string> args) {
+    std::vector<std::string> full = {
+        "--server", "127.0.0.1:" + std::to_string(gateway->port()), "--token",
+        signer_->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600)};
+    full.insert(full.end(), args.begin(), args.end());
+    return full;
+  };
+  ASSERT_EQ(Hoot(as("ada", {"create", "floor"})).code, 0);
+  ASSERT_EQ(Hoot(as("bo", {"join", "floor"})).code, 0);
+  auto tail = HootChild::Start(as("bo", {"tail", "floor", "--from", "1"}));
+  auto send = HootChild::Start(as("ada", {"send", "floor"}));
+  ASSERT_TRUE(tail && send);
+  auto batch = [](int from, int to) {
+    std::string lines;
+    for (int i = from; i <= to; ++i) lines += "line " + std::to_string(i) + "\n";
+    return lines;
+  };
+  ASSERT_TRUE(send->Write(batch(1, 20)));
+  ASSERT_TRUE(send->WaitForLines(20)) << send->out() << send->err();
+  ASSERT_TRUE(tail->WaitForLines(20)) << tail->out() << tail->err();
+
+  owner->Kill();
+  ASSERT_TRUE(send->Write(batch(21, 40)));
+  ASSERT_TRUE(Eventually([&] { return !NodeAlive("owner-a"); }, milliseconds(10000)));
+  owner = StartNode("owner", "owner-a", 1, directories_["owner-a"]);
+  ASSERT_TRUE(owner);
+  ASSERT_TRUE(send->Write(batch(41, 60)));
+  send->CloseStdin();
+  ASSERT_NO_FATAL_FAILURE(ExpectEachLineAcknowledgedAndPrintedOnce(*send, *tail, 60));
+  EXPECT_NE(send->err().find("cannot reach the channel's owner"), std::string::npos) << send->err();
+  EXPECT_NE(tail->err().find("owner node is unreachable"), std::string::npos) << tail->err();
+  EXPECT_NE(tail->err().find("resumed floor after seq 20"), std::string::npos) << tail->err();
+  EXPECT_EQ(gateway->Stop(), 0);
+  EXPECT_EQ(owner->Stop(), 0);
 }
 
 // The same access rules as one hootd's (tests/server/access_rules.h), with Ada and Bo on

@@ -117,26 +117,6 @@ TEST(HootCli, TailExitsTwoWhenTheSubscriptionEnds) {
   EXPECT_EQ(hootd->Stop(), 0);
 }
 
-// `send` (its standard input closed) and `tail` of lines "line 1".."line N" in channel floor:
-// send ends 0 having acknowledged each line once, in order, as seqs 1..N; tail prints each
-// once, in order, nothing after (a repeat would show), and SIGTERM ends it cleanly.
-void ExpectEachLineAcknowledgedAndPrintedOnce(HootChild& send, HootChild& tail, int lines) {
-  EXPECT_EQ(send.Finish(0), 0) << send.err();
-  std::vector<std::string> acks = Lines(send.out());
-  ASSERT_EQ(acks.size(), static_cast<size_t>(lines)) << send.out() << send.err();
-  for (size_t i = 0; i < acks.size(); ++i) EXPECT_EQ(acks[i], "floor #" + std::to_string(i + 1));
-
-  ASSERT_TRUE(tail.WaitForLines(lines)) << tail.out() << tail.err();
-  EXPECT_FALSE(tail.WaitForLines(lines + 1, milliseconds(300))) << tail.out();
-  EXPECT_EQ(tail.Finish(SIGTERM), 0) << tail.err();
-  std::vector<std::string> printed = Lines(tail.out());
-  ASSERT_EQ(printed.size(), static_cast<size_t>(lines)) << tail.out();
-  for (size_t i = 0; i < printed.size(); ++i) {
-    EXPECT_EQ(SeqOf(printed[i]), i + 1) << printed[i];
-    EXPECT_EQ(BodyOf(printed[i]), "line " + std::to_string(i + 1)) << printed[i];
-  }
-}
-
 // The binaries through a server crash: hootd is SIGKILLed and restarted on the same port with
 // the same data. `hoot tail` reconnects and prints every seq exactly once, in order; `hoot
 // send` reconnects and sends what was not acknowledged again with the same ids, so every line
