@@ -43,6 +43,17 @@ struct Envelopes {
     if (ChatShard* chat = Of(shard)) return chat->gateway_->OnRevoke(page);
     delete page;
   }
+  static void ToLinkHome(Shard& shard, core::Envelope& envelope) {
+    auto* call = static_cast<Call*>(envelope.pointer);
+    ChatShard* chat = Of(shard);
+    if (chat != nullptr && chat->gateway_links_) return chat->gateway_links_->SendHere(call);
+    chat::DiscardCall(call);
+  }
+  static void LinkLost(Shard& shard, core::Envelope& envelope) {
+    std::unique_ptr<LinkLoss> loss(static_cast<LinkLoss*>(envelope.pointer));
+    ChatShard* chat = Of(shard);
+    if (chat != nullptr && chat->gateway_links_) chat->gateway_links_->OnLinkLost(*loss);
+  }
   static void PageHome(Shard& shard, core::Envelope& envelope) {
     auto* page = static_cast<Page*>(envelope.pointer);
     if (ChatShard* chat = Of(shard)) return chat->owner_->RecyclePage(page);
@@ -105,7 +116,7 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
   if (options.role == NodeRole::kGateway) {
     if (options.control == nullptr) return absl::InvalidArgumentError("a gateway node needs etcd");
     HOOT_ASSIGN_OR_RETURN(chat->gateway_links_,
-                          GatewayLinks::Create(shard, *chat->gateway_, options));
+                          GatewayLinks::Create(shard, *chat->gateway_, *chat, options));
   }
   if (!options.metrics_host.empty() && shard.id() == 0) {
     ChatShard* self = chat.get();
@@ -120,6 +131,8 @@ absl::StatusOr<std::unique_ptr<ChatShard>> ChatShard::Create(Shard& shard,
 
 ChatShard::~ChatShard() {
   shard_.context = nullptr;
+  // The other shards are stopping too: what the closing sessions still send stays here.
+  if (gateway_links_) gateway_links_->StopRouting();
   metrics_.reset();
   gateway_.reset();
   gateway_links_.reset();
@@ -205,13 +218,10 @@ void ChatShard::CheckDrained() {
     if (gateway_->session_count() > 0) return;  // Rechecked as each closes.
   }
   closed_for_drain_ = true;
-  // Links close once the work they carried is done: a gateway node's after its clients, an
-  // owner node's once its commits are answered. On a later turn: this may run inside a
-  // link's own frame handling (its last answer came back).
-  shard_.Post(guard_.Wrap([this] {
-    if (gateway_links_) gateway_links_->Shutdown();
-    if (owner_links_) owner_links_->Shutdown();
-  }));
+  // An owner node's links close once its commits are answered. On a later turn: this may
+  // run inside a link's own frame handling (its last answer came back). A gateway node's
+  // carry the calls of all its shards, and close as the node stops, once every shard drained.
+  if (owner_links_) shard_.Post(guard_.Wrap([this] { owner_links_->Shutdown(); }));
   auto drained = std::move(drained_);
   drained_ = nullptr;
   if (owner_ == nullptr) return drained();
@@ -231,7 +241,7 @@ void ChatShard::CheckDrained() {
 // gone (the shard's teardown, with commits still completing), nowhere.
 void ChatShard::ToGateway(Call* call) {
   if (options_.role != NodeRole::kOwner) {
-    return shard_.Send(call->gateway, MakeEnvelope(&Envelopes::ToGateway, call));
+    return AnswerToGateway(call);
   }
   if (owner_links_) return owner_links_->ToGateway(call);
   if (Page* page = chat::TakePage(call->result)) owner_->RecyclePage(page);
@@ -240,7 +250,7 @@ void ChatShard::ToGateway(Call* call) {
 
 void ChatShard::FanOut(unsigned gateway, Page* page) {
   if (options_.role != NodeRole::kOwner) {
-    return shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
+    return FanOutToGateway(gateway, page);
   }
   if (owner_links_) return owner_links_->FanOut(gateway, page);
   if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) owner_->RecyclePage(page);
@@ -248,7 +258,7 @@ void ChatShard::FanOut(unsigned gateway, Page* page) {
 
 void ChatShard::Revoke(unsigned gateway, Page* page) {
   if (options_.role != NodeRole::kOwner) {
-    return shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
+    return RevokeOnGateway(gateway, page);
   }
   if (owner_links_) return owner_links_->Revoke(gateway, page);
   owner_->RecyclePage(page);
@@ -269,6 +279,26 @@ void ChatShard::OnLogFailure(const absl::Status& status) {
 void ChatShard::SendToOwner(Call* call) {
   if (gateway_links_) return gateway_links_->Send(call);
   shard_.Send(call->owner, MakeEnvelope(&Envelopes::ToOwner, call));
+}
+
+void ChatShard::CallToLinkHome(unsigned home, Call* call) {
+  shard_.Send(home, MakeEnvelope(&Envelopes::ToLinkHome, call));
+}
+
+void ChatShard::AnswerToGateway(Call* call) {
+  shard_.Send(call->gateway, MakeEnvelope(&Envelopes::ToGateway, call));
+}
+
+void ChatShard::FanOutToGateway(unsigned gateway, Page* page) {
+  shard_.Send(gateway, MakeEnvelope(&Envelopes::FanOut, page));
+}
+
+void ChatShard::RevokeOnGateway(unsigned gateway, Page* page) {
+  shard_.Send(gateway, MakeEnvelope(&Envelopes::Revoke, page));
+}
+
+void ChatShard::LinkLostOnGateway(unsigned gateway, std::unique_ptr<LinkLoss> loss) {
+  shard_.Send(gateway, MakeEnvelope(&Envelopes::LinkLost, loss.release()));
 }
 
 unsigned ChatShard::owner_count() const {

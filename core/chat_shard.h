@@ -40,7 +40,7 @@ namespace hoot::core {
 
 using chat::OwnerOf;
 
-class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
+class ChatShard : private chat::OwnerHost, private chat::GatewayHost, private LinkRelay {
  public:
   // On the shard's thread: opens and recovers the shard's log and metadata, then listens.
   static absl::StatusOr<std::unique_ptr<ChatShard>> Create(Shard& shard,
@@ -100,6 +100,13 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost {
   void SendPageHome(chat::Page* page) override;
   unsigned owner_count() const override;
   void OnGatewaySettled() override { CheckDrained(); }
+
+  // LinkRelay (a gateway node's links, homed on one shard each, reach the others).
+  void CallToLinkHome(unsigned home, chat::Call* call) override;
+  void AnswerToGateway(chat::Call* call) override;
+  void FanOutToGateway(unsigned gateway, chat::Page* page) override;
+  void RevokeOnGateway(unsigned gateway, chat::Page* page) override;
+  void LinkLostOnGateway(unsigned gateway, std::unique_ptr<LinkLoss> loss) override;
 
   Shard& shard_;
   const ServerOptions& options_;

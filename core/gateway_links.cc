@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -79,6 +80,12 @@ Page* LentPage(const chat::Answer& answer) {
 
 }  // namespace
 
+unsigned LinkHome(const std::string& owner_node, unsigned owner_shard, unsigned gateway_shards) {
+  // Spread over the gateway's shards, owner shard by owner shard, from a place of the node's
+  // own: two owner nodes of one shard each land on different gateway shards as often as not.
+  return (chat::OwnerOf(owner_node, gateway_shards) + owner_shard) % gateway_shards;
+}
+
 const OwnerNode* ClusterView::FindOwner(const std::string& id) const {
   for (const OwnerNode& owner : owners) {
     if (owner.id == id) return &owner;
@@ -88,13 +95,15 @@ const OwnerNode* ClusterView::FindOwner(const std::string& id) const {
 
 GatewayLinks::Link::Link() : reader(node::kNodeFrameBytesMax) {}
 
-GatewayLinks::GatewayLinks(Shard& shard, chat::Gateway& gateway, const ServerOptions& options)
-    : shard_(shard), gateway_(gateway), options_(options) {}
+GatewayLinks::GatewayLinks(Shard& shard, chat::Gateway& gateway, LinkRelay& relay,
+                           const ServerOptions& options)
+    : shard_(shard), gateway_(gateway), options_(options), relay_(relay) {}
 
 absl::StatusOr<std::unique_ptr<GatewayLinks>> GatewayLinks::Create(Shard& shard,
                                                                    chat::Gateway& gateway,
+                                                                   LinkRelay& relay,
                                                                    const ServerOptions& options) {
-  std::unique_ptr<GatewayLinks> links(new GatewayLinks(shard, gateway, options));
+  std::unique_ptr<GatewayLinks> links(new GatewayLinks(shard, gateway, relay, options));
   io::TcpServerOptions tcp_options;
   tcp_options.buffer_group = 4;  // The gateway's is 1, the metrics server's 2, links' in 3.
   tcp_options.buffer_count = 64;
@@ -123,22 +132,14 @@ GatewayLinks::~GatewayLinks() {
   for (Call* call : answered_) chat::DiscardCall(call);
 }
 
-void GatewayLinks::Shutdown() {
-  shut_down_ = true;
-  while (!links_.empty()) {
-    auto link = std::move(links_.begin()->second);
-    links_.erase(links_.begin());
-    Retire(std::move(link), "this gateway node is stopping");
-  }
-}
-
 // ---- The view and the links' lives ---------------------------------------------------------
 
-unsigned GatewayLinks::scatter_width() const {
-  if (view_ == nullptr) return 0;
-  size_t owner_shards = 0;
-  for (const OwnerNode& owner : view_->owners) owner_shards += owner.links.size();
-  return ready_.size() == owner_shards ? static_cast<unsigned>(ready_.size()) : 0;
+unsigned GatewayLinks::scatter_width() const { return static_cast<unsigned>(owner_shards_.size()); }
+
+size_t GatewayLinks::open_links() const {
+  size_t open = 0;
+  for (const auto& [key, link] : links_) open += link->state == Link::State::kReady ? 1 : 0;
+  return open;
 }
 
 void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
@@ -146,10 +147,13 @@ void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
   // Views come from two threads (the control's follower, and Attach): never go back.
   if (view_ != nullptr && view->revision < view_->revision) return;
   view_ = std::move(view);
+  owner_shards_.clear();
   std::set<LinkKey> wanted;
   for (const OwnerNode& owner : view_->owners) {
     for (unsigned shard = 0; shard < owner.links.size(); ++shard) {
       LinkKey key{owner.id, shard};
+      owner_shards_.push_back(key);
+      if (LinkHome(owner.id, shard, shard_.shard_count()) != shard_.id()) continue;
       wanted.insert(key);
       std::unique_ptr<Link>& link = links_[key];
       if (link != nullptr && link->address.host == owner.links[shard].host &&
@@ -175,14 +179,12 @@ void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
     it = links_.erase(it);
     Retire(std::move(gone), "the owner node left the cluster");
   }
-  RebuildReady();
 }
 
 void GatewayLinks::Retire(std::unique_ptr<Link> link, std::string_view why) {
   shard_.CancelTimer(link->timer);
   link->timer = 0;
-  RebuildReady();  // Before Lost, which rebuilds it too: `link` is in no map now.
-  Lost(*link, why);
+  Lost(*link, why);  // `link` is in no map now: it is not retried.
 }
 
 void GatewayLinks::Connect(Link& link) {
@@ -239,7 +241,16 @@ void GatewayLinks::OnAccept(io::TcpConnection&) {}
 
 void GatewayLinks::OnOutboundCap(io::TcpConnection& connection) {
   auto* link = static_cast<Link*>(connection.user_data);
-  if (link != nullptr) Lost(*link, "its owner does not read it: over the outbound cap");
+  if (link == nullptr) return;
+  // On a later turn: this runs inside a send, which may be inside the link's own frame
+  // handling (a page's delivery reads the log for a reader).
+  LinkKey key{link->node, link->shard};
+  shard_.Post(guard_.Wrap([this, key, connection = &connection] {
+    auto found = links_.find(key);
+    if (found != links_.end() && found->second->connection == connection) {
+      Lost(*found->second, "its owner does not read it: over the outbound cap");
+    }
+  }));
 }
 
 void GatewayLinks::OnData(io::TcpConnection& connection, std::string_view data) {
@@ -279,26 +290,21 @@ void GatewayLinks::Lost(Link& link, std::string_view why) {
     base::Logf(shut_down_ ? base::LogLevel::kInfo : base::LogLevel::kWarning,
                "shard %d: link to owner node %s shard %d closed: %s", shard_.id(), link.node,
                link.shard, std::string(why));
-    RebuildReady();
-    // Its subscriptions end first, so that nothing it still had in flight for them reaches
-    // them afterwards.
+    // Its subscriptions end first, on every shard, so that nothing it still had in flight
+    // for them reaches them afterwards (each shard hears of it before its calls' answers).
     const OwnerNode* owner_node = view_ ? view_->FindOwner(link.node) : nullptr;
-    auto owner_shards = static_cast<unsigned>(owner_node ? owner_node->links.size() : 0);
-    for (const std::string& channel : gateway_.SubscribedChannels()) {
-      const std::string* owner = KnownPlacement(channel);
-      if (owner == nullptr || *owner != link.node) continue;
-      // Gone from the view, the node's every link is lost: each ends all its channels.
-      if (owner_shards > 0 && chat::OwnerOf(channel, owner_shards) != link.shard) continue;
-      auto* page = new Page;
-      page->owner = chat::kPageOfALink;
-      page->channel = channel;
-      proto::SubscriptionEnded ended;
-      ended.channel = channel;
-      ended.reason = ErrorCode::kOwnerUnavailable;
-      proto::EncodeTo(ended, 0, &page->frames);
-      gateway_.OnRevoke(page);
+    LinkLoss loss;
+    loss.node = link.node;
+    loss.shard = link.shard;
+    loss.owner_shards = static_cast<unsigned>(owner_node ? owner_node->links.size() : 0);
+    for (unsigned gateway = 0; gateway < shard_.shard_count(); ++gateway) {
+      if (gateway != shard_.id()) {
+        relay_.LinkLostOnGateway(gateway, std::make_unique<LinkLoss>(loss));
+      }
     }
+    OnLinkLost(loss);
   }
+  link.subscribers.clear();
   auto calls = std::move(link.calls);
   link.calls.clear();
   for (auto& [id, call] : calls) {
@@ -311,10 +317,22 @@ void GatewayLinks::Lost(Link& link, std::string_view why) {
   if (!shut_down_ && found != links_.end() && found->second.get() == &link) RetryLater(link);
 }
 
-void GatewayLinks::RebuildReady() {
-  ready_.clear();
-  for (auto& [key, link] : links_) {
-    if (link->state == Link::State::kReady) ready_.push_back(link.get());
+void GatewayLinks::OnLinkLost(const LinkLoss& loss) {
+  for (const std::string& channel : gateway_.SubscribedChannels()) {
+    const std::string* owner = KnownPlacement(channel);
+    if (owner == nullptr || *owner != loss.node) continue;
+    // Gone from the view, the node's every link is lost: each ends all its channels.
+    if (loss.owner_shards > 0 && chat::OwnerOf(channel, loss.owner_shards) != loss.shard) {
+      continue;
+    }
+    auto* page = new Page;
+    page->owner = chat::kPageOfALink;
+    page->channel = channel;
+    proto::SubscriptionEnded ended;
+    ended.channel = channel;
+    ended.reason = ErrorCode::kOwnerUnavailable;
+    proto::EncodeTo(ended, 0, &page->frames);
+    gateway_.OnRevoke(page);
   }
 }
 
@@ -331,12 +349,12 @@ bool GatewayLinks::OnFrame(Link& link, const proto::Frame& frame) {
       return false;
     }
     link.state = Link::State::kReady;
+    link.incarnation = next_incarnation_++;
     shard_.CancelTimer(link.timer);
     link.timer = 0;
     ++stats_.links_opened;
     base::Logf(base::LogLevel::kInfo, "shard %d: linked to owner node %s shard %d (lease %d)",
                shard_.id(), link.node, link.shard, welcome->lease);
-    RebuildReady();
     return true;
   }
   if (type == static_cast<uint16_t>(node::FanOutPage::kType) ||
@@ -349,10 +367,9 @@ bool GatewayLinks::OnFrame(Link& link, const proto::Frame& frame) {
     if (status != proto::DecodeStatus::kOk) return false;
     ++stats_.pages;
     if (fan_out) {
-      page->refs.store(1, std::memory_order_relaxed);
-      gateway_.OnFanOut(page.release());
+      DeliverFanOut(link, std::move(page));
     } else {
-      gateway_.OnRevoke(page.release());
+      DeliverRevocation(link, std::move(page));
     }
     return true;
   }
@@ -364,8 +381,61 @@ bool GatewayLinks::OnFrame(Link& link, const proto::Frame& frame) {
   if (node::DecodeAnswer(frame, call, page.get()) != proto::DecodeStatus::kOk) return false;
   link.calls.erase(found);
   if (LentPage(call->result) == page.get()) page.release();
-  gateway_.OnAnswer(call);
+  if (std::holds_alternative<chat::SubscribedAnswer>(call->result)) {
+    // The owner fans the channel out over this link from now on, for this shard too.
+    call->attachment = link.incarnation;
+    std::vector<uint32_t>& by_shard = link.subscribers[call->channel];
+    by_shard.resize(shard_.shard_count(), 0);
+    ++by_shard[call->gateway];
+  }
+  Deliver(call);
   return true;
+}
+
+std::vector<unsigned> GatewayLinks::Subscribed(const Link& link, const std::string& channel) const {
+  std::vector<unsigned> gateways;
+  auto found = link.subscribers.find(channel);
+  if (found == link.subscribers.end()) return gateways;
+  for (unsigned gateway = 0; gateway < found->second.size(); ++gateway) {
+    if (found->second[gateway] > 0) gateways.push_back(gateway);
+  }
+  return gateways;
+}
+
+void GatewayLinks::DeliverFanOut(Link& link, std::unique_ptr<Page> page) {
+  // One page from the owner for the whole node, shared by the shards it reaches.
+  std::vector<unsigned> gateways = Subscribed(link, page->channel);
+  if (gateways.empty()) return;  // Their last subscription ended while it was on its way.
+  page->refs.store(static_cast<uint32_t>(gateways.size()), std::memory_order_relaxed);
+  Page* shared = page.release();
+  for (unsigned gateway : gateways) {
+    if (gateway == shard_.id()) {
+      gateway_.OnFanOut(shared);
+    } else {
+      relay_.FanOutToGateway(gateway, shared);
+    }
+  }
+}
+
+void GatewayLinks::DeliverRevocation(Link& link, std::unique_ptr<Page> page) {
+  // A shard frees its revocation when done with it: each gets its own copy.
+  for (unsigned gateway : Subscribed(link, page->channel)) {
+    auto copy = std::make_unique<Page>();
+    copy->owner = chat::kPageOfALink;
+    copy->channel = page->channel;
+    copy->user = page->user;
+    copy->frames = page->frames;
+    if (gateway == shard_.id()) {
+      gateway_.OnRevoke(copy.release());
+    } else {
+      relay_.RevokeOnGateway(gateway, copy.release());
+    }
+  }
+}
+
+void GatewayLinks::Deliver(Call* call) {
+  if (call->gateway == shard_.id()) return gateway_.OnAnswer(call);
+  relay_.AnswerToGateway(call);
 }
 
 // ---- Routing -------------------------------------------------------------------------------
@@ -380,24 +450,17 @@ const std::string* GatewayLinks::KnownPlacement(const std::string& channel) cons
   return nullptr;
 }
 
-GatewayLinks::Link* GatewayLinks::Route(const std::string& channel, const std::string& owner_node) {
-  const OwnerNode* owner = view_ ? view_->FindOwner(owner_node) : nullptr;
-  if (owner == nullptr || owner->links.empty()) return nullptr;
-  unsigned shard = chat::OwnerOf(channel, static_cast<unsigned>(owner->links.size()));
-  auto found = links_.find(LinkKey{owner_node, shard});
-  if (found == links_.end() || found->second->state != Link::State::kReady) return nullptr;
-  return found->second.get();
-}
-
 void GatewayLinks::Send(Call* call) {
   if (shut_down_) {
     return Fail(call, ErrorCode::kShuttingDown, "this gateway node is shutting down");
   }
-  if (call->channel.empty()) {  // A scatter: call->owner is its target's place in ready_.
-    if (call->owner < ready_.size()) return SendOn(*ready_[call->owner], call);
+  if (call->channel.empty()) {  // A scatter: call->owner is its target's place in the view.
+    if (call->owner < owner_shards_.size()) {
+      const LinkKey& target = owner_shards_[call->owner];
+      return Forward(call, target.first, target.second);
+    }
     return Fail(call, ErrorCode::kOwnerUnavailable,
-                "an owner node's link closed while this request was sent to every owner; "
-                "retry");
+                "the owner nodes changed while this request was sent to every owner; retry");
   }
   // Behind calls of the channel that wait for its placement: a connection's requests reach
   // the owner in the order it sent them.
@@ -415,16 +478,50 @@ void GatewayLinks::Send(Call* call) {
     if (first) AskPlacement(call->channel, create);
     return;
   }
-  Link* link = Route(call->channel, *owner);
-  if (link == nullptr) {
+  const OwnerNode* owner_node = view_ ? view_->FindOwner(*owner) : nullptr;
+  if (owner_node == nullptr || owner_node->links.empty()) {
     return Fail(call, ErrorCode::kOwnerUnavailable,
                 "channel " + call->channel + " lives on owner node " + *owner +
-                    ", which is not reachable now; retry");
+                    ", which is not in the cluster now; retry");
   }
-  SendOn(*link, call);
+  Forward(call, *owner,
+          chat::OwnerOf(call->channel, static_cast<unsigned>(owner_node->links.size())));
+}
+
+void GatewayLinks::Forward(Call* call, const std::string& owner_node, unsigned owner_shard) {
+  call->owner_node = owner_node;
+  call->owner = owner_shard;
+  unsigned home = LinkHome(owner_node, owner_shard, shard_.shard_count());
+  if (home == shard_.id()) return SendHere(call);
+  relay_.CallToLinkHome(home, call);
+}
+
+void GatewayLinks::SendHere(Call* call) {
+  if (shut_down_) {
+    return Fail(call, ErrorCode::kShuttingDown, "this gateway node is shutting down");
+  }
+  auto found = links_.find(LinkKey{call->owner_node, call->owner});
+  if (found == links_.end() || found->second->state != Link::State::kReady) {
+    if (std::holds_alternative<chat::UnsubscribeOp>(call->op)) return AnswerLater(call);
+    return Fail(call, ErrorCode::kOwnerUnavailable,
+                (call->channel.empty() ? std::string("a request to every owner")
+                                       : "channel " + call->channel) +
+                    " needs owner node " + call->owner_node + " shard " +
+                    std::to_string(call->owner) + ", whose link is not open now; retry");
+  }
+  SendOn(*found->second, call);
 }
 
 void GatewayLinks::SendOn(Link& link, Call* call) {
+  bool unsubscribe = std::holds_alternative<chat::UnsubscribeOp>(call->op);
+  auto attached = unsubscribe ? link.subscribers.find(call->channel) : link.subscribers.end();
+  if (unsubscribe && (call->attachment != link.incarnation || attached == link.subscribers.end() ||
+                      attached->second[call->gateway] == 0)) {
+    // Attached over a link since lost: the owner forgot it with that link, and it must not
+    // take the place of one this link attached.
+    call->result = {};
+    return AnswerLater(call);
+  }
   ++stats_.calls;
   uint32_t id = link.next_call_id++;
   if (id == 0) id = link.next_call_id++;  // 0 is a push's.
@@ -432,8 +529,13 @@ void GatewayLinks::SendOn(Link& link, Call* call) {
   if (!node::EncodeCall(*call, id, &scratch_)) {
     return Fail(call, ErrorCode::kInternal, "the request does not fit the node protocol");
   }
-  if (std::holds_alternative<chat::UnsubscribeOp>(call->op)) {
+  if (unsubscribe) {
     // No answer comes: the gateway is done with it once it is on the link.
+    if (--attached->second[call->gateway] == 0 &&
+        std::all_of(attached->second.begin(), attached->second.end(),
+                    [](uint32_t count) { return count == 0; })) {
+      link.subscribers.erase(attached);
+    }
     link.connection->Send(scratch_);
     call->result = {};
     return AnswerLater(call);
@@ -501,7 +603,7 @@ void GatewayLinks::AnswerLater(Call* call) {
     answer_posted_ = false;
     std::vector<Call*> answered = std::move(answered_);
     answered_.clear();
-    for (Call* answer : answered) gateway_.OnAnswer(answer);
+    for (Call* answer : answered) Deliver(answer);
   }));
 }
 

@@ -208,15 +208,16 @@ void ChatShard::AddLinkMetrics(base::MetricFamilies& out, const base::Label& sha
   }
   if (gateway_links_ != nullptr) {
     const GatewayLinkStats& links = gateway_links_->stats();
-    out.Gauge("hoot_gateway_links", "Links open from this gateway shard to owner shards now.",
+    out.Gauge("hoot_gateway_links", "The node's links to owner shards open on this shard now.",
               {shard}, gateway_links_->open_links());
     out.Counter("hoot_gateway_links_lost_total", "Links to owner shards that closed once open.",
                 {shard}, links.links_lost);
     out.Counter("hoot_gateway_link_connect_failures_total",
                 "Connects to owner shards that failed (each is retried while the node is alive).",
                 {shard}, links.connect_failures);
-    out.Counter("hoot_gateway_link_calls_total", "Calls this gateway shard sent to owners.",
-                {shard}, links.calls);
+    out.Counter("hoot_gateway_link_calls_total",
+                "Calls sent on this shard's links, from any shard of the node.", {shard},
+                links.calls);
     out.Counter("hoot_gateway_link_calls_failed_total",
                 "Calls answered owner_unavailable (or no_such_channel) by the gateway itself.",
                 {shard}, links.calls_failed);

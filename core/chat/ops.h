@@ -244,6 +244,7 @@ struct Call {
   // The route.
   unsigned gateway = 0;
   unsigned owner = 0;
+  std::string owner_node;  // A gateway node's call: the owner node whose shard `owner` it is for.
   uint64_t connection_id = 0;
   uint32_t correlation_id = 0;
   std::string user;
@@ -255,6 +256,9 @@ struct Call {
   // The gateway's own bookkeeping, which the owner never reads.
   uint64_t subscription_id = 0;
   bool holds_slot = false;  // Counts in its session's requests_in_flight until answered.
+  // What attached a subscription, in a gateway node: the link's incarnation, set on its
+  // SUBSCRIBED answer; the UnsubscribeOp that undoes it carries it back (0 in one process).
+  uint64_t attachment = 0;
   std::shared_ptr<Gather> gather;
 };
 

@@ -38,6 +38,7 @@ struct Subscription {
   ServerSession* session = nullptr;
   State state = State::kAttaching;
   uint64_t epoch = 0;
+  uint64_t attachment = 0;  // Call::attachment of its SUBSCRIBED answer.
   uint64_t delivered = 0;  // The last seq sent to the client.
   bool read_in_flight = false;
   bool paused = false;   // Waiting for the socket to drain before reading more for it.

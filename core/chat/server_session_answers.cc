@@ -118,6 +118,7 @@ void ServerSession::OnSubscribeAnswer(Call* call) {
   }
   SendAnswer(*call);
   subscription->epoch = attached->epoch;
+  subscription->attachment = call->attachment;
   subscription->delivered = attached->after_seq;
   host_.Index(*subscription);
   bool caught_up = attached->after_seq >= attached->head_seq;
@@ -387,7 +388,9 @@ void ServerSession::EndSubscription(const std::string& channel, bool notify, Err
 void ServerSession::DetachSubscription(Subscription& subscription) {
   std::string channel = subscription.channel;
   if (subscription.state != Subscription::State::kAttaching) {
-    host_.ToOwner(NewCall(UnsubscribeOp{}, 0, channel));
+    Call* unsubscribe = NewCall(UnsubscribeOp{}, 0, channel);
+    unsubscribe->attachment = subscription.attachment;
+    host_.ToOwner(unsubscribe);
     host_.Unindex(subscription);
   }
   subscriptions_.erase(channel);

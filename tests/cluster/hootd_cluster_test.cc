@@ -129,7 +129,7 @@ TEST_F(HootdClusterTest, TheWorkedExampleAcrossTwoGatewaysAndTwoOwners) {
   auto gateway_b = StartNode("gateway", "gateway-b", 2);
   ASSERT_TRUE(owner_a && owner_b && gateway_a && gateway_b);
   ASSERT_TRUE(Linked(*gateway_a, 3));  // owner-a's 2 shards and owner-b's 1.
-  ASSERT_TRUE(Linked(*gateway_b, 6));  // From each of gateway-b's 2 shards.
+  ASSERT_TRUE(Linked(*gateway_b, 3));  // One link per owner shard, whatever its own shards.
 
   auto ada = Connect(*gateway_a, "ada");
   auto bo = Connect(*gateway_b, "bo");
@@ -208,6 +208,95 @@ TEST_F(HootdClusterTest, TheWorkedExampleAcrossTwoGatewaysAndTwoOwners) {
   EXPECT_EQ(gateway_b->Stop(), 0);
   EXPECT_EQ(owner_a->Stop(), 0);
   EXPECT_EQ(owner_b->Stop(), 0);
+}
+
+// A gateway node holds one link to each owner shard, whatever its own shards: the owner sends
+// one fan-out page per gateway node, and the gateway fans it out across its shards. Calls
+// from every shard cross to the link's shard and back; a link that closes ends the
+// subscriptions on every shard.
+TEST_F(HootdClusterTest, AGatewayNodeLinksOnceToEachOwnerShardAndFansOutAcrossItsShards) {
+  auto owner = StartNode("owner", "owner-a", 2);
+  auto gateway = StartNode("gateway", "gateway-a", 2);
+  ASSERT_TRUE(owner && gateway);
+  ASSERT_TRUE(Linked(*gateway, 2));
+  auto owner_metric = [&](const std::string& name) {
+    tools::HttpResponse metrics = tools::HttpGet(owner->metrics_port(), "/metrics");
+    return tools::SumOfSamples(metrics.body, name).value_or(-1);
+  };
+  EXPECT_EQ(owner_metric("hoot_owner_links"), 2);  // One on each owner shard.
+
+  auto ada = Connect(*gateway, "ada");
+  ASSERT_TRUE(ada);
+  // Channels on the owner's shards, each with calls from both gateway shards.
+  std::vector<std::string> channels = {"desk-0", "desk-1", "desk-2", "desk-3"};
+  for (const std::string& channel : channels) {
+    ASSERT_TRUE(ada->CreateChannel(channel, proto::Visibility::kPublic).ok()) << channel;
+  }
+  // Readers until both gateway shards hold some: the kernel spreads connections over the
+  // shards' SO_REUSEPORT listeners.
+  auto sessions_on = [&](int shard) {
+    tools::HttpResponse metrics = tools::HttpGet(gateway->metrics_port(), "/metrics");
+    return tools::SumOfSamples(metrics.body, "hoot_sessions_authenticated",
+                               {"shard=\"" + std::to_string(shard) + "\""})
+        .value_or(0);
+  };
+  const double ada_on[2] = {sessions_on(0), sessions_on(1)};
+  auto readers_on = [&](int shard) { return sessions_on(shard) - ada_on[shard]; };
+  std::vector<std::unique_ptr<client::Client>> readers;
+  while (readers.size() < 4 ||
+         ((readers_on(0) == 0 || readers_on(1) == 0) && readers.size() < 24)) {
+    auto reader = Connect(*gateway, "reader-" + std::to_string(readers.size()));
+    ASSERT_TRUE(reader);
+    for (const std::string& channel : channels) {
+      ASSERT_TRUE(reader->Join(channel).ok()) << channel;
+      auto subscribed = reader->Subscribe(channel, 0, 0);
+      ASSERT_TRUE(subscribed.ok()) << channel << ": " << subscribed.status();
+    }
+    readers.push_back(std::move(reader));
+  }
+  ASSERT_GT(readers_on(0), 0);
+  ASSERT_GT(readers_on(1), 0);
+
+  double pages_before = owner_metric("hoot_owner_link_pages_total");
+  constexpr uint64_t kMessages = 5;
+  for (uint64_t id = 1; id <= kMessages; ++id) {
+    for (const std::string& channel : channels) {
+      auto sent = ada->Send(channel, id, channel + " " + std::to_string(id));
+      ASSERT_TRUE(sent.ok()) << sent.status();
+      ASSERT_EQ(sent->seq, id);
+      // Every reader has it before the next goes: one fan-out page each.
+      for (auto& reader : readers) {
+        auto message = NextMessage(*reader);
+        ASSERT_TRUE(message.has_value());
+        EXPECT_EQ(message->channel, channel);
+        EXPECT_EQ(message->record.seq, id);
+      }
+    }
+  }
+  // One page per message for the whole gateway node, however many shards and readers.
+  EXPECT_EQ(owner_metric("hoot_owner_link_pages_total") - pages_before,
+            static_cast<double>(kMessages * channels.size()));
+
+  // The owner stops: its links close, and every reader, on either shard, hears why on each
+  // channel.
+  EXPECT_EQ(owner->Stop(), 0);
+  for (auto& reader : readers) {
+    std::set<std::string> ended;
+    while (ended.size() < channels.size()) {
+      auto push = reader->NextPush(milliseconds(5000));
+      ASSERT_TRUE(push.ok() && push->has_value()) << push.status();
+      const auto* end = std::get_if<client::SubscriptionEnded>(&**push);
+      ASSERT_NE(end, nullptr);
+      EXPECT_EQ(end->reason, proto::ErrorCode::kOwnerUnavailable);
+      ended.insert(end->channel);
+    }
+  }
+  auto refused = ada->Send(channels[0], kMessages + 1, "while it is away");
+  EXPECT_EQ(client::ServerErrorCode(refused.status()), proto::ErrorCode::kOwnerUnavailable)
+      << refused.status();
+  for (auto& reader : readers) reader->Close();
+  ada->Close();
+  EXPECT_EQ(gateway->Stop(), 0);
 }
 
 // hoot-load spread over two gateways, to channels on two owners: the operator's way to size
@@ -661,7 +750,8 @@ TEST_F(HootdClusterTest, AKillLoopOverGatewaysAndOwnersLosesNothingAcknowledgedA
     HootdProcess::Options options;
     if (fresh) directories_[node.id] = FreshDirectory("kill-" + node.id);
     options.data_directory = directories_[node.id];
-    options.shards = 1;
+    // Gateways of two shards: each owner's link lives on one, and calls and pages cross.
+    options.shards = node.role == "gateway" ? 2 : 1;
     options.extra_flags = NodeFlags(node.role, node.id);
     if (node.port != 0) options.listen = "127.0.0.1:" + std::to_string(node.port);
     auto started = HootdProcess::Start(options);
@@ -723,7 +813,7 @@ TEST_F(HootdClusterTest, LinksCutMidStreamLoseNothingAcknowledgedAndLeaveNoGap) 
   directories_["owner-a"] = FreshDirectory("cut-owner-a");
   auto owner = StartHootdOn(directories_["owner-a"], 1, owner_flags);
   auto gateway_a = StartNode("gateway", "gateway-a", 1);
-  auto gateway_b = StartNode("gateway", "gateway-b", 1);
+  auto gateway_b = StartNode("gateway", "gateway-b", 2);  // Its other shard's calls cross.
   ASSERT_TRUE(owner && gateway_a && gateway_b);
   ASSERT_TRUE(Linked(*gateway_a, 1) && Linked(*gateway_b, 1));
   std::vector<base::HostPort> gateways = {{"127.0.0.1", gateway_a->port()},
