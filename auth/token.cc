@@ -151,6 +151,23 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(mac), mac_bytes);
 }
 
+std::string TokenSigner::DeriveKey(std::string_view purpose) const {
+  return HmacSha256(key_, purpose);
+}
+
+bool MacsEqual(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string RandomBytes(size_t count) {
+  std::string bytes(count, '\0');
+  HOOT_CHECK(count <= static_cast<size_t>(INT_MAX));
+  // Fails only when the CSPRNG cannot be seeded, which nothing can work around.
+  HOOT_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) ==
+             1);
+  return bytes;
+}
+
 std::string Base64UrlEncode(std::string_view bytes) {
   std::string text;
   text.reserve((bytes.size() * 4 + 2) / 3);

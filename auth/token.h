@@ -87,6 +87,9 @@ class TokenSigner {
   // Checks `token` at time `now_unix_s`. The MAC is compared in constant time and before the
   // expiry is looked at.
   TokenCheck Verify(std::string_view token, int64_t now_unix_s) const;
+  // A key for another use of the same secret (HMAC-SHA256 of `purpose` under it), so that
+  // one secret file serves several purposes and no MAC of one is valid for another.
+  std::string DeriveKey(std::string_view purpose) const;
 
  private:
   std::string key_;
@@ -95,6 +98,10 @@ class TokenSigner {
 // HMAC-SHA256 of `data` keyed with `key`: the raw 32 bytes. (OpenSSL's one-shot HMAC; exposed
 // so tests can check it against published vectors.)
 std::string HmacSha256(std::string_view key, std::string_view data);
+// Whether two MACs are equal, in time that does not depend on where they differ.
+bool MacsEqual(std::string_view a, std::string_view b);
+// `count` bytes from OpenSSL's RAND_bytes (a CSPRNG): nonces.
+std::string RandomBytes(size_t count);
 
 // Unpadded base64url (RFC 4648 section 5).
 std::string Base64UrlEncode(std::string_view bytes);

@@ -14,9 +14,11 @@
 #include <set>
 #include <utility>
 
+#include "auth/token.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "core/chat/node_codec.h"
+#include "core/link_auth.h"
 
 namespace hoot::core {
 
@@ -219,6 +221,8 @@ void GatewayLinks::Connect(Link& link) {
   hello.gateway_node = options_.node_id;
   hello.owner_node = link.node;
   hello.owner_shard = static_cast<uint16_t>(link.shard);
+  link.nonce = auth::RandomBytes(node::kNodeNonceBytes);
+  hello.nonce = link.nonce;
   scratch_.clear();
   node::EncodeNodeMessage(hello, 0, &scratch_);
   link.connection->Send(scratch_);
@@ -348,6 +352,24 @@ bool GatewayLinks::OnFrame(Link& link, const proto::Frame& frame) {
         welcome->owner_shard != link.shard) {
       return false;
     }
+    LinkTranscript transcript{options_.cluster, options_.node_id,
+                              link.node,        static_cast<uint16_t>(link.shard),
+                              link.nonce,       welcome->nonce};
+    if (!auth::MacsEqual(welcome->proof,
+                         LinkProof(options_.link_key, LinkSide::kOwner, transcript))) {
+      base::Logf(base::LogLevel::kWarning,
+                 "shard %d: owner node %s shard %d did not prove it holds this cluster's link "
+                 "key (a different --secret-file?)",
+                 shard_.id(), link.node, link.shard);
+      return false;
+    }
+    // Ours, before any call: the owner takes calls only after it.
+    node::NodeProof proof;
+    std::string proof_bytes = LinkProof(options_.link_key, LinkSide::kGateway, transcript);
+    proof.proof = proof_bytes;
+    scratch_.clear();
+    node::EncodeNodeMessage(proof, 0, &scratch_);
+    link.connection->Send(scratch_);
     link.state = Link::State::kReady;
     link.incarnation = next_incarnation_++;
     shard_.CancelTimer(link.timer);

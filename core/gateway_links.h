@@ -111,6 +111,7 @@ class GatewayLinks : public io::TcpHandler {
     enum class State { kIdle, kHello, kReady } state = State::kIdle;
     io::TcpConnection* connection = nullptr;
     proto::FrameReader reader;
+    std::string nonce;  // NODE_HELLO's, until the owner's proof is checked.
     absl::flat_hash_map<uint32_t, chat::Call*> calls;  // In flight, by link call id.
     uint32_t next_call_id = 1;
     // Channel -> subscriptions attached over the link, by gateway shard: where its pages go.

@@ -61,7 +61,8 @@ Server flags:
                            less one (left to the kernel's network and disk work and to
                            clients; at least 1)
   --secret-file FILE       the key tokens are signed with (default DIR/secret, created with
-                           32 random bytes and mode 0600 on first start)
+                           32 random bytes and mode 0600 on first start); a cluster's nodes
+                           all take the same one, which their links prove they hold
   --dedup-window N         send deduplication: a retried SEND with the same client message id
                            is recognised among the last N messages of its channel, across
                            reconnects and restarts (default 16384; 0 turns it off)
@@ -421,6 +422,13 @@ int main(int argc, char** argv) {
   if (options.role != hoot::core::NodeRole::kAll && cluster.etcd.empty()) {
     Fail("--role " + cluster.role + " is a cluster node's: it needs --etcd");
   }
+  if (options.role != hoot::core::NodeRole::kAll && options.secret_file.empty()) {
+    // A secret of its own (DIR/secret) would be another cluster's: its links never form.
+    Fail("--role " + cluster.role +
+         " needs --secret-file: every node of a cluster takes the same one (its links prove "
+         "they hold a key derived from it)");
+  }
+
   // Where gateways are told to link (etcd's record), if not where the links listen.
   std::optional<hoot::base::HostPort> advertised;
   if (!cluster.advertise.empty()) {

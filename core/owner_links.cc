@@ -3,8 +3,10 @@
 #include <string>
 #include <utility>
 
+#include "auth/token.h"
 #include "base/log.h"
 #include "core/chat/node_codec.h"
+#include "core/link_auth.h"
 
 namespace hoot::core {
 
@@ -44,7 +46,7 @@ OwnerLinks::~OwnerLinks() { tcp_.reset(); }
 
 size_t OwnerLinks::link_count() const {
   size_t count = 0;
-  for (const auto& link : slots_) count += link && link->connection && link->welcomed ? 1 : 0;
+  for (const auto& link : slots_) count += link && link->connection && link->proven ? 1 : 0;
   return count;
 }
 
@@ -88,7 +90,7 @@ void OwnerLinks::OnClose(io::TcpConnection& connection, int error) {
   if (link == nullptr) return;
   connection.user_data = nullptr;
   link->connection = nullptr;
-  if (link->welcomed) {
+  if (link->proven) {
     base::Logf(base::LogLevel::kInfo, "shard %d: a gateway node's link closed (%s)", shard_.id(),
                error == 0 ? "orderly" : std::strerror(error));
     owner_.ForgetGateway(link->index);
@@ -120,6 +122,7 @@ void OwnerLinks::MaybeFree(Link& link) {
 
 bool OwnerLinks::OnFrame(Link& link, const proto::Frame& frame) {
   if (!link.welcomed) return OnHello(link, frame);
+  if (!link.proven) return OnProof(link, frame);
   auto call = std::make_unique<Call>();
   if (node::DecodeCall(frame, call.get()) != proto::DecodeStatus::kOk) return false;
   ++stats_.calls;
@@ -152,13 +155,38 @@ bool OwnerLinks::OnHello(Link& link, const proto::Frame& frame) {
   welcome.owner_shard = static_cast<uint16_t>(shard_.id());
   welcome.shard_count = static_cast<uint16_t>(shard_.shard_count());
   welcome.lease = options_.lease_id ? static_cast<uint64_t>(options_.lease_id->load()) : 0;
+  std::string nonce = auth::RandomBytes(node::kNodeNonceBytes);
+  LinkTranscript transcript{hello->cluster,     hello->gateway_node, hello->owner_node,
+                            hello->owner_shard, hello->nonce,        nonce};
+  std::string proof = LinkProof(options_.link_key, LinkSide::kOwner, transcript);
+  welcome.nonce = nonce;
+  welcome.proof = proof;
+  link.expected_proof = LinkProof(options_.link_key, LinkSide::kGateway, transcript);
+  link.gateway_node = std::string(hello->gateway_node);
   scratch_.clear();
   node::EncodeNodeMessage(welcome, 0, &scratch_);
   link.connection->Send(scratch_);
   link.welcomed = true;
+  return true;
+}
+
+bool OwnerLinks::OnProof(Link& link, const proto::Frame& frame) {
+  node::AnyNodeMessage message;
+  const auto* proof = node::DecodeNodeMessage(frame, &message) == proto::DecodeStatus::kOk
+                          ? std::get_if<node::NodeProof>(&message)
+                          : nullptr;
+  if (proof == nullptr || !auth::MacsEqual(proof->proof, link.expected_proof)) {
+    base::Logf(base::LogLevel::kWarning,
+               "shard %d: node %s did not prove it holds this cluster's link key (a different "
+               "--secret-file?)",
+               shard_.id(), link.gateway_node);
+    return false;
+  }
+  link.proven = true;
+  link.expected_proof.clear();
   ++stats_.links_accepted;
   base::Logf(base::LogLevel::kInfo, "shard %d: gateway node %s linked", shard_.id(),
-             std::string(hello->gateway_node));
+             link.gateway_node);
   return true;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,7 +24,7 @@ namespace hoot::core {
 
 struct OwnerLinkStats {
   uint64_t links_accepted = 0;
-  uint64_t links_refused = 0;  // A wrong NODE_HELLO or a malformed frame.
+  uint64_t links_refused = 0;  // A wrong NODE_HELLO or NODE_PROOF, or a malformed frame.
   uint64_t calls = 0;
   uint64_t answers = 0;
   uint64_t pages = 0;  // Fan-out pages and revocations.
@@ -44,7 +45,7 @@ class OwnerLinks : public io::TcpHandler {
   void ToGateway(chat::Call* call);
   void FanOut(unsigned gateway, chat::Page* page);
   void Revoke(unsigned gateway, chat::Page* page);
-  // Links open now (welcomed).
+  // Links open now (their gateway proven).
   size_t link_count() const;
   const OwnerLinkStats& stats() const { return stats_; }
   // Stops taking links and closes those open.
@@ -62,7 +63,10 @@ class OwnerLinks : public io::TcpHandler {
   struct Link {
     io::TcpConnection* connection = nullptr;  // Null once closed.
     unsigned index = 0;                       // Its gateway index.
-    bool welcomed = false;
+    bool welcomed = false;                    // NODE_WELCOME sent: its proof is awaited.
+    bool proven = false;                      // The gateway's NODE_PROOF checked: calls are taken.
+    std::string expected_proof;               // The gateway's, until it comes.
+    std::string gateway_node;                 // As its NODE_HELLO named it.
     size_t calls_at_owner = 0;  // Its slot is reused only once they are all back.
     proto::FrameReader reader;
     Link();
@@ -72,6 +76,7 @@ class OwnerLinks : public io::TcpHandler {
   // Handles one frame; false if the link must close (a wrong hello, a malformed frame).
   bool OnFrame(Link& link, const proto::Frame& frame);
   bool OnHello(Link& link, const proto::Frame& frame);
+  bool OnProof(Link& link, const proto::Frame& frame);
   void Refuse(Link& link, std::string_view why);
   // Frees the link's slot if it is closed and none of its calls is still at the owner.
   void MaybeFree(Link& link);

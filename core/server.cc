@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "core/chat_shard.h"
 #include "core/cpu.h"
+#include "core/link_auth.h"
 #include "io/tcp.h"
 
 namespace hoot::core {
@@ -152,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   HOOT_ASSIGN_OR_RETURN(auth::TokenSigner signer,
                         auth::TokenSigner::LoadOrCreate(options.secret_file));
   server->signer_ = std::make_unique<auth::TokenSigner>(std::move(signer));
+  options.link_key = server->signer_->DeriveKey(kLinkKeyPurpose);
 
   int reserved_fd = -1;
   if (options.role == NodeRole::kOwner) {

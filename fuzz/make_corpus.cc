@@ -163,13 +163,21 @@ bool WriteNodeSeeds(const std::string& dir) {
   page.user = "bo";
   if (!add([&](std::string* out) { return node::EncodeRevocation(page, out); })) return false;
   if (!add([](std::string* out) {
-        return node::EncodeNodeMessage(
-            node::NodeHello{node::kNodeMagic, 1, 1, "floor", "gw-a", "own-1", 0}, 0, out);
+        return node::EncodeNodeMessage(node::NodeHello{node::kNodeMagic, 1, 1, "floor", "gw-a",
+                                                       "own-1", 0, "0123456789abcdef"},
+                                       0, out);
       })) {
     return false;
   }
   if (!add([](std::string* out) {
-        return node::EncodeNodeMessage(node::NodeWelcome{1, "own-1", 0, 2, 7}, 0, out);
+        return node::EncodeNodeMessage(node::NodeWelcome{1, "own-1", 0, 2, 7, "fedcba9876543210",
+                                                         "0123456789abcdef0123456789abcdef"},
+                                       0, out);
+      })) {
+    return false;
+  }
+  if (!add([](std::string* out) {
+        return node::EncodeNodeMessage(node::NodeProof{"0123456789abcdef0123456789abcdef"}, 0, out);
       })) {
     return false;
   }

@@ -25,6 +25,7 @@ struct Named {
 constexpr std::array kNames = {
     Named{NodeHello::kType, "NODE_HELLO"},
     Named{NodeWelcome::kType, "NODE_WELCOME"},
+    Named{NodeProof::kType, "NODE_PROOF"},
     Named{CallCreateChannel::kType, "CALL_CREATE_CHANNEL"},
     Named{CallJoin::kType, "CALL_JOIN"},
     Named{CallLeave::kType, "CALL_LEAVE"},

@@ -24,6 +24,10 @@ constexpr MessageType Type(uint16_t code) { return static_cast<MessageType>(code
 inline constexpr uint32_t kNodeMagic = 0x444f4e48;
 inline constexpr uint16_t kNodeVersion = 1;
 inline constexpr size_t kNodeIdBytesMax = 64;
+// The handshake's fresh random nonces, and its proofs (HMAC-SHA256 under the cluster's link
+// key: docs/CLUSTER.md, "Links").
+inline constexpr size_t kNodeNonceBytes = 16;
+inline constexpr size_t kNodeProofBytes = 32;
 // A page of client frames (a replay read, a history page, a fan-out batch) crosses in one
 // frame: up to 1 MiB of records plus the record that crossed the mark.
 inline constexpr uint32_t kPageFramesBytesMax = 2u << 20;
@@ -50,6 +54,7 @@ struct NodeHello {
   std::string_view gateway_node;
   std::string_view owner_node;  // The node the gateway means to reach.
   uint16_t owner_shard = 0;
+  std::string_view nonce;  // kNodeNonceBytes, fresh: what the owner's proof answers.
   template <class M, class V>
   static constexpr void Fields(M& m, V& v) {
     v.U32("magic", m.magic);
@@ -59,6 +64,7 @@ struct NodeHello {
     v.Str8("gateway_node", m.gateway_node, 1, kNodeIdBytesMax);
     v.Str8("owner_node", m.owner_node, 1, kNodeIdBytesMax);
     v.U16("owner_shard", m.owner_shard);
+    v.Str8("nonce", m.nonce, kNodeNonceBytes, kNodeNonceBytes);
   }
   bool operator==(const NodeHello&) const = default;
 };
@@ -70,6 +76,8 @@ struct NodeWelcome {
   uint16_t owner_shard = 0;
   uint16_t shard_count = 0;
   uint64_t lease = 0;  // The owner's etcd lease now: a new one after it lost the old.
+  std::string_view nonce;  // kNodeNonceBytes, fresh: what the gateway's proof answers.
+  std::string_view proof;  // The owner's: it holds the link key (LinkProof).
   template <class M, class V>
   static constexpr void Fields(M& m, V& v) {
     v.U16("version", m.version);
@@ -77,8 +85,21 @@ struct NodeWelcome {
     v.U16("owner_shard", m.owner_shard);
     v.U16("shard_count", m.shard_count);
     v.U64("lease", m.lease);
+    v.Str8("nonce", m.nonce, kNodeNonceBytes, kNodeNonceBytes);
+    v.Str8("proof", m.proof, kNodeProofBytes, kNodeProofBytes);
   }
   bool operator==(const NodeWelcome&) const = default;
+};
+
+// The gateway's proof that it holds the link key; the owner takes calls only after it.
+struct NodeProof {
+  static constexpr MessageType kType = Type(0x82);
+  std::string_view proof;
+  template <class M, class V>
+  static constexpr void Fields(M& m, V& v) {
+    v.Str8("proof", m.proof, kNodeProofBytes, kNodeProofBytes);
+  }
+  bool operator==(const NodeProof&) const = default;
 };
 
 // ---- Calls, gateway -> owner. The header's correlation id is the link's call id, which
@@ -447,11 +468,11 @@ struct Revocation {
 };
 
 using AnyNodeMessage =
-    std::variant<NodeHello, NodeWelcome, CallCreateChannel, CallJoin, CallLeave, CallInvite,
-                 CallListChannels, CallSubscribe, CallUnsubscribe, CallReplayRead, CallSend,
-                 CallFetchHistory, CallSetCursor, CallGetCursors, CallAdminChannel, AnswerRefused,
-                 AnswerReset, AnswerChannelInfo, AnswerOk, AnswerSubscribed, AnswerEnded,
-                 AnswerSent, AnswerCursor, AnswerChannelReport, AnswerRows, AnswerReplayPage,
-                 AnswerHistoryPage, FanOutPage, Revocation>;
+    std::variant<NodeHello, NodeWelcome, NodeProof, CallCreateChannel, CallJoin, CallLeave,
+                 CallInvite, CallListChannels, CallSubscribe, CallUnsubscribe, CallReplayRead,
+                 CallSend, CallFetchHistory, CallSetCursor, CallGetCursors, CallAdminChannel,
+                 AnswerRefused, AnswerReset, AnswerChannelInfo, AnswerOk, AnswerSubscribed,
+                 AnswerEnded, AnswerSent, AnswerCursor, AnswerChannelReport, AnswerRows,
+                 AnswerReplayPage, AnswerHistoryPage, FanOutPage, Revocation>;
 
 }  // namespace hoot::core::chat::node

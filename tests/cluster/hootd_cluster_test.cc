@@ -29,8 +29,12 @@
 #include "client/session.h"
 #include "cluster/etcd_client.h"
 #include "cluster/keys.h"
+#include "core/chat/node_codec.h"
+#include "core/link_auth.h"
+#include "proto/codec.h"
 #include "tests/cluster/cutting_proxy.h"
 #include "tests/cluster/etcd_cluster.h"
+#include "tests/loopback.h"
 #include "tests/server/access_rules.h"
 #include "tests/server/hootd_process.h"
 #include "tests/tools/hoot_cli_test_util.h"
@@ -297,6 +301,168 @@ TEST_F(HootdClusterTest, AGatewayNodeLinksOnceToEachOwnerShardAndFansOutAcrossIt
   for (auto& reader : readers) reader->Close();
   ada->Close();
   EXPECT_EQ(gateway->Stop(), 0);
+}
+
+// One end of a node link on a plain socket, speaking the handshake from docs/CLUSTER.md.
+class RawNodeLink {
+ public:
+  explicit RawNodeLink(uint16_t port) : fd_(ConnectLoopback(port)) {}
+  ~RawNodeLink() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool Write(const std::string& bytes) {
+    return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                           static_cast<ssize_t>(bytes.size());
+  }
+  // The next frame's bytes; nullopt once the owner closed the link (or 5 s passed).
+  std::optional<std::string> Read() {
+    while (true) {
+      proto::Frame frame;
+      if (!pending_.empty() &&
+          proto::ParseFrame(pending_, &frame, core::chat::node::kNodeFrameBytesMax) ==
+              proto::DecodeStatus::kOk) {
+        std::string bytes(frame.bytes);
+        pending_.erase(0, bytes.size());
+        return bytes;
+      }
+      pollfd readable{fd_, POLLIN, 0};
+      if (::poll(&readable, 1, 5000) <= 0) return std::nullopt;
+      char buffer[4096];
+      ssize_t got = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (got <= 0) return std::nullopt;
+      pending_.append(buffer, static_cast<size_t>(got));
+    }
+  }
+
+ private:
+  int fd_;
+  std::string pending_;
+};
+
+// A node link is only for nodes holding the cluster's key (derived from its one secret file):
+// a gateway given another secret never links, and an owner takes no call before a correct
+// proof. A client that does prove itself, written from docs/CLUSTER.md, is served.
+TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
+  namespace node = core::chat::node;
+  auto owner = StartNode("owner", "owner-a", 1);
+  ASSERT_TRUE(owner);
+  std::string other_secret = FreshDirectory("other-secret") + "/secret";
+  ASSERT_TRUE(auth::TokenSigner::CreateSecretFile(other_secret).ok());
+  std::vector<std::string> flags = NodeFlags("gateway", "gateway-a");
+  for (size_t i = 0; i + 1 < flags.size(); ++i) {
+    if (flags[i] == "--secret-file") flags[i + 1] = other_secret;
+  }
+  auto stranger = StartHootdOn(FreshDirectory("node-gateway-a"), 1, flags);
+  ASSERT_TRUE(stranger);
+  auto metric = [](const HootdProcess& process, const std::string& name) {
+    tools::HttpResponse metrics = tools::HttpGet(process.metrics_port(), "/metrics");
+    return tools::SumOfSamples(metrics.body, name).value_or(-1);
+  };
+  // It keeps trying, and every try is refused: the owner's proof does not hold under its key.
+  ASSERT_TRUE(Eventually(
+      [&] { return metric(*stranger, "hoot_gateway_link_connect_failures_total") >= 3; }));
+  EXPECT_EQ(metric(*stranger, "hoot_gateway_links"), 0);
+  EXPECT_EQ(metric(*owner, "hoot_owner_links"), 0);
+  EXPECT_EQ(stranger->Stop(), 0);
+
+  const std::string link_key = signer_->DeriveKey(core::kLinkKeyPurpose);
+  const std::string gateway_nonce = auth::RandomBytes(node::kNodeNonceBytes);
+  // The handshake up to the owner's welcome, whose proof holds under the cluster's key.
+  auto welcomed = [&](RawNodeLink& link, std::string* owner_nonce) {
+    node::NodeHello hello;
+    hello.cluster = kCluster;
+    hello.gateway_node = "raw-gateway";
+    hello.owner_node = "owner-a";
+    hello.owner_shard = 0;
+    hello.nonce = gateway_nonce;
+    std::string bytes;
+    if (!node::EncodeNodeMessage(hello, 0, &bytes) || !link.Write(bytes)) return false;
+    std::optional<std::string> answer = link.Read();
+    if (!answer.has_value()) return false;
+    proto::Frame frame;
+    node::AnyNodeMessage message;
+    if (proto::ParseFrame(*answer, &frame, node::kNodeFrameBytesMax) != proto::DecodeStatus::kOk ||
+        node::DecodeNodeMessage(frame, &message) != proto::DecodeStatus::kOk) {
+      return false;
+    }
+    const auto* welcome = std::get_if<node::NodeWelcome>(&message);
+    if (welcome == nullptr) return false;
+    *owner_nonce = std::string(welcome->nonce);
+    core::LinkTranscript transcript{kCluster, "raw-gateway", "owner-a",
+                                    0,        gateway_nonce, *owner_nonce};
+    EXPECT_EQ(std::string(welcome->proof),
+              core::LinkProof(link_key, core::LinkSide::kOwner, transcript));
+    return true;
+  };
+  auto list_call = [] {
+    core::chat::Call call;
+    call.connection_id = 1;
+    call.user = "ada";
+    call.op = core::chat::ListChannelsOp{};
+    std::string bytes;
+    EXPECT_TRUE(node::EncodeCall(call, 1, &bytes));
+    return bytes;
+  };
+  auto proof_frame = [](const std::string& proof) {
+    node::NodeProof message;
+    message.proof = proof;
+    std::string bytes;
+    EXPECT_TRUE(node::EncodeNodeMessage(message, 0, &bytes));
+    return bytes;
+  };
+  double refused_before = metric(*owner, "hoot_owner_links_refused_total");
+  {
+    SCOPED_TRACE("a call straight after the welcome, with no proof");
+    RawNodeLink link(owner->port());
+    std::string owner_nonce;
+    ASSERT_TRUE(welcomed(link, &owner_nonce));
+    ASSERT_TRUE(link.Write(list_call()));
+    EXPECT_FALSE(link.Read().has_value()) << "the owner answered a call before any proof";
+  }
+  {
+    SCOPED_TRACE("a proof under another key");
+    RawNodeLink link(owner->port());
+    std::string owner_nonce;
+    ASSERT_TRUE(welcomed(link, &owner_nonce));
+    core::LinkTranscript transcript{kCluster, "raw-gateway", "owner-a",
+                                    0,        gateway_nonce, owner_nonce};
+    ASSERT_TRUE(link.Write(
+        proof_frame(core::LinkProof(std::string(32, 'x'), core::LinkSide::kGateway, transcript)) +
+        list_call()));
+    EXPECT_FALSE(link.Read().has_value()) << "the owner took a wrong proof";
+  }
+  {
+    SCOPED_TRACE("the owner's own proof sent back");
+    RawNodeLink link(owner->port());
+    std::string owner_nonce;
+    ASSERT_TRUE(welcomed(link, &owner_nonce));
+    core::LinkTranscript transcript{kCluster, "raw-gateway", "owner-a",
+                                    0,        gateway_nonce, owner_nonce};
+    ASSERT_TRUE(link.Write(
+        proof_frame(core::LinkProof(link_key, core::LinkSide::kOwner, transcript)) + list_call()));
+    EXPECT_FALSE(link.Read().has_value()) << "the owner took its own proof as the gateway's";
+  }
+  EXPECT_EQ(metric(*owner, "hoot_owner_links_refused_total") - refused_before, 3);
+  EXPECT_EQ(metric(*owner, "hoot_owner_link_calls_total"), 0);
+  {
+    SCOPED_TRACE("the right proof");
+    RawNodeLink link(owner->port());
+    std::string owner_nonce;
+    ASSERT_TRUE(welcomed(link, &owner_nonce));
+    core::LinkTranscript transcript{kCluster, "raw-gateway", "owner-a",
+                                    0,        gateway_nonce, owner_nonce};
+    ASSERT_TRUE(
+        link.Write(proof_frame(core::LinkProof(link_key, core::LinkSide::kGateway, transcript)) +
+                   list_call()));
+    std::optional<std::string> answer = link.Read();
+    ASSERT_TRUE(answer.has_value());
+    proto::Frame frame;
+    ASSERT_EQ(proto::ParseFrame(*answer, &frame, node::kNodeFrameBytesMax),
+              proto::DecodeStatus::kOk);
+    EXPECT_EQ(frame.type, node::AnswerRows::kType);
+    EXPECT_EQ(frame.correlation_id, 1u);
+  }
+  EXPECT_EQ(owner->Stop(), 0);
 }
 
 // hoot-load spread over two gateways, to channels on two owners: the operator's way to size

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "auth/token.h"
 #include "base/strings.h"
 #include "core/chat/node_codec.h"
+#include "core/link_auth.h"
 #include "tests/doc_examples.h"
 
 namespace hoot::core::chat::node {
@@ -42,6 +44,44 @@ TEST(NodeProtocolDoc, EveryHexExampleDecodesAsDocumentedAndReencodesIdentically)
       EXPECT_TRUE(documented.count(code)) << "no example of " << name;
     }
   }
+}
+
+// The handshake's examples carry the proofs that the key they state gives: an implementer can
+// check their HMAC and transcript against them.
+TEST(NodeProtocolDoc, TheHandshakeExamplesCarryTheProofsOfTheirKey) {
+  std::string secret;
+  for (int i = 0; i < 32; ++i) secret.push_back(static_cast<char>(i));  // "00 01 02 ... 1f"
+  std::string link_key = auth::TokenSigner(secret).DeriveKey(kLinkKeyPurpose);
+  EXPECT_NE(testing_support::ReadSourceFile("docs/CLUSTER.md")
+                .find("`" + base::HexEncode(link_key) + "`"),
+            std::string::npos)
+      << "docs/CLUSTER.md does not state the link key " << base::HexEncode(link_key);
+  std::vector<std::string> frames;  // The messages below view them.
+  for (const testing_support::DocExample& example :
+       testing_support::ReadDocExamples("docs/CLUSTER.md")) {
+    frames.push_back(*base::HexDecode(example.hex));
+  }
+  std::optional<NodeHello> hello;
+  std::optional<NodeWelcome> welcome;
+  std::optional<NodeProof> proof;
+  for (const std::string& bytes : frames) {
+    proto::Frame frame;
+    ASSERT_EQ(proto::ParseFrame(bytes, &frame, kNodeFrameBytesMax), proto::DecodeStatus::kOk);
+    AnyNodeMessage message = AnswerOk{};
+    ASSERT_EQ(DecodeNodeMessage(frame, &message), proto::DecodeStatus::kOk);
+    if (const auto* m = std::get_if<NodeHello>(&message)) hello = *m;
+    if (const auto* m = std::get_if<NodeWelcome>(&message)) welcome = *m;
+    if (const auto* m = std::get_if<NodeProof>(&message)) proof = *m;
+  }
+  ASSERT_TRUE(hello && welcome && proof);
+  LinkTranscript link{hello->cluster,     hello->gateway_node, hello->owner_node,
+                      hello->owner_shard, hello->nonce,        welcome->nonce};
+  EXPECT_EQ(base::HexEncode(welcome->proof),
+            base::HexEncode(LinkProof(link_key, LinkSide::kOwner, link)));
+  EXPECT_EQ(base::HexEncode(proof->proof),
+            base::HexEncode(LinkProof(link_key, LinkSide::kGateway, link)));
+  // One side's proof is not the other's.
+  EXPECT_NE(welcome->proof, proof->proof);
 }
 
 // The pages in the examples hold whole client frames, as a receiver requires.
