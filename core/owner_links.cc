@@ -1,5 +1,6 @@
 #include "core/owner_links.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -59,6 +60,12 @@ OwnerLinks::Link* OwnerLinks::LinkOf(unsigned gateway) {
 
 // ---- Connections ---------------------------------------------------------------------------
 
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
 void OwnerLinks::OnAccept(io::TcpConnection& connection) {
   size_t slot = 0;
   while (slot < slots_.size() && slots_[slot] != nullptr) ++slot;
@@ -67,7 +74,17 @@ void OwnerLinks::OnAccept(io::TcpConnection& connection) {
   Link& link = *slots_[slot];
   link.connection = &connection;
   link.index = first_index_ + static_cast<unsigned>(slot);
+  link.accepted = ++accepts_;
   connection.user_data = &link;
+  // A connection that does not prove itself soon holds nothing of the owner's for long.
+  shard_.AddTimer(kHandshakeTimeout, guard_.Wrap([this, index = link.index,
+                                                  accepted = link.accepted] {
+    Link* pending = LinkOf(index);
+    if (pending != nullptr && pending->accepted == accepted && pending->connection != nullptr &&
+        !pending->proven) {
+      Refuse(*pending, "no NODE_HELLO and NODE_PROOF within the handshake's deadline");
+    }
+  }));
 }
 
 void OwnerLinks::OnData(io::TcpConnection& connection, std::string_view data) {

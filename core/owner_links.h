@@ -67,6 +67,7 @@ class OwnerLinks : public io::TcpHandler {
     bool proven = false;                      // The gateway's NODE_PROOF checked: calls are taken.
     std::string expected_proof;               // The gateway's, until it comes.
     std::string gateway_node;                 // As its NODE_HELLO named it.
+    uint64_t accepted = 0;                    // Which accept this is (for its deadline).
     size_t calls_at_owner = 0;  // Its slot is reused only once they are all back.
     proto::FrameReader reader;
     Link();
@@ -88,6 +89,8 @@ class OwnerLinks : public io::TcpHandler {
   std::vector<std::unique_ptr<Link>> slots_;  // By index - first_index_; null: free.
   OwnerLinkStats stats_;
   std::string scratch_;  // Encoding buffer, reused.
+  uint64_t accepts_ = 0;
+  TaskGuard guard_;  // Its timers do nothing once it is gone.
   // Last: destroying it closes the connections, whose OnClose needs the rest.
   std::unique_ptr<io::TcpServer> tcp_;
 };

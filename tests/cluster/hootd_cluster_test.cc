@@ -314,6 +314,13 @@ class RawNodeLink {
     return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
                            static_cast<ssize_t>(bytes.size());
   }
+  // Whether the owner closes the link within `wait`, sending nothing.
+  bool ClosedWithin(std::chrono::milliseconds wait) {
+    pollfd readable{fd_, POLLIN, 0};
+    char byte;
+    return ::poll(&readable, 1, static_cast<int>(wait.count())) == 1 &&
+           ::recv(fd_, &byte, 1, 0) == 0;
+  }
   // The next frame's bytes; nullopt once the owner closed the link (or 5 s passed).
   std::optional<std::string> Read() {
     while (true) {
@@ -341,7 +348,7 @@ class RawNodeLink {
 
 // A node link is only for nodes holding the cluster's key (derived from its one secret file):
 // a gateway given another secret never links, and an owner takes no call before a correct
-// proof. A client that does prove itself, written from docs/CLUSTER.md, is served.
+// proof, and closes a connection that does not prove itself within 5 s. A client that does prove itself, written from docs/CLUSTER.md, is served.
 TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
   namespace node = core::chat::node;
   auto owner = StartNode("owner", "owner-a", 1);
@@ -411,6 +418,7 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
     return bytes;
   };
   double refused_before = metric(*owner, "hoot_owner_links_refused_total");
+  RawNodeLink silent(owner->port());  // Says nothing: closed at the handshake's deadline (5 s).
   {
     SCOPED_TRACE("a call straight after the welcome, with no proof");
     RawNodeLink link(owner->port());
@@ -442,7 +450,8 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
         proof_frame(core::LinkProof(link_key, core::LinkSide::kOwner, transcript)) + list_call()));
     EXPECT_FALSE(link.Read().has_value()) << "the owner took its own proof as the gateway's";
   }
-  EXPECT_EQ(metric(*owner, "hoot_owner_links_refused_total") - refused_before, 3);
+  EXPECT_TRUE(silent.ClosedWithin(milliseconds(10000)));
+  EXPECT_EQ(metric(*owner, "hoot_owner_links_refused_total") - refused_before, 4);
   EXPECT_EQ(metric(*owner, "hoot_owner_link_calls_total"), 0);
   {
     SCOPED_TRACE("the right proof");
