@@ -105,6 +105,7 @@ absl::StatusOr<std::unique_ptr<GatewayLinks>> GatewayLinks::Create(Shard& shard,
                                                                    chat::Gateway& gateway,
                                                                    LinkRelay& relay,
                                                                    const ServerOptions& options) {
+  if (options.link_key.empty()) return absl::InvalidArgumentError("node links need a link key");
   std::unique_ptr<GatewayLinks> links(new GatewayLinks(shard, gateway, relay, options));
   io::TcpServerOptions tcp_options;
   tcp_options.buffer_group = 4;  // The gateway's is 1, the metrics server's 2, links' in 3.

@@ -22,6 +22,7 @@ OwnerLinks::OwnerLinks(Shard& shard, chat::Owner& owner, const ServerOptions& op
 
 absl::StatusOr<std::unique_ptr<OwnerLinks>> OwnerLinks::Listen(Shard& shard, chat::Owner& owner,
                                                                const ServerOptions& options) {
+  if (options.link_key.empty()) return absl::InvalidArgumentError("node links need a link key");
   std::unique_ptr<OwnerLinks> links(new OwnerLinks(shard, owner, options));
   io::TcpServerOptions tcp_options;
   tcp_options.host = options.link_host;
@@ -63,6 +64,9 @@ OwnerLinks::Link* OwnerLinks::LinkOf(unsigned gateway) {
 namespace {
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+// Connections accepted and not proven yet, at most, on one shard: more are closed at once, so
+// that whoever reaches the port cannot hold the owner's descriptors (its logs need them).
+constexpr size_t kHandshakesMax = 64;
 
 }  // namespace
 
@@ -76,12 +80,15 @@ void OwnerLinks::OnAccept(io::TcpConnection& connection) {
   link.index = first_index_ + static_cast<unsigned>(slot);
   link.accepted = ++accepts_;
   connection.user_data = &link;
+  if (++handshakes_ > kHandshakesMax) {
+    return Refuse(link, "too many node links still in their handshake");
+  }
   // A connection that does not prove itself soon holds nothing of the owner's for long.
   shard_.AddTimer(kHandshakeTimeout, guard_.Wrap([this, index = link.index,
                                                   accepted = link.accepted] {
     Link* pending = LinkOf(index);
     if (pending != nullptr && pending->accepted == accepted && pending->connection != nullptr &&
-        !pending->proven) {
+        !pending->connection->closing() && !pending->proven) {
       Refuse(*pending, "no NODE_HELLO and NODE_PROOF within the handshake's deadline");
     }
   }));
@@ -111,6 +118,17 @@ void OwnerLinks::OnClose(io::TcpConnection& connection, int error) {
     base::Logf(base::LogLevel::kInfo, "shard %d: a gateway node's link closed (%s)", shard_.id(),
                error == 0 ? "orderly" : std::strerror(error));
     owner_.ForgetGateway(link->index);
+  } else {
+    --handshakes_;
+    if (link->welcomed && !link->refused) {
+      // The gateway hung up on the welcome: the usual cause is that this owner's proof did not
+      // hold under its key.
+      ++stats_.links_refused;
+      base::Logf(base::LogLevel::kWarning,
+                 "shard %d: node %s closed its link after the welcome, before proving itself "
+                 "(a different --secret-file?)",
+                 shard_.id(), link->gateway_node);
+    }
   }
   MaybeFree(*link);
 }
@@ -125,6 +143,8 @@ void OwnerLinks::OnOutboundCap(io::TcpConnection& connection) {
 }
 
 void OwnerLinks::Refuse(Link& link, std::string_view why) {
+  if (link.refused) return;
+  link.refused = true;
   ++stats_.links_refused;
   base::Logf(base::LogLevel::kWarning, "shard %d: closing a node link: %s", shard_.id(), why);
   if (link.connection != nullptr) link.connection->Close();
@@ -200,6 +220,7 @@ bool OwnerLinks::OnProof(Link& link, const proto::Frame& frame) {
     return false;
   }
   link.proven = true;
+  --handshakes_;
   link.expected_proof.clear();
   ++stats_.links_accepted;
   base::Logf(base::LogLevel::kInfo, "shard %d: gateway node %s linked", shard_.id(),

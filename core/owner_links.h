@@ -24,7 +24,9 @@ namespace hoot::core {
 
 struct OwnerLinkStats {
   uint64_t links_accepted = 0;
-  uint64_t links_refused = 0;  // A wrong NODE_HELLO or NODE_PROOF, or a malformed frame.
+  // A wrong NODE_HELLO or NODE_PROOF, none in time, a close after the welcome, too many in
+  // their handshake, or a malformed frame.
+  uint64_t links_refused = 0;
   uint64_t calls = 0;
   uint64_t answers = 0;
   uint64_t pages = 0;  // Fan-out pages and revocations.
@@ -68,6 +70,7 @@ class OwnerLinks : public io::TcpHandler {
     std::string expected_proof;               // The gateway's, until it comes.
     std::string gateway_node;                 // As its NODE_HELLO named it.
     uint64_t accepted = 0;                    // Which accept this is (for its deadline).
+    bool refused = false;                     // Closing for a fault of its own.
     size_t calls_at_owner = 0;  // Its slot is reused only once they are all back.
     proto::FrameReader reader;
     Link();
@@ -90,6 +93,7 @@ class OwnerLinks : public io::TcpHandler {
   OwnerLinkStats stats_;
   std::string scratch_;  // Encoding buffer, reused.
   uint64_t accepts_ = 0;
+  size_t handshakes_ = 0;  // Links accepted and not proven yet (open).
   TaskGuard guard_;  // Its timers do nothing once it is gone.
   // Last: destroying it closes the connections, whose OnClose needs the rest.
   std::unique_ptr<io::TcpServer> tcp_;

@@ -150,8 +150,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& reque
   HOOT_ASSIGN_OR_RETURN(
       options.shards, PrepareDataDirectory(options.data_directory, options.shards, default_shards));
   if (options.secret_file.empty()) options.secret_file = options.data_directory + "/secret";
-  HOOT_ASSIGN_OR_RETURN(auth::TokenSigner signer,
-                        auth::TokenSigner::LoadOrCreate(options.secret_file));
+  // A cluster node never makes a secret of its own: one made from a mistyped path would be
+  // another cluster's, whose links never form.
+  auto loaded = options.role == NodeRole::kAll
+                    ? auth::TokenSigner::LoadOrCreate(options.secret_file)
+                    : auth::TokenSigner::FromSecretFile(options.secret_file);
+  if (!loaded.ok() && options.role != NodeRole::kAll) {
+    return absl::Status(loaded.status().code(),
+                        std::string(loaded.status().message()) +
+                            " (a cluster node takes the cluster's one secret file, which it "
+                            "does not create: make it once, e.g. by starting a single hootd, and "
+                            "give every node the same file)");
+  }
+  HOOT_ASSIGN_OR_RETURN(auth::TokenSigner signer, std::move(loaded));
   server->signer_ = std::make_unique<auth::TokenSigner>(std::move(signer));
   options.link_key = server->signer_->DeriveKey(kLinkKeyPurpose);
 

@@ -85,7 +85,7 @@ struct ServerOptions {
   std::string cluster;
   std::string node_id;
   // What both ends of a node link prove they hold (core/link_auth.h): derived from the secret
-  // by Server::Create, so every node of a cluster needs the same --secret-file.
+  // by Server::Start, so every node of a cluster needs the same --secret-file.
   std::string link_key;
   ClusterControl* control = nullptr;  // Not owned; a gateway node's, which must have one.
   // What NODE_WELCOME says of the owner's lease (etcd's lease id; 0 without one).

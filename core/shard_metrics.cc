@@ -198,7 +198,7 @@ void ChatShard::AddLinkMetrics(base::MetricFamilies& out, const base::Label& sha
     out.Gauge("hoot_owner_links", "Gateway nodes' links open to this owner shard now.", {shard},
               owner_links_->link_count());
     out.Counter("hoot_owner_links_refused_total",
-                "Links closed for a wrong NODE_HELLO or NODE_PROOF, or a malformed frame.", {shard},
+                "Links closed in or after their handshake: a wrong NODE_HELLO or NODE_PROOF, none in time, a close after the welcome, or a malformed frame.", {shard},
                 links.links_refused);
     out.Counter("hoot_owner_link_calls_total", "Calls received over gateway nodes' links.", {shard},
                 links.calls);

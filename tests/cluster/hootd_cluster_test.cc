@@ -370,6 +370,8 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
       [&] { return metric(*stranger, "hoot_gateway_link_connect_failures_total") >= 3; }));
   EXPECT_EQ(metric(*stranger, "hoot_gateway_links"), 0);
   EXPECT_EQ(metric(*owner, "hoot_owner_links"), 0);
+  // The owner sees it too: each try hangs up on the welcome.
+  EXPECT_GE(metric(*owner, "hoot_owner_links_refused_total"), 3);
   EXPECT_EQ(stranger->Stop(), 0);
 
   const std::string link_key = signer_->DeriveKey(core::kLinkKeyPurpose);
@@ -419,6 +421,9 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
   };
   double refused_before = metric(*owner, "hoot_owner_links_refused_total");
   RawNodeLink silent(owner->port());  // Says nothing: closed at the handshake's deadline (5 s).
+  RawNodeLink unproven(owner->port());  // Stops after its hello: the same.
+  std::string unproven_nonce;
+  ASSERT_TRUE(welcomed(unproven, &unproven_nonce));
   {
     SCOPED_TRACE("a call straight after the welcome, with no proof");
     RawNodeLink link(owner->port());
@@ -451,7 +456,8 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
     EXPECT_FALSE(link.Read().has_value()) << "the owner took its own proof as the gateway's";
   }
   EXPECT_TRUE(silent.ClosedWithin(milliseconds(10000)));
-  EXPECT_EQ(metric(*owner, "hoot_owner_links_refused_total") - refused_before, 4);
+  EXPECT_TRUE(unproven.ClosedWithin(milliseconds(10000)));
+  EXPECT_EQ(metric(*owner, "hoot_owner_links_refused_total") - refused_before, 5);
   EXPECT_EQ(metric(*owner, "hoot_owner_link_calls_total"), 0);
   {
     SCOPED_TRACE("the right proof");
@@ -470,6 +476,7 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
               proto::DecodeStatus::kOk);
     EXPECT_EQ(frame.type, node::AnswerRows::kType);
     EXPECT_EQ(frame.correlation_id, 1u);
+    EXPECT_EQ(metric(*owner, "hoot_owner_links"), 1);
   }
   EXPECT_EQ(owner->Stop(), 0);
 }
