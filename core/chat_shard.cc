@@ -266,6 +266,22 @@ void ChatShard::Revoke(unsigned gateway, Page* page) {
 
 void ChatShard::Post(std::function<void()> task) { shard_.Post(guard_.Wrap(std::move(task))); }
 
+void ChatShard::OnClusterView(std::shared_ptr<const ClusterView> view) {
+  if (gateway_links_) return gateway_links_->OnView(std::move(view));
+  if (options_.role != NodeRole::kOwner || owner_ == nullptr) return;
+  // Views come from two threads (the control's follower, and Attach): never go back.
+  if (placements_ != nullptr && view->revision < placements_->revision) return;
+  placements_ = std::move(view);
+  owner_->ReleaseChannelsPlacedElsewhere();
+}
+
+std::string_view ChatShard::PlacedElsewhere(const std::string& channel) {
+  if (placements_ == nullptr) return {};
+  auto found = placements_->placements.find(channel);
+  if (found == placements_->placements.end() || found->second == options_.node_id) return {};
+  return found->second;
+}
+
 bool ChatShard::MayAcknowledge() {
   const std::atomic<int64_t>* until = options_.acknowledge_until_ns;
   return until == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <

@@ -65,10 +65,9 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost, private Li
   void ResumeAcknowledging() {
     if (owner_) owner_->ResumeAcknowledging();
   }
-  // On the shard's thread, a gateway node's: the owner nodes and placements now.
-  void OnClusterView(std::shared_ptr<const ClusterView> view) {
-    if (gateway_links_) gateway_links_->OnView(std::move(view));
-  }
+  // On the shard's thread, a cluster node's: the owner nodes and placements now. A gateway
+  // routes by them; an owner serves only the channels placed on its node.
+  void OnClusterView(std::shared_ptr<const ClusterView> view);
 
  private:
   friend struct Envelopes;
@@ -94,6 +93,7 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost, private Li
   void Post(std::function<void()> task) override;
   void OnLogFailure(const absl::Status& status) override;
   bool MayAcknowledge() override;
+  std::string_view PlacedElsewhere(const std::string& channel) override;
 
   // chat::GatewayHost.
   void SendToOwner(chat::Call* call) override;
@@ -124,6 +124,7 @@ class ChatShard : private chat::OwnerHost, private chat::GatewayHost, private Li
   std::unique_ptr<chat::Gateway> gateway_;       // Not on an owner node.
   std::unique_ptr<GatewayLinks> gateway_links_;  // A gateway node's.
   std::unique_ptr<MetricsServer> metrics_;  // Shard 0's, with --metrics-listen.
+  std::shared_ptr<const ClusterView> placements_;  // An owner node's, from its control.
   TaskGuard guard_;  // Its tasks and timers do nothing once it is gone.
 };
 

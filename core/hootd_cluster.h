@@ -1,7 +1,8 @@
 // hootd's control thread for a cluster node (docs/CLUSTER.md): it follows the node set and
-// the placements in etcd (cluster::Directory) and posts each new view to a gateway node's
-// shards; it places channels and reads placements for them (ClusterControl), one question
-// at a time on a thread of its own, so that etcd's round trips never run on a shard.
+// the placements in etcd (cluster::Directory) and posts each new view to the node's shards
+// (a gateway routes by it, an owner serves only what it places there); it places channels and
+// reads placements for a gateway's shards (ClusterControl), one question at a time on a
+// thread of its own, so that etcd's round trips never run on a shard.
 #pragma once
 
 #include <atomic>
@@ -28,7 +29,7 @@ class HootdCluster : public ClusterControl {
 
   // Reads the node set and the placements (Unavailable when no etcd member answers).
   absl::Status Start();
-  // From then on every change reaches `server`'s shards (a gateway node's), until Detach.
+  // From then on every change reaches `server`'s shards, until Detach.
   void Attach(Server* server);
   void Detach();
 

@@ -493,7 +493,9 @@ int main(int argc, char** argv) {
     etcd_options.endpoints = *endpoints;
     options.acknowledge_until_ns = &holds_until_ns;
     options.lease_id = &lease_id;
-    if (options.role == hoot::core::NodeRole::kGateway) {
+    // A gateway routes by the placements, and an owner serves only the channels they place
+    // on it.
+    if (options.role != hoot::core::NodeRole::kAll) {
       control = std::make_unique<hoot::core::HootdCluster>(etcd_options, cluster.cluster,
                                                            cluster.node_id);
       absl::Status started = control->Start();
@@ -501,7 +503,7 @@ int main(int argc, char** argv) {
         Fail("cannot read cluster " + cluster.cluster +
              " from etcd: " + std::string(started.message()));
       }
-      options.control = control.get();
+      if (options.role == hoot::core::NodeRole::kGateway) options.control = control.get();
     }
   }
   auto server = hoot::core::Server::Start(options);

@@ -234,6 +234,18 @@ void Owner::ForgetGateway(unsigned gateway) {
   }
 }
 
+void Owner::ReleaseChannelsPlacedElsewhere() {
+  for (auto& [name, channel] : owned_) {
+    bool subscribed = std::any_of(channel->subscribers.begin(), channel->subscribers.end(),
+                                  [](uint32_t count) { return count > 0; });
+    if (subscribed && !host_.PlacedElsewhere(name).empty()) {
+      EndAllSubscriptions(*channel, EndedAnswer{ErrorCode::kOwnerUnavailable});
+      // Its gateways' unsubscribes follow; until then nothing more is fanned out to them.
+      std::fill(channel->subscribers.begin(), channel->subscribers.end(), 0);
+    }
+  }
+}
+
 void Owner::Reply(Call* request) {
   host_.ToGateway(request);
 }
@@ -302,6 +314,17 @@ void Owner::HandleArrivingSends() {
 }
 
 void Owner::Dispatch(Call* request) {
+  if (!request->channel.empty() && !std::holds_alternative<UnsubscribeOp>(request->op)) {
+    std::string_view elsewhere = host_.PlacedElsewhere(request->channel);
+    if (!elsewhere.empty()) {
+      if (std::holds_alternative<ReplayReadOp>(request->op)) {
+        return AnswerWith(request, EndedAnswer{ErrorCode::kOwnerUnavailable});
+      }
+      return AnswerError(request, ErrorCode::kOwnerUnavailable,
+                         "channel " + request->channel + " is placed on owner node " +
+                             std::string(elsewhere) + " now, not on this one; retry");
+    }
+  }
   bool appends = Appends(request->op);
   if (appends && !busy_sends_.empty() && !retrying_busy_) {
     // Requests that append wait behind those the journal refused, in order.

@@ -45,6 +45,10 @@ class OwnerHost {
   // docs/CLUSTER.md). While it may not, commits are held; Owner::ResumeAcknowledging
   // releases them. One process alone always may.
   virtual bool MayAcknowledge() { return true; }
+  // In a cluster, the owner node the channel's placement names now when that is another
+  // node: this owner then serves none of the channel's calls (fencing, docs/CLUSTER.md).
+  // Empty when it names this node, or names none this node knows of yet.
+  virtual std::string_view PlacedElsewhere(const std::string& /*channel*/) { return {}; }
   // The shard's log failed for good: it acknowledges nothing more (the process decides
   // whether to go on).
   virtual void OnLogFailure(const absl::Status& status) = 0;
@@ -107,6 +111,9 @@ class Owner {
   // A gateway node's link closed: its subscriptions are gone with it (it fans nothing more
   // out to that gateway index until a new subscription names it).
   void ForgetGateway(unsigned gateway);
+  // The placements changed: every subscription to a channel placed on another node now ends
+  // with SUBSCRIPTION_ENDED owner_unavailable (its gateways follow the placement).
+  void ReleaseChannelsPlacedElsewhere();
   // The host may acknowledge again: releases every commit held meanwhile (acknowledgements
   // in seq order, then fan-out), as if each had just completed.
   void ResumeAcknowledging();

@@ -481,6 +481,118 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
   EXPECT_EQ(owner->Stop(), 0);
 }
 
+// The fence's second half: an owner serves a channel only while its placement in etcd names
+// the owner's node. Rewritten to name another (a move), the old owner ends the channel's
+// subscriptions and refuses its calls, even from a link that still sends them there.
+TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
+  namespace node = core::chat::node;
+  auto owner = StartNode("owner", "owner-a", 1);
+  auto gateway = StartNode("gateway", "gateway-a", 1);
+  ASSERT_TRUE(owner && gateway);
+  ASSERT_TRUE(Linked(*gateway, 1));
+  auto ada = Connect(*gateway, "ada");
+  auto bo = Connect(*gateway, "bo");
+  ASSERT_TRUE(ada && bo);
+  ASSERT_TRUE(ada->CreateChannel("desk", proto::Visibility::kPublic).ok());
+  ASSERT_TRUE(bo->Join("desk").ok());
+  ASSERT_TRUE(bo->Subscribe("desk", 0, 0).ok());
+  ASSERT_TRUE(ada->Send("desk", 1, "before").ok());
+  ASSERT_TRUE(NextMessage(*bo).has_value());
+
+  // A link of our own to the owner, written from docs/CLUSTER.md, proven with the cluster's
+  // key: it reaches the owner whatever the gateways' placements say.
+  RawNodeLink link(owner->port());
+  const std::string link_key = signer_->DeriveKey(core::kLinkKeyPurpose);
+  const std::string gateway_nonce = auth::RandomBytes(node::kNodeNonceBytes);
+  {
+    node::NodeHello hello;
+    hello.cluster = kCluster;
+    hello.gateway_node = "raw-gateway";
+    hello.owner_node = "owner-a";
+    hello.nonce = gateway_nonce;
+    std::string bytes;
+    ASSERT_TRUE(node::EncodeNodeMessage(hello, 0, &bytes) && link.Write(bytes));
+    std::optional<std::string> answer = link.Read();
+    ASSERT_TRUE(answer.has_value());
+    proto::Frame frame;
+    node::AnyNodeMessage message;
+    ASSERT_EQ(proto::ParseFrame(*answer, &frame, node::kNodeFrameBytesMax),
+              proto::DecodeStatus::kOk);
+    ASSERT_EQ(node::DecodeNodeMessage(frame, &message), proto::DecodeStatus::kOk);
+    const auto* welcome = std::get_if<node::NodeWelcome>(&message);
+    ASSERT_NE(welcome, nullptr);
+    std::string proof = core::LinkProof(
+        link_key, core::LinkSide::kGateway,
+        {kCluster, "raw-gateway", "owner-a", 0, gateway_nonce, std::string(welcome->nonce)});
+    node::NodeProof proven;
+    proven.proof = proof;
+    bytes.clear();
+    ASSERT_TRUE(node::EncodeNodeMessage(proven, 0, &bytes) && link.Write(bytes));
+  }
+  uint32_t call_id = 0;
+  auto send_on_link = [&](uint64_t client_message_id) {
+    core::chat::Call call;
+    call.connection_id = 1;
+    call.user = "ada";
+    call.channel = "desk";
+    call.op = core::chat::SendOp{client_message_id, "over the raw link"};
+    std::string bytes;
+    EXPECT_TRUE(node::EncodeCall(call, ++call_id, &bytes) && link.Write(bytes));
+    std::optional<std::string> answer = link.Read();
+    EXPECT_TRUE(answer.has_value());
+    proto::Frame frame;
+    core::chat::Page page;
+    if (!answer.has_value() ||
+        proto::ParseFrame(*answer, &frame, node::kNodeFrameBytesMax) != proto::DecodeStatus::kOk ||
+        node::DecodeAnswer(frame, &call, &page) != proto::DecodeStatus::kOk) {
+      ADD_FAILURE() << "no answer on the raw link";
+      return core::chat::Answer{};
+    }
+    EXPECT_EQ(frame.correlation_id, call_id);
+    return call.result;
+  };
+  core::chat::Answer sent = send_on_link(2);
+  ASSERT_TRUE(std::holds_alternative<core::chat::SentAnswer>(sent));
+  EXPECT_EQ(std::get<core::chat::SentAnswer>(sent).seq, 2u);
+  ASSERT_TRUE(NextMessage(*bo).has_value());
+
+  // The channel moves: its placement names owner-b.
+  cluster::EtcdClient etcd(etcd_->ClientOptions());
+  ASSERT_TRUE(etcd.Put(cluster::ChannelKey(kCluster, "desk"),
+                       cluster::EncodePlacementRecord({"owner-b", "moved-by-the-test"}))
+                  .ok());
+  // Bo's subscription ends, from the owner, which no longer holds the channel.
+  auto push = bo->NextPush(milliseconds(5000));
+  ASSERT_TRUE(push.ok() && push->has_value()) << push.status();
+  const auto* ended = std::get_if<client::SubscriptionEnded>(&**push);
+  ASSERT_NE(ended, nullptr);
+  EXPECT_EQ(ended->channel, "desk");
+  EXPECT_EQ(ended->reason, proto::ErrorCode::kOwnerUnavailable);
+  // A call that still reaches the old owner is refused, retryably, and appends nothing.
+  core::chat::Answer refused = send_on_link(3);
+  const auto* refusal = std::get_if<core::chat::Refused>(&refused);
+  ASSERT_NE(refusal, nullptr);
+  EXPECT_EQ(refusal->code, proto::ErrorCode::kOwnerUnavailable) << refusal->text;
+  // Through the gateway, which follows the placement to a node that is not there: the same.
+  auto through_gateway = ada->Send("desk", 4, "after the move");
+  EXPECT_EQ(client::ServerErrorCode(through_gateway.status()),
+            proto::ErrorCode::kOwnerUnavailable)
+      << through_gateway.status();
+
+  // Moved back, the owner serves it again, from where it was: seq 3 is the next.
+  ASSERT_TRUE(etcd.Put(cluster::ChannelKey(kCluster, "desk"),
+                       cluster::EncodePlacementRecord({"owner-a", "moved-back-by-the-test"}))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto again = ada->Send("desk", 5, "back home");
+    return again.ok() && again->seq == 3;
+  }));
+  ada->Close();
+  bo->Close();
+  EXPECT_EQ(gateway->Stop(), 0);
+  EXPECT_EQ(owner->Stop(), 0);
+}
+
 // hoot-load spread over two gateways, to channels on two owners: the operator's way to size
 // a cluster. Every acknowledged message reaches every subscriber, whichever gateway holds it.
 TEST_F(HootdClusterTest, HootLoadSpreadsOverTheGatewaysAndEveryMessageArrives) {

@@ -6,8 +6,12 @@
 
 #include <cerrno>
 #include <deque>
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <variant>
+#include <vector>
 
 #include "log/sim_storage.h"
 
@@ -40,6 +44,11 @@ class RecordingHost : public OwnerHost {
   void Post(std::function<void()> task) override { posted.push_back(std::move(task)); }
   bool MayAcknowledge() override { return may_acknowledge; }
   bool may_acknowledge = true;  // False: the node's lease does not hold (fencing).
+  std::string_view PlacedElsewhere(const std::string& channel) override {
+    auto found = placed_elsewhere.find(channel);
+    return found == placed_elsewhere.end() ? std::string_view() : found->second;
+  }
+  std::map<std::string, std::string> placed_elsewhere;  // Channel -> the node it moved to.
   void OnLogFailure(const absl::Status& status) override { failures.push_back(status); }
 
   std::deque<std::function<void()>> posted;
@@ -247,6 +256,55 @@ TEST_F(OwnerTest, ARetryIsAnsweredWithItsOriginalAndAnotherBodyIsAConflict) {
 // make messages durable, but nothing is acknowledged, pushed or shown until it may
 // acknowledge again: not a SENT, not a retry's answer, not a fan-out page, not a replay, not
 // a new head. Then everything held goes out in order, each once.
+// The fence's second half: a channel whose placement names another node is not served here.
+TEST_F(OwnerTest, AChannelPlacedOnAnotherNodeIsRefusedAndItsSubscriptionsEnd) {
+  CreateChannel("desk", proto::Visibility::kPublic);
+  CreateChannel("pit", proto::Visibility::kPublic);
+  ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(0, "ann", "desk", SubscribeOp{})));
+  ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(1, "ann", "desk", SubscribeOp{})));
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(Ask(0, "ann", "desk", SendOp{1, "before"})));
+  const uint64_t epoch = log::LogStore::Epoch(owner_->store().FindChannel("desk"));
+
+  host_.placed_elsewhere["desk"] = "owner-b";
+  size_t first_event = host_.events.size();
+  owner_->ReleaseChannelsPlacedElsewhere();
+  // Each gateway with subscribers is told, with the notice its clients get.
+  std::set<unsigned> told;
+  for (size_t i = first_event; i < host_.events.size(); ++i) {
+    const Event& event = host_.events[i];
+    ASSERT_EQ(event.kind, Event::Kind::kRevoke);
+    EXPECT_EQ(event.page->channel, "desk");
+    EXPECT_TRUE(event.page->user.empty()) << "every subscriber, not one user's";
+    EXPECT_FALSE(event.page->frames.empty());
+    told.insert(event.gateway);
+  }
+  EXPECT_EQ(told, (std::set<unsigned>{0, 1}));
+  owner_->ReleaseChannelsPlacedElsewhere();  // Said once: its subscriptions are gone.
+  EXPECT_EQ(host_.events.size(), first_event + 2);
+
+  // Nothing is served or appended for it, whatever asks; the other channel is untouched.
+  const Answer& send = Ask(0, "ann", "desk", SendOp{2, "after"});
+  ASSERT_TRUE(std::holds_alternative<Refused>(send));
+  EXPECT_EQ(std::get<Refused>(send).code, proto::ErrorCode::kOwnerUnavailable);
+  EXPECT_NE(std::get<Refused>(send).text.find("owner-b"), std::string::npos);
+  EXPECT_EQ(DurableSeq("desk"), 1u);
+  for (Op op : std::vector<Op>{SubscribeOp{}, JoinOp{}, FetchHistoryOp{epoch, 1}}) {
+    const Answer& answer = Ask(0, "ann", "desk", op);
+    ASSERT_TRUE(std::holds_alternative<Refused>(answer)) << op.index();
+    EXPECT_EQ(std::get<Refused>(answer).code, proto::ErrorCode::kOwnerUnavailable);
+  }
+  const Answer& replay = Ask(0, "ann", "desk", ReplayReadOp{epoch, 0});
+  ASSERT_TRUE(std::holds_alternative<EndedAnswer>(replay));
+  EXPECT_EQ(std::get<EndedAnswer>(replay).reason, proto::ErrorCode::kOwnerUnavailable);
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(Ask(0, "ann", "pit", SendOp{3, "elsewhere"})));
+
+  // Placed here again, it is served from where it was.
+  host_.placed_elsewhere.clear();
+  const Answer& again = Ask(0, "ann", "desk", SendOp{4, "back"});
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(again));
+  EXPECT_EQ(std::get<SentAnswer>(again).seq, 2u);
+}
+
 TEST_F(OwnerTest, AFencedOwnerAcknowledgesShowsAndPushesNothingUntilItMayAgain) {
   CreateChannel("desk", proto::Visibility::kPublic);
   ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(0, "ann", "desk", SubscribeOp{})));
