@@ -20,8 +20,8 @@ namespace hoot::cluster {
 struct Placement {
   std::string channel;
   std::string owner;  // Node id.
-  // The placement record's etcd revision: an owner appends to the channel only while the
-  // record still has this revision (and its own lease holds).
+  // The placement record's etcd revision: it changes only when the record is rewritten (a
+  // move). The owner's fence checks the node the record names (docs/CLUSTER.md, "Fencing").
   int64_t epoch = 0;
 };
 

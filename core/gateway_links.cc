@@ -150,6 +150,13 @@ void GatewayLinks::OnView(std::shared_ptr<const ClusterView> view) {
   // Views come from two threads (the control's follower, and Attach): never go back.
   if (view_ != nullptr && view->revision < view_->revision) return;
   view_ = std::move(view);
+  // What this shard learned ahead of the view, the view now knows, and follows from here on
+  // (a placement that moves).
+  for (auto it = learned_.begin(); it != learned_.end();) {
+    auto next = std::next(it);
+    if (view_->placements.contains(it->first)) learned_.erase(it);
+    it = next;
+  }
   owner_shards_.clear();
   std::set<LinkKey> wanted;
   for (const OwnerNode& owner : view_->owners) {

@@ -508,6 +508,9 @@ int main(int argc, char** argv) {
   }
   auto server = hoot::core::Server::Start(options);
   if (!server.ok()) Fail("cannot start: " + std::string(server.status().message()));
+  // The placements before anything else: an owner serves no channel placed elsewhere, from
+  // its first call on.
+  if (control != nullptr) control->Attach(server->get());
   std::string links;
   for (uint16_t port : (*server)->link_ports()) {
     links += (links.empty() ? "" : ",") + hoot::base::FormatHostPort({options.link_host, port});
@@ -535,6 +538,7 @@ int main(int argc, char** argv) {
     };
     auto registered = hoot::cluster::NodeLease::Register(std::move(lease_options));
     if (!registered.ok()) {
+      if (control != nullptr) control->Detach();
       (void)(*server)->Stop();
       Fail("cannot join cluster " + cluster.cluster + " as " + cluster.node_id + ": " +
            std::string(registered.status().message()));
@@ -551,7 +555,6 @@ int main(int argc, char** argv) {
     running = server->get();
   }
   (*server)->ResumeAcknowledging();  // Whatever came in before the registration.
-  if (control != nullptr) control->Attach(server->get());
   bool v6 = options.listen_host.find(':') != std::string::npos;
   std::string metrics;
   if (!options.metrics_host.empty()) {

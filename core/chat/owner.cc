@@ -238,10 +238,10 @@ void Owner::ReleaseChannelsPlacedElsewhere() {
   for (auto& [name, channel] : owned_) {
     bool subscribed = std::any_of(channel->subscribers.begin(), channel->subscribers.end(),
                                   [](uint32_t count) { return count > 0; });
+    // The counts fall as the gateways' unsubscribes come; nothing new is appended meanwhile,
+    // so nothing more is fanned out to them.
     if (subscribed && !host_.PlacedElsewhere(name).empty()) {
       EndAllSubscriptions(*channel, EndedAnswer{ErrorCode::kOwnerUnavailable});
-      // Its gateways' unsubscribes follow; until then nothing more is fanned out to them.
-      std::fill(channel->subscribers.begin(), channel->subscribers.end(), 0);
     }
   }
 }
@@ -488,7 +488,24 @@ void Owner::OnCommit(log::ChannelLog* log, uint64_t durable_seq) {
     }
   } else {
     auto found = owned_by_log_.find(log);
-    if (found != owned_by_log_.end()) {
+    std::string_view elsewhere =
+        found == owned_by_log_.end() ? std::string_view() : host_.PlacedElsewhere(found->second->name);
+    if (!elsewhere.empty()) {
+      // Moved while these waited (a fenced node's held commits): not acknowledged here, where
+      // the channel's log is no longer the one its clients read. Their retries go to the owner
+      // the placement names; should the channel come back, dedup gives each its seq here.
+      OwnedChannel& channel = *found->second;
+      while (!channel.pending_acks.empty() && channel.pending_acks.front().seq <= durable_seq) {
+        PendingAck ack = channel.pending_acks.front();
+        channel.pending_acks.pop_front();
+        AnswerError(ack.request, ErrorCode::kOwnerUnavailable,
+                    "channel " + channel.name + " moved to owner node " + std::string(elsewhere) +
+                        " before this message was acknowledged; retry it there");
+      }
+      // Durable, and this owner no longer fenced by its lease: they are the log's from here on,
+      // shown by no read while the channel is placed elsewhere, and a retry here gets its seq.
+      channel.released_seq = std::max(channel.released_seq, durable_seq);
+    } else if (found != owned_by_log_.end()) {
       OwnedChannel& channel = *found->second;
       uint64_t epoch = log::LogStore::Epoch(log);
       channel.released_seq = std::max(channel.released_seq, durable_seq);

@@ -252,11 +252,8 @@ TEST_F(OwnerTest, ARetryIsAnsweredWithItsOriginalAndAnotherBodyIsAConflict) {
   EXPECT_EQ(std::get<SentAnswer>(bens).seq, 2u);
 }
 
-// Fencing (docs/CLUSTER.md): while its node's lease does not hold, an owner's commits still
-// make messages durable, but nothing is acknowledged, pushed or shown until it may
-// acknowledge again: not a SENT, not a retry's answer, not a fan-out page, not a replay, not
-// a new head. Then everything held goes out in order, each once.
-// The fence's second half: a channel whose placement names another node is not served here.
+// The fence's second half: a channel whose placement names another node is not served here,
+// and a held commit of it is not acknowledged once the node may acknowledge again.
 TEST_F(OwnerTest, AChannelPlacedOnAnotherNodeIsRefusedAndItsSubscriptionsEnd) {
   CreateChannel("desk", proto::Visibility::kPublic);
   CreateChannel("pit", proto::Visibility::kPublic);
@@ -279,8 +276,13 @@ TEST_F(OwnerTest, AChannelPlacedOnAnotherNodeIsRefusedAndItsSubscriptionsEnd) {
     told.insert(event.gateway);
   }
   EXPECT_EQ(told, (std::set<unsigned>{0, 1}));
-  owner_->ReleaseChannelsPlacedElsewhere();  // Said once: its subscriptions are gone.
-  EXPECT_EQ(host_.events.size(), first_event + 2);
+  // The gateways end them and unsubscribe: then no later view says it again.
+  Submit(0, "ann", "desk", UnsubscribeOp{});
+  Submit(1, "ann", "desk", UnsubscribeOp{});
+  Pump();
+  size_t after_unsubscribes = host_.events.size();
+  owner_->ReleaseChannelsPlacedElsewhere();
+  EXPECT_EQ(host_.events.size(), after_unsubscribes);
 
   // Nothing is served or appended for it, whatever asks; the other channel is untouched.
   const Answer& send = Ask(0, "ann", "desk", SendOp{2, "after"});
@@ -303,8 +305,32 @@ TEST_F(OwnerTest, AChannelPlacedOnAnotherNodeIsRefusedAndItsSubscriptionsEnd) {
   const Answer& again = Ask(0, "ann", "desk", SendOp{4, "back"});
   ASSERT_TRUE(std::holds_alternative<SentAnswer>(again));
   EXPECT_EQ(std::get<SentAnswer>(again).seq, 2u);
+
+  // A fenced node's held commit, for a channel that moved meanwhile, is not acknowledged when
+  // the node may acknowledge again: its retry goes where the channel is now.
+  host_.may_acknowledge = false;
+  uint32_t held = Submit(0, "ann", "desk", SendOp{5, "held"});
+  Pump();
+  EXPECT_EQ(AnswerTo(held), nullptr);
+  host_.placed_elsewhere["desk"] = "owner-b";
+  host_.may_acknowledge = true;
+  owner_->ResumeAcknowledging();
+  Pump();
+  const Refused* refused = AnswerAs<Refused>(held);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->code, proto::ErrorCode::kOwnerUnavailable);
+  // Should it come back, the retry finds the message's one seq.
+  host_.placed_elsewhere.clear();
+  const Answer& retried = Ask(0, "ann", "desk", SendOp{5, "held"});
+  ASSERT_TRUE(std::holds_alternative<SentAnswer>(retried));
+  EXPECT_EQ(std::get<SentAnswer>(retried).seq, 3u);
+  EXPECT_TRUE(std::get<SentAnswer>(retried).duplicate);
 }
 
+// Fencing (docs/CLUSTER.md): while its node's lease does not hold, an owner's commits still
+// make messages durable, but nothing is acknowledged, pushed or shown until it may
+// acknowledge again: not a SENT, not a retry's answer, not a fan-out page, not a replay, not
+// a new head. Then everything held goes out in order, each once.
 TEST_F(OwnerTest, AFencedOwnerAcknowledgesShowsAndPushesNothingUntilItMayAgain) {
   CreateChannel("desk", proto::Visibility::kPublic);
   ASSERT_TRUE(std::holds_alternative<SubscribedAnswer>(Ask(0, "ann", "desk", SubscribeOp{})));
