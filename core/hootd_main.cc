@@ -108,7 +108,8 @@ Server flags:
   --role all|gateway|owner what this cluster node does (default all: one process, gateway and
                            owner). A gateway node holds client connections and reaches the
                            owner nodes over node links; an owner node owns channels and
-                           serves only gateway nodes' links, on --advertise. Both need --etcd.
+                           serves only gateway nodes' links, on --advertise. Both need --etcd
+                           and the cluster's --secret-file.
   --advertise HOST:PORT    an owner node's node links: shard i listens on HOST:PORT+i (port
                            0: any free port each), and gateways connect there, so HOST must
                            be a numeric address they can reach (default 127.0.0.1:0)
