@@ -143,19 +143,6 @@ class MetricsScraper {
   std::thread thread_;  // Last: it uses the rest.
 };
 
-// A port no one listens on now (the kernel's pick), for etcd, which needs them named.
-uint16_t FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // The cluster of --cluster: a one-member etcd, two owner nodes and two gateway nodes, each
 // pinned to the servers' CPUs, started and stopped together.
 class BenchCluster {
@@ -165,8 +152,8 @@ class BenchCluster {
   // Nodes share hootd's secret, so that one token is good everywhere.
   absl::Status Start(const std::filesystem::path& directory, const std::string& secret_file,
                      const std::string& cpus) {
-    uint16_t client_port = FreeLoopbackPort();
-    uint16_t peer_port = FreeLoopbackPort();
+    uint16_t client_port = hoot::tools::FreeLoopbackPort();
+    uint16_t peer_port = hoot::tools::FreeLoopbackPort();
     std::string client = "http://127.0.0.1:" + std::to_string(client_port);
     std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
     std::filesystem::create_directories(directory);

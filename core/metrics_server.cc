@@ -11,6 +11,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(Shard& shar
                                                                      StartScrape start_scrape) {
   std::unique_ptr<MetricsServer> server(new MetricsServer(shard, std::move(start_scrape)));
   io::TcpServerOptions options;
+  options.name = "metrics listener";
   options.host = host;
   options.port = port;
   options.backlog = 64;
@@ -20,10 +21,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(Shard& shar
   options.send_buffer_region_bytes = 1u << 20;
   options.direct_descriptors = false;
   auto tcp = io::TcpServer::Listen(shard.ring(), options, server.get());
-  if (!tcp.ok()) {
-    return absl::Status(tcp.status().code(),
-                        "metrics listener: " + std::string(tcp.status().message()));
-  }
+  if (!tcp.ok()) return tcp.status();
   server->tcp_ = std::move(*tcp);
   return server;
 }

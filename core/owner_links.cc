@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<OwnerLinks>> OwnerLinks::Listen(Shard& shard, cha
   if (options.link_key.empty()) return absl::InvalidArgumentError("node links need a link key");
   std::unique_ptr<OwnerLinks> links(new OwnerLinks(shard, owner, options));
   io::TcpServerOptions tcp_options;
+  tcp_options.name = "node link listener";
   tcp_options.host = options.link_host;
   tcp_options.port =
       options.link_port == 0 ? 0 : static_cast<uint16_t>(options.link_port + shard.id());
@@ -36,10 +37,7 @@ absl::StatusOr<std::unique_ptr<OwnerLinks>> OwnerLinks::Listen(Shard& shard, cha
   tcp_options.outbound_bytes_max = 64u << 20;
   tcp_options.direct_descriptors = false;
   auto tcp = io::TcpServer::Listen(shard.ring(), tcp_options, links.get());
-  if (!tcp.ok()) {
-    return absl::Status(tcp.status().code(),
-                        "node link listener: " + std::string(tcp.status().message()));
-  }
+  if (!tcp.ok()) return tcp.status();
   links->tcp_ = std::move(*tcp);
   return links;
 }
@@ -256,31 +254,26 @@ void OwnerLinks::ToGateway(Call* call) {
 }
 
 void OwnerLinks::FanOut(unsigned gateway, Page* page) {
-  Link* link = LinkOf(gateway);
-  if (link != nullptr && link->connection != nullptr) {
-    scratch_.clear();
-    if (node::EncodeFanOut(*page, &scratch_)) {
-      ++stats_.pages;
-      link->connection->Send(scratch_);
-    } else {
-      link->connection->Close();  // Its subscribers would see a gap: they resubscribe.
-    }
-  }
+  SendPage(gateway, *page, node::EncodeFanOut);
   if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) owner_.RecyclePage(page);
 }
 
 void OwnerLinks::Revoke(unsigned gateway, Page* page) {
-  Link* link = LinkOf(gateway);
-  if (link != nullptr && link->connection != nullptr) {
-    scratch_.clear();
-    if (node::EncodeRevocation(*page, &scratch_)) {
-      ++stats_.pages;
-      link->connection->Send(scratch_);
-    } else {
-      link->connection->Close();
-    }
-  }
+  SendPage(gateway, *page, node::EncodeRevocation);
   owner_.RecyclePage(page);
+}
+
+void OwnerLinks::SendPage(unsigned gateway, const Page& page,
+                          bool (*encode)(const Page&, std::string*)) {
+  Link* link = LinkOf(gateway);
+  if (link == nullptr || link->connection == nullptr) return;
+  scratch_.clear();
+  if (encode(page, &scratch_)) {
+    ++stats_.pages;
+    link->connection->Send(scratch_);
+  } else {
+    link->connection->Close();  // Its subscribers would see a gap: they resubscribe.
+  }
 }
 
 }  // namespace hoot::core

@@ -77,6 +77,9 @@ class OwnerLinks : public io::TcpHandler {
   };
   OwnerLinks(Shard& shard, chat::Owner& owner, const ServerOptions& options);
   Link* LinkOf(unsigned gateway);
+  // Sends `page` to the gateway encoded by `encode`; a page that does not encode closes the link.
+  void SendPage(unsigned gateway, const chat::Page& page,
+                bool (*encode)(const chat::Page&, std::string*));
   // Handles one frame; false if the link must close (a wrong hello, a malformed frame).
   bool OnFrame(Link& link, const proto::Frame& frame);
   bool OnHello(Link& link, const proto::Frame& frame);

@@ -435,6 +435,15 @@ absl::StatusOr<SocketAddress> NumericSocketAddress(const std::string& host, uint
 absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::Listen(Ring& ring,
                                                             const TcpServerOptions& options,
                                                             TcpHandler* handler) {
+  auto server = ListenUnnamed(ring, options, handler);
+  if (server.ok() || options.name.empty()) return server;
+  return absl::Status(server.status().code(),
+                      options.name + ": " + std::string(server.status().message()));
+}
+
+absl::StatusOr<std::unique_ptr<TcpServer>> TcpServer::ListenUnnamed(Ring& ring,
+                                                                    const TcpServerOptions& options,
+                                                                    TcpHandler* handler) {
   auto created = Create(ring, options, handler);
   if (!created.ok()) return created.status();
   std::unique_ptr<TcpServer> server = std::move(*created);

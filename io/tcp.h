@@ -95,6 +95,7 @@ class SendBufferPool {
 };
 
 struct TcpServerOptions {
+  std::string name;  // What the listener is for ("metrics listener"): its errors begin with it.
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see TcpServer::port()).
   int backlog = 1024;
@@ -268,6 +269,9 @@ class TcpServer : private BeforeSubmit {
 
  private:
   friend class TcpConnection;
+  static absl::StatusOr<std::unique_ptr<TcpServer>> ListenUnnamed(Ring& ring,
+                                                                  const TcpServerOptions& options,
+                                                                  TcpHandler* handler);
   struct AcceptOp : Completion {
     explicit AcceptOp(TcpServer* s) : server(s) {}
     void Complete(int32_t result, uint32_t flags) override { server->OnAccept(result, flags); }

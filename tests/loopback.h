@@ -1,5 +1,5 @@
 // Connecting a plain blocking TCP socket to a test's server on 127.0.0.1, and picking a free
-// port for one.
+// port for one (tools/hootd_process.h).
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+
+#include "tools/hootd_process.h"
 
 namespace hoot::testing {
 
@@ -31,18 +33,6 @@ inline int ConnectLoopback(uint16_t port, int type_flags = 0, int receive_buffer
   return fd;
 }
 
-// A port of 127.0.0.1 nobody listens on now (the kernel's pick, released): for servers that
-// cannot listen on port 0 and say which they got (Prometheus, etcd).
-inline uint16_t FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using tools::FreeLoopbackPort;
 
 }  // namespace hoot::testing

@@ -3,6 +3,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <map>
+#include <string_view>
+#include <utility>
 
 #include "tools/cli_internal.h"
 #include "tools/exposition.h"
@@ -128,6 +130,26 @@ int Cli::Admin() {
   });
 }
 
+// What `admin stats --json` counts: its key, and the metric summed over the shards.
+constexpr std::pair<std::string_view, std::string_view> kStatsCounters[] = {
+    {"connections_open", "hoot_connections_open"},
+    {"sessions_authenticated", "hoot_sessions_authenticated"},
+    {"connections_accepted", "hoot_connections_accepted_total"},
+    {"connections_refused", "hoot_connections_refused_total"},
+    {"subscriptions", "hoot_subscriptions"},
+    {"subscriptions_from_log", "hoot_subscriptions_from_log"},
+    {"sends_acknowledged", "hoot_sends_acknowledged_total"},
+    {"sends_duplicate", "hoot_sends_duplicate_total"},
+    {"messages_pushed", "hoot_messages_pushed_total"},
+    {"pushed_bytes", "hoot_pushed_bytes_total"},
+    {"fanout_pages", "hoot_fanout_pages_total"},
+    {"commits", "hoot_commits_total"},
+    {"commit_failures", "hoot_commit_failures_total"},
+    {"channels", "hoot_log_channels"},
+    {"channels_fenced", "hoot_log_channels_fenced"},
+    {"segment_bytes", "hoot_log_segment_bytes"},
+};
+
 int Cli::AdminStats(Client& client) {
   absl::StatusOr<std::string> text = client.AdminStats();
   if (!text.ok()) return Fail(text.status());
@@ -146,29 +168,15 @@ int Cli::AdminStats(Client& client) {
     for (const auto& [code, count] : figures.By("hoot_errors_total", "code")) {
       errors.Num(code, static_cast<uint64_t>(count));
     }
-    auto number = [&](std::string_view name) { return static_cast<uint64_t>(figures.Sum(name)); };
     JsonObject object;
     object.Str("version", figures.Label("hoot_build_info", "version"))
         .Str("commit", figures.Label("hoot_build_info", "commit"))
-        .Num("shards", figures.Shards())
-        .Num("connections_open", number("hoot_connections_open"))
-        .Num("sessions_authenticated", number("hoot_sessions_authenticated"))
-        .Num("connections_accepted", number("hoot_connections_accepted_total"))
-        .Num("connections_refused", number("hoot_connections_refused_total"))
-        .Num("subscriptions", number("hoot_subscriptions"))
-        .Num("subscriptions_from_log", number("hoot_subscriptions_from_log"))
-        .Num("sends_acknowledged", number("hoot_sends_acknowledged_total"))
-        .Num("sends_duplicate", number("hoot_sends_duplicate_total"))
-        .Num("messages_pushed", number("hoot_messages_pushed_total"))
-        .Num("pushed_bytes", number("hoot_pushed_bytes_total"))
-        .Num("fanout_pages", number("hoot_fanout_pages_total"))
-        .Num("commits", number("hoot_commits_total"))
-        .Num("commit_failures", number("hoot_commit_failures_total"))
-        .Double("commit_sync_p50_seconds", sync_p50.value_or(NAN))
+        .Num("shards", figures.Shards());
+    for (const auto& [key, metric] : kStatsCounters) {
+      object.Num(key, static_cast<uint64_t>(figures.Sum(metric)));
+    }
+    object.Double("commit_sync_p50_seconds", sync_p50.value_or(NAN))
         .Double("commit_sync_p99_seconds", sync_p99.value_or(NAN))
-        .Num("channels", number("hoot_log_channels"))
-        .Num("channels_fenced", number("hoot_log_channels_fenced"))
-        .Num("segment_bytes", number("hoot_log_segment_bytes"))
         .Bool("disk_full", disk_full)
         .Bool("log_failed", log_failed)
         .Object("requests", requests)

@@ -14,6 +14,10 @@
 
 namespace hoot::tools {
 
+// A port of 127.0.0.1 nobody listens on now (the kernel's pick, released): for servers that
+// cannot listen on port 0 and say which they got (etcd, Prometheus).
+uint16_t FreeLoopbackPort();
+
 // Forks and execs `args` (args[0] is the binary) with its standard input, output and error
 // on the given descriptors (-1: this process's own). The caller closes its copies. Returns the
 // child's pid, or -1 when fork failed. The child is killed (SIGKILL) when the thread that

@@ -34,17 +34,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public EtcdTest {
  protected:
-  void SetUp() override {
-    if (std::string missing = EtcdMissing(); !missing.empty()) GTEST_SKIP() << missing;
-    etcd_ = EtcdCluster::Start(3);
-    ASSERT_NE(etcd_, nullptr);
-  }
-
   EtcdOptions Options() const { return etcd_->ClientOptions(); }
-
-  std::unique_ptr<EtcdCluster> etcd_;
 };
 
 TEST_F(ClusterTest, ClientPutsReadsDeletesAndWatchesKeysInRevisionOrder) {

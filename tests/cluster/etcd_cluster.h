@@ -178,4 +178,17 @@ class EtcdCluster {
   std::string initial_cluster_;
 };
 
+// A test against a real 3-member etcd, started for each test; skipped (saying why) where
+// the machine has no etcd.
+class EtcdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string missing = EtcdMissing(); !missing.empty()) GTEST_SKIP() << missing;
+    etcd_ = EtcdCluster::Start(3);
+    ASSERT_NE(etcd_, nullptr);
+  }
+
+  std::unique_ptr<EtcdCluster> etcd_;
+};
+
 }  // namespace hoot::testing

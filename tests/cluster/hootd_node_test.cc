@@ -32,14 +32,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-class HootdNodeTest : public ::testing::Test {
+class HootdNodeTest : public EtcdTest {
  protected:
-  void SetUp() override {
-    if (std::string missing = EtcdMissing(); !missing.empty()) GTEST_SKIP() << missing;
-    etcd_ = EtcdCluster::Start(3);
-    ASSERT_NE(etcd_, nullptr);
-  }
-
   std::vector<std::string> NodeFlags(const std::string& node_id) const {
     return {"--etcd",           absl::StrJoin(etcd_->endpoints(), ","),
             "--node-id",        node_id,
@@ -55,8 +49,6 @@ class HootdNodeTest : public ::testing::Test {
     if (!read.ok() || read->kvs.empty()) return std::nullopt;
     return read->kvs[0];
   }
-
-  std::unique_ptr<EtcdCluster> etcd_;
 };
 
 TEST_F(HootdNodeTest, ANodeRegistersUnderALeaseNoSecondTakesItsIdAndItLeavesWithIt) {
