@@ -1,6 +1,7 @@
 // A growable byte buffer that, unlike std::string, does not zero what it grows into: the log
 // encodes every record straight into one, and zero-filling first cost as much as encoding.
-// It never moves while capacity suffices, so views into it stay valid until a growth.
+// It never moves while capacity suffices, so views into it stay valid until a growth. Its
+// memory is a recycled huge-page block (HugePageArray).
 #pragma once
 
 #include <algorithm>
@@ -10,26 +11,31 @@
 #include <string_view>
 #include <utility>
 
+#include "base/huge_pages.h"
+
 namespace hoot::base {
 
 class ByteBuffer {
  public:
   ByteBuffer() = default;
   explicit ByteBuffer(size_t capacity) { Reserve(capacity); }
-  ByteBuffer(ByteBuffer&&) noexcept = default;
-  ByteBuffer& operator=(ByteBuffer&&) noexcept = default;
+  ByteBuffer(ByteBuffer&& other) noexcept { Swap(other); }
+  ByteBuffer& operator=(ByteBuffer&& other) noexcept {
+    Swap(other);
+    return *this;
+  }
 
-  char* data() { return bytes_.get(); }
-  const char* data() const { return bytes_.get(); }
+  char* data() { return bytes_.data(); }
+  const char* data() const { return bytes_.data(); }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
-  std::string_view view() const { return std::string_view(bytes_.get(), size_); }
+  std::string_view view() const { return std::string_view(bytes_.data(), size_); }
 
   // Grows the size by `bytes` (contents unspecified) and returns where they start.
   char* Extend(size_t bytes) {
     if (size_ + bytes > capacity_) Reserve(std::max(size_ + bytes, capacity_ * 2));
-    char* start = bytes_.get() + size_;
+    char* start = bytes_.data() + size_;
     size_ += bytes;
     return start;
   }
@@ -37,12 +43,11 @@ class ByteBuffer {
     if (!data.empty()) std::memcpy(Extend(data.size()), data.data(), data.size());
   }
   void Clear() { size_ = 0; }
+  // Capacity is rounded up to a power of two (a HugePageArray block).
   void Reserve(size_t capacity) {
     if (capacity <= capacity_) return;
-    std::unique_ptr<char[]> grown(new char[capacity]);
-    if (size_ > 0) std::memcpy(grown.get(), bytes_.get(), size_);
-    bytes_ = std::move(grown);
-    capacity_ = capacity;
+    bytes_.Grow(capacity, size_);
+    capacity_ = bytes_.capacity();
   }
   // Drops the first `bytes`, moving the rest to the front.
   void Consume(size_t bytes) {
@@ -50,17 +55,17 @@ class ByteBuffer {
       size_ = 0;
       return;
     }
-    std::memmove(bytes_.get(), bytes_.get() + bytes, size_ - bytes);
+    std::memmove(bytes_.data(), bytes_.data() + bytes, size_ - bytes);
     size_ -= bytes;
   }
   void Swap(ByteBuffer& other) {
-    std::swap(bytes_, other.bytes_);
+    bytes_.Swap(other.bytes_);
     std::swap(size_, other.size_);
     std::swap(capacity_, other.capacity_);
   }
 
  private:
-  std::unique_ptr<char[]> bytes_;
+  HugePageArray<char> bytes_;
   size_t size_ = 0;
   size_t capacity_ = 0;
 };

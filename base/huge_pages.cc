@@ -36,4 +36,10 @@ void HugePageBlocks::Give(char* block, size_t bytes) {
   free_[bytes].push_back(block);
 }
 
+char* TakeBlock(size_t bytes) {
+  char* block = HugePageBlocks::Shared().Take(bytes);
+  HOOT_CHECK(block != nullptr);  // Out of address space: nothing sensible is left to do.
+  return block;
+}
+
 }  // namespace hoot::base

@@ -12,9 +12,9 @@ namespace hoot::core::chat {
 uint64_t BodyHash(std::string_view body) { return XXH3_64bits(body.data(), body.size()); }
 
 size_t Dedup::FindSlot(DedupKey key, uint64_t hash) const {
-  if (index_.empty()) return kNone;
+  if (index_slots_ == 0) return kNone;
   uint32_t tag = Tag(hash);
-  size_t mask = index_.size() - 1;
+  size_t mask = index_slots_ - 1;
   for (size_t slot = Home(tag);; slot = (slot + 1) & mask) {
     uint64_t held = index_[slot];
     if (held == 0) return kNone;
@@ -24,7 +24,7 @@ size_t Dedup::FindSlot(DedupKey key, uint64_t hash) const {
 
 void Dedup::IndexInsert(uint64_t hash, size_t position) {
   uint32_t tag = Tag(hash);
-  size_t mask = index_.size() - 1;
+  size_t mask = index_slots_ - 1;
   size_t slot = Home(tag);
   while (index_[slot] != 0) slot = (slot + 1) & mask;
   index_[slot] = (uint64_t{tag} << 32) | (position + 1);
@@ -32,7 +32,7 @@ void Dedup::IndexInsert(uint64_t hash, size_t position) {
 
 void Dedup::EraseSlot(size_t hole) {
   HOOT_CHECK(hole != kNone);
-  size_t mask = index_.size() - 1;
+  size_t mask = index_slots_ - 1;
   for (size_t next = (hole + 1) & mask; index_[next] != 0; next = (next + 1) & mask) {
     size_t home = Home(static_cast<uint32_t>(index_[next] >> 32));
     // The entry at `next` may move into the hole only if its home is not in (hole, next]
@@ -46,20 +46,17 @@ void Dedup::EraseSlot(size_t hole) {
   index_[hole] = 0;
 }
 
-void Dedup::Slots::Assign(size_t count) {
+void Dedup::AssignIndex(size_t count) {
   HOOT_CHECK(count >= 16 && (count & (count - 1)) == 0);
-  base::HugePageBlocks& blocks = base::HugePageBlocks::Shared();
-  blocks.Give(reinterpret_cast<char*>(data_), bytes());
-  data_ = reinterpret_cast<uint64_t*>(blocks.Take(count * sizeof(uint64_t)));
-  HOOT_CHECK(data_ != nullptr);  // Out of address space: nothing sensible is left to do.
-  size_ = count;
-  std::memset(data_, 0, bytes());
+  index_ = base::HugePageArray<uint64_t>(count);
+  index_slots_ = count;
+  std::memset(index_.data(), 0, count * sizeof(uint64_t));
 }
 
 void Dedup::GrowIndex() {
   HOOT_CHECK(window_ < (size_t{1} << 31));
-  index_.Assign(std::max<size_t>(16, index_.size() * 2));
-  for (size_t position = 0; position < ring_.size(); ++position) {
+  AssignIndex(std::max<size_t>(16, index_slots_ * 2));
+  for (size_t position = 0; position < ring_size_; ++position) {
     IndexInsert(Hash(ring_[position].key), position);
   }
 }

@@ -48,7 +48,7 @@ class Dedup {
   }
   // Starts loading the index slot Find or Insert of `key` will look at first.
   void Prefetch(DedupKey key) const {
-    if (!index_.empty()) __builtin_prefetch(&index_[Home(Tag(Hash(key)))]);
+    if (index_slots_ != 0) __builtin_prefetch(&index_[Home(Tag(Hash(key)))]);
   }
   // Returns whether `key` is new here; `forget` runs for each key the window drops.
   template <class Forget>
@@ -57,10 +57,10 @@ class Dedup {
     if (window != window_) Reshape(window, forget);
     uint64_t hash = Hash(key);
     if (FindSlot(key, hash) != kNone) return false;
-    if (ring_.size() < window_) {
-      if ((ring_.size() + 1) * 2 > index_.size()) GrowIndex();
-      ring_.push_back(Slot{key, entry});
-      IndexInsert(hash, ring_.size() - 1);
+    if (ring_size_ < window_) {
+      if ((ring_size_ + 1) * 2 > index_slots_) GrowIndex();
+      Push(Slot{key, entry});
+      IndexInsert(hash, ring_size_ - 1);
       return true;
     }
     size_t position = next_;
@@ -75,7 +75,7 @@ class Dedup {
     forget(dropped);
     return true;
   }
-  size_t size() const { return ring_.size(); }
+  size_t size() const { return ring_size_; }
 
  private:
   struct Slot {
@@ -88,22 +88,29 @@ class Dedup {
   static uint64_t Hash(DedupKey key) { return absl::Hash<DedupKey>{}(key); }
   static uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
   static size_t Position(uint64_t slot) { return static_cast<uint32_t>(slot) - 1; }
-  size_t Home(uint32_t tag) const { return tag & (index_.size() - 1); }
+  size_t Home(uint32_t tag) const { return tag & (index_slots_ - 1); }
   size_t FindSlot(DedupKey key, uint64_t hash) const;
   void IndexInsert(uint64_t hash, size_t position);
   // Empties a slot and moves later entries of its probe run back (no tombstones).
   void EraseSlot(size_t slot);
   void GrowIndex();
+  // `count` zeroed index slots (a power of two, at least 16) in place of the old ones.
+  void AssignIndex(size_t count);
+  void Push(const Slot& slot) {
+    if (ring_size_ == ring_.capacity())
+      ring_.Grow(std::max<size_t>(16, 2 * ring_size_), ring_size_);
+    ring_[ring_size_++] = slot;
+  }
   template <class Forget>
   void Reshape(size_t window, Forget&& forget) {
     // A new window (in practice only the first insert sets it): keep the newest entries.
     std::vector<Slot> oldest_first;
-    for (size_t i = 0; i < ring_.size(); ++i) {
-      oldest_first.push_back(ring_[(next_ + i) % ring_.size()]);
+    for (size_t i = 0; i < ring_size_; ++i) {
+      oldest_first.push_back(ring_[(next_ + i) % ring_size_]);
     }
     size_t kept_from = oldest_first.size() > window ? oldest_first.size() - window : 0;
-    ring_.clear();
-    index_.Assign(16);
+    ring_size_ = 0;
+    AssignIndex(16);
     next_ = 0;
     window_ = window;
     for (size_t i = 0; i < oldest_first.size(); ++i) {
@@ -111,37 +118,21 @@ class Dedup {
         forget(oldest_first[i].key);
         continue;
       }
-      if ((ring_.size() + 1) * 2 > index_.size()) GrowIndex();
-      ring_.push_back(oldest_first[i]);
-      IndexInsert(Hash(oldest_first[i].key), ring_.size() - 1);
+      if ((ring_size_ + 1) * 2 > index_slots_) GrowIndex();
+      Push(oldest_first[i]);
+      IndexInsert(Hash(oldest_first[i].key), ring_size_ - 1);
     }
   }
 
-  // The index's slots, in huge pages (base::HugePageBlocks): W2's 64 indexes of 256 KiB each
-  // on 4 KiB pages made every first probe a page walk as well as a cache miss.
-  class Slots {
-   public:
-    Slots() = default;
-    ~Slots() { base::HugePageBlocks::Shared().Give(reinterpret_cast<char*>(data_), bytes()); }
-    Slots(const Slots&) = delete;
-    Slots& operator=(const Slots&) = delete;
-    // `count` zeroed slots (a power of two, at least 16) in place of the old ones.
-    void Assign(size_t count);
-    size_t size() const { return size_; }
-    bool empty() const { return size_ == 0; }
-    uint64_t& operator[](size_t slot) { return data_[slot]; }
-    const uint64_t& operator[](size_t slot) const { return data_[slot]; }
-
-   private:
-    size_t bytes() const { return size_ * sizeof(uint64_t); }
-    uint64_t* data_ = nullptr;
-    size_t size_ = 0;
-  };
-
-  std::vector<Slot> ring_;  // Grows to the window, then next_ is the oldest.
+  // Both in huge pages (base::HugePageArray): W2's 64 indexes of 256 KiB each on 4 KiB pages
+  // made every first probe a page walk as well as a cache miss, and rings growing to their
+  // windows faulted in fresh pages all through a run.
+  base::HugePageArray<Slot> ring_;  // ring_size_ of them: grows to the window, then
+  size_t ring_size_ = 0;            // next_ is the oldest.
   size_t next_ = 0;
   size_t window_ = 0;
-  Slots index_;  // A power of two at least twice the entries.
+  base::HugePageArray<uint64_t> index_;  // index_slots_ (a power of two) >= 2x the entries.
+  size_t index_slots_ = 0;
 };
 
 // The numbers of an owner's senders, shared by all its channels' tables. A number is held
