@@ -48,11 +48,15 @@ class HootdClusterTest : public EtcdTest {
             "--metrics-listen", "127.0.0.1:0"};
   }
 
+  // A node on `directory` (a fresh one if empty), with `extra_flags` after the cluster's.
   std::unique_ptr<HootdProcess> StartNode(const std::string& role, const std::string& node_id,
-                                          unsigned shards, const std::string& directory = "") {
+                                          unsigned shards, const std::string& directory = "",
+                                          const std::vector<std::string>& extra_flags = {}) {
     std::string data = directory.empty() ? FreshDirectory("node-" + node_id) : directory;
     directories_[node_id] = data;
-    return StartHootdOn(data, shards, NodeFlags(role, node_id));
+    std::vector<std::string> flags = NodeFlags(role, node_id);
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    return StartHootdOn(data, shards, flags);
   }
 
   // An owner node "owner-a" and a gateway node "gateway-a" linked to it (one shard each).
@@ -64,6 +68,31 @@ class HootdClusterTest : public EtcdTest {
     OwnerAndGateway nodes{StartNode("owner", "owner-a", 1), StartNode("gateway", "gateway-a", 1)};
     if (!nodes.owner || !nodes.gateway || !Linked(*nodes.gateway, 1)) {
       ADD_FAILURE() << "no owner and gateway linked";
+      return {};
+    }
+    return nodes;
+  }
+
+  // Owner nodes owner-a (of `owner_a_shards`) and owner-b, and gateway nodes gateway-a and
+  // gateway-b (of `gateway_b_shards`, with `gateway_flags`), each gateway linked to every
+  // owner shard.
+  struct TwoOwnersTwoGateways {
+    std::unique_ptr<HootdProcess> owner_a;
+    std::unique_ptr<HootdProcess> owner_b;
+    std::unique_ptr<HootdProcess> gateway_a;
+    std::unique_ptr<HootdProcess> gateway_b;
+  };
+  TwoOwnersTwoGateways StartTwoOwnersTwoGateways(
+      unsigned owner_a_shards = 1, unsigned gateway_b_shards = 1,
+      const std::vector<std::string>& gateway_flags = {}) {
+    TwoOwnersTwoGateways nodes{
+        StartNode("owner", "owner-a", owner_a_shards), StartNode("owner", "owner-b", 1),
+        StartNode("gateway", "gateway-a", 1, "", gateway_flags),
+        StartNode("gateway", "gateway-b", gateway_b_shards, "", gateway_flags)};
+    const double links = owner_a_shards + 1;  // One per owner shard, whatever the gateway's.
+    if (!nodes.owner_a || !nodes.owner_b || !nodes.gateway_a || !nodes.gateway_b ||
+        !Linked(*nodes.gateway_a, links) || !Linked(*nodes.gateway_b, links)) {
+      ADD_FAILURE() << "no two owners and two gateways linked";
       return {};
     }
     return nodes;
@@ -83,16 +112,24 @@ class HootdClusterTest : public EtcdTest {
     return signer_->Mint(user, static_cast<int64_t>(std::time(nullptr)) + 3600);
   }
 
-  // Ada creates "desk", Bo joins and subscribes from the start, and Ada's first message
-  // reaches him. The channel's epoch, or nullopt (a failure is added).
-  static std::optional<uint64_t> DeskWithBoReading(client::Client& ada, client::Client& bo) {
-    auto created = ada.CreateChannel("desk", proto::Visibility::kPublic);
-    if (!created.ok() || !bo.Join("desk").ok() || !bo.Subscribe("desk", 0, 0).ok() ||
-        !ada.Send("desk", 1, "before").ok() || !NextMessage(bo).has_value()) {
+  // Ada and Bo on `gateway`: Ada creates "desk", Bo joins and subscribes from the start, and
+  // Ada's first message reaches him. Both null (a failure added) if any step fails.
+  struct Desk {
+    std::unique_ptr<client::Client> ada;
+    std::unique_ptr<client::Client> bo;
+    uint64_t epoch = 0;
+  };
+  Desk DeskWithBoReading(const HootdProcess& gateway) {
+    Desk desk{Connect(gateway, "ada"), Connect(gateway, "bo")};
+    if (!desk.ada || !desk.bo) return {};
+    auto created = desk.ada->CreateChannel("desk", proto::Visibility::kPublic);
+    if (!created.ok() || !desk.bo->Join("desk").ok() || !desk.bo->Subscribe("desk", 0, 0).ok() ||
+        !desk.ada->Send("desk", 1, "before").ok() || !NextMessage(*desk.bo).has_value()) {
       ADD_FAILURE() << "no desk with Bo reading: " << created.status();
-      return std::nullopt;
+      return {};
     }
-    return created->epoch;
+    desk.epoch = created->epoch;
+    return desk;
   }
 
   // The owner node etcd places `channel` on ("" if none).

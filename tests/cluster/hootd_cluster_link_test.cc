@@ -109,10 +109,10 @@ TEST_F(HootdClusterTest, ALinkWithoutTheClusterKeyIsRefused) {
 TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
   auto [owner, gateway] = StartLinkedOwnerAndGateway();
   ASSERT_TRUE(owner && gateway);
-  auto ada = Connect(*gateway, "ada");
-  auto bo = Connect(*gateway, "bo");
-  ASSERT_TRUE(ada && bo);
-  ASSERT_TRUE(DeskWithBoReading(*ada, *bo).has_value());
+  Desk desk = DeskWithBoReading(*gateway);
+  ASSERT_TRUE(desk.ada);
+  std::unique_ptr<client::Client>& ada = desk.ada;
+  std::unique_ptr<client::Client>& bo = desk.bo;
 
   // A link of our own to the owner, proven with the cluster's key: it reaches the owner
   // whatever the gateways' placements say.

@@ -30,13 +30,9 @@ namespace {
 using std::chrono::milliseconds;
 
 TEST_F(HootdClusterTest, TheWorkedExampleAcrossTwoGatewaysAndTwoOwners) {
-  auto owner_a = StartNode("owner", "owner-a", 2);
-  auto owner_b = StartNode("owner", "owner-b", 1);
-  auto gateway_a = StartNode("gateway", "gateway-a", 1);
-  auto gateway_b = StartNode("gateway", "gateway-b", 2);
-  ASSERT_TRUE(owner_a && owner_b && gateway_a && gateway_b);
-  ASSERT_TRUE(Linked(*gateway_a, 3));  // owner-a's 2 shards and owner-b's 1.
-  ASSERT_TRUE(Linked(*gateway_b, 3));  // One link per owner shard, whatever its own shards.
+  // Each gateway links to owner-a's 2 shards and owner-b's 1, whatever its own shards.
+  auto [owner_a, owner_b, gateway_a, gateway_b] = StartTwoOwnersTwoGateways(2, 2);
+  ASSERT_TRUE(gateway_b);
 
   auto ada = Connect(*gateway_a, "ada");
   auto bo = Connect(*gateway_b, "bo");
@@ -202,20 +198,9 @@ TEST_F(HootdClusterTest, AGatewayNodeLinksOnceToEachOwnerShardAndFansOutAcrossIt
 // hoot-load spread over two gateways, to channels on two owners: the operator's way to size
 // a cluster. Every acknowledged message reaches every subscriber, whichever gateway holds it.
 TEST_F(HootdClusterTest, HootLoadSpreadsOverTheGatewaysAndEveryMessageArrives) {
-  auto owner_a = StartNode("owner", "owner-a", 1);
-  auto owner_b = StartNode("owner", "owner-b", 1);
-  std::vector<std::string> unlimited = {"--send-rate", "0"};
-  auto gateway_flags = [&](const std::string& id) {
-    std::vector<std::string> flags = NodeFlags("gateway", id);
-    flags.insert(flags.end(), unlimited.begin(), unlimited.end());
-    return flags;
-  };
-  directories_["gateway-a"] = FreshDirectory("load-gateway-a");
-  directories_["gateway-b"] = FreshDirectory("load-gateway-b");
-  auto gateway_a = StartHootdOn(directories_["gateway-a"], 1, gateway_flags("gateway-a"));
-  auto gateway_b = StartHootdOn(directories_["gateway-b"], 1, gateway_flags("gateway-b"));
-  ASSERT_TRUE(owner_a && owner_b && gateway_a && gateway_b);
-  ASSERT_TRUE(Linked(*gateway_a, 2) && Linked(*gateway_b, 2));
+  auto [owner_a, owner_b, gateway_a, gateway_b] =
+      StartTwoOwnersTwoGateways(1, 1, {"--send-rate", "0"});
+  ASSERT_TRUE(gateway_b);
 
   load::LoadConfig config;
   config.servers = {{"127.0.0.1", gateway_a->port()}, {"127.0.0.1", gateway_b->port()}};
@@ -289,12 +274,8 @@ TEST_F(HootdClusterTest, HootSendAndTailRideOutTheirOwnerNodesRestart) {
 // The same access rules as one hootd's (tests/server/access_rules.h), with Ada and Bo on
 // different gateways and the channels placed on two owners.
 TEST_F(HootdClusterTest, TheAccessRulesHoldThroughGateways) {
-  auto owner_a = StartNode("owner", "owner-a", 1);
-  auto owner_b = StartNode("owner", "owner-b", 1);
-  auto gateway_a = StartNode("gateway", "gateway-a", 1);
-  auto gateway_b = StartNode("gateway", "gateway-b", 1);
-  ASSERT_TRUE(owner_a && owner_b && gateway_a && gateway_b);
-  ASSERT_TRUE(Linked(*gateway_a, 2) && Linked(*gateway_b, 2));
+  auto [owner_a, owner_b, gateway_a, gateway_b] = StartTwoOwnersTwoGateways();
+  ASSERT_TRUE(gateway_b);
   auto ada = Connect(*gateway_a, "ada");
   auto bo = Connect(*gateway_b, "bo");
   ASSERT_TRUE(ada && bo);
@@ -307,11 +288,10 @@ TEST_F(HootdClusterTest, TheAccessRulesHoldThroughGateways) {
 TEST_F(HootdClusterTest, AnOwnerNodeThatDiesFailsItsRequestsRetryablyAndLosesNothing) {
   auto [owner, gateway] = StartLinkedOwnerAndGateway();
   ASSERT_TRUE(owner && gateway);
-  auto ada = Connect(*gateway, "ada");
-  auto bo = Connect(*gateway, "bo");
-  ASSERT_TRUE(ada && bo);
-  std::optional<uint64_t> epoch = DeskWithBoReading(*ada, *bo);
-  ASSERT_TRUE(epoch.has_value());
+  Desk desk = DeskWithBoReading(*gateway);
+  ASSERT_TRUE(desk.ada);
+  std::unique_ptr<client::Client>& ada = desk.ada;
+  std::unique_ptr<client::Client>& bo = desk.bo;
 
   owner->Kill();  // SIGKILL: no goodbye, the link just closes.
   // Bo's subscription ends with a notice saying why.
@@ -335,7 +315,7 @@ TEST_F(HootdClusterTest, AnOwnerNodeThatDiesFailsItsRequestsRetryablyAndLosesNot
   ASSERT_TRUE(twice.ok());
   EXPECT_EQ(twice->seq, 2u);
   EXPECT_TRUE(twice->duplicate);
-  auto resubscribed = bo->Subscribe("desk", *epoch, 1);
+  auto resubscribed = bo->Subscribe("desk", desk.epoch, 1);
   ASSERT_TRUE(resubscribed.ok()) << resubscribed.status();
   auto message = NextMessage(*bo);
   ASSERT_TRUE(message.has_value());
