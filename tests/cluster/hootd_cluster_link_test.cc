@@ -111,8 +111,6 @@ TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
   ASSERT_TRUE(owner && gateway);
   Desk desk = DeskWithBoReading(*gateway);
   ASSERT_TRUE(desk.ada);
-  std::unique_ptr<client::Client>& ada = desk.ada;
-  std::unique_ptr<client::Client>& bo = desk.bo;
 
   // A link of our own to the owner, proven with the cluster's key: it reaches the owner
   // whatever the gateways' placements say.
@@ -132,7 +130,7 @@ TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
   core::chat::Answer sent = send_on_link(2);
   ASSERT_TRUE(std::holds_alternative<core::chat::SentAnswer>(sent));
   EXPECT_EQ(std::get<core::chat::SentAnswer>(sent).seq, 2u);
-  ASSERT_TRUE(NextMessage(*bo).has_value());
+  ASSERT_TRUE(NextMessage(*desk.bo).has_value());
 
   // The channel moves: its placement names owner-b.
   cluster::EtcdClient etcd(etcd_->ClientOptions());
@@ -140,7 +138,7 @@ TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
                        cluster::EncodePlacementRecord({"owner-b", "moved-by-the-test"}))
                   .ok());
   // Bo's subscription ends, from the owner, which no longer holds the channel.
-  ASSERT_NO_FATAL_FAILURE(ExpectOwnerUnavailableEnds(*bo, "desk"));
+  ASSERT_NO_FATAL_FAILURE(ExpectOwnerUnavailableEnds(*desk.bo, "desk"));
   // A call that still reaches the old owner is refused, retryably, and appends nothing.
   core::chat::Answer refused = send_on_link(3);
   const auto* refusal = std::get_if<core::chat::Refused>(&refused);
@@ -149,7 +147,7 @@ TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
   // Through the gateway, which follows the placement to owner-b, not in the cluster: the
   // same, and it names where the channel is now.
   ASSERT_TRUE(Eventually([&] {
-    auto through_gateway = ada->Send("desk", 4, "after the move");
+    auto through_gateway = desk.ada->Send("desk", 4, "after the move");
     return client::ServerErrorCode(through_gateway.status()) ==
                proto::ErrorCode::kOwnerUnavailable &&
            through_gateway.status().message().find(
@@ -162,11 +160,11 @@ TEST_F(HootdClusterTest, AnOwnerServesNoChannelItsPlacementNoLongerNames) {
                        cluster::EncodePlacementRecord({"owner-a", "moved-back-by-the-test"}))
                   .ok());
   ASSERT_TRUE(Eventually([&] {
-    auto again = ada->Send("desk", 5, "back home");
+    auto again = desk.ada->Send("desk", 5, "back home");
     return again.ok() && again->seq == 3;
   }));
-  ada->Close();
-  bo->Close();
+  desk.ada->Close();
+  desk.bo->Close();
   ExpectEachStops({gateway.get(), owner.get()});
 }
 

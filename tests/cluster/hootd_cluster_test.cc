@@ -290,14 +290,12 @@ TEST_F(HootdClusterTest, AnOwnerNodeThatDiesFailsItsRequestsRetryablyAndLosesNot
   ASSERT_TRUE(owner && gateway);
   Desk desk = DeskWithBoReading(*gateway);
   ASSERT_TRUE(desk.ada);
-  std::unique_ptr<client::Client>& ada = desk.ada;
-  std::unique_ptr<client::Client>& bo = desk.bo;
 
   owner->Kill();  // SIGKILL: no goodbye, the link just closes.
   // Bo's subscription ends with a notice saying why.
-  ASSERT_NO_FATAL_FAILURE(ExpectOwnerUnavailableEnds(*bo, "desk"));
+  ASSERT_NO_FATAL_FAILURE(ExpectOwnerUnavailableEnds(*desk.bo, "desk"));
   // A send now is refused retryably.
-  auto refused = ada->Send("desk", 2, "during");
+  auto refused = desk.ada->Send("desk", 2, "during");
   EXPECT_EQ(client::ServerErrorCode(refused.status()), proto::ErrorCode::kOwnerUnavailable)
       << refused.status();
   EXPECT_TRUE(absl::IsUnavailable(refused.status()));
@@ -308,22 +306,22 @@ TEST_F(HootdClusterTest, AnOwnerNodeThatDiesFailsItsRequestsRetryablyAndLosesNot
   owner = StartNode("owner", "owner-a", 1, directories_["owner-a"]);
   ASSERT_TRUE(owner);
   ASSERT_TRUE(Linked(*gateway, 1));
-  auto retried = ada->Send("desk", 2, "during");
+  auto retried = desk.ada->Send("desk", 2, "during");
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->seq, 2u);
-  auto twice = ada->Send("desk", 2, "during");
+  auto twice = desk.ada->Send("desk", 2, "during");
   ASSERT_TRUE(twice.ok());
   EXPECT_EQ(twice->seq, 2u);
   EXPECT_TRUE(twice->duplicate);
-  auto resubscribed = bo->Subscribe("desk", desk.epoch, 1);
+  auto resubscribed = desk.bo->Subscribe("desk", desk.epoch, 1);
   ASSERT_TRUE(resubscribed.ok()) << resubscribed.status();
-  auto message = NextMessage(*bo);
+  auto message = NextMessage(*desk.bo);
   ASSERT_TRUE(message.has_value());
   EXPECT_EQ(message->record.seq, 2u);
   EXPECT_EQ(message->record.body, "during");
 
-  ada->Close();
-  bo->Close();
+  desk.ada->Close();
+  desk.bo->Close();
   ExpectEachStops({gateway.get(), owner.get()});
 }
 
