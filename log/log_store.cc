@@ -368,7 +368,10 @@ AppendStatus LogStore::Append(ChannelLog* channel, const RecordView& record, uin
   if (channel->cache.empty() || new_segment ||
       channel->cache.back()->bytes.size() + record_bytes > channel->cache.back()->bytes.capacity() ||
       channel->cache.back()->segment != channel->active_absolute()) {
-    auto chunk = NewChunk(chunk_pool_, std::max(kCacheChunkBytes, record_bytes));
+    // A channel's first chunk (new, or quiet since the store opened) is small: its memory is
+    // touched huge-page blocks, and ten thousand quiet channels must not hold 64 KiB each.
+    size_t capacity = channel->cache.empty() ? kFirstCacheChunkBytes : kCacheChunkBytes;
+    auto chunk = NewChunk(chunk_pool_, std::max(capacity, record_bytes));
     chunk->first_seq = stored.seq;
     chunk->segment = channel->active_absolute();
     chunk->segment_offset = channel->active().data_bytes;

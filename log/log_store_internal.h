@@ -2,6 +2,7 @@
 // checkpoints, reads; recovery.cc: opening and recovery). Not for use outside log/.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,7 +20,9 @@
 
 namespace hoot::log {
 
-inline constexpr size_t kCacheChunkBytes = 64u << 10;
+inline constexpr size_t kCacheChunkBytes = 64u << 10;  // A power of two: a whole block.
+inline constexpr size_t kFirstCacheChunkBytes = 4u << 10;
+static_assert(std::has_single_bit(kCacheChunkBytes), "chunks are recycled by capacity");
 
 std::string SeqFileName(uint64_t first_seq, std::string_view suffix);
 uint64_t ChannelIdOf(const std::string& name);

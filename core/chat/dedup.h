@@ -37,6 +37,9 @@ struct DedupKey {
 // and W2's 64 tables of 16,384 entries do not fit in any cache).
 class Dedup {
  public:
+  Dedup() = default;
+  Dedup(const Dedup&) = delete;  // Its counters and blocks go together, or not at all.
+  Dedup& operator=(const Dedup&) = delete;
   struct Entry {
     uint64_t seq = 0;
     uint64_t timestamp_unix_ns = 0;

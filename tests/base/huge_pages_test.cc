@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
+
+#include "base/byte_buffer.h"
 
 namespace hoot::base {
 namespace {
@@ -96,6 +99,49 @@ TEST(HugePageBlocks, CarvesRegionsBySizeAndRecyclesWhatIsGivenBack) {
   large[(8u << 20) - 1] = 1;  // The whole block is writable.
   blocks.Give(large, 8u << 20);
   EXPECT_EQ(blocks.Take(8u << 20), large);
+}
+
+// 40 bytes: a size that does not divide any block.
+struct Forty {
+  uint64_t words[5];
+};
+
+TEST(HugePageArray, GrowsIntoAPowerOfTwoBlockKeepingWhatItIsTold) {
+  HugePageArray<Forty> array(3);
+  EXPECT_EQ(array.capacity(), 128u / sizeof(Forty));  // 120 bytes asked: a 128-byte block.
+  array[0].words[0] = 7;
+  array.Grow(100, 1);  // 4,000 bytes: a 4 KiB block.
+  EXPECT_EQ(array.capacity(), 4096u / sizeof(Forty));
+  EXPECT_EQ(array[0].words[0], 7u);
+  const Forty* before = array.data();
+  array.Grow(50, 1);  // Room enough: nothing moves.
+  EXPECT_EQ(array.data(), before);
+  HugePageArray<Forty> other;
+  EXPECT_EQ(other.capacity(), 0u);
+  other.Swap(array);
+  EXPECT_EQ(other.data(), before);
+  EXPECT_EQ(array.capacity(), 0u);
+  HugePageArray<Forty> moved(std::move(other));
+  EXPECT_EQ(moved.data(), before);
+  EXPECT_EQ(other.capacity(), 0u);
+}
+
+TEST(ByteBuffer, KeepsItsBytesThroughGrowthAndMovesWhole) {
+  ByteBuffer buffer(100);
+  EXPECT_EQ(buffer.capacity(), 128u);  // A power of two.
+  buffer.Append("hoot");
+  std::memcpy(buffer.Extend(200), std::string(200, 'x').data(), 200);  // Past the capacity.
+  EXPECT_EQ(buffer.size(), 204u);
+  EXPECT_EQ(buffer.capacity(), 256u);
+  EXPECT_EQ(buffer.view().substr(0, 5), "hootx");
+  buffer.Consume(2);
+  EXPECT_EQ(buffer.view().substr(0, 3), "otx");
+  ByteBuffer moved(std::move(buffer));
+  EXPECT_EQ(moved.size(), 202u);
+  EXPECT_EQ(buffer.size(), 0u);  // The source is left empty, not with a capacity and no bytes.
+  EXPECT_EQ(buffer.capacity(), 0u);
+  buffer.Append("again");
+  EXPECT_EQ(buffer.view(), "again");
 }
 
 }  // namespace

@@ -135,17 +135,21 @@ TEST(LogStoreTest, SegmentsAreWrittenAWholeCacheChunkAtATimeAndTheTailByACheckpo
       DrainIdle(storage, **store);
     }
   };
-  // Durable in the journal, served from the cache, not yet in the segment.
-  append(10);
-  EXPECT_EQ(LogStore::DurableSeq(channel), 10u);
-  EXPECT_GE((*store)->stats().commits, 10u);
+  // Durable in the journal, served from the cache, not yet in the segment: a channel's first
+  // chunk is small (4 KiB, three ~1 KiB records).
+  append(3);
+  EXPECT_EQ(LogStore::DurableSeq(channel), 3u);
+  EXPECT_GE((*store)->stats().commits, 3u);
   EXPECT_EQ((*store)->stats().segment_writes, 0u);
-  // Past one cache chunk (64 KiB of ~1 KiB records): the full chunk is written, once.
-  append(60);
+  // The fourth opens a 64 KiB chunk: the full first one is written, once.
+  append(7);
   EXPECT_EQ((*store)->stats().segment_writes, 1u);
+  // Past the 64 KiB chunk (about 63 records): written, once.
+  append(60);
+  EXPECT_EQ((*store)->stats().segment_writes, 2u);
   // A checkpoint needs every committed record in its segment: it writes the tail.
   ASSERT_TRUE((*store)->CheckpointNow().ok());
-  EXPECT_EQ((*store)->stats().segment_writes, 2u);
+  EXPECT_EQ((*store)->stats().segment_writes, 3u);
   auto records = ReadAll(storage, **store, channel);
   ASSERT_EQ(records.size(), 70u);
   EXPECT_EQ(records.back().second, BodyFor("general", 70, 1000));
