@@ -28,13 +28,13 @@ class ByteBuffer {
   char* data() { return bytes_.data(); }
   const char* data() const { return bytes_.data(); }
   size_t size() const { return size_; }
-  size_t capacity() const { return capacity_; }
+  size_t capacity() const { return bytes_.capacity(); }
   bool empty() const { return size_ == 0; }
   std::string_view view() const { return std::string_view(bytes_.data(), size_); }
 
   // Grows the size by `bytes` (contents unspecified) and returns where they start.
   char* Extend(size_t bytes) {
-    if (size_ + bytes > capacity_) Reserve(std::max(size_ + bytes, capacity_ * 2));
+    if (size_ + bytes > capacity()) Reserve(std::max(size_ + bytes, capacity() * 2));
     char* start = bytes_.data() + size_;
     size_ += bytes;
     return start;
@@ -44,11 +44,7 @@ class ByteBuffer {
   }
   void Clear() { size_ = 0; }
   // Capacity is rounded up to a power of two (a HugePageArray block).
-  void Reserve(size_t capacity) {
-    if (capacity <= capacity_) return;
-    bytes_.Grow(capacity, size_);
-    capacity_ = bytes_.capacity();
-  }
+  void Reserve(size_t capacity) { bytes_.Grow(capacity, size_); }
   // Drops the first `bytes`, moving the rest to the front.
   void Consume(size_t bytes) {
     if (bytes >= size_) {
@@ -61,13 +57,11 @@ class ByteBuffer {
   void Swap(ByteBuffer& other) {
     bytes_.Swap(other.bytes_);
     std::swap(size_, other.size_);
-    std::swap(capacity_, other.capacity_);
   }
 
  private:
   HugePageArray<char> bytes_;
   size_t size_ = 0;
-  size_t capacity_ = 0;
 };
 
 }  // namespace hoot::base

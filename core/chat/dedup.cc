@@ -12,9 +12,9 @@ namespace hoot::core::chat {
 uint64_t BodyHash(std::string_view body) { return XXH3_64bits(body.data(), body.size()); }
 
 size_t Dedup::FindSlot(DedupKey key, uint64_t hash) const {
-  if (index_slots_ == 0) return kNone;
+  if (index_.capacity() == 0) return kNone;
   uint32_t tag = Tag(hash);
-  size_t mask = index_slots_ - 1;
+  size_t mask = index_.capacity() - 1;
   for (size_t slot = Home(tag);; slot = (slot + 1) & mask) {
     uint64_t held = index_[slot];
     if (held == 0) return kNone;
@@ -24,7 +24,7 @@ size_t Dedup::FindSlot(DedupKey key, uint64_t hash) const {
 
 void Dedup::IndexInsert(uint64_t hash, size_t position) {
   uint32_t tag = Tag(hash);
-  size_t mask = index_slots_ - 1;
+  size_t mask = index_.capacity() - 1;
   size_t slot = Home(tag);
   while (index_[slot] != 0) slot = (slot + 1) & mask;
   index_[slot] = (uint64_t{tag} << 32) | (position + 1);
@@ -32,7 +32,7 @@ void Dedup::IndexInsert(uint64_t hash, size_t position) {
 
 void Dedup::EraseSlot(size_t hole) {
   HOOT_CHECK(hole != kNone);
-  size_t mask = index_slots_ - 1;
+  size_t mask = index_.capacity() - 1;
   for (size_t next = (hole + 1) & mask; index_[next] != 0; next = (next + 1) & mask) {
     size_t home = Home(static_cast<uint32_t>(index_[next] >> 32));
     // The entry at `next` may move into the hole only if its home is not in (hole, next]
@@ -48,14 +48,13 @@ void Dedup::EraseSlot(size_t hole) {
 
 void Dedup::AssignIndex(size_t count) {
   HOOT_CHECK(count >= 16 && (count & (count - 1)) == 0);
-  index_ = base::HugePageArray<uint64_t>(count);
-  index_slots_ = count;
+  index_ = base::HugePageArray<uint64_t>(count);  // Exactly `count`: 8-byte slots fill a block.
   std::memset(index_.data(), 0, count * sizeof(uint64_t));
 }
 
 void Dedup::GrowIndex() {
   HOOT_CHECK(window_ < (size_t{1} << 31));
-  AssignIndex(std::max<size_t>(16, index_slots_ * 2));
+  AssignIndex(std::max<size_t>(16, index_.capacity() * 2));
   for (size_t position = 0; position < ring_size_; ++position) {
     IndexInsert(Hash(ring_[position].key), position);
   }

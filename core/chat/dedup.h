@@ -51,7 +51,7 @@ class Dedup {
   }
   // Starts loading the index slot Find or Insert of `key` will look at first.
   void Prefetch(DedupKey key) const {
-    if (index_slots_ != 0) __builtin_prefetch(&index_[Home(Tag(Hash(key)))]);
+    if (index_.capacity() != 0) __builtin_prefetch(&index_[Home(Tag(Hash(key)))]);
   }
   // Returns whether `key` is new here; `forget` runs for each key the window drops.
   template <class Forget>
@@ -61,7 +61,7 @@ class Dedup {
     uint64_t hash = Hash(key);
     if (FindSlot(key, hash) != kNone) return false;
     if (ring_size_ < window_) {
-      if ((ring_size_ + 1) * 2 > index_slots_) GrowIndex();
+      if ((ring_size_ + 1) * 2 > index_.capacity()) GrowIndex();
       Push(Slot{key, entry});
       IndexInsert(hash, ring_size_ - 1);
       return true;
@@ -91,7 +91,7 @@ class Dedup {
   static uint64_t Hash(DedupKey key) { return absl::Hash<DedupKey>{}(key); }
   static uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
   static size_t Position(uint64_t slot) { return static_cast<uint32_t>(slot) - 1; }
-  size_t Home(uint32_t tag) const { return tag & (index_slots_ - 1); }
+  size_t Home(uint32_t tag) const { return tag & (index_.capacity() - 1); }
   size_t FindSlot(DedupKey key, uint64_t hash) const;
   void IndexInsert(uint64_t hash, size_t position);
   // Empties a slot and moves later entries of its probe run back (no tombstones).
@@ -121,7 +121,7 @@ class Dedup {
         forget(oldest_first[i].key);
         continue;
       }
-      if ((ring_size_ + 1) * 2 > index_slots_) GrowIndex();
+      if ((ring_size_ + 1) * 2 > index_.capacity()) GrowIndex();
       Push(oldest_first[i]);
       IndexInsert(Hash(oldest_first[i].key), ring_size_ - 1);
     }
@@ -134,8 +134,7 @@ class Dedup {
   size_t ring_size_ = 0;            // next_ is the oldest.
   size_t next_ = 0;
   size_t window_ = 0;
-  base::HugePageArray<uint64_t> index_;  // index_slots_ (a power of two) >= 2x the entries.
-  size_t index_slots_ = 0;
+  base::HugePageArray<uint64_t> index_;  // A power of two of slots, >= 2x the entries.
 };
 
 // The numbers of an owner's senders, shared by all its channels' tables. A number is held
