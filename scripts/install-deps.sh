@@ -8,6 +8,7 @@ packages=(
   liburing-dev libabsl-dev libxxhash-dev libgtest-dev libbenchmark-dev libssl-dev
   libfuse3-dev fuse3
   e2fsprogs util-linux mount strace
+  redis-server
   systemd
   prometheus
   etcd-server etcd-client libcurl4-openssl-dev nlohmann-json3-dev

@@ -11,76 +11,6 @@
 
 namespace hoot::load::internal {
 
-int64_t MonotonicNs() {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return int64_t{now.tv_sec} * kSecond + now.tv_nsec;
-}
-
-int64_t ThreadCpuNs() {
-  timespec now{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return int64_t{now.tv_sec} * kSecond + now.tv_nsec;
-}
-
-int64_t ThreadRunQueueWaitNs() {
-  // /proc/thread-self/schedstat: time on a CPU, time waiting on a run queue, timeslices (ns).
-  std::ifstream schedstat("/proc/thread-self/schedstat");
-  int64_t on_cpu = 0;
-  int64_t waiting = -1;
-  if (!(schedstat >> on_cpu >> waiting)) return -1;
-  return waiting;
-}
-
-// Raises the soft descriptor limit to the hard one: W4 alone holds a thousand sockets.
-absl::Status RaiseDescriptorLimit(uint64_t needed) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return base::ErrnoStatus(errno, "getrlimit");
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      return base::ErrnoStatus(errno, "raise RLIMIT_NOFILE to its hard limit");
-    }
-  }
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "the run needs about %d file descriptors but RLIMIT_NOFILE is %d (hard limit); raise it "
-        "(ulimit -n) or run fewer connections",
-        needed, limit.rlim_cur));
-  }
-  return absl::OkStatus();
-}
-
-// A connected, non-blocking TCP socket to `address`, or why not.
-absl::StatusOr<int> ConnectSocket(const addrinfo& address, const std::string& where) {
-  int fd = ::socket(address.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return base::ErrnoStatus(errno, "socket");
-  if (::connect(fd, address.ai_addr, address.ai_addrlen) == 0) return fd;
-  if (errno != EINPROGRESS) {
-    int error = errno;
-    ::close(fd);
-    return base::ErrnoStatus(error, "connect to " + where);
-  }
-  pollfd poll_fd{fd, POLLOUT, 0};
-  int ready;
-  do {
-    ready = ::poll(&poll_fd, 1, kConnectTimeoutMs);
-  } while (ready < 0 && errno == EINTR);
-  if (ready <= 0) {
-    ::close(fd);
-    return absl::DeadlineExceededError(
-        absl::StrFormat("connect to %s: no answer within %d ms", where, kConnectTimeoutMs));
-  }
-  int error = 0;
-  socklen_t length = sizeof(error);
-  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-  if (error != 0) {
-    ::close(fd);
-    return base::ErrnoStatus(error, "connect to " + where);
-  }
-  return fd;
-}
-
 // ---- Set-up ----------------------------------------------------------------------------------
 
 absl::Status Driver::Start() {
@@ -278,7 +208,7 @@ void Driver::OnData(io::TcpConnection& tcp, std::string_view data) {
   if (connection.tcp != nullptr && !connection.tcp->closing()) Flush(connection);
   // A busy ring can keep the loop dispatching completions for a while: sends that fell due
   // meanwhile go now, not when the loop comes round.
-  if (sending_ && workload_.mode == LoopMode::kOpen && Intended(next_message_) <= arrival_ns) {
+  if (sending_ && workload_.mode == LoopMode::kOpen && schedule_.NextIntended() <= arrival_ns) {
     SendDue(arrival_ns);
     FlushDirty();
     ring_->Submit();
@@ -463,11 +393,6 @@ std::optional<uint32_t> Driver::ChannelIndex(std::string_view name) const {
   return last_channel_index_;
 }
 
-int64_t Driver::Intended(uint64_t message) const {
-  __extension__ using Wide = unsigned __int128;
-  return start_ns_ + static_cast<int64_t>(static_cast<Wide>(message) * kSecond / workload_.rate);
-}
-
 bool Driver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_ns) {
   if (publisher.closed) {
     ++result_.errors.unanswered_sends;
@@ -507,22 +432,14 @@ bool Driver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_
 }
 
 void Driver::SendDue(int64_t now_ns) {
-  for (uint64_t issued = 0; issued < kSendsPerTurnMax; ++issued) {
-    int64_t intended = Intended(next_message_);
-    if (intended >= send_end_ns_) {
-      sending_ = false;
-      return;
-    }
-    if (intended > now_ns) return;
-    int64_t lag = now_ns - intended;
-    interval_lag_max_ns_ = std::max(interval_lag_max_ns_, lag);
-    if (intended >= measure_start_ns_) {
-      result_.generator.schedule_lag_max_ns = std::max(result_.generator.schedule_lag_max_ns, lag);
-      result_.send_lag.Record(static_cast<uint64_t>(lag));
-    }
-    SendOne(*publishers_[next_message_ % publishers_.size()], intended, now_ns);
-    ++next_message_;
-  }
+  bool finished = false;
+  int64_t lag =
+      schedule_.SendDue(now_ns, measure_start_ns_, send_end_ns_, &result_, &finished,
+                        [&](uint64_t message, int64_t intended) {
+                          SendOne(*publishers_[message % publishers_.size()], intended, now_ns);
+                        });
+  interval_lag_max_ns_ = std::max(interval_lag_max_ns_, lag);
+  if (finished) sending_ = false;
 }
 
 void Driver::HandleSent(Connection& publisher, uint32_t correlation_id, const proto::Sent& sent,
@@ -639,20 +556,11 @@ void Driver::FlushDirty() {
 
 void Driver::BeginMeasurement() {
   phase_ = Phase::kMeasure;
-  measure_cpu_start_ns_ = ThreadCpuNs();
-  measure_wait_start_ns_ = ThreadRunQueueWaitNs();
+  generator_load_.Start();
 }
 
 void Driver::NoteGeneratorLoad(int64_t start_ns, int64_t end_ns) {
-  int64_t wall = end_ns - start_ns;
-  if (wall <= 0) return;
-  int64_t cpu = ThreadCpuNs() - measure_cpu_start_ns_;
-  result_.generator.cpu_share = static_cast<double>(cpu) / static_cast<double>(wall);
-  int64_t waited = ThreadRunQueueWaitNs();
-  if (waited >= 0 && measure_wait_start_ns_ >= 0) {
-    result_.generator.wait_share =
-        static_cast<double>(waited - measure_wait_start_ns_) / static_cast<double>(wall);
-  }
+  generator_load_.Stop(end_ns - start_ns, &result_.generator);
 }
 
 void Driver::EndMeasurement() {

@@ -37,6 +37,7 @@
 #include "proto/messages.h"
 #include "proto/wire.h"
 #include "tools/load/driver.h"
+#include "tools/load/generator_thread.h"
 #include "tools/load/report.h"
 
 namespace hoot::load::internal {
@@ -48,34 +49,19 @@ inline constexpr int64_t kSecond = 1'000'000'000;
 inline constexpr char kClientName[] = "hoot-load/1";
 // Each set-up step (handshakes, creates, joins, subscribes) must finish within this.
 inline constexpr int64_t kSetupStepTimeoutNs = 30 * kSecond;
-inline constexpr int kConnectTimeoutMs = 5000;
 // W3's fill fails when no acknowledgement arrives for this long.
 inline constexpr int64_t kFillStallTimeoutNs = 30 * kSecond;
 // The longest the loop sleeps: the stop flag and the clock are looked at this often at least.
 inline constexpr int64_t kWaitMaxNs = 100 * kMillisecond;
-// Sends issued per loop turn when the schedule is behind: the rest follow on the next turn at
-// once (their latency still counts from their intended time), so that answers keep being
-// read while the generator catches up.
-inline constexpr uint64_t kSendsPerTurnMax = 4096;
 // Closing connections at the end; the ring is drained at most this long.
 inline constexpr int64_t kShutdownBoundNs = 5 * kSecond;
 // Spare descriptors beyond one per connection: the ring, the floors, standard streams.
 inline constexpr uint64_t kSpareDescriptors = 64;
 
-int64_t MonotonicNs();
-
-int64_t ThreadCpuNs();
-
 // The body layout: intended send time, publisher, the publisher's message counter, filler.
 inline constexpr size_t kBodyIntendedAt = 0;
 inline constexpr size_t kBodyPublisherAt = 8;
 inline constexpr size_t kBodyCounterAt = 12;
-
-// Raises the soft descriptor limit to the hard one: W4 alone holds a thousand sockets.
-absl::Status RaiseDescriptorLimit(uint64_t needed);
-
-// A connected, non-blocking TCP socket to `address`, or why not.
-absl::StatusOr<int> ConnectSocket(const addrinfo& address, const std::string& where);
 
 enum class Role : uint8_t { kPublisher, kSubscriber };
 enum class Phase : uint8_t { kSetup, kWarmup, kMeasure, kDrain, kDone };
@@ -185,7 +171,6 @@ class Driver final : public io::TcpHandler {
   std::optional<uint32_t> ChannelIndex(std::string_view name) const;
   // `issued_ns`: now; in closed loop also the intended time.
   bool SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_ns);
-  int64_t Intended(uint64_t message) const;
   void SendDue(int64_t now_ns);
   void MarkDirty(Connection& connection);
   void Flush(Connection& connection);
@@ -240,10 +225,9 @@ class Driver final : public io::TcpHandler {
   int64_t measure_start_ns_ = 0;
   int64_t send_end_ns_ = 0;  // Sending stops at this intended time (the measurement's end).
   mutable uint32_t last_channel_index_ = UINT32_MAX;  // ChannelIndex's last answer.
-  int64_t measure_cpu_start_ns_ = 0;
-  int64_t measure_wait_start_ns_ = -1;
+  ThreadLoadMeter generator_load_;
   bool sending_ = false;
-  uint64_t next_message_ = 0;          // Open loop: the schedule's next message.
+  OpenLoopSchedule schedule_;          // Open loop.
   uint64_t send_budget_ = UINT64_MAX;  // Closed loop: sends left (W3's fill), else unbounded.
   uint64_t pending_total_ = 0;
   uint64_t expected_deliveries_ = 0;

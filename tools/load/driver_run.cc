@@ -11,6 +11,7 @@ namespace internal {
 void Driver::RunLive() {
   int64_t now = MonotonicNs();
   start_ns_ = now;
+  schedule_ = OpenLoopSchedule{now, workload_.rate, 0};
   measure_start_ns_ = now + workload_.warmup.count() * kMillisecond;
   send_end_ns_ = measure_start_ns_ + workload_.duration.count() * kMillisecond;
   last_progress_ = {0, 0, 0, ThreadCpuNs(), now};
@@ -58,7 +59,7 @@ void Driver::RunLive() {
     if (phase_ == Phase::kWarmup) next = std::min(next, measure_start_ns_);
     if (sending_) {
       next = std::min(next,
-                      workload_.mode == LoopMode::kOpen ? Intended(next_message_) : send_end_ns_);
+                      workload_.mode == LoopMode::kOpen ? schedule_.NextIntended() : send_end_ns_);
     }
     if (phase_ == Phase::kDrain) next = std::min(next, drain_deadline);
     ring_->ReapWithTimeout(std::clamp<int64_t>(next - now, 0, kWaitMaxNs));
@@ -210,7 +211,6 @@ void Driver::Shutdown() {
 
 using internal::Driver;
 using internal::kSpareDescriptors;
-using internal::RaiseDescriptorLimit;
 
 uint64_t ErrorCounts::ServerErrorTotal() const {
   uint64_t total = 0;
@@ -248,27 +248,9 @@ RunResult RunLoad(const LoadConfig& config, std::ostream* progress, const std::a
   RunResult result;
   result.config = config;
   // The generator's thread on the CPUs asked for, for this run only.
-  cpu_set_t before;
-  bool placed = false;
-  if (!config.cpus.empty() &&
-      pthread_getaffinity_np(pthread_self(), sizeof(before), &before) == 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int cpu : config.cpus) CPU_SET(cpu, &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
-      result.setup_error =
-          absl::InvalidArgumentError("--cpus: this process may not run on all of those CPUs");
-      return result;
-    }
-    placed = true;
-  }
-  struct Restore {
-    bool placed;
-    cpu_set_t* mask;
-    ~Restore() {
-      if (placed) pthread_setaffinity_np(pthread_self(), sizeof(*mask), mask);
-    }
-  } restore{placed, &before};
+  ScopedThreadCpus placement;
+  result.setup_error = placement.Place(config.cpus);
+  if (!result.setup_error.ok()) return result;
   const Workload& workload = config.workload;
   uint64_t connections = workload.replay ? 2 : uint64_t{workload.publishers} + workload.subscribers;
   result.setup_error = RaiseDescriptorLimit(connections + kSpareDescriptors);
