@@ -57,6 +57,20 @@ uint16_t PortBefore(const std::string& text, size_t end) {
 
 }  // namespace
 
+bool ReadUntil(int fd, std::string* text, const std::function<bool(const std::string&)>& done,
+               std::chrono::milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done(*text) && std::chrono::steady_clock::now() < deadline) {
+    pollfd poll_fd{fd, POLLIN, 0};
+    if (::poll(&poll_fd, 1, 50) <= 0) continue;
+    char buffer[4096];
+    ssize_t got = ::read(fd, buffer, sizeof(buffer));
+    if (got <= 0) break;
+    text->append(buffer, static_cast<size_t>(got));
+  }
+  return done(*text);
+}
+
 absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& args,
                                                std::chrono::seconds ready_within, int stderr_fd) {
   int out[2];
@@ -67,29 +81,25 @@ absl::StatusOr<StartedHootd> StartHootdProcess(const std::vector<std::string>& a
     ::close(out[0]);
     return absl::InternalError("fork for hootd");
   }
+  // "hootd: ready on HOST:PORT (...; metrics on HOST:PORT)", HOST an IPv4 address or a
+  // bracketed IPv6 one; the metrics part only with --metrics-listen.
   std::string seen;
-  auto deadline = std::chrono::steady_clock::now() + ready_within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd poll_fd{out[0], POLLIN, 0};
-    if (::poll(&poll_fd, 1, 100) <= 0) continue;
-    char buffer[4096];
-    ssize_t got = ::read(out[0], buffer, sizeof(buffer));
-    if (got <= 0) break;
-    seen.append(buffer, static_cast<size_t>(got));
-    // "hootd: ready on HOST:PORT (...; metrics on HOST:PORT)", HOST an IPv4 address or a
-    // bracketed IPv6 one; the metrics part only with --metrics-listen.
+  auto ready_line = [](const std::string& text) {
+    size_t at = text.find("ready on ");
+    return at != std::string::npos && text.find(' ', at + 9) != std::string::npos &&
+           text.find('\n', at) != std::string::npos;
+  };
+  if (ReadUntil(out[0], &seen, ready_line, ready_within)) {
     size_t at = seen.find("ready on ");
-    size_t end = at == std::string::npos ? at : seen.find(' ', at + 9);
-    size_t line_end = at == std::string::npos ? at : seen.find('\n', at);
-    if (end != std::string::npos && line_end != std::string::npos) {
-      size_t line_start = seen.rfind('\n', at);
-      line_start = line_start == std::string::npos ? 0 : line_start + 1;
-      StartedHootd started{pid, PortBefore(seen, end), 0, out[0],
-                           seen.substr(line_start, line_end - line_start)};
-      size_t metrics = seen.find("metrics on ", at);
-      if (metrics < line_end) started.metrics_port = PortBefore(seen, seen.find(')', metrics));
-      return started;
-    }
+    size_t end = seen.find(' ', at + 9);
+    size_t line_end = seen.find('\n', at);
+    size_t line_start = seen.rfind('\n', at);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    StartedHootd started{pid, PortBefore(seen, end), 0, out[0],
+                         seen.substr(line_start, line_end - line_start)};
+    size_t metrics = seen.find("metrics on ", at);
+    if (metrics < line_end) started.metrics_port = PortBefore(seen, seen.find(')', metrics));
+    return started;
   }
   ::close(out[0]);
   StopHootdProcess(pid, SIGKILL, std::chrono::seconds(30));

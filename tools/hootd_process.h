@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ uint16_t FreeLoopbackPort();
 // its runner reads to the end.
 pid_t SpawnProcess(const std::vector<std::string>& args, int stdin_fd, int stdout_fd,
                    int stderr_fd);
+
+// Appends what a child writes on `fd` (a pipe's read end) to *text until done(*text), the
+// writer closes it, or `within` passes. Returns done(*text).
+bool ReadUntil(int fd, std::string* text, const std::function<bool(const std::string&)>& done,
+               std::chrono::milliseconds within);
 
 struct StartedHootd {
   pid_t pid = -1;

@@ -266,21 +266,13 @@ TEST_F(ClusterTest, APausedNodeLosesItsLeaseAndKnowsItBeforeActingAgain) {
   ::close(out[1]);
   ASSERT_GT(probe, 0);
   std::string lines;
-  auto read_until = [&](auto done, milliseconds limit) {
-    auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline && !done()) {
-      pollfd poll_fd{out[0], POLLIN, 0};
-      if (::poll(&poll_fd, 1, 50) <= 0) continue;
-      char buffer[4096];
-      ssize_t got = ::read(out[0], buffer, sizeof(buffer));
-      if (got <= 0) break;
-      lines.append(buffer, static_cast<size_t>(got));
-    }
-    return done();
+  auto read_until = [&](const std::string& wanted, milliseconds limit) {
+    return tools::ReadUntil(
+        out[0], &lines,
+        [&wanted](const std::string& text) { return text.find(wanted) != std::string::npos; },
+        limit);
   };
-  ASSERT_TRUE(
-      read_until([&] { return lines.find("holds=1") != std::string::npos; }, milliseconds(10000)))
-      << lines;
+  ASSERT_TRUE(read_until("holds=1", milliseconds(10000))) << lines;
   auto node = gateway.FindNode("owner-1");
   ASSERT_TRUE(Eventually([&] { return (node = gateway.FindNode("owner-1")).has_value(); }));
   const int64_t old_lease = node->lease;
@@ -301,9 +293,7 @@ TEST_F(ClusterTest, APausedNodeLosesItsLeaseAndKnowsItBeforeActingAgain) {
       },
       milliseconds(10000)));
   const int64_t new_lease = gateway.FindNode("owner-1")->lease;
-  read_until(
-      [&] { return lines.find("holds=1 lease=" + std::to_string(new_lease)) != std::string::npos; },
-      milliseconds(5000));
+  read_until("holds=1 lease=" + std::to_string(new_lease), milliseconds(5000));
   tools::StopHootdProcess(probe, SIGKILL, seconds(10));
   ::close(out[0]);
   int after_pause = 0, trusted_old = 0, trusted_new = 0;
