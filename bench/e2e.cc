@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -151,7 +152,10 @@ void PrintRatioTable(const std::string& title, const std::vector<Round>& rounds,
       bound += over->generator.behind || under->generator.behind;
     }
     if (tops.empty()) continue;
-    Ratios ratios{};
+    // NaN where there is no ratio: a column the workload has not, a bottom figure of 0, or a
+    // latency of 0 (no message measured). Every goal on a NaN misses.
+    Ratios ratios;
+    ratios.fill(std::nan(""));
     std::string cells;
     for (size_t column = 0; column < kColumnCount; ++column) {
       if ((column == kReplay) == workload.replay) {
@@ -160,11 +164,13 @@ void PrintRatioTable(const std::string& title, const std::vector<Round>& rounds,
           for (const RunResult* run : runs) figures.push_back(Figure(*run, Column(column)));
           return Median(figures);
         };
+        double over = median(tops);
         double under = median(bottoms);
-        ratios[column] = under <= 0 ? 0.0 : median(tops) / under;
+        bool latency = column == kE2eP50 || column == kE2eP99;
+        if (under > 0 && (over > 0 || !latency)) ratios[column] = over / under;
       }
       char cell[32] = "-";
-      if (ratios[column] > 0) std::snprintf(cell, sizeof(cell), "%.2fx", ratios[column]);
+      if (!std::isnan(ratios[column])) std::snprintf(cell, sizeof(cell), "%.2fx", ratios[column]);
       const int cell_width[kColumnCount] = {13, 13, 9, 9, 14};
       cells += absl::StrFormat(" %*s", cell_width[column], cell);
     }

@@ -247,6 +247,7 @@ class RedisDriver {
   std::vector<Connection*> dirty_;
   std::vector<epoll_event> events_;
   uint64_t subscriptions_confirmed_ = 0;
+  bool poll_failed_ = false;
   std::vector<std::string> xadd_heads_;  // Per channel: the XADD up to the body's bytes.
   std::vector<std::string> keys_;
   std::string body_;
@@ -326,7 +327,7 @@ absl::Status RedisDriver::SetUp() {
   // A message published before its subscriber's SUBSCRIBE took effect would be lost to it.
   uint64_t subscriptions = uint64_t{workload_.subscribers} * workload_.channels_per_subscriber;
   int64_t deadline = MonotonicNs() + kSetupTimeoutNs;
-  while (subscriptions_confirmed_ < subscriptions && result_.errors.Total() == 0) {
+  while (subscriptions_confirmed_ < subscriptions && result_.errors.Total() == 0 && !poll_failed_) {
     if (MonotonicNs() > deadline) {
       return absl::DeadlineExceededError(
           absl::StrFormat("redis confirmed %d of %d subscriptions within 30 s",
@@ -373,7 +374,9 @@ void RedisDriver::SendOne(Connection& publisher, int64_t intended_ns, int64_t is
 
 bool RedisDriver::HandlePublisherReply(Connection& publisher, std::string_view reply,
                                        int64_t now_ns) {
-  if (publisher.pending.empty()) return false;  // A reply to nothing asked.
+  // A reply to nothing asked, or of a type no send gets: the connection is lost (Lost counts
+  // its sends still pending as unanswered).
+  if (publisher.pending.empty() || (reply[0] != '-' && reply[0] != '$')) return false;
   PendingSend pending = publisher.pending.front();
   publisher.pending.pop_front();
   --pending_total_;
@@ -383,7 +386,6 @@ bool RedisDriver::HandlePublisherReply(Connection& publisher, std::string_view r
     Note("redis answered an XADD with: " + text);
     return true;
   }
-  if (reply[0] != '$') return false;
   ++result_.acked_total;
   ++acked_per_channel_[pending.channel];
   expected_deliveries_ += subscribers_per_channel_[pending.channel];
@@ -400,10 +402,12 @@ bool RedisDriver::HandlePublisherReply(Connection& publisher, std::string_view r
 
 void RedisDriver::Deliver(Connection& subscriber, size_t position, const StreamId& id,
                           std::string_view body, size_t bytes, int64_t now_ns) {
-  if (!(subscriber.last[position] < id)) {
-    ++result_.checks.out_of_order;
-  } else {
+  if (subscriber.last[position] < id) {
     subscriber.last[position] = id;
+  } else if (!(id < subscriber.last[position])) {
+    ++result_.checks.duplicates;
+  } else {
+    ++result_.checks.out_of_order;
   }
   ++subscriber.received[position];
   ++result_.delivered_total;
@@ -571,6 +575,13 @@ void RedisDriver::Poll(int64_t wait_ns) {
   timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
   int ready = ::epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()), &timeout,
                              nullptr);
+  if (ready < 0 && errno != EINTR) {
+    // Nothing more can be read: every connection is as good as lost.
+    std::string why = std::string("epoll_pwait2: ") + std::strerror(errno);
+    for (Connection& connection : connections_) Lost(connection, why);
+    poll_failed_ = true;
+    return;
+  }
   for (int i = 0; i < ready; ++i) {
     const epoll_event& event = events_[static_cast<size_t>(i)];
     Connection& connection = connections_[event.data.u64];
@@ -588,42 +599,55 @@ void RedisDriver::Run() {
   last_progress_ns_ = start_ns_;
   bool measuring = false;
   bool measured = false;
-  int64_t drain_deadline = send_end_ns_ + workload_.drain.count() * kMillisecond;
+  int64_t drain_deadline = 0;
   if (workload_.mode == LoopMode::kClosed) {
     for (uint32_t p = 0; p < workload_.publishers; ++p) {
-      for (uint32_t w = 0; w < workload_.window; ++w)
+      for (uint32_t w = 0; w < workload_.window; ++w) {
         SendOne(connections_[p], start_ns_, start_ns_);
+      }
     }
   }
   FlushDirty();
+  // As hoot-load's RunLive: the open loop sends until its schedule reaches send_end, however
+  // late (a late send's lag is the generator's, and counted); the closed loop until the clock
+  // does. The drain starts when sending stops.
   while (true) {
     int64_t now = MonotonicNs();
     if (!measuring && now >= measure_start_ns_) {
       measuring = true;
       generator_load_.Start();
     }
-    if (!measured && now >= send_end_ns_) {
+    if (sending_) {
+      if (workload_.mode == LoopMode::kOpen) {
+        bool finished = false;
+        schedule_.SendDue(now, measure_start_ns_, send_end_ns_, &result_, &finished,
+                          [&](uint64_t message, int64_t intended) {
+                            SendOne(connections_[message % workload_.publishers], intended, now);
+                          });
+        if (finished) sending_ = false;
+      } else if (now >= send_end_ns_) {
+        sending_ = false;
+      }
+    }
+    if (!sending_ && !measured) {
+      if (!measuring) {
+        measuring = true;
+        generator_load_.Start();
+      }
       measured = true;
-      sending_ = false;
       result_.measured_seconds = static_cast<double>(send_end_ns_ - measure_start_ns_) / kSecond;
       generator_load_.Stop(now - measure_start_ns_, &result_.generator);
-    }
-    if (measured && (Drained() || now >= drain_deadline)) break;
-    if (now - last_progress_ns_ >= kSecond) PrintProgress(now);
-    if (sending_ && workload_.mode == LoopMode::kOpen) {
-      bool finished = false;
-      schedule_.SendDue(now, measure_start_ns_, send_end_ns_, &result_, &finished,
-                        [&](uint64_t message, int64_t intended) {
-                          SendOne(connections_[message % workload_.publishers], intended, now);
-                        });
-      if (finished) sending_ = false;
+      drain_deadline = now + workload_.drain.count() * kMillisecond;
     }
     FlushDirty();
+    if (now - last_progress_ns_ >= kSecond) PrintProgress(now);
+    if (poll_failed_ || (measured && (Drained() || now >= drain_deadline))) break;
     int64_t next = now + kWaitMaxNs;
     if (!measuring) next = std::min(next, measure_start_ns_);
-    if (!measured) next = std::min(next, send_end_ns_);
-    if (sending_ && workload_.mode == LoopMode::kOpen)
-      next = std::min(next, schedule_.NextIntended());
+    if (sending_) {
+      next = std::min(next,
+                      workload_.mode == LoopMode::kOpen ? schedule_.NextIntended() : send_end_ns_);
+    }
     if (measured) next = std::min(next, drain_deadline);
     Poll(std::clamp<int64_t>(next - now, 0, kWaitMaxNs));
   }
@@ -671,8 +695,10 @@ absl::Status RedisServer::Start(const std::string& directory, const std::string&
        {std::string(kBinary), std::string("--port"), std::to_string(port_), std::string("--bind"),
         std::string("127.0.0.1"), std::string("--dir"), where, std::string("--appendonly"),
         std::string("yes"), std::string("--appendfsync"), std::string("always"),
-        std::string("--save"), std::string(""), std::string("--logfile"), where + "/redis.log",
-        std::string("--daemonize"), std::string("no")}) {
+        std::string("--save"), std::string(""),
+        // No rewrite of the append-only file mid-run: a fork writing beside the next server's run.
+        std::string("--auto-aof-rewrite-percentage"), std::string("0"), std::string("--logfile"),
+        where + "/redis.log", std::string("--daemonize"), std::string("no")}) {
     args.push_back(std::move(arg));
   }
   pid_ = tools::SpawnProcess(args, -1, -1, -1);

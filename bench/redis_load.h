@@ -33,7 +33,8 @@ namespace hoot::bench {
 int64_t RespValueLength(std::string_view bytes);
 
 // A redis-server of its own for a run: 127.0.0.1 on a free port, its files in `directory`, the
-// append-only file with `appendfsync always` and no snapshots, optionally pinned to CPUs
+// append-only file with `appendfsync always`, no snapshots and no automatic rewrite of the
+// append-only file (a fork that would write beside other servers' runs), optionally pinned to CPUs
 // (taskset). Stopped with SIGTERM (Redis syncs its AOF and exits 0) by Stop or destruction.
 class RedisServer {
  public:

@@ -33,6 +33,12 @@ TEST(RespValueLength, SaysWhenAValueIsWholeAndRefusesWhatIsNotResp) {
   for (size_t cut = 0; cut < xread.size(); ++cut) {
     EXPECT_EQ(RespValueLength(xread.substr(0, cut)), 0) << "cut at " << cut;
   }
+  // A pushed message whose body holds CR LF: only its length says where it ends.
+  std::string push = "*3\r\n$7\r\nmessage\r\n$4\r\nload\r\n$8\r\n1-0 a\r\nb\r\n";
+  EXPECT_EQ(RespValueLength(push), static_cast<int64_t>(push.size()));
+  for (size_t cut = 0; cut < push.size(); ++cut) {
+    EXPECT_EQ(RespValueLength(push.substr(0, cut)), 0) << "cut at " << cut;
+  }
   EXPECT_EQ(RespValueLength("?what\r\n"), -1);
   EXPECT_EQ(RespValueLength("$3\r\nabcd\r\n"), -1);  // Not the length it said.
   EXPECT_EQ(RespValueLength("*x\r\n"), -1);
@@ -100,6 +106,23 @@ TEST_F(RedisLoadTest, AnOpenLoopRunSendsOnItsSchedule) {
   EXPECT_NEAR(static_cast<double>(run.sent_measured), 500, 10);
   EXPECT_EQ(run.delivered_total, 4 * run.acked_total);
   EXPECT_EQ(run.checks.missing, 0u);
+}
+
+// Far more than Redis can take: the generator falls behind, and still sends every message the
+// schedule holds up to the end, each late one counted from its intended time.
+TEST_F(RedisLoadTest, AnOpenLoopThatFallsBehindStillSendsItsWholeSchedule) {
+  load::LoadConfig config = SmallConfig(load::LoopMode::kOpen);
+  config.workload.rate = 1'000'000;
+  config.workload.warmup = std::chrono::milliseconds(100);
+  config.workload.duration = std::chrono::milliseconds(200);
+  config.workload.drain = std::chrono::milliseconds(30000);
+  load::RunResult run = bench::RunRedisLoad(config, redis_.port(), nullptr);
+  ASSERT_TRUE(run.setup_error.ok()) << run.setup_error;
+  EXPECT_EQ(run.errors.Total(), 0u) << run.errors.first_error;
+  EXPECT_EQ(run.sent_total, 300'000u);
+  EXPECT_EQ(run.acked_total, run.sent_total);
+  EXPECT_TRUE(run.generator.behind);
+  EXPECT_GT(run.send_lag.ValueAtPercentile(99), 10'000'000u);  // 10 ms: behind, and counted.
 }
 
 TEST_F(RedisLoadTest, ARedisThatStopsMidRunIsReportedNotWaitedForEver) {
