@@ -2,16 +2,8 @@
 
 #include "base/check.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HOOT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HOOT_ASAN 1
-#endif
-#endif
-#ifdef HOOT_ASAN
+// Its poisoning macros do nothing in a build without ASan (GCC and clang both ship it).
 #include <sanitizer/asan_interface.h>
-#endif
 
 namespace hoot::base {
 
@@ -38,18 +30,14 @@ char* HugePageBlocks::Take(size_t bytes) {
   }
   char* block = free.back();
   free.pop_back();
-#ifdef HOOT_ASAN
   ASAN_UNPOISON_MEMORY_REGION(block, bytes);
-#endif
   return block;
 }
 
 void HugePageBlocks::Give(char* block, size_t bytes) {
   if (block == nullptr) return;
-#ifdef HOOT_ASAN
   // A block given back is nobody's: ASan reports a use of it, as it would of freed memory.
   ASAN_POISON_MEMORY_REGION(block, bytes);
-#endif
   std::lock_guard<std::mutex> lock(mutex_);
   free_[bytes].push_back(block);
 }

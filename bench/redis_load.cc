@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "base/endian.h"
 #include "tools/hootd_process.h"
 #include "tools/load/generator_thread.h"
 #include "tools/load/report.h"
@@ -29,19 +28,16 @@
 namespace hoot::bench {
 namespace {
 
+using load::kMillisecond;
+using load::kSecond;
 using load::LoopMode;
 using load::MonotonicNs;
 using load::RunResult;
 using load::Workload;
 
-constexpr int64_t kMillisecond = 1'000'000;
-constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kWaitMaxNs = 100 * kMillisecond;
 constexpr int64_t kSetupTimeoutNs = 30 * kSecond;
 constexpr size_t kReadBytes = 256u << 10;
-constexpr size_t kBodyIntendedAt = 0;  // The body's layout is hoot-load's.
-constexpr size_t kBodyPublisherAt = 8;
-constexpr size_t kBodyCounterAt = 12;
 constexpr size_t kLineBytesMax = 4096;
 // A send: the append and the push in one atomic step (a script runs whole), the push carrying
 // the entry's id so that members can check their order.
@@ -227,6 +223,12 @@ class RedisDriver {
   void Subscribe(Connection& subscriber);
   // Waits at most `wait_ns` for the sockets, then reads and writes what they allow.
   void Poll(int64_t wait_ns);
+  // Written out at the end of the loop's turn (FlushDirty), once however much it got.
+  void MarkDirty(Connection& connection) {
+    if (connection.dirty) return;
+    connection.dirty = true;
+    dirty_.push_back(&connection);
+  }
   void Flush(Connection& connection);
   void FlushDirty();
   void Lost(Connection& connection, const std::string& why);
@@ -248,7 +250,8 @@ class RedisDriver {
   std::vector<epoll_event> events_;
   uint64_t subscriptions_confirmed_ = 0;
   bool poll_failed_ = false;
-  std::vector<std::string> xadd_heads_;  // Per channel: the XADD up to the body's bytes.
+  // Per channel: a send's EVALSHA up to the body's bytes.
+  std::vector<std::string> send_heads_;
   std::vector<std::string> keys_;
   std::string body_;
   std::vector<uint64_t> acked_per_channel_;
@@ -294,7 +297,7 @@ absl::Status RedisDriver::SetUp() {
     head += "$1\r\n1\r\n";
     AppendBulk(&head, keys_.back());
     absl::StrAppendFormat(&head, "$%d\r\n", body_.size());
-    xadd_heads_.push_back(std::move(head));
+    send_heads_.push_back(std::move(head));
   }
   acked_per_channel_.assign(workload_.channels, 0);
   subscribers_per_channel_ = workload_.SubscribersPerChannel();
@@ -343,10 +346,7 @@ void RedisDriver::Subscribe(Connection& subscriber) {
   absl::StrAppendFormat(&subscriber.out, "*%d\r\n$9\r\nSUBSCRIBE\r\n",
                         1 + subscriber.channels.size());
   for (uint32_t channel : subscriber.channels) AppendBulk(&subscriber.out, keys_[channel]);
-  if (!subscriber.dirty) {
-    subscriber.dirty = true;
-    dirty_.push_back(&subscriber);
-  }
+  MarkDirty(subscriber);
 }
 
 void RedisDriver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_ns) {
@@ -356,20 +356,15 @@ void RedisDriver::SendOne(Connection& publisher, int64_t intended_ns, int64_t is
   }
   uint64_t counter = publisher.messages_sent++;
   uint32_t channel = workload_.PublisherChannel(publisher.index, counter);
-  base::StoreLittleEndian(body_.data() + kBodyIntendedAt, static_cast<uint64_t>(intended_ns));
-  base::StoreLittleEndian(body_.data() + kBodyPublisherAt, publisher.index);
-  base::StoreLittleEndian(body_.data() + kBodyCounterAt, counter);
-  publisher.out += xadd_heads_[channel];
+  load::StampBody(body_.data(), intended_ns, publisher.index, counter);
+  publisher.out += send_heads_[channel];
   publisher.out += body_;
   publisher.out += "\r\n";
   publisher.pending.push_back(PendingSend{intended_ns, channel});
   ++pending_total_;
   ++result_.sent_total;
   if (InMeasurement(issued_ns)) ++result_.sent_measured;
-  if (!publisher.dirty) {
-    publisher.dirty = true;
-    dirty_.push_back(&publisher);
-  }
+  MarkDirty(publisher);
 }
 
 bool RedisDriver::HandlePublisherReply(Connection& publisher, std::string_view reply,
@@ -419,8 +414,7 @@ void RedisDriver::Deliver(Connection& subscriber, size_t position, const StreamI
     ++result_.errors.foreign_messages;
     return;
   }
-  int64_t intended =
-      static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
+  int64_t intended = load::BodyIntendedNs(body);
   if (InMeasurement(intended)) {
     result_.e2e_latency.Record(static_cast<uint64_t>(std::max<int64_t>(0, now_ns - intended)));
   }
@@ -653,7 +647,7 @@ void RedisDriver::Run() {
   }
   result_.errors.unanswered_sends += pending_total_;
   if (pending_total_ > 0) {
-    Note(absl::StrFormat("%d XADDs had no answer %d ms after sending stopped", pending_total_,
+    Note(absl::StrFormat("%d sends had no answer %d ms after sending stopped", pending_total_,
                          workload_.drain.count()));
   }
   for (const Connection& connection : connections_) {

@@ -400,9 +400,7 @@ bool Driver::SendOne(Connection& publisher, int64_t intended_ns, int64_t issued_
   }
   uint64_t counter = publisher.messages_sent++;
   uint32_t channel = workload_.replay ? 0 : workload_.PublisherChannel(publisher.index, counter);
-  base::StoreLittleEndian(body_.data() + kBodyIntendedAt, static_cast<uint64_t>(intended_ns));
-  base::StoreLittleEndian(body_.data() + kBodyPublisherAt, publisher.index);
-  base::StoreLittleEndian(body_.data() + kBodyCounterAt, counter);
+  StampBody(body_.data(), intended_ns, publisher.index, counter);
   // Unique per user for this run (the counter), and unlike any earlier run's (the random
   // base): the server's deduplication must never take a new message for a retry.
   uint64_t client_message_id =
@@ -514,13 +512,11 @@ void Driver::HandleMessage(Connection& subscriber, const proto::Message& message
     result_.delivered_bytes_measured += frame_bytes;
   }
   std::string_view body = message.record.body;
-  if (body.size() < kBodyBytesMin ||
-      base::LoadLittleEndian<uint32_t>(body.data() + kBodyPublisherAt) >= workload_.publishers) {
+  if (body.size() < kBodyBytesMin || BodyPublisher(body) >= workload_.publishers) {
     ++result_.errors.foreign_messages;
     return;
   }
-  auto intended =
-      static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
+  int64_t intended = BodyIntendedNs(body);
   if (intended < start_ns_ || intended > arrival_ns) {
     ++result_.errors.foreign_messages;
     return;

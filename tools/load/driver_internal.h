@@ -28,7 +28,6 @@
 #include "absl/strings/str_format.h"
 #include "auth/token.h"
 #include "base/check.h"
-#include "base/endian.h"
 #include "base/status.h"
 #include "client/session.h"
 #include "io/ring.h"
@@ -44,8 +43,6 @@ namespace hoot::load::internal {
 
 using proto::MessageType;
 
-inline constexpr int64_t kMillisecond = 1'000'000;
-inline constexpr int64_t kSecond = 1'000'000'000;
 inline constexpr char kClientName[] = "hoot-load/1";
 // Each set-up step (handshakes, creates, joins, subscribes) must finish within this.
 inline constexpr int64_t kSetupStepTimeoutNs = 30 * kSecond;
@@ -57,11 +54,6 @@ inline constexpr int64_t kWaitMaxNs = 100 * kMillisecond;
 inline constexpr int64_t kShutdownBoundNs = 5 * kSecond;
 // Spare descriptors beyond one per connection: the ring, the floors, standard streams.
 inline constexpr uint64_t kSpareDescriptors = 64;
-
-// The body layout: intended send time, publisher, the publisher's message counter, filler.
-inline constexpr size_t kBodyIntendedAt = 0;
-inline constexpr size_t kBodyPublisherAt = 8;
-inline constexpr size_t kBodyCounterAt = 12;
 
 enum class Role : uint8_t { kPublisher, kSubscriber };
 enum class Phase : uint8_t { kSetup, kWarmup, kMeasure, kDrain, kDone };

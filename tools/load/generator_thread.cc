@@ -16,13 +16,12 @@
 namespace hoot::load {
 namespace {
 
-constexpr int64_t kSecondNs = 1'000'000'000;
 constexpr int kConnectTimeoutMs = 5000;
 
 int64_t ClockNs(clockid_t clock) {
   timespec now{};
   ::clock_gettime(clock, &now);
-  return int64_t{now.tv_sec} * kSecondNs + now.tv_nsec;
+  return int64_t{now.tv_sec} * kSecond + now.tv_nsec;
 }
 
 }  // namespace

@@ -19,6 +19,9 @@
 
 namespace hoot::load {
 
+inline constexpr int64_t kMillisecond = 1'000'000;
+inline constexpr int64_t kSecond = 1'000'000'000;
+
 int64_t MonotonicNs();
 
 int64_t ThreadCpuNs();
@@ -59,8 +62,8 @@ struct OpenLoopSchedule {
 
   int64_t Intended(uint64_t message) const {
     __extension__ using Wide = unsigned __int128;
-    return start_ns + static_cast<int64_t>(static_cast<Wide>(message) * 1'000'000'000 /
-                                           std::max<uint64_t>(1, rate));
+    return start_ns +
+           static_cast<int64_t>(static_cast<Wide>(message) * kSecond / std::max<uint64_t>(1, rate));
   }
   int64_t NextIntended() const { return Intended(next); }
 

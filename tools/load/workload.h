@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/endian.h"
 #include "base/parse.h"
 
 namespace hoot::load {
@@ -56,8 +57,26 @@ struct Workload {
   std::string Describe() const;
 };
 
-// The smallest body that holds the intended send time, the publisher and its counter.
+// A generated body: the intended send time (CLOCK_MONOTONIC ns, as WORKLOADS.md asks: in the
+// first 8 bytes), the publisher, the publisher's message counter, then filler.
+inline constexpr size_t kBodyIntendedAt = 0;
+inline constexpr size_t kBodyPublisherAt = 8;
+inline constexpr size_t kBodyCounterAt = 12;
+// The smallest body that holds them.
 inline constexpr uint32_t kBodyBytesMin = 20;
+
+// Writes the three fields into `body` (at least kBodyBytesMin bytes).
+inline void StampBody(char* body, int64_t intended_ns, uint32_t publisher, uint64_t counter) {
+  base::StoreLittleEndian(body + kBodyIntendedAt, static_cast<uint64_t>(intended_ns));
+  base::StoreLittleEndian(body + kBodyPublisherAt, publisher);
+  base::StoreLittleEndian(body + kBodyCounterAt, counter);
+}
+inline int64_t BodyIntendedNs(std::string_view body) {
+  return static_cast<int64_t>(base::LoadLittleEndian<uint64_t>(body.data() + kBodyIntendedAt));
+}
+inline uint32_t BodyPublisher(std::string_view body) {
+  return base::LoadLittleEndian<uint32_t>(body.data() + kBodyPublisherAt);
+}
 
 // W1..W4 exactly as ../shared/WORKLOADS.md has them; nullopt for another name.
 std::optional<Workload> PresetWorkload(std::string_view name);
