@@ -164,6 +164,10 @@ void ChatShard::AddOwnerMetrics(base::MetricFamilies& out, const base::Label& sh
   out.Histogram("hoot_commit_bytes", "Bytes written per group commit.", {shard}, log.commit_bytes);
   out.Counter("hoot_journal_switches_total", "Commits that moved to the other journal file.",
               {shard}, log.journal_switches);
+  out.Gauge("hoot_journal_direct",
+            "1 if journal commits bypass the page cache (O_DIRECT), 0 where the filesystem "
+            "refuses direct I/O.",
+            {shard}, log.journal_direct ? 1 : 0);
   out.Counter("hoot_checkpoints_total",
               "Checkpoints (segments synced, journal space freed) completed.", {shard},
               log.checkpoints);

@@ -254,8 +254,9 @@ void EncodeJournalHeader(const JournalHeader& header, char* out) {
 bool ParseJournalHeader(std::string_view bytes, JournalHeader* header) {
   if (bytes.size() < kJournalHeaderUsedBytes) return false;
   const char* p = bytes.data();
-  if (LoadU64(p + kJournalMagicAt) != kJournalMagic ||
-      LoadU32(p + kJournalVersionAt) != kJournalVersion ||
+  uint32_t version = LoadU32(p + kJournalVersionAt);
+  if (LoadU64(p + kJournalMagicAt) != kJournalMagic || version < kJournalVersionOldestRead ||
+      version > kJournalVersion ||
       !SealHolds(bytes, kJournalHeaderUsedBytes, kJournalChecksumSeed)) {
     return false;
   }
@@ -289,6 +290,16 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64
   if (data.size() < kEntryBytesAt + 4) return ParseStatus::kEnd;
   uint32_t entry_bytes = LoadU32(data.data() + kEntryBytesAt);
   if (entry_bytes == 0 && LoadU64(data.data()) == 0) return ParseStatus::kEnd;
+  if (data.size() >= kJournalEntryHeaderBytes && LoadU64(data.data() + kEntryChannelIdAt) == 0) {
+    if (entry_bytes < kJournalPaddingBytesMin || entry_bytes > data.size() ||
+        entry_bytes % kAlignment != 0 || LoadU32(data.data() + kEntryReservedAt) != 0 ||
+        LoadU64(data.data() + kEntryEpochAt) != 0 ||
+        !SealHolds(data, kChecksumBytes + kJournalEntryHeaderBytes, entry_seed)) {
+      return ParseStatus::kCorrupt;
+    }
+    *padded_bytes = entry_bytes;
+    return ParseStatus::kPadding;
+  }
   if (entry_bytes < kJournalEntryHeaderBytes + kRecordHeaderBytes ||
       entry_bytes > kJournalEntryHeaderBytes + kRecordBytesMax || entry_bytes > data.size()) {
     return ParseStatus::kCorrupt;
@@ -309,6 +320,20 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64
   *epoch = LoadU64(data.data() + kEntryEpochAt);
   *padded_bytes = AlignUp(entry_bytes);
   return ParseStatus::kOk;
+}
+
+size_t JournalPaddingBytes(uint64_t end) {
+  size_t gap =
+      static_cast<size_t>((kJournalBlockBytes - end % kJournalBlockBytes) % kJournalBlockBytes);
+  if (gap != 0 && gap < kJournalPaddingBytesMin) gap += kJournalBlockBytes;
+  return gap;
+}
+
+void EncodeJournalPadding(uint64_t entry_seed, size_t bytes, char* out) {
+  HOOT_CHECK(bytes >= kJournalPaddingBytesMin && bytes % kAlignment == 0);
+  std::memset(out, 0, bytes);
+  StoreU32(out + kEntryBytesAt, static_cast<uint32_t>(bytes));
+  SealJournalEntry(out, entry_seed);
 }
 
 // ---- Checkpoint files ----------------------------------------------------------------------

@@ -73,6 +73,7 @@ enum class ParseStatus : uint8_t {
   kOk,
   kEnd,      // Zeros where a header would start (or fewer bytes than a length field): no more.
   kCorrupt,  // A header or checksum that does not hold: a torn write or damage.
+  kPadding,  // Journal only: a padding entry, no record; the next entry is past it.
 };
 
 // Parses the record at the start of `data`. On kOk, *record views `data` and *padded_bytes
@@ -156,10 +157,21 @@ bool ParseChannelMeta(std::string_view bytes, ChannelMeta* meta);
 // 16     8    channel_id
 // 24     8    epoch           the channel's epoch (replay skips entries of an older history)
 // 32          one segment record, whole (with its own checksum), then padding to 8
+// A commit's write ends on a kJournalBlockBytes boundary, so that no later commit rewrites a
+// block holding acknowledged entries and commits can bypass the page cache (O_DIRECT). Where
+// its entries end short of one, a padding entry fills the rest: the header above with
+// entry_bytes = the padding's whole size (kJournalPaddingBytesMin or more, a multiple of 8),
+// channel_id 0 (never a channel's: their low bit is set) and epoch 0, then zeros, sealed the
+// same way (its bytes [32, 40) are zeros).
 inline constexpr size_t kJournalHeaderBytes = 4096;
 inline constexpr size_t kJournalHeaderUsedBytes = 48;
 inline constexpr uint64_t kJournalMagic = 0x4c4e524a544f4f48;  // "HOOTJRNL"
-inline constexpr uint32_t kJournalVersion = 2;
+// Version 3 added padding entries. Version 2 files (no padding) are still read: a reader of
+// version 3 reads them as they were written.
+inline constexpr uint32_t kJournalVersion = 3;
+inline constexpr uint32_t kJournalVersionOldestRead = 2;
+inline constexpr size_t kJournalBlockBytes = 4096;
+inline constexpr size_t kJournalPaddingBytesMin = 40;
 inline constexpr uint64_t kJournalChecksumSeed = 0x686f6f742d6a6e6c;  // "hoot-jnl"
 inline constexpr size_t kJournalEntryHeaderBytes = 32;
 
@@ -170,7 +182,7 @@ struct JournalHeader {
 };
 // Writes the whole kJournalHeaderBytes block.
 void EncodeJournalHeader(const JournalHeader& header, char* out);
-// False unless `bytes` holds a whole, valid header of this version.
+// False unless `bytes` holds a whole, valid header of a version this code reads.
 bool ParseJournalHeader(std::string_view bytes, JournalHeader* header);
 
 // Journal entries: a record tagged with its channel, checksummed with the seed of the journal
@@ -184,8 +196,15 @@ void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch
 // header fields, and later, once the entry's journal file is known, its checksum.
 void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch, size_t record_bytes);
 void SealJournalEntry(char* entry, uint64_t entry_seed);
+// kOk: an entry, its fields set; kPadding: a padding entry, *padded_bytes its size.
 ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64_t* channel_id,
                               uint64_t* epoch, RecordView* record, size_t* padded_bytes);
+// The padding a commit whose entries end at file offset `end` needs to reach a block
+// boundary: 0 if it is on one, else at least kJournalPaddingBytesMin (to the next boundary
+// but one where the gap to the next is too small for a padding entry).
+size_t JournalPaddingBytes(uint64_t end);
+// Writes a padding entry of `bytes` (from JournalPaddingBytes) at `out`, sealed with the seed.
+void EncodeJournalPadding(uint64_t entry_seed, size_t bytes, char* out);
 
 // --- Checkpoint files ---------------------------------------------------------------------
 // journal/<name>/checkpoint-0 and checkpoint-1, written in turn (write + fdatasync) by each

@@ -99,6 +99,7 @@ LogStore::~LogStore() {
   for (Journal::File* files : {journal_->files, journal_->checkpoint_files}) {
     for (int i = 0; i < 2; ++i) {
       if (files[i].handle >= 0) storage_->Close(files[i].handle);
+      if (files[i].direct_handle >= 0) storage_->Close(files[i].direct_handle);
     }
   }
 }
@@ -412,15 +413,19 @@ void LogStore::Flush() {
   StartCommit();
 }
 
+static_assert(kJournalBlockBytes % kDirectIoAlignment == 0);
+
 void LogStore::StartCommit() {
   Journal& journal = *journal_;
   HOOT_CHECK(!commit_in_flight_);
   uint64_t file_bytes = options_.journal_file_bytes;
-  // Entries of the pending batch that fit in the current file (all, almost always).
+  // Entries of the pending batch that fit in the current file with the padding after them
+  // (all, almost always).
   auto fitting = [&](uint64_t offset) {
     size_t count = 0;
-    while (count < journal.pending_entries.size() &&
-           offset + journal.pending_entries[count].end <= file_bytes) {
+    while (count < journal.pending_entries.size()) {
+      uint64_t end = offset + journal.pending_entries[count].end;
+      if (end + JournalPaddingBytes(end) > file_bytes) break;
       ++count;
     }
     return count;
@@ -477,13 +482,17 @@ void LogStore::StartCommit() {
     SealJournalEntry(batch->bytes.data() + kJournalHeaderBytes + entry_start, journal.entry_seed);
     entry_start = entry.end;
   }
+  // The write ends on a block boundary: the next commit starts a block of its own, never
+  // rewriting one that holds acknowledged entries, and the write can bypass the page cache.
+  size_t padding = JournalPaddingBytes(base + batch_bytes);
+  if (padding > 0) EncodeJournalPadding(journal.entry_seed, padding, batch->bytes.Extend(padding));
   if (journal.needs_header) {
     EncodeJournalHeader(JournalHeader{journal.generation, file_bytes, journal.entry_seed},
                         batch->bytes.data());
   }
 
   uint64_t write_offset = journal.needs_header ? 0 : journal.offset;
-  journal.offset = base + batch_bytes;
+  journal.offset = base + batch_bytes + padding;
   journal.needs_header = false;
   commit_in_flight_ = true;
   committing_ = std::move(batch);
@@ -491,8 +500,13 @@ void LogStore::StartCommit() {
   std::weak_ptr<bool> alive = alive_;
   std::string_view write = committing_->bytes.view();
   if (write_offset != 0) write.remove_prefix(kJournalHeaderBytes);
+  HOOT_CHECK(write_offset % kJournalBlockBytes == 0 && write.size() % kJournalBlockBytes == 0);
+  // The buffer is a huge-page block of at least two pages, so page-aligned as direct I/O needs.
+  HOOT_CHECK(reinterpret_cast<uintptr_t>(write.data()) % kDirectIoAlignment == 0);
+  committing_->written_bytes = write.size();
+  FileHandle handle = file.direct_handle >= 0 ? file.direct_handle : file.handle;
   commit_started_ = std::chrono::steady_clock::now();
-  storage_->WriteThenSync(file.handle, write_offset, write, [this, alive](int32_t result) {
+  storage_->WriteThenSync(handle, write_offset, write, [this, alive](int32_t result) {
     if (alive.expired() || !*alive.lock()) return;
     CommitDone(result);
   });
@@ -502,7 +516,7 @@ void LogStore::StartCommit() {
 void LogStore::CommitDone(int32_t result) {
   commit_in_flight_ = false;
   std::unique_ptr<Batch> batch = std::move(committing_);
-  const size_t batch_bytes = batch->bytes.size();  // Before the swap below empties it.
+  const size_t batch_bytes = batch->written_bytes;
   if (journal_->spare.capacity() < batch->bytes.capacity()) journal_->spare.Swap(batch->bytes);
   if (result < 0) {
     ++stats_.commit_failures;

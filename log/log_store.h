@@ -34,9 +34,11 @@
 namespace hoot::log {
 
 // The smallest journal file: a pending batch (kept under half a file) must hold a few of the
-// largest entries.
+// largest entries. Journal files are whole blocks (kJournalBlockBytes).
 inline constexpr uint64_t kJournalFileBytesMin =
-    kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax);
+    (kJournalHeaderBytes + 4 * (kJournalEntryHeaderBytes + kRecordBytesMax) + kJournalBlockBytes -
+     1) /
+    kJournalBlockBytes * kJournalBlockBytes;
 
 struct LogOptions {
   std::string directory;             // The data directory.
@@ -114,6 +116,7 @@ struct LogStats {
   base::Histogram commit_records{base::OneTwoFiveBounds(1, 100'000)};
   base::Histogram commit_bytes{base::OneTwoFiveBounds(100, 10'000'000)};
   uint64_t journal_switches = 0;  // Commits that moved to the other journal file.
+  bool journal_direct = false;    // Commits bypass the page cache (O_DIRECT; FORMAT.md 9).
   uint64_t checkpoints = 0;
   base::Histogram checkpoint_ns{base::OneTwoFiveBounds(100'000, 100'000'000'000), 1e-9};
   uint64_t segment_rolls = 0;   // Active segments sealed for a new one.

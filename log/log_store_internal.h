@@ -119,6 +119,7 @@ class LogStore::Journal {
   struct File {
     std::string path;
     FileHandle handle = -1;
+    FileHandle direct_handle = -1;  // Journal files: for commits, where direct I/O works.
   };
   File files[2];
   int current = 0;
@@ -162,6 +163,7 @@ struct LogStore::Batch {
   // kJournalHeaderBytes (the new file's header, or unused), then the entries.
   base::ByteBuffer bytes;
   std::vector<Journal::Entry> entries;
+  size_t written_bytes = 0;  // What the commit writes: entries, padding, any header.
 };
 
 }  // namespace hoot::log

@@ -107,6 +107,10 @@ absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(Storage* storage, LogOp
     return absl::InvalidArgumentError("journal files must be at least " +
                                       std::to_string(kJournalFileBytesMin) + " bytes");
   }
+  if (options.journal_file_bytes % kJournalBlockBytes != 0) {
+    return absl::InvalidArgumentError("journal files must be a multiple of " +
+                                      std::to_string(kJournalBlockBytes) + " bytes");
+  }
   if (options.segment_bytes < 1024) {
     return absl::InvalidArgumentError("segments must be at least 1024 bytes");
   }
@@ -404,10 +408,13 @@ absl::Status LogStore::ReplayJournal() {
       uint64_t epoch = 0;
       RecordView record;
       size_t padded = 0;
-      if (ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed, &channel_id,
-                            &epoch, &record, &padded) != ParseStatus::kOk) {
-        break;
+      ParseStatus status = ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed,
+                                             &channel_id, &epoch, &record, &padded);
+      if (status == ParseStatus::kPadding) {
+        position += padded;
+        continue;
       }
+      if (status != ParseStatus::kOk) break;
       auto channel = channels_by_id_.find(channel_id);
       // Entries of a channel since removed, or from before its history was cut, are skipped.
       if (channel != channels_by_id_.end() && epoch == channel->second->epoch) {
@@ -563,7 +570,17 @@ absl::Status LogStore::Recover() {
       HOOT_RETURN_IF_ERROR(
           storage_->WriteZeros(file.handle, size, options_.journal_file_bytes, file.path));
     }
+    // Commits go through a direct handle where the filesystem allows one (no page-cache copy,
+    // no io_uring worker thread), else through the ordinary one.
+    absl::StatusOr<FileHandle> direct = storage_->OpenDirect(file.path);
+    if (direct.ok()) {
+      file.direct_handle = *direct;
+    } else if (!absl::IsUnimplemented(direct.status())) {
+      return direct.status();
+    }
   }
+  stats_.journal_direct =
+      journal_->files[0].direct_handle >= 0 && journal_->files[1].direct_handle >= 0;
   // Every journal record is now in a synced segment. Record what is durable, and make every
   // directory entry durable (segments created since the last checkpoint, this recovery's own
   // files and directories): only then may the journal be overwritten.

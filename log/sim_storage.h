@@ -57,6 +57,8 @@ struct SimOptions {
   // sector on the platter.
   double latent_fault_probability = 0;
   std::string latent_fault_suffix = ".seg";
+  // False: OpenDirect is refused, as on a filesystem without direct I/O (tmpfs).
+  bool direct_io = true;
 };
 
 class SimStorage : public Storage {
@@ -67,6 +69,9 @@ class SimStorage : public Storage {
   absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<FileHandle> Open(const std::string& path, bool create) override;
+  // A direct handle sees and changes the same file; its transfers must be aligned
+  // (kDirectIoAlignment), which every call checks.
+  absl::StatusOr<FileHandle> OpenDirect(const std::string& path) override;
   void OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) override;
   void CreateDirectoryAsync(const std::string& path, IoCallback done) override;
   void Close(FileHandle file) override;
@@ -173,6 +178,7 @@ class SimStorage : public Storage {
   };
 
   File* FileAt(FileHandle handle);
+  void CheckDirectAlignment(FileHandle file, uint64_t offset, const void* data, size_t bytes) const;
   void Enqueue(Operation operation);
   void Complete(Operation& operation);
   // The effects, without callbacks (also used to settle the operations in flight at a Kill).
@@ -194,6 +200,7 @@ class SimStorage : public Storage {
   // Removed files whose removal is not yet durable, by path, with the serial of the removal.
   std::map<std::string, std::pair<uint64_t, File>> removed_;
   std::vector<std::string> handles_;  // Path by handle; empty when closed.
+  std::set<FileHandle> direct_;       // Handles opened by OpenDirect.
   std::deque<Operation> queue_;
   uint64_t next_serial_ = 1;
   uint64_t operations_completed_ = 0;

@@ -24,6 +24,8 @@ using FileHandle = int;
 // Receives the operation's result: bytes transferred (>= 0) or -errno.
 using IoCallback = std::function<void(int32_t result)>;
 
+inline constexpr size_t kDirectIoAlignment = 4096;
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -35,6 +37,11 @@ class Storage {
   virtual bool Exists(const std::string& path) = 0;
   // Opens a file for reading and writing, creating it (empty) if `create`.
   virtual absl::StatusOr<FileHandle> Open(const std::string& path, bool create) = 0;
+  // Opens an existing file a second time for direct writes (O_DIRECT: no page cache, and no
+  // io_uring worker thread: the write is issued from the caller's thread). Offsets, lengths
+  // and buffers of writes through it must be multiples of kDirectIoAlignment. Unimplemented
+  // where the filesystem or device refuses direct I/O at that alignment (tmpfs).
+  virtual absl::StatusOr<FileHandle> OpenDirect(const std::string& path) = 0;
   // The same without waiting (creating a file's directory entry can take a millisecond):
   // `done` gets the handle (>= 0) or -errno. With `truncate`, an existing file is emptied.
   virtual void OpenAsync(const std::string& path, bool create, bool truncate,

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <system_error>
 
 #include "base/check.h"
@@ -148,6 +150,23 @@ absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool crea
   int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+  return AddFile(fd, path);
+}
+
+absl::StatusOr<FileHandle> UringStorage::OpenDirect(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_DIRECT);
+  if (fd < 0 && errno == EINVAL) return absl::UnimplementedError("no direct I/O for " + path);
+  if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
+  // Some filesystems accept O_DIRECT and refuse the transfers, or want a coarser alignment
+  // than ours: a direct read of the first block tells, before a commit would.
+  std::unique_ptr<void, decltype(&std::free)> block(
+      std::aligned_alloc(kDirectIoAlignment, kDirectIoAlignment), &std::free);
+  if (block == nullptr || ::pread(fd, block.get(), kDirectIoAlignment, 0) < 0) {
+    int error = errno;
+    ::close(fd);
+    if (error == EINVAL) return absl::UnimplementedError("no direct I/O at 4 KiB for " + path);
+    return base::ErrnoStatus(error, "read " + path);
+  }
   return AddFile(fd, path);
 }
 

@@ -23,6 +23,7 @@ class UringStorage : public Storage {
   absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& path) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<FileHandle> Open(const std::string& path, bool create) override;
+  absl::StatusOr<FileHandle> OpenDirect(const std::string& path) override;
   void OpenAsync(const std::string& path, bool create, bool truncate, IoCallback done) override;
   void CreateDirectoryAsync(const std::string& path, IoCallback done) override;
   void Close(FileHandle file) override;

@@ -23,6 +23,7 @@ TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
   int records = 0;
   int entries = 0;
   int headers = 0;
+  int paddings = 0;
   int checkpoints = 0;
   for (const testing_support::DocExample& example : examples) {
     SCOPED_TRACE("log/FORMAT.md line " + std::to_string(example.line));
@@ -45,6 +46,20 @@ TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
       EXPECT_NE(ParseJournalEntry(*bytes, seed + 1, &channel_id, &epoch, &record, &padded),
                 ParseStatus::kOk);
       ++entries;
+    } else if (example.decoded.rfind("JOURNAL_PADDING entry_seed=", 0) == 0) {
+      uint64_t seed = std::stoull(example.decoded.substr(example.decoded.find('=') + 1));
+      uint64_t channel_id = 0;
+      uint64_t epoch = 0;
+      ASSERT_EQ(ParseJournalEntry(*bytes, seed, &channel_id, &epoch, &record, &padded),
+                ParseStatus::kPadding);
+      EXPECT_EQ(example.decoded, "JOURNAL_PADDING entry_seed=" + std::to_string(seed) +
+                                     " bytes=" + std::to_string(padded));
+      std::string again(padded, '\0');
+      EncodeJournalPadding(seed, padded, again.data());
+      EXPECT_EQ(again, *bytes);
+      EXPECT_NE(ParseJournalEntry(*bytes, seed + 1, &channel_id, &epoch, &record, &padded),
+                ParseStatus::kPadding);
+      ++paddings;
     } else if (example.decoded.rfind("JOURNAL_HEADER ", 0) == 0) {
       JournalHeader header;
       ASSERT_TRUE(ParseJournalHeader(*bytes, &header));
@@ -84,6 +99,7 @@ TEST(FormatDocTest, EveryExampleDecodesAsDocumented) {
   EXPECT_GE(records, 1);
   EXPECT_GE(entries, 1);
   EXPECT_GE(headers, 1);
+  EXPECT_GE(paddings, 1);
   EXPECT_GE(checkpoints, 1);
 }
 

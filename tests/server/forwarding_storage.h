@@ -24,6 +24,9 @@ class ForwardingStorage : public log::Storage {
   absl::StatusOr<log::FileHandle> Open(const std::string& path, bool create) override {
     return inner_->Open(path, create);
   }
+  absl::StatusOr<log::FileHandle> OpenDirect(const std::string& path) override {
+    return inner_->OpenDirect(path);
+  }
   void Close(log::FileHandle file) override { inner_->Close(file); }
   absl::StatusOr<uint64_t> Size(log::FileHandle file) override { return inner_->Size(file); }
   absl::Status Allocate(log::FileHandle file, uint64_t bytes) override {

@@ -26,6 +26,11 @@ class GatedStorage : public ForwardingStorage {
     if (file.ok() && path.find("/journal/") != std::string::npos) journal_files_.insert(*file);
     return file;
   }
+  absl::StatusOr<log::FileHandle> OpenDirect(const std::string& path) override {
+    auto file = inner().OpenDirect(path);
+    if (file.ok() && path.find("/journal/") != std::string::npos) journal_files_.insert(*file);
+    return file;
+  }
   void Close(log::FileHandle file) override {
     journal_files_.erase(file);
     inner().Close(file);
