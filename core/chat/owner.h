@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "core/chat/dedup.h"
 #include "core/chat/ops.h"
@@ -186,7 +187,9 @@ class Owner {
   std::unique_ptr<log::LogStore> store_;
   log::ChannelLog* meta_log_ = nullptr;
   MetaState meta_;
-  std::map<std::string, std::unique_ptr<OwnedChannel>> owned_;
+  // Looked up by name twice a send: hashed (a std::map's string compares were 1.7% of the
+  // shard's W2 time). Nothing depends on its order.
+  absl::flat_hash_map<std::string, std::unique_ptr<OwnedChannel>> owned_;
   std::unordered_map<log::ChannelLog*, OwnedChannel*> owned_by_log_;
   SenderNumbers senders_;  // For every owned channel's dedup table.
   std::deque<std::pair<uint64_t, Call*>> meta_waiters_;  // (meta seq, call)
