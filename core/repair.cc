@@ -49,7 +49,11 @@ absl::StatusOr<std::string> RepairChannel(const RepairOptions& options) {
   struct stat st {};
   std::string journal = log_options.directory + "/journal/0/0.jnl";
   if (::stat(journal.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) >= log::kJournalFileBytesMin) {
-    log_options.journal_file_bytes = static_cast<uint64_t>(st.st_size);
+    // Whole blocks, as the log requires: a file cut short (by an interrupted pre-zeroing) is
+    // zeroed on to the next one.
+    uint64_t block = log::kJournalBlockBytes;
+    log_options.journal_file_bytes =
+        (static_cast<uint64_t>(st.st_size) + block - 1) / block * block;
   }
   HOOT_ASSIGN_OR_RETURN(std::unique_ptr<log::LogStore> store,
                         log::LogStore::Open(storage->get(), log_options));

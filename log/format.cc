@@ -291,9 +291,9 @@ ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64
   uint32_t entry_bytes = LoadU32(data.data() + kEntryBytesAt);
   if (entry_bytes == 0 && LoadU64(data.data()) == 0) return ParseStatus::kEnd;
   if (data.size() >= kJournalEntryHeaderBytes && LoadU64(data.data() + kEntryChannelIdAt) == 0) {
-    if (entry_bytes < kJournalPaddingBytesMin || entry_bytes > data.size() ||
-        entry_bytes % kAlignment != 0 || LoadU32(data.data() + kEntryReservedAt) != 0 ||
-        LoadU64(data.data() + kEntryEpochAt) != 0 ||
+    if (entry_bytes < kJournalPaddingBytesMin || entry_bytes > kJournalPaddingBytesMax ||
+        entry_bytes > data.size() || entry_bytes % kAlignment != 0 ||
+        LoadU32(data.data() + kEntryReservedAt) != 0 || LoadU64(data.data() + kEntryEpochAt) != 0 ||
         !SealHolds(data, kChecksumBytes + kJournalEntryHeaderBytes, entry_seed)) {
       return ParseStatus::kCorrupt;
     }

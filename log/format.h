@@ -172,6 +172,7 @@ inline constexpr uint32_t kJournalVersion = 3;
 inline constexpr uint32_t kJournalVersionOldestRead = 2;
 inline constexpr size_t kJournalBlockBytes = 4096;
 inline constexpr size_t kJournalPaddingBytesMin = 40;
+inline constexpr size_t kJournalPaddingBytesMax = kJournalBlockBytes + kJournalPaddingBytesMin - 8;
 inline constexpr uint64_t kJournalChecksumSeed = 0x686f6f742d6a6e6c;  // "hoot-jnl"
 inline constexpr size_t kJournalEntryHeaderBytes = 32;
 
@@ -196,7 +197,8 @@ void EncodeJournalEntry(uint64_t entry_seed, uint64_t channel_id, uint64_t epoch
 // header fields, and later, once the entry's journal file is known, its checksum.
 void WriteJournalEntryHeader(char* out, uint64_t channel_id, uint64_t epoch, size_t record_bytes);
 void SealJournalEntry(char* entry, uint64_t entry_seed);
-// kOk: an entry, its fields set; kPadding: a padding entry, *padded_bytes its size.
+// kOk: an entry, its fields set; kPadding: a padding entry, *padded_bytes its size (the
+// caller checks that it ends on a block boundary: only it knows the offset).
 ParseStatus ParseJournalEntry(std::string_view data, uint64_t entry_seed, uint64_t* channel_id,
                               uint64_t* epoch, RecordView* record, size_t* padded_bytes);
 // The padding a commit whose entries end at file offset `end` needs to reach a block

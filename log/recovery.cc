@@ -410,7 +410,8 @@ absl::Status LogStore::ReplayJournal() {
       size_t padded = 0;
       ParseStatus status = ParseJournalEntry(buffered.substr(position), found[k].header.entry_seed,
                                              &channel_id, &epoch, &record, &padded);
-      if (status == ParseStatus::kPadding) {
+      if (status == ParseStatus::kPadding &&
+          (kJournalHeaderBytes + position + padded) % kJournalBlockBytes == 0) {
         position += padded;
         continue;
       }

@@ -57,7 +57,7 @@ struct SimOptions {
   // sector on the platter.
   double latent_fault_probability = 0;
   std::string latent_fault_suffix = ".seg";
-  // False: OpenDirect is refused, as on a filesystem without direct I/O (tmpfs).
+  // False: OpenDirect is refused, as on a filesystem without direct I/O.
   bool direct_io = true;
 };
 

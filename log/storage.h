@@ -40,7 +40,8 @@ class Storage {
   // Opens an existing file a second time for direct writes (O_DIRECT: no page cache, and no
   // io_uring worker thread: the write is issued from the caller's thread). Offsets, lengths
   // and buffers of writes through it must be multiples of kDirectIoAlignment. Unimplemented
-  // where the filesystem or device refuses direct I/O at that alignment (tmpfs).
+  // where the filesystem or device refuses direct I/O at that alignment (tmpfs before
+  // Linux 6.6, some FUSE mounts).
   virtual absl::StatusOr<FileHandle> OpenDirect(const std::string& path) = 0;
   // The same without waiting (creating a file's directory entry can take a millisecond):
   // `done` gets the handle (>= 0) or -errno. With `truncate`, an existing file is emptied.

@@ -155,7 +155,9 @@ absl::StatusOr<FileHandle> UringStorage::Open(const std::string& path, bool crea
 
 absl::StatusOr<FileHandle> UringStorage::OpenDirect(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_DIRECT);
-  if (fd < 0 && errno == EINVAL) return absl::UnimplementedError("no direct I/O for " + path);
+  if (fd < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
+    return absl::UnimplementedError("no direct I/O for " + path);
+  }
   if (fd < 0) return base::ErrnoStatus(errno, "open " + path);
   // Some filesystems accept O_DIRECT and refuse the transfers, or want a coarser alignment
   // than ours: a direct read of the first block tells, before a commit would.
@@ -164,7 +166,9 @@ absl::StatusOr<FileHandle> UringStorage::OpenDirect(const std::string& path) {
   if (block == nullptr || ::pread(fd, block.get(), kDirectIoAlignment, 0) < 0) {
     int error = errno;
     ::close(fd);
-    if (error == EINVAL) return absl::UnimplementedError("no direct I/O at 4 KiB for " + path);
+    if (error == EINVAL || error == EOPNOTSUPP) {
+      return absl::UnimplementedError("no direct I/O at 4 KiB for " + path);
+    }
     return base::ErrnoStatus(error, "read " + path);
   }
   return AddFile(fd, path);

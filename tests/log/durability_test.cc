@@ -256,7 +256,12 @@ TEST(DurabilityTest, EntriesBehindATornJournalHeaderAreNeverResurrected) {
   SimStorage storage(SimOptions{.seed = 6});
   auto store = OpenOrDie(storage);
   ChannelLog* channel = *store->CreateChannel("general");
-  const size_t kBody = 20000;
+  // Entries of whole journal blocks (32 + 40 + 3 for "ada" + 20,405 = 5 x 4,096 bytes), so
+  // that no padding entry separates the retry below from the torn entries behind it: only
+  // the entry seed keeps them out.
+  const size_t kBody = 20405;
+  static_assert(kJournalEntryHeaderBytes + kRecordHeaderBytes + 3 + kBody ==
+                5 * kJournalBlockBytes);
   // Fill file 0, then file 1, until the commit that starts file 0 again has its write done
   // and its fdatasync not yet.
   auto header_generation = [](const std::string& file) {
