@@ -245,7 +245,7 @@ void ChatShard::ToGateway(Call* call) {
   }
   if (owner_links_) return owner_links_->ToGateway(call);
   if (Page* page = chat::TakePage(call->result)) owner_->RecyclePage(page);
-  delete call;
+  chat::FreeCall(call);
 }
 
 void ChatShard::FanOut(unsigned gateway, Page* page) {

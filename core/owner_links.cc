@@ -158,7 +158,7 @@ void OwnerLinks::MaybeFree(Link& link) {
 bool OwnerLinks::OnFrame(Link& link, const proto::Frame& frame) {
   if (!link.welcomed) return OnHello(link, frame);
   if (!link.proven) return OnProof(link, frame);
-  auto call = std::make_unique<Call>();
+  chat::CallPtr call(chat::AllocateCall());
   if (node::DecodeCall(frame, call.get()) != proto::DecodeStatus::kOk) return false;
   ++stats_.calls;
   call->gateway = link.index;
@@ -229,7 +229,7 @@ bool OwnerLinks::OnProof(Link& link, const proto::Frame& frame) {
 // ---- The owner's sends ---------------------------------------------------------------------
 
 void OwnerLinks::ToGateway(Call* call) {
-  std::unique_ptr<Call> done(call);
+  chat::CallPtr done(call);
   Link* link = LinkOf(call->gateway);
   if (link != nullptr && link->connection != nullptr) {
     scratch_.clear();

@@ -130,7 +130,7 @@ void ServerSession::OnOutboundBelow() {
   history.swap(paused_history_);
   for (Call* call : history) {
     if (host_.draining()) {
-      delete call;
+      FreeCall(call);
     } else {
       host_.ToOwner(call);
     }
@@ -140,7 +140,7 @@ void ServerSession::OnOutboundBelow() {
 
 void ServerSession::Close() {
   while (!subscriptions_.empty()) DetachSubscription(*subscriptions_.begin()->second);
-  for (Call* call : paused_history_) delete call;
+  for (Call* call : paused_history_) FreeCall(call);
   paused_history_.clear();
   if (counted_) limits_->Closed();
   if (user_counted_) limits_->ClosedForUser(user_);
@@ -277,7 +277,7 @@ void ServerSession::HandleHello(const proto::Frame& frame, const proto::Hello& h
 }
 
 Call* ServerSession::NewCall(Op op, uint32_t correlation_id, std::string_view channel) {
-  auto* call = new Call;
+  Call* call = AllocateCall();
   call->op = std::move(op);
   call->gateway = host_.shard_id();
   call->connection_id = id_;
@@ -377,8 +377,10 @@ void ServerSession::HandleRequest(const proto::Frame& frame, const proto::AnyMes
                              std::to_string(static_cast<uint64_t>(options_.send_rate_per_user)) +
                              " sends a second; retry later");
       }
-      return host_.ToOwner(NewCall(SendOp{send.client_message_id, std::string(send.body)},
-                                   correlation, send.channel));
+      Call* call = NewCall(SendOp{send.client_message_id, {}}, correlation, send.channel);
+      // Into the body buffer a recycled call kept: no allocation once the pool is warm.
+      std::get<SendOp>(call->op).body.assign(send.body);
+      return host_.ToOwner(call);
     }
     case proto::MessageType::kFetchHistory: {
       const auto& fetch = std::get<proto::FetchHistory>(message);

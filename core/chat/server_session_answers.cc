@@ -56,15 +56,15 @@ void ServerSession::OnAnswer(Call* call) {
   } else if (std::holds_alternative<FetchHistoryOp>(call->op)) {
     OnHistoryAnswer(call);
   } else if (std::holds_alternative<UnsubscribeOp>(call->op)) {
-    delete call;
+    FreeCall(call);
   } else if (const auto* report = std::get_if<ChannelReportAnswer>(&call->result)) {
     SendChannelReport(call->correlation_id, call->channel, *report);
-    delete call;
+    FreeCall(call);
   } else if (call->gather) {
     OnGatherAnswer(call);
   } else {
     SendAnswer(*call);
-    delete call;
+    FreeCall(call);
   }
 }
 
@@ -78,7 +78,7 @@ void ServerSession::DropAnswer(Call* call, SessionHost& host) {
     return;
   }
   if (Page* page = TakePage(call->result)) host.ReturnPage(page);
-  delete call;
+  FreeCall(call);
 }
 
 Subscription* ServerSession::FindSubscription(const Call& call) {
@@ -95,7 +95,7 @@ void ServerSession::OnSubscribeAnswer(Call* call) {
     SendFrame(proto::Ok{}, subscription->unsubscribe_correlation);
     subscriptions_.erase(call->channel);
     if (attached == nullptr) {
-      delete call;
+      FreeCall(call);
       return;
     }
     call->op = UnsubscribeOp{};
@@ -106,7 +106,7 @@ void ServerSession::OnSubscribeAnswer(Call* call) {
   if (attached == nullptr) {
     if (subscription != nullptr) subscriptions_.erase(call->channel);
     SendAnswer(*call);
-    delete call;
+    FreeCall(call);
     return;
   }
   if (subscription == nullptr) {
@@ -122,7 +122,7 @@ void ServerSession::OnSubscribeAnswer(Call* call) {
   subscription->delivered = attached->after_seq;
   host_.Index(*subscription);
   bool caught_up = attached->after_seq >= attached->head_seq;
-  delete call;
+  FreeCall(call);
   if (caught_up) {
     subscription->state = Subscription::State::kLive;
   } else {
@@ -184,7 +184,7 @@ void ServerSession::OnReadAnswer(Call* call) {
     }
   }
   if (page != nullptr) host_.ReturnPage(page);
-  delete call;
+  FreeCall(call);
 }
 
 void ServerSession::OnHistoryAnswer(Call* call) {
@@ -197,7 +197,7 @@ void ServerSession::OnHistoryAnswer(Call* call) {
     host_.ReturnPage(page);
   }
   if (!more || host_.draining()) {
-    delete call;
+    FreeCall(call);
     return;
   }
   call->result = {};
@@ -241,7 +241,7 @@ void ServerSession::OnGatherAnswer(Call* call) {
                                    &proto::Cursors::cursors);
     }
   }
-  delete call;
+  FreeCall(call);
 }
 
 // ---- Admin answers ---------------------------------------------------------------------------
