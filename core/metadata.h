@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "proto/wire.h"
 
@@ -51,7 +52,9 @@ struct ReadCursor {
 struct ChannelMeta {
   proto::Visibility visibility = proto::Visibility::kPublic;
   std::string creator;
-  std::set<std::string> members;
+  // Asked on every send (a hash set: the ordered set's string compares were 8% of the shard's
+  // user time in W2); the channel report sorts it.
+  absl::flat_hash_set<std::string> members;
   std::set<std::string> invited;  // Private channels: invited and not (yet) joined.
   std::map<std::string, ReadCursor> cursors;
 };

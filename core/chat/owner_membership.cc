@@ -1,4 +1,6 @@
 // The owner's membership and metadata operations: channels, members, invitations, cursors.
+#include <algorithm>
+
 #include "base/check.h"
 #include "core/chat/owner.h"
 
@@ -52,6 +54,7 @@ void Owner::Handle(Call* request, AdminChannelOp&) {
   figures.member_count = static_cast<uint32_t>(channel->meta->members.size());
   figures.invited_count = static_cast<uint32_t>(channel->meta->invited.size());
   report.members.assign(channel->meta->members.begin(), channel->meta->members.end());
+  std::sort(report.members.begin(), report.members.end());
   AnswerWith(request, std::move(report));
 }
 
