@@ -100,7 +100,6 @@ int32_t SimStorage::DoOpen(const std::string& path, bool create, bool truncate) 
 absl::StatusOr<FileHandle> SimStorage::Open(const std::string& path, bool create) {
   int32_t result = DoOpen(path, create, /*truncate=*/false);
   if (result < 0) return base::ErrnoStatus(-result, "open " + path);
-  direct_.erase(result);
   return result;
 }
 

@@ -267,24 +267,6 @@ TEST(DurabilityTest, EntriesBehindATornJournalHeaderAreNeverResurrected) {
   auto header_generation = [](const std::string& file) {
     return file.size() < 32 ? 0 : LoadU64(file.data() + 24);
   };
-  // The entries of the batch a journal file starts with, under its own header.
-  auto first_batch_entries = [](const std::string& file) {
-    JournalHeader header;
-    if (!ParseJournalHeader(file, &header)) return 0;
-    int entries = 0;
-    for (size_t at = kJournalHeaderBytes; at < file.size();) {
-      uint64_t channel_id = 0, epoch = 0;
-      RecordView record;
-      size_t padded = 0;
-      if (ParseJournalEntry(std::string_view(file).substr(at), header.entry_seed, &channel_id,
-                            &epoch, &record, &padded) != ParseStatus::kOk) {
-        break;
-      }
-      ++entries;
-      at += padded;
-    }
-    return entries;
-  };
   uint64_t seq = 0;
   bool torn = false;
   SimDisk disk;
@@ -307,7 +289,7 @@ TEST(DurabilityTest, EntriesBehindATornJournalHeaderAreNeverResurrected) {
       SimDisk platter = storage.Platter();
       uint64_t cached = header_generation(cache.files[kJournal0]);
       if (cached >= 3 && header_generation(platter.files[kJournal0]) < cached &&
-          first_batch_entries(cache.files[kJournal0]) >= 2) {
+          WalkJournal(cache.files[kJournal0]).commit_entries.front() >= 2) {
         // The torn image: the old header on the platter, the new entries after it.
         disk = platter;
         disk.files[kJournal0].replace(kJournalHeaderBytes, std::string::npos,

@@ -257,40 +257,6 @@ void AppendInCommits(SimStorage& storage, LogStore& store, ChannelLog* channel, 
   }
 }
 
-// The journal file's entries as recovery walks them: records, and padding entries (each
-// checked to end on a block boundary), up to the end.
-struct JournalWalk {
-  std::vector<std::string> entries;  // Each whole, padded.
-  int paddings = 0;
-  bool padding_off_boundary = false;
-  uint32_t version = 0;
-};
-JournalWalk WalkJournal(const std::string& file) {
-  JournalWalk walk;
-  JournalHeader header;
-  if (!ParseJournalHeader(file, &header)) return walk;
-  walk.version = LoadU32(file.data() + 16);
-  size_t at = kJournalHeaderBytes;
-  while (at < file.size()) {
-    uint64_t channel_id = 0;
-    uint64_t epoch = 0;
-    RecordView record;
-    size_t padded = 0;
-    ParseStatus status = ParseJournalEntry(std::string_view(file).substr(at), header.entry_seed,
-                                           &channel_id, &epoch, &record, &padded);
-    if (status == ParseStatus::kPadding) {
-      ++walk.paddings;
-      if ((at + padded) % kJournalBlockBytes != 0) walk.padding_off_boundary = true;
-    } else if (status == ParseStatus::kOk) {
-      walk.entries.push_back(file.substr(at, padded));
-    } else {
-      break;
-    }
-    at += padded;
-  }
-  return walk;
-}
-
 // Each commit ends on a block boundary with a padding entry (so that no commit rewrites a
 // block of an earlier one), goes through the direct handle where the disk allows one (the
 // simulated disk checks every direct transfer's alignment), and recovery reads past the
@@ -311,6 +277,7 @@ TEST(LogStoreTest, EveryCommitEndsOnAJournalBlockAndRecoveryReadsPastThePadding)
     JournalWalk walk = WalkJournal(disk.files["data/journal/0/0.jnl"]);
     EXPECT_EQ(walk.version, kJournalVersion);
     EXPECT_EQ(walk.entries.size(), 21u);  // 1 + 2 + ... + 6
+    EXPECT_EQ(walk.commit_entries, (std::vector<int>{1, 2, 3, 4, 5, 6, 0}));
     EXPECT_EQ(walk.paddings, 6);
     EXPECT_FALSE(walk.padding_off_boundary);
 

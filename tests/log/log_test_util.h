@@ -1,14 +1,18 @@
 // Logs on the simulated disk for the log tests and the log fuzz targets: options with files
 // small enough that a few records roll segments and switch journal files (the real-disk kill
 // test shrinks its files the same way), and the polling that drives the store's asynchronous
-// calls to completion. No GoogleTest here: the fuzz targets include it too.
+// calls to completion, and a journal file's entries as recovery walks them. No GoogleTest
+// here: the fuzz targets include it too.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
+#include "log/format.h"
 #include "log/log_store.h"
 #include "log/storage.h"
 
@@ -60,6 +64,46 @@ inline ReadResult ReadPage(Storage& storage, LogStore& store, ChannelLog* channe
   });
   while (!done) storage.Poll(true);
   return result;
+}
+
+// A journal file's entries as recovery walks them: records, and padding entries (each
+// checked to end on a block boundary), up to the first that does not parse under the
+// header's entry seed.
+struct JournalWalk {
+  uint32_t version = 0;              // 0: the header does not parse.
+  std::vector<std::string> entries;  // Each whole, padded.
+  std::vector<int> commit_entries;   // The entries of each commit; a padding entry ends one.
+  int paddings = 0;
+  bool padding_off_boundary = false;
+};
+
+inline JournalWalk WalkJournal(const std::string& file) {
+  JournalWalk walk;
+  JournalHeader header;
+  if (!ParseJournalHeader(file, &header)) return walk;
+  walk.version = LoadU32(file.data() + 16);  // FORMAT.md §7: the header's version field.
+  walk.commit_entries.push_back(0);
+  size_t at = kJournalHeaderBytes;
+  while (at < file.size()) {
+    uint64_t channel_id = 0;
+    uint64_t epoch = 0;
+    RecordView record;
+    size_t padded = 0;
+    ParseStatus status = ParseJournalEntry(std::string_view(file).substr(at), header.entry_seed,
+                                           &channel_id, &epoch, &record, &padded);
+    if (status == ParseStatus::kPadding) {
+      ++walk.paddings;
+      if ((at + padded) % kJournalBlockBytes != 0) walk.padding_off_boundary = true;
+      walk.commit_entries.push_back(0);
+    } else if (status == ParseStatus::kOk) {
+      walk.entries.push_back(file.substr(at, padded));
+      ++walk.commit_entries.back();
+    } else {
+      break;
+    }
+    at += padded;
+  }
+  return walk;
 }
 
 }  // namespace hoot::log
