@@ -127,6 +127,40 @@ double Figure(const RunResult& run, Column column) {
   }
 }
 
+// hootd's and the floor server's CPU per acknowledged message, user and kernel, workload by
+// workload (medians over the rounds): what hootd spends beyond the least the work needs, and
+// on which side of the system call.
+void PrintServerCpu(const std::vector<Round>& rounds, const std::vector<Workload>& workloads) {
+  std::printf("\n%-30s   %-22s %-22s %s\n", "server CPU per acked message", "hootd user + kernel",
+              "floor user + kernel", "hootd / floor");
+  for (const Workload& workload : workloads) {
+    std::vector<double> figures[4];
+    for (const Round& round : rounds) {
+      if (round.hootd.config.workload.name != workload.name || !round.hootd.server_cpu ||
+          !round.floor.server_cpu || round.hootd.acked_measured == 0 ||
+          round.floor.acked_measured == 0) {
+        continue;
+      }
+      figures[0].push_back(round.hootd.ServerUserNsPerAck() / 1e3);
+      figures[1].push_back(round.hootd.ServerSystemNsPerAck() / 1e3);
+      figures[2].push_back(round.floor.ServerUserNsPerAck() / 1e3);
+      figures[3].push_back(round.floor.ServerSystemNsPerAck() / 1e3);
+    }
+    if (figures[0].empty()) continue;
+    double hootd_user = Median(figures[0]);
+    double hootd_kernel = Median(figures[1]);
+    double floor_user = Median(figures[2]);
+    double floor_kernel = Median(figures[3]);
+    double floor_total = floor_user + floor_kernel;
+    std::printf("%-30s   %-22s %-22s %s\n", workload.name.c_str(),
+                absl::StrFormat("%.2f + %.2f us", hootd_user, hootd_kernel).c_str(),
+                absl::StrFormat("%.2f + %.2f us", floor_user, floor_kernel).c_str(),
+                floor_total > 0
+                    ? absl::StrFormat("%.2fx", (hootd_user + hootd_kernel) / floor_total).c_str()
+                    : "-");
+  }
+}
+
 // A table of `top` over `bottom`, workload by workload, each figure the median over the rounds
 // in which both ran. `goal` says the target a workload's ratios are held to, and whether they
 // meet it ("" for none).
@@ -502,8 +536,9 @@ int main(int argc, char** argv) {
   std::vector<Round> runs;
   int exit_code = 0;
   auto config_for = [&](std::vector<hoot::base::HostPort> servers, const Workload& workload,
-                        const char* server) {
+                        const char* server, int server_pid = 0) {
     hoot::load::LoadConfig config;
+    config.server_pid = server_pid;  // Its CPU per message, beside the floor server's.
     config.workload = workload;
     config.servers = std::move(servers);
     // hootd's secret: the floor server takes any token.
@@ -526,8 +561,9 @@ int main(int argc, char** argv) {
     return run;
   };
   auto run_on = [&](std::vector<hoot::base::HostPort> servers, const Workload& workload,
-                    const char* server) {
-    return judged(hoot::load::RunLoad(config_for(std::move(servers), workload, server), &std::cerr),
+                    const char* server, int server_pid = 0) {
+    return judged(hoot::load::RunLoad(config_for(std::move(servers), workload, server, server_pid),
+                                      &std::cerr),
                   server);
   };
   auto run_on_redis = [&](const Workload& workload) {
@@ -542,9 +578,9 @@ int main(int argc, char** argv) {
   for (const Workload& workload : workloads) {
     for (unsigned round = 1; round <= rounds; ++round) {
       Round pair;
-      pair.hootd = run_on({{"127.0.0.1", hootd->port}}, workload, "hootd");
+      pair.hootd = run_on({{"127.0.0.1", hootd->port}}, workload, "hootd", hootd->pid);
       if (cluster) pair.cluster = run_on(bench_cluster.gateways(), workload, "the cluster");
-      pair.floor = run_on({{"127.0.0.1", floor->port}}, workload, "the floor server");
+      pair.floor = run_on({{"127.0.0.1", floor->port}}, workload, "the floor server", floor->pid);
       if (redis_started && !workload.replay) pair.redis = run_on_redis(workload);
       runs.push_back(std::move(pair));
       round_of.push_back(round);
@@ -662,6 +698,7 @@ int main(int argc, char** argv) {
         }
         return "";
       });
+  PrintServerCpu(runs, workloads);
   if (cluster) {
     // The cost of the hop: the cluster (two gateways, two owners) over the single process on
     // the same CPUs. Issue 17's goals.

@@ -121,6 +121,7 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
       .name = "small-W2", .channels = 2, .subscribers = 3, .channels_per_subscriber = 2,
       .publishers = 2, .mode = LoopMode::kClosed, .window = 8, .warmup = milliseconds(0),
       .duration = milliseconds(1000), .drain = milliseconds(3000)};
+  config.server_pid = hootd->pid();
   RunResult result;
   ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &result));
   EXPECT_GT(result.acked_total, 100u);
@@ -128,6 +129,18 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
   EXPECT_EQ(result.delivered_total, result.acked_total * 3);
   EXPECT_GT(result.AckRate(), 0);
   EXPECT_GT(result.e2e_latency.count(), 0u);
+  // hootd's CPU over the measured second: a closed loop keeps it busy for many 10 ms ticks,
+  // and no more than its two shards' cores (and their io_uring workers) could give.
+  ASSERT_TRUE(result.server_cpu.has_value());
+  int64_t server_ns = result.server_cpu->user_ns + result.server_cpu->system_ns;
+  EXPECT_GT(server_ns, 20'000'000) << ReportText(result);
+  EXPECT_LT(server_ns, 4'000'000'000) << ReportText(result);
+  EXPECT_NEAR(result.ServerUserNsPerAck() + result.ServerSystemNsPerAck(),
+              static_cast<double>(server_ns) / static_cast<double>(result.acked_measured), 1e-6);
+  EXPECT_NE(ReportText(result).find("per acknowledged message"), std::string::npos)
+      << ReportText(result);
+  EXPECT_NE(load::FormatReportJson(result).find("\"server_cpu\":{\"user_ns\":"), std::string::npos)
+      << load::FormatReportJson(result);
 }
 
 // A thread spinning on the generator's CPU: the report says how long the generator waited for
@@ -242,7 +255,8 @@ TEST(LoadRun, JsonAndPlotCarryTheMeasurements) {
   for (const char* key :
        {"\"exit_code\":0", "\"rates\":{\"target_per_second\":500", "\"ack_latency_ns\":{\"count\":",
         "\"e2e_latency_ns\":", "\"checks\":{\"delivered\":", "\"missing\":0", "\"floors\":{",
-        "\"e2e_p99_over_disk_p99\":", "\"delivered_share_of_loopback\":"}) {
+        "\"e2e_p99_over_disk_p99\":", "\"delivered_share_of_loopback\":",
+        "\"server_cpu\":null"}) {  // No --server-pid.
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
   std::string table = load::FormatReport(result);
@@ -303,7 +317,8 @@ TEST(LoadCommandLine, FlagsOverridePresets) {
                                     "p.svg",      "--no-floors",
                                     "--quiet",    "--channel-prefix",
                                     "bench",      "--cpus",
-                                    "1,0"});
+                                    "1,0",        "--server-pid",
+                                    "4242"});
   ASSERT_EQ(parsed.outcome, ParsedCommandLine::Outcome::kRun) << parsed.error;
   const load::Workload& workload = parsed.config.workload;
   EXPECT_EQ(workload.mode, LoopMode::kOpen);
@@ -322,6 +337,7 @@ TEST(LoadCommandLine, FlagsOverridePresets) {
   EXPECT_FALSE(parsed.config.progress);
   EXPECT_EQ(parsed.config.plot_path, "p.svg");
   EXPECT_EQ(parsed.config.cpus, (std::vector<int>{0, 1}));
+  EXPECT_EQ(parsed.config.server_pid, 4242);
 }
 
 TEST(LoadCommandLine, RefusesWhatCannotRun) {
@@ -340,6 +356,8 @@ TEST(LoadCommandLine, RefusesWhatCannotRun) {
             std::string::npos);
   EXPECT_NE(error_of({"--data-dir", "d", "--duration", "0"}).find("--duration"), std::string::npos);
   EXPECT_NE(error_of({"--data-dir", "d", "--cpus", "two"}).find("--cpus"), std::string::npos);
+  EXPECT_NE(error_of({"--data-dir", "d", "--server-pid", "0"}).find("--server-pid"),
+            std::string::npos);
   EXPECT_NE(error_of({"--data-dir", "d", "--channels", "2", "--channels-per-subscriber", "3"})
                 .find("more than the 2 channels"),
             std::string::npos);

@@ -553,6 +553,7 @@ void Driver::FlushDirty() {
 void Driver::BeginMeasurement() {
   phase_ = Phase::kMeasure;
   generator_load_.Start();
+  server_cpu_start_ = ReadProcessCpu(config_.server_pid);
 }
 
 void Driver::NoteGeneratorLoad(int64_t start_ns, int64_t end_ns) {
@@ -563,6 +564,11 @@ void Driver::EndMeasurement() {
   result_.measured_seconds =
       static_cast<double>(std::max<int64_t>(0, send_end_ns_ - measure_start_ns_)) / kSecond;
   NoteGeneratorLoad(measure_start_ns_, MonotonicNs());
+  std::optional<ProcessCpu> server_cpu_end = ReadProcessCpu(config_.server_pid);
+  if (server_cpu_start_ && server_cpu_end) {
+    result_.server_cpu = ProcessCpu{server_cpu_end->user_ns - server_cpu_start_->user_ns,
+                                    server_cpu_end->system_ns - server_cpu_start_->system_ns};
+  }
 }
 
 bool Driver::Drained() const {

@@ -53,6 +53,12 @@ struct ErrorCounts {
   std::string first_error;  // The first one, in words, for the report.
 };
 
+// A process's CPU time, in ns (clock-tick resolution: 10 ms on most kernels).
+struct ProcessCpu {
+  int64_t user_ns = 0;
+  int64_t system_ns = 0;
+};
+
 struct GeneratorStats {
   double cpu_share = 0;             // Of one core, over the measurement.
   // Of the measurement, the time the thread was ready to run but waited for a CPU (the
@@ -96,11 +102,17 @@ struct RunResult {
   ErrorCounts errors;
   GeneratorStats generator;
   std::optional<ReplayResult> replay;
+  // The server process's CPU time over the measurement (LoadConfig::server_pid), user and
+  // kernel: against the floor server's, what hootd spends per message beyond the least.
+  std::optional<ProcessCpu> server_cpu;
 
   double SendRate() const;
   double AckRate() const;
   double DeliveryRate() const;
   double DeliveredBytesRate() const;
+  // The server's CPU per message acknowledged in the measurement (0 without both).
+  double ServerUserNsPerAck() const;
+  double ServerSystemNsPerAck() const;
 };
 
 // 0 clean, 1 correctness errors, 3 set-up failure (2, usage, is the command line's).

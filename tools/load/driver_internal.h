@@ -218,6 +218,7 @@ class Driver final : public io::TcpHandler {
   int64_t send_end_ns_ = 0;  // Sending stops at this intended time (the measurement's end).
   mutable uint32_t last_channel_index_ = UINT32_MAX;  // ChannelIndex's last answer.
   ThreadLoadMeter generator_load_;
+  std::optional<ProcessCpu> server_cpu_start_;  // At the measurement's start (--server-pid).
   bool sending_ = false;
   OpenLoopSchedule schedule_;          // Open loop.
   uint64_t send_budget_ = UINT64_MAX;  // Closed loop: sends left (W3's fill), else unbounded.

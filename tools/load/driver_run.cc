@@ -229,6 +229,16 @@ double RunResult::SendRate() const {
 double RunResult::AckRate() const {
   return measured_seconds > 0 ? static_cast<double>(acked_measured) / measured_seconds : 0;
 }
+double RunResult::ServerUserNsPerAck() const {
+  return server_cpu && acked_measured > 0
+             ? static_cast<double>(server_cpu->user_ns) / static_cast<double>(acked_measured)
+             : 0;
+}
+double RunResult::ServerSystemNsPerAck() const {
+  return server_cpu && acked_measured > 0
+             ? static_cast<double>(server_cpu->system_ns) / static_cast<double>(acked_measured)
+             : 0;
+}
 double RunResult::DeliveryRate() const {
   return measured_seconds > 0 ? static_cast<double>(delivered_measured) / measured_seconds : 0;
 }

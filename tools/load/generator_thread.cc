@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <fstream>
+#include <sstream>
+#include <string>
 
 #include "absl/strings/str_format.h"
 #include "base/status.h"
@@ -37,6 +39,24 @@ int64_t ThreadRunQueueWaitNs() {
   int64_t waiting = -1;
   if (!(schedstat >> on_cpu >> waiting)) return -1;
   return waiting;
+}
+
+std::optional<ProcessCpu> ReadProcessCpu(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (pid <= 0 || !std::getline(stat, line)) return std::nullopt;
+  // After the command name (in parentheses, which may hold anything): fields 3 onwards;
+  // utime and stime are fields 14 and 15, in clock ticks.
+  size_t name_end = line.rfind(')');
+  if (name_end == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(name_end + 1));
+  std::string skipped;
+  for (int field = 3; field <= 13; ++field) fields >> skipped;
+  int64_t user_ticks = 0;
+  int64_t system_ticks = 0;
+  if (!(fields >> user_ticks >> system_ticks)) return std::nullopt;
+  const int64_t ns_per_tick = kSecond / ::sysconf(_SC_CLK_TCK);
+  return ProcessCpu{user_ticks * ns_per_tick, system_ticks * ns_per_tick};
 }
 
 absl::Status RaiseDescriptorLimit(uint64_t needed) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ int64_t ThreadCpuNs();
 // The time this thread waited on a run queue for a CPU, from /proc/thread-self/schedstat;
 // -1 when the kernel does not say.
 int64_t ThreadRunQueueWaitNs();
+
+// `pid`'s CPU time so far, from /proc/PID/stat; nullopt where it cannot be read (no such
+// process here).
+std::optional<ProcessCpu> ReadProcessCpu(int pid);
 
 // Raises the soft descriptor limit to the hard one: W4 alone holds a thousand sockets.
 absl::Status RaiseDescriptorLimit(uint64_t needed);

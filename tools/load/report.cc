@@ -263,6 +263,17 @@ std::string FormatReport(const RunResult& result) {
                            Ms(static_cast<uint64_t>(generator.schedule_lag_max_ns)));
   }
   out += "\n";
+  if (result.server_cpu.has_value()) {
+    out += absl::StrFormat("server      CPU over the measurement: user %.2f s, kernel %.2f s",
+                           static_cast<double>(result.server_cpu->user_ns) / 1e9,
+                           static_cast<double>(result.server_cpu->system_ns) / 1e9);
+    if (result.acked_measured > 0) {
+      out +=
+          absl::StrFormat("; per acknowledged message %.2f us user + %.2f us kernel",
+                          result.ServerUserNsPerAck() / 1e3, result.ServerSystemNsPerAck() / 1e3);
+    }
+    out += "\n";
+  }
   if (result.disk_floor.has_value() && result.loopback_floor.has_value()) {
     const LatencyHistogram& disk = result.disk_floor->write_and_sync;
     out += absl::StrFormat(
@@ -399,6 +410,16 @@ std::string FormatReportJson(const RunResult& result) {
     generator_json.Null("runqueue_wait_share");
   }
   json.Object("generator", generator_json);
+  if (result.server_cpu.has_value()) {
+    tools::JsonObject server_json;
+    server_json.Int("user_ns", result.server_cpu->user_ns)
+        .Int("system_ns", result.server_cpu->system_ns)
+        .Double("user_ns_per_acked_message", result.ServerUserNsPerAck())
+        .Double("system_ns_per_acked_message", result.ServerSystemNsPerAck());
+    json.Object("server_cpu", server_json);
+  } else {
+    json.Null("server_cpu");
+  }
   if (result.replay.has_value()) {
     const ReplayResult& replay = *result.replay;
     tools::JsonObject replay_json;

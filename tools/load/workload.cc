@@ -78,6 +78,9 @@ Placement:
   --cpus LIST                   the CPUs the generator's thread runs on, e.g. 1 or 0,2-3
                                 (default: wherever the kernel puts it); keep it off the cores
                                 hootd's shards are pinned to (hootd --cpus)
+  --server-pid PID              the server's process, on this machine: its CPU time over the
+                                measurement is reported, user and kernel, per acknowledged
+                                message (what it spends beyond a floor server's is overhead)
 
 Output:
   --json                        one JSON object on standard output instead of the table
@@ -125,6 +128,7 @@ constexpr base::FlagSpec kFlagSpecs[] = {
     {"--floor-dir", FlagKind::kValue},
     {"--no-floors", FlagKind::kSwitch},
     {"--cpus", FlagKind::kValue},
+    {"--server-pid", FlagKind::kValue},
     {"--json", FlagKind::kSwitch},
     {"--plot", FlagKind::kValue},
     {"--quiet", FlagKind::kSwitch},
@@ -380,6 +384,7 @@ ParsedCommandLine ParseLoadCommandLine(const std::vector<std::string>& args) {
     if (!cpus.ok()) return UsageError("--cpus: " + std::string(cpus.status().message()));
     config.cpus = *cpus;
   }
+  if ((error = count("--server-pid", 1, INT32_MAX, &config.server_pid))) return UsageError(*error);
   return parsed;
 }
 

@@ -94,6 +94,9 @@ struct LoadConfig {
   // The CPUs the generator's thread may run on (ascending); empty: wherever the kernel puts
   // it. On a small machine, keep it off hootd's shards' cores (hootd --cpus).
   std::vector<int> cpus;
+  // The server's process, where it runs on this machine (--server-pid): its CPU time over the
+  // measurement is reported, per acknowledged message. 0: not measured.
+  int server_pid = 0;
 };
 
 struct ParsedCommandLine {
