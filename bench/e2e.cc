@@ -127,24 +127,26 @@ double Figure(const RunResult& run, Column column) {
   }
 }
 
-// hootd's and the floor server's CPU per acknowledged message, user and kernel, workload by
-// workload (medians over the rounds): what hootd spends beyond the least the work needs, and
-// on which side of the system call.
+// hootd's and the floor server's CPU per message (acknowledged; W3: replayed), user and
+// kernel, workload by workload (medians over the clean rounds): what hootd spends beyond the
+// least the work needs, and on which side of the system call.
 void PrintServerCpu(const std::vector<Round>& rounds, const std::vector<Workload>& workloads) {
-  std::printf("\n%-30s   %-22s %-22s %s\n", "server CPU per acked message", "hootd user + kernel",
+  std::printf("\n%-30s   %-22s %-22s %s\n", "server CPU per message", "hootd user + kernel",
               "floor user + kernel", "hootd / floor");
+  auto measured = [](const RunResult& run) {
+    return run.server_cpu && run.MeasuredMessages() > 0 && hoot::load::ExitCode(run) == 0;
+  };
   for (const Workload& workload : workloads) {
     std::vector<double> figures[4];
     for (const Round& round : rounds) {
-      if (round.hootd.config.workload.name != workload.name || !round.hootd.server_cpu ||
-          !round.floor.server_cpu || round.hootd.acked_measured == 0 ||
-          round.floor.acked_measured == 0) {
+      if (round.hootd.config.workload.name != workload.name || !measured(round.hootd) ||
+          !measured(round.floor)) {
         continue;
       }
-      figures[0].push_back(round.hootd.ServerUserNsPerAck() / 1e3);
-      figures[1].push_back(round.hootd.ServerSystemNsPerAck() / 1e3);
-      figures[2].push_back(round.floor.ServerUserNsPerAck() / 1e3);
-      figures[3].push_back(round.floor.ServerSystemNsPerAck() / 1e3);
+      figures[0].push_back(round.hootd.ServerUserNsPerMessage() / 1e3);
+      figures[1].push_back(round.hootd.ServerSystemNsPerMessage() / 1e3);
+      figures[2].push_back(round.floor.ServerUserNsPerMessage() / 1e3);
+      figures[3].push_back(round.floor.ServerSystemNsPerMessage() / 1e3);
     }
     if (figures[0].empty()) continue;
     double hootd_user = Median(figures[0]);

@@ -239,7 +239,8 @@ struct Call;
 // A call comes and goes once a SEND. Each thread keeps up to kFreeCallsKeptMax of the calls it
 // freed, a SEND's body buffer included, for its next ones: a burst of a thousand sends in
 // flight outruns malloc's per-size cache (7 blocks) and falls to its slow bins, which W2's
-// profile showed. AllocateCall gives a call in its default state (but for buffer capacity).
+// profile showed. AllocateCall gives a call in its default state but for buffer capacity, and
+// for its op, which may be an empty SendOp holding a kept body buffer.
 inline constexpr size_t kFreeCallsKeptMax = 4096;
 // A freed call's SEND body buffer is kept only up to this capacity, bounding what a thread
 // holds (about 1.5 KiB a call).

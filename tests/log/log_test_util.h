@@ -79,10 +79,10 @@ struct JournalWalk {
 
 inline JournalWalk WalkJournal(const std::string& file) {
   JournalWalk walk;
+  walk.commit_entries.push_back(0);  // Never empty: a file without a valid header has none.
   JournalHeader header;
   if (!ParseJournalHeader(file, &header)) return walk;
   walk.version = LoadU32(file.data() + 16);  // FORMAT.md §7: the header's version field.
-  walk.commit_entries.push_back(0);
   size_t at = kJournalHeaderBytes;
   while (at < file.size()) {
     uint64_t channel_id = 0;

@@ -135,7 +135,8 @@ TEST(LoadRun, ClosedLoopKeepsTheWindowFullAndChecksClean) {
   int64_t server_ns = result.server_cpu->user_ns + result.server_cpu->system_ns;
   EXPECT_GT(server_ns, 20'000'000) << ReportText(result);
   EXPECT_LT(server_ns, 4'000'000'000) << ReportText(result);
-  EXPECT_NEAR(result.ServerUserNsPerAck() + result.ServerSystemNsPerAck(),
+  EXPECT_EQ(result.MeasuredMessages(), result.acked_measured);
+  EXPECT_NEAR(result.ServerUserNsPerMessage() + result.ServerSystemNsPerMessage(),
               static_cast<double>(server_ns) / static_cast<double>(result.acked_measured), 1e-6);
   EXPECT_NE(ReportText(result).find("per acknowledged message"), std::string::npos)
       << ReportText(result);
@@ -181,9 +182,15 @@ TEST(LoadRun, ReplayOfTwentyThousandMessagesHasNoGap) {
   config.workload = *load::PresetWorkload("W3");
   config.workload.replay_messages = 20'000;
   config.workload.duration = milliseconds(30000);
+  config.server_pid = hootd->pid();
   RunResult result;
   ASSERT_NO_FATAL_FAILURE(RunExpectingExit(config, 0, &result));
   ASSERT_TRUE(result.replay.has_value());
+  // The server's CPU over a replay is per replayed message (a replay acknowledges nothing).
+  ASSERT_TRUE(result.server_cpu.has_value());
+  EXPECT_EQ(result.MeasuredMessages(), 20'000u);
+  EXPECT_NE(ReportText(result).find("per replayed message"), std::string::npos)
+      << ReportText(result);
   EXPECT_EQ(result.replay->filled, 20'000u);
   EXPECT_EQ(result.replay->channel_head, 20'000u);
   EXPECT_EQ(result.replay->messages, 20'000u);

@@ -564,6 +564,10 @@ void Driver::EndMeasurement() {
   result_.measured_seconds =
       static_cast<double>(std::max<int64_t>(0, send_end_ns_ - measure_start_ns_)) / kSecond;
   NoteGeneratorLoad(measure_start_ns_, MonotonicNs());
+  NoteServerCpu();
+}
+
+void Driver::NoteServerCpu() {
   std::optional<ProcessCpu> server_cpu_end = ReadProcessCpu(config_.server_pid);
   if (server_cpu_start_ && server_cpu_end) {
     result_.server_cpu = ProcessCpu{server_cpu_end->user_ns - server_cpu_start_->user_ns,

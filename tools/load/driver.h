@@ -110,9 +110,12 @@ struct RunResult {
   double AckRate() const;
   double DeliveryRate() const;
   double DeliveredBytesRate() const;
-  // The server's CPU per message acknowledged in the measurement (0 without both).
-  double ServerUserNsPerAck() const;
-  double ServerSystemNsPerAck() const;
+  // The messages the server's CPU is divided by: those acknowledged in the measurement, or
+  // for a replay those replayed.
+  uint64_t MeasuredMessages() const;
+  // The server's CPU per measured message (0 without both).
+  double ServerUserNsPerMessage() const;
+  double ServerSystemNsPerMessage() const;
 };
 
 // 0 clean, 1 correctness errors, 3 set-up failure (2, usage, is the command line's).

@@ -173,6 +173,8 @@ class Driver final : public io::TcpHandler {
   // The generator's CPU and run-queue wait from the measurement's start to now, as shares of
   // [start_ns, end_ns].
   void NoteGeneratorLoad(int64_t start_ns, int64_t end_ns);
+  // The server's CPU from the measurement's start to now (LoadConfig::server_pid).
+  void NoteServerCpu();
   bool Drained() const;
   void PrintProgress(int64_t now_ns, std::string_view phase, std::string_view note = {});
   uint64_t RunningErrors() const;

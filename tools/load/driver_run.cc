@@ -162,6 +162,7 @@ absl::Status Driver::RunReplay() {
   }
   int64_t end_ns = replay_last_arrival_ns_ > 0 ? replay_last_arrival_ns_ : MonotonicNs();
   NoteGeneratorLoad(replay_start_ns, end_ns);
+  NoteServerCpu();
   replaying_ = false;
   phase_ = Phase::kDone;
   replay.channel_head = replay_head_seq_;
@@ -229,14 +230,19 @@ double RunResult::SendRate() const {
 double RunResult::AckRate() const {
   return measured_seconds > 0 ? static_cast<double>(acked_measured) / measured_seconds : 0;
 }
-double RunResult::ServerUserNsPerAck() const {
-  return server_cpu && acked_measured > 0
-             ? static_cast<double>(server_cpu->user_ns) / static_cast<double>(acked_measured)
+uint64_t RunResult::MeasuredMessages() const {
+  return replay ? delivered_measured : acked_measured;
+}
+double RunResult::ServerUserNsPerMessage() const {
+  uint64_t messages = MeasuredMessages();
+  return server_cpu && messages > 0
+             ? static_cast<double>(server_cpu->user_ns) / static_cast<double>(messages)
              : 0;
 }
-double RunResult::ServerSystemNsPerAck() const {
-  return server_cpu && acked_measured > 0
-             ? static_cast<double>(server_cpu->system_ns) / static_cast<double>(acked_measured)
+double RunResult::ServerSystemNsPerMessage() const {
+  uint64_t messages = MeasuredMessages();
+  return server_cpu && messages > 0
+             ? static_cast<double>(server_cpu->system_ns) / static_cast<double>(messages)
              : 0;
 }
 double RunResult::DeliveryRate() const {

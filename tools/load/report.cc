@@ -267,10 +267,11 @@ std::string FormatReport(const RunResult& result) {
     out += absl::StrFormat("server      CPU over the measurement: user %.2f s, kernel %.2f s",
                            static_cast<double>(result.server_cpu->user_ns) / 1e9,
                            static_cast<double>(result.server_cpu->system_ns) / 1e9);
-    if (result.acked_measured > 0) {
-      out +=
-          absl::StrFormat("; per acknowledged message %.2f us user + %.2f us kernel",
-                          result.ServerUserNsPerAck() / 1e3, result.ServerSystemNsPerAck() / 1e3);
+    if (result.MeasuredMessages() > 0) {
+      out += absl::StrFormat("; per %s message %.2f us user + %.2f us kernel",
+                             result.replay ? "replayed" : "acknowledged",
+                             result.ServerUserNsPerMessage() / 1e3,
+                             result.ServerSystemNsPerMessage() / 1e3);
     }
     out += "\n";
   }
@@ -414,8 +415,9 @@ std::string FormatReportJson(const RunResult& result) {
     tools::JsonObject server_json;
     server_json.Int("user_ns", result.server_cpu->user_ns)
         .Int("system_ns", result.server_cpu->system_ns)
-        .Double("user_ns_per_acked_message", result.ServerUserNsPerAck())
-        .Double("system_ns_per_acked_message", result.ServerSystemNsPerAck());
+        .Num("messages", result.MeasuredMessages())
+        .Double("user_ns_per_message", result.ServerUserNsPerMessage())
+        .Double("system_ns_per_message", result.ServerSystemNsPerMessage());
     json.Object("server_cpu", server_json);
   } else {
     json.Null("server_cpu");

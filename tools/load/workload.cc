@@ -80,7 +80,8 @@ Placement:
                                 hootd's shards are pinned to (hootd --cpus)
   --server-pid PID              the server's process, on this machine: its CPU time over the
                                 measurement is reported, user and kernel, per acknowledged
-                                message (what it spends beyond a floor server's is overhead)
+                                message (W3: per replayed message); what it spends beyond a
+                                floor server's is overhead
 
 Output:
   --json                        one JSON object on standard output instead of the table

@@ -95,7 +95,8 @@ struct LoadConfig {
   // it. On a small machine, keep it off hootd's shards' cores (hootd --cpus).
   std::vector<int> cpus;
   // The server's process, where it runs on this machine (--server-pid): its CPU time over the
-  // measurement is reported, per acknowledged message. 0: not measured.
+  // measurement is reported, per acknowledged message (a replay: per replayed message). 0: not
+  // measured.
   int server_pid = 0;
 };
 
